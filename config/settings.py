@@ -1,0 +1,144 @@
+"""Typed runtime settings, read once from the environment and validated at start-up.
+
+Every process (worker, board, ingest, stack manager, tests) gets its endpoints and knobs from here, so
+there is one place that knows the variable names and their defaults. The defaults match what
+`paodan stack up` starts on loopback, so a fresh checkout needs no environment at all.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlparse
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+CONFIG_DIR = Path(__file__).resolve().parent
+
+DEFAULT_KAFKA = "127.0.0.1:19092"
+DEFAULT_REDIS = "redis://127.0.0.1:16379/0"
+DEFAULT_CLICKHOUSE = "clickhouse://127.0.0.1:19000/paodan"
+
+
+class SettingsError(ValueError):
+    """A setting is present but unusable; the message names the variable and what is expected."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    kafka: str = DEFAULT_KAFKA
+    redis: str = DEFAULT_REDIS
+    clickhouse: str = DEFAULT_CLICKHOUSE
+    # Faust application id: also the consumer group and the prefix of the changelog topics.
+    app_id: str = "paodan"
+    partitions: int = 8
+    rules_file: Path = CONFIG_DIR / "rules.yaml"
+    stack_dir: Path = REPO_ROOT / ".stack"
+    data_dir: Path = REPO_ROOT / ".stack" / "worker"
+    board_host: str = "127.0.0.1"
+    board_port: int = 8765
+    # Signs board access tokens. Read from PAODAN_SECRET or a file kept beside the stack's data;
+    # never printed or logged.
+    secret: bytes = field(default=b"", repr=False)
+    # Worker tuning that the benchmark reports.
+    stream_buffer: int = 4096
+    commit_interval_s: float = 1.0
+    producer_linger_ms: int = 5
+    sink_batch_rows: int = 5000
+    sink_flush_s: float = 1.0
+
+    @property
+    def clickhouse_database(self) -> str:
+        return urlparse(self.clickhouse).path.strip("/") or "paodan"
+
+    def env_lines(self) -> list[str]:
+        """The endpoint variables as `paodan stack status` prints them (shell-sourceable)."""
+        return [
+            f"PAODAN_KAFKA={self.kafka}",
+            f"PAODAN_REDIS={self.redis}",
+            f"PAODAN_CLICKHOUSE={self.clickhouse}",
+        ]
+
+
+def _int(env: dict[str, str], name: str, default: int, lo: int, hi: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(f"{name}={raw!r}: expected an integer between {lo} and {hi}") from None
+    if not lo <= value <= hi:
+        raise SettingsError(f"{name}={value}: expected an integer between {lo} and {hi}")
+    return value
+
+
+def _float(env: dict[str, str], name: str, default: float, lo: float, hi: float) -> float:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SettingsError(f"{name}={raw!r}: expected a number between {lo} and {hi}") from None
+    if not lo <= value <= hi:
+        raise SettingsError(f"{name}={value}: expected a number between {lo} and {hi}")
+    return value
+
+
+def _url(env: dict[str, str], name: str, default: str, schemes: tuple[str, ...]) -> str:
+    value = env.get(name) or default
+    parsed = urlparse(value)
+    if parsed.scheme not in schemes or not parsed.hostname:
+        raise SettingsError(f"{name}={value!r}: expected a URL like {default}")
+    return value
+
+
+def _kafka(env: dict[str, str]) -> str:
+    value = env.get("PAODAN_KAFKA") or DEFAULT_KAFKA
+    for server in value.split(","):
+        host, _, port = server.strip().rpartition(":")
+        if not host or not port.isdigit():
+            raise SettingsError(f"PAODAN_KAFKA={value!r}: expected host:port[,host:port…]")
+    return value
+
+
+def _secret(env: dict[str, str], stack_dir: Path) -> bytes:
+    raw = env.get("PAODAN_SECRET")
+    if raw:
+        if len(raw) < 16:
+            raise SettingsError("PAODAN_SECRET: expected at least 16 characters")
+        return raw.encode()
+    path = stack_dir / "secret"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(secrets.token_urlsafe(32))
+    return path.read_text().strip().encode()
+
+
+def load(env: dict[str, str] | None = None) -> Settings:
+    """Build Settings from the environment; raise SettingsError naming the first bad variable."""
+    env = dict(os.environ if env is None else env)
+    stack_dir = Path(env.get("PAODAN_STACK_DIR") or REPO_ROOT / ".stack")
+    rules = Path(env.get("PAODAN_RULES") or CONFIG_DIR / "rules.yaml")
+    return Settings(
+        kafka=_kafka(env),
+        redis=_url(env, "PAODAN_REDIS", DEFAULT_REDIS, ("redis", "rediss")),
+        clickhouse=_url(env, "PAODAN_CLICKHOUSE", DEFAULT_CLICKHOUSE, ("clickhouse", "clickhouses")),
+        app_id=env.get("PAODAN_APP_ID") or "paodan",
+        partitions=_int(env, "PAODAN_PARTITIONS", 8, 1, 1024),
+        rules_file=rules,
+        stack_dir=stack_dir,
+        data_dir=Path(env.get("PAODAN_DATA_DIR") or stack_dir / "worker"),
+        board_host=env.get("PAODAN_BOARD_HOST") or "127.0.0.1",
+        board_port=_int(env, "PAODAN_BOARD_PORT", 8765, 1, 65535),
+        secret=_secret(env, stack_dir),
+        stream_buffer=_int(env, "PAODAN_STREAM_BUFFER", 4096, 1, 1_000_000),
+        commit_interval_s=_float(env, "PAODAN_COMMIT_INTERVAL", 1.0, 0.05, 60.0),
+        producer_linger_ms=_int(env, "PAODAN_LINGER_MS", 5, 0, 10_000),
+        sink_batch_rows=_int(env, "PAODAN_SINK_BATCH", 5000, 1, 1_000_000),
+        sink_flush_s=_float(env, "PAODAN_SINK_FLUSH", 1.0, 0.05, 60.0),
+    )

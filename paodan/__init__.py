@@ -1,0 +1,1 @@
+"""Paodan Sentinel's entry point (`paodan`) and the local stack it manages."""

@@ -1,0 +1,5 @@
+import sys
+
+from paodan.cli import main
+
+sys.exit(main())

@@ -1,0 +1,247 @@
+"""`paodan` — the one command line (CONTRACT.md §7). Each subcommand has --help.
+
+Commands import their implementation lazily, so `paodan --help` and `paodan stack status` stay fast
+and a missing optional dependency only affects the command that needs it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from config.settings import SettingsError, load
+
+
+def _settings():
+    try:
+        return load()
+    except SettingsError as exc:
+        sys.exit(f"paodan: bad setting: {exc}")
+
+
+# --- stack -------------------------------------------------------------------------------------
+
+def cmd_stack(args) -> int:
+    from paodan.stack import manager
+
+    settings = _settings()
+    try:
+        if args.action == "up":
+            manager.up(settings)
+        elif args.action == "down":
+            manager.down(settings)
+        else:
+            return manager.status(settings)
+    except manager.StackError as exc:
+        print(f"paodan stack {args.action}: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_worker(args) -> int:
+    from config.yamlfile import ConfigError
+
+    if args.rules:
+        os.environ["PAODAN_RULES"] = str(Path(args.rules).resolve())
+    _settings()
+    from streams import worker
+
+    try:
+        worker.run(args.loglevel)
+    except ConfigError as exc:
+        print(f"paodan worker: bad rules file: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def cmd_board(args) -> int:
+    from dashboard_ws import server
+
+    settings = _settings()
+    server.run(settings, args.host or settings.board_host, args.port or settings.board_port)
+    return 0
+
+
+def cmd_token(args) -> int:
+    from dashboard_ws import auth
+
+    settings = _settings()
+    try:
+        print(auth.issue(settings.secret, args.role, args.team or "", int(args.ttl_hours * 3600)))
+    except ValueError as exc:
+        print(f"paodan token issue: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def cmd_simulate(args) -> int:
+    from ingest import simulator
+
+    if args.out:
+        start = args.start_ms or 1_764_172_800_000  # 2025-11-27 00:00 +08:00: fixed so files are stable
+        with (sys.stdout.buffer if args.out == "-" else open(args.out, "wb")) as fh:
+            for line in simulator.replay_lines(args.seed, args.count, start, args.size):
+                fh.write(line + b"\n")
+        return 0
+    settings = _settings()
+    sent = asyncio.run(simulator.produce_live(settings.kafka, args.seed, args.rate, args.duration, args.size))
+    print(f"[simulate] done: {sent} chat records", file=sys.stderr)
+    return 0
+
+
+def _rules(path: str | None):
+    from config.rules import load_rules
+    from config.yamlfile import ConfigError
+
+    try:
+        return load_rules(path or _settings().rules_file)
+    except ConfigError as exc:
+        sys.exit(f"paodan: bad rules file: {exc}")
+
+
+def cmd_replay(args) -> int:
+    from streams.replay import Replay
+
+    replay = Replay(_rules(args.rules), sys.stdout.buffer, sys.stderr)
+    began = time.monotonic()
+    try:
+        replay.run(args.files)
+    except FileNotFoundError as exc:
+        print(f"paodan replay: {exc.filename}: no such file", file=sys.stderr)
+        return 2
+    took = time.monotonic() - began
+    print(f"[replay] {replay.records} records, {replay.alerts} alerts, {replay.bad} bad lines in "
+          f"{took:.2f}s ({replay.records / took if took else 0:,.0f} records/s)", file=sys.stderr)
+    return 0
+
+
+def cmd_rules(args) -> int:
+    rules = _rules(args.file)
+    print(f"{rules.path}: ok — version {rules.version}, {len(rules.lexicon.terms())} terms in "
+          f"{len(rules.lexicon.groups)} groups")
+    return 0
+
+
+# --- demo --------------------------------------------------------------------------------------
+
+def cmd_demo(args) -> int:
+    from dashboard_ws import auth
+    from ingest import simulator
+    from paodan.stack import manager
+
+    settings = _settings()
+    started_stack = [n for n, s in manager.services(settings).items() if not s.answers()]
+    try:
+        manager.up(settings)
+    except manager.StackError as exc:
+        print(f"paodan demo: {exc}", file=sys.stderr)
+        return 1
+    logs = settings.stack_dir / "demo"
+    logs.mkdir(parents=True, exist_ok=True)
+    exe = [sys.executable, "-m", "paodan"]
+    procs = {
+        "worker": subprocess.Popen(exe + ["worker"], stdout=open(logs / "worker.log", "ab"),
+                                   stderr=subprocess.STDOUT, start_new_session=True),
+        "board": subprocess.Popen(exe + ["board", "--port", str(args.port)], stdout=open(logs / "board.log", "ab"),
+                                  stderr=subprocess.STDOUT, start_new_session=True),
+    }
+    token = auth.issue(settings.secret, "compliance", ttl_s=24 * 3600)
+    url = f"http://{settings.board_host}:{args.port}/?token={token}"
+    print(f"\n跑单哨兵 board / Paodan Sentinel board:\n  {url}\n"
+          f"(logs: {logs}/; Ctrl-C stops the demo)\n", flush=True)
+
+    def stop(*_):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        asyncio.run(simulator.produce_live(settings.kafka, args.seed, args.rate, args.duration, quiet=False))
+        if args.duration is not None:
+            time.sleep(5)  # let the last alerts through before stopping
+    except KeyboardInterrupt:
+        pass
+    finally:
+        print("\nstopping the demo…", flush=True)
+        for name, proc in procs.items():
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGTERM)
+        for proc in procs.values():
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+        if started_stack and not args.keep_stack:
+            manager.down(settings)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="paodan", description="跑单哨兵 Paodan Sentinel")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("stack", help="local Kafka, Redis and ClickHouse on loopback")
+    s.add_argument("action", choices=["up", "down", "status"])
+    s.set_defaults(func=cmd_stack)
+
+    s = sub.add_parser("worker", help="the Faust worker (all agents)")
+    s.add_argument("--loglevel", default="info", choices=["crit", "error", "warn", "info", "debug"])
+    s.add_argument("--rules", help="rules file (default: config/rules.yaml or PAODAN_RULES)")
+    s.set_defaults(func=cmd_worker)
+
+    s = sub.add_parser("board", help="the websocket server and the board page")
+    s.add_argument("--host")
+    s.add_argument("--port", type=int)
+    s.set_defaults(func=cmd_board)
+
+    s = sub.add_parser("token", help="board access tokens")
+    tsub = s.add_subparsers(dest="action", required=True)
+    t = tsub.add_parser("issue", help="print a signed access token")
+    t.add_argument("--role", required=True, choices=["supervisor", "compliance", "admin"])
+    t.add_argument("--team", help="the team a supervisor sees")
+    t.add_argument("--ttl-hours", type=float, default=12.0)
+    t.set_defaults(func=cmd_token)
+
+    s = sub.add_parser("simulate", help="a simulated company producing live traffic")
+    s.add_argument("--seed", type=int, default=7)
+    s.add_argument("--rate", type=float, default=5.0, help="chat records per second (live mode)")
+    s.add_argument("--duration", type=float, help="seconds to run (live mode; default: until Ctrl-C)")
+    s.add_argument("--size", type=int, default=12, help="number of employees")
+    s.add_argument("--out", help="write the replay format to FILE (- for stdout) instead of producing")
+    s.add_argument("--count", type=int, default=1000, help="chat records to write with --out")
+    s.add_argument("--start-ms", type=int, help="event time of the first record with --out")
+    s.set_defaults(func=cmd_simulate)
+
+    s = sub.add_parser("replay", help="offline detection over replay-format files")
+    s.add_argument("files", nargs="+", metavar="FILE", help="JSON-lines files, - for stdin")
+    s.add_argument("--rules", help="rules file")
+    s.set_defaults(func=cmd_replay)
+
+    s = sub.add_parser("rules", help="rules files")
+    rsub = s.add_subparsers(dest="action", required=True)
+    r = rsub.add_parser("validate", help="check a rules file and its lexicons")
+    r.add_argument("file")
+    r.set_defaults(func=cmd_rules)
+
+    s = sub.add_parser("demo", help="stack, worker, simulator and board together")
+    s.add_argument("--port", type=int, default=8765)
+    s.add_argument("--rate", type=float, default=3.0)
+    s.add_argument("--seed", type=int, default=7)
+    s.add_argument("--duration", type=float, help="stop after this many seconds (default: Ctrl-C)")
+    s.add_argument("--keep-stack", action="store_true", help="leave Kafka, Redis and ClickHouse running")
+    s.set_defaults(func=cmd_demo)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.func(args) or 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,44 @@
+"""Chat-content agent: `wecom.msgaudit` → detectors → `paodan.alerts`.
+
+State per employee lives in the `chat_state` table (changelog-backed, RocksDB on disk), keyed like the
+topic, so the partition that owns an employee's messages owns their state.
+"""
+
+from __future__ import annotations
+
+import time
+
+import orjson
+
+from streams import deadletter, topics
+from streams.app import app
+from streams.processing import process_msgaudit
+from streams.records import RecordError
+from streams.directory import lookup
+from streams.rules_state import current_rules
+
+# Keyed by employee id (str); values are the detector's state dicts, stored as JSON by Faust.
+chat_state = app.Table("chat_state", default=None)
+
+
+async def publish(alert) -> None:
+    body = alert.to_dict()
+    body["detected_at"] = int(time.time() * 1000)
+    await topics.alerts.send(key=alert.employee_id.encode(), value=orjson.dumps(body))
+
+
+@app.agent(topics.msgaudit)
+async def chat(stream):
+    async for event in stream.events():
+        employee = (event.key or b"").decode("utf-8", "replace")
+        state = chat_state.get(employee)
+        try:
+            _record, new_state, alerts = process_msgaudit(event.key, event.value, state, current_rules(),
+                                                             lookup(employee))
+        except RecordError as exc:
+            await deadletter.send(event, str(exc))
+            continue
+        if new_state is not None:
+            chat_state[employee] = new_state
+        for alert in alerts:
+            await publish(alert)

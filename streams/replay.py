@@ -1,0 +1,85 @@
+"""`paodan replay FILE…` — offline detection over records in the replay format (CONTRACT.md §8).
+
+Each input line is `{"topic": …, "key": …, "value": {…}}`. Records are processed in file order by the
+same functions the live worker calls (streams.processing), with per-employee state in memory instead
+of Faust tables, and every alert the worker would publish is written to stdout as one JSON line. Same
+input, same output, byte for byte apart from `detected_at`. A bad line is reported on stderr with its
+file and line number and the replay goes on.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+from typing import IO, Any, Iterable
+
+import orjson
+
+from config.rules import Rules
+from streams.processing import process_msgaudit
+from streams.records import RecordError, decode_hr, loads_object
+
+
+class Replay:
+    def __init__(self, rules: Rules, out: IO[bytes], err: IO[str]):
+        self.rules = rules
+        self.out = out
+        self.err = err
+        self.chat_state: dict[str, dict[str, Any]] = {}
+        self.directory: dict[str, dict[str, Any]] = {}
+        self.records = 0
+        self.alerts = 0
+        self.bad = 0
+
+    def _bad(self, where: str, reason: str) -> None:
+        self.bad += 1
+        self.err.write(f"{where}: {reason}\n")
+
+    def line(self, where: str, raw: bytes) -> None:
+        if not raw.strip():
+            return
+        try:
+            envelope = loads_object(raw)
+            topic, key, value = envelope.get("topic"), envelope.get("key"), envelope.get("value")
+            if not isinstance(topic, str):
+                raise RecordError("missing 'topic'")
+            if key is not None and not isinstance(key, str):
+                raise RecordError("'key' must be a string")
+            value_raw = orjson.dumps(value)
+            self.records += 1
+            if topic == "wecom.msgaudit":
+                self._msgaudit(key, value_raw)
+            elif topic == "hr.events":
+                rec = decode_hr(key, value_raw)
+                if rec["type"] == "employee":
+                    self.directory[rec["employee_id"]] = {
+                        k: rec[k] for k in ("name", "team", "branch", "manager_id", "role", "status",
+                                            "timezone") if rec.get(k) is not None}
+        except RecordError as exc:
+            self._bad(where, str(exc))
+
+    def _msgaudit(self, key: str | None, value_raw: bytes) -> None:
+        employee = key or ""
+        _rec, new_state, alerts = process_msgaudit(key, value_raw, self.chat_state.get(employee),
+                                                   self.rules, self.directory.get(employee))
+        if new_state is not None:
+            self.chat_state[employee] = new_state
+        now = int(time.time() * 1000)
+        for alert in alerts:
+            body = alert.to_dict()
+            body["detected_at"] = now
+            self.out.write(orjson.dumps(body) + b"\n")
+            self.alerts += 1
+
+    def run(self, paths: Iterable[str]) -> None:
+        for path in paths:
+            name = "<stdin>" if path == "-" else path
+            stream = sys.stdin.buffer if path == "-" else Path(path).open("rb")
+            try:
+                for n, raw in enumerate(stream, 1):
+                    self.line(f"{name}:{n}", raw)
+            finally:
+                if stream is not sys.stdin.buffer:
+                    stream.close()
+        self.out.flush()
