@@ -41,6 +41,9 @@ class Settings:
     # Signs board access tokens. Read from PAODAN_SECRET or a file kept beside the stack's data;
     # never printed or logged.
     secret: bytes = field(default=b"", repr=False)
+    # Where a new consumer group starts: "earliest" in production (nothing missed), "latest" for tests
+    # that start a fresh worker against long-lived topics.
+    offset_reset: str = "earliest"
     # Worker tuning that the benchmark reports.
     stream_buffer: int = 4096
     commit_interval_s: float = 1.0
@@ -84,6 +87,13 @@ def _float(env: dict[str, str], name: str, default: float, lo: float, hi: float)
         raise SettingsError(f"{name}={raw!r}: expected a number between {lo} and {hi}") from None
     if not lo <= value <= hi:
         raise SettingsError(f"{name}={value}: expected a number between {lo} and {hi}")
+    return value
+
+
+def _choice(env: dict[str, str], name: str, default: str, choices: tuple[str, ...]) -> str:
+    value = env.get(name) or default
+    if value not in choices:
+        raise SettingsError(f"{name}={value!r}: expected one of {', '.join(choices)}")
     return value
 
 
@@ -136,6 +146,7 @@ def load(env: dict[str, str] | None = None) -> Settings:
         board_host=env.get("PAODAN_BOARD_HOST") or "127.0.0.1",
         board_port=_int(env, "PAODAN_BOARD_PORT", 8765, 1, 65535),
         secret=_secret(env, stack_dir),
+        offset_reset=_choice(env, "PAODAN_OFFSET_RESET", "earliest", ("earliest", "latest")),
         stream_buffer=_int(env, "PAODAN_STREAM_BUFFER", 4096, 1, 1_000_000),
         commit_interval_s=_float(env, "PAODAN_COMMIT_INTERVAL", 1.0, 0.05, 60.0),
         producer_linger_ms=_int(env, "PAODAN_LINGER_MS", 5, 0, 10_000),

@@ -26,7 +26,7 @@ app = faust.App(
     stream_buffer_maxsize=settings.stream_buffer,
     producer_acks=-1,
     producer_linger_ms=settings.producer_linger_ms,
-    consumer_auto_offset_reset="earliest",
+    consumer_auto_offset_reset=settings.offset_reset,
     # A worker that dies is noticed within 10 s, so its partitions (and their state) move quickly.
     broker_session_timeout=10.0,
     broker_heartbeat_interval=2.0,

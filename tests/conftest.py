@@ -1,0 +1,34 @@
+"""Shared fixtures. Unit tests need nothing; tests marked `integration` use the real local stack,
+which `./dev test` starts (`paodan stack up`) before pytest runs."""
+
+from __future__ import annotations
+
+import pytest
+
+from config.settings import load
+from tests.live import Worker
+
+
+@pytest.fixture(scope="session")
+def settings():
+    return load()
+
+
+@pytest.fixture(scope="session")
+def stack(settings):
+    """The endpoints of the running local stack; fails with the fix if it is not up."""
+    from paodan.stack.manager import services
+
+    down = [name for name, svc in services(settings).items() if not svc.answers()]
+    if down:
+        pytest.fail(f"local stack not running ({', '.join(down)} down): run `.venv/bin/paodan stack up` "
+                    "or use `./dev test`", pytrace=False)
+    return settings
+
+
+@pytest.fixture(scope="session")
+def worker(stack, tmp_path_factory):
+    """One fresh `paodan worker` (own consumer group) shared by the session's integration tests."""
+    w = Worker(tmp_path_factory.mktemp("worker")).start()
+    yield w
+    w.stop()

@@ -1,0 +1,136 @@
+"""Helpers for integration tests against the real local stack (`paodan stack up`).
+
+- `Worker`: a `paodan worker` subprocess with its own consumer group, data dir and log, started fresh
+  for a test session (or a test), stopped with SIGTERM or killed with SIGKILL on request.
+- `produce` / `Consumer`: talk to the real Kafka broker with aiokafka.
+Nothing here stands in for Kafka, Redis or ClickHouse; it only drives them.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any, Callable
+
+import orjson
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}{uuid.uuid4().hex[:10]}"
+
+
+class Worker:
+    """`paodan worker` in a subprocess. `env` overrides are applied on top of the test environment."""
+
+    def __init__(self, tmp: Path, app_id: str | None = None, env: dict[str, str] | None = None,
+                 name: str = "worker"):
+        self.app_id = app_id or unique("paodan-test-")
+        self.tmp = tmp
+        self.log_path = tmp / f"{name}.log"
+        self.data_dir = tmp / f"{name}-data"
+        self.env = dict(os.environ, PAODAN_APP_ID=self.app_id, PAODAN_DATA_DIR=str(self.data_dir),
+                        PAODAN_OFFSET_RESET="latest", PAODAN_COMMIT_INTERVAL="0.2",
+                        **(env or {}))
+        self.proc: subprocess.Popen | None = None
+
+    def start(self, timeout: float = 90.0) -> "Worker":
+        log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen([sys.executable, "-m", "paodan", "worker"], cwd=REPO, env=self.env,
+                                     stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        self.wait_ready(timeout)
+        return self
+
+    def log(self) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")
+        except FileNotFoundError:
+            return ""
+
+    def wait_ready(self, timeout: float, after: int = 0) -> None:
+        """Wait until Faust reports the worker ready with partitions assigned (`after`: log offset)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            text = self.log()[after:]
+            if "Worker ready" in text:
+                return
+            if self.proc and self.proc.poll() is not None:
+                raise RuntimeError(f"worker exited with {self.proc.returncode}:\n{self.log()[-3000:]}")
+            time.sleep(0.3)
+        raise TimeoutError(f"worker not ready within {timeout}s:\n{self.log()[-3000:]}")
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 30.0) -> None:
+        if not self.proc or self.proc.poll() is not None:
+            return
+        os.killpg(self.proc.pid, sig)
+        try:
+            self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(10)
+
+
+async def produce(bootstrap: str, records: list[tuple[str, str | bytes | None, Any]]) -> None:
+    """Produce (topic, key, value) records; dict values are JSON-encoded, bytes are sent as they are."""
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True)
+    await producer.start()
+    try:
+        for topic, key, value in records:
+            k = key.encode() if isinstance(key, str) else key
+            v = value if isinstance(value, (bytes, type(None))) else orjson.dumps(value)
+            await producer.send_and_wait(topic, key=k, value=v)
+    finally:
+        await producer.stop()
+
+
+class Consumer:
+    """Reads a topic from its current end (positions fixed at `start()`), for asserting on output."""
+
+    def __init__(self, bootstrap: str, topic: str):
+        self.bootstrap, self.topic = bootstrap, topic
+        self.consumer: AIOKafkaConsumer | None = None
+
+    async def start(self) -> "Consumer":
+        # Without a group, aiokafka assigns every partition of the topic at start().
+        self.consumer = AIOKafkaConsumer(self.topic, bootstrap_servers=self.bootstrap,
+                                         enable_auto_commit=False, group_id=None)
+        await self.consumer.start()
+        tps = sorted(self.consumer.assignment())
+        assert tps, f"topic {self.topic} does not exist (run `paodan stack up`)"
+        await self.consumer.seek_to_end(*tps)
+        for tp in tps:  # resolve positions now, so records produced after start() are seen
+            await self.consumer.position(tp)
+        return self
+
+    async def until(self, predicate: Callable[[Any], bool], timeout: float = 10.0,
+                    count: int = 1) -> list[Any]:
+        """Records (key, JSON value) matching `predicate` until `count` were seen; TimeoutError else."""
+        assert self.consumer is not None
+        found: list[Any] = []
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            batch = await self.consumer.getmany(timeout_ms=200)
+            for msgs in batch.values():
+                for m in msgs:
+                    try:
+                        value = orjson.loads(m.value)
+                    except orjson.JSONDecodeError:
+                        value = m.value
+                    item = (m.key.decode() if m.key else None, value)
+                    if predicate(item):
+                        found.append(item)
+            if len(found) >= count:
+                return found
+        raise TimeoutError(f"{self.topic}: {len(found)}/{count} matching records within {timeout}s")
+
+    async def stop(self) -> None:
+        if self.consumer:
+            await self.consumer.stop()
+
