@@ -130,6 +130,19 @@ def cmd_rules(args) -> int:
 
 # --- demo --------------------------------------------------------------------------------------
 
+def _wait_for_port(host: str, port: int, proc: subprocess.Popen, timeout: float) -> bool:
+    import socket
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            socket.create_connection((host, port), timeout=0.5).close()
+            return True
+        except OSError:
+            time.sleep(0.2)
+    return False
+
+
 def cmd_demo(args) -> int:
     from dashboard_ws import auth
     from ingest import simulator
@@ -151,6 +164,8 @@ def cmd_demo(args) -> int:
         "board": subprocess.Popen(exe + ["board", "--port", str(args.port)], stdout=open(logs / "board.log", "ab"),
                                   stderr=subprocess.STDOUT, start_new_session=True),
     }
+    if not _wait_for_port(settings.board_host, args.port, procs["board"], timeout=30):
+        print(f"paodan demo: the board did not start; see {logs}/board.log", file=sys.stderr)
     token = auth.issue(settings.secret, "compliance", ttl_s=24 * 3600)
     url = f"http://{settings.board_host}:{args.port}/?token={token}"
     print(f"\n跑单哨兵 board / Paodan Sentinel board:\n  {url}\n"
