@@ -128,6 +128,25 @@ def cmd_rules(args) -> int:
     return 0
 
 
+# --- ingest ------------------------------------------------------------------------------------
+
+def _ingest_settings():
+    from config.wecom import load_ingest
+
+    try:
+        return load_ingest()
+    except SettingsError as exc:
+        sys.exit(f"paodan ingest: bad setting: {exc}")
+
+
+def cmd_ingest_callback(args) -> int:
+    from ingest import callback
+
+    ingest = _ingest_settings()
+    callback.run(ingest, _settings().kafka, args.host or ingest.host, args.port or ingest.port)
+    return 0
+
+
 # --- demo --------------------------------------------------------------------------------------
 
 def _wait_for_port(host: str, port: int, proc: subprocess.Popen, timeout: float) -> bool:
@@ -242,6 +261,15 @@ def build_parser() -> argparse.ArgumentParser:
     r = rsub.add_parser("validate", help="check a rules file and its lexicons")
     r.add_argument("file")
     r.set_defaults(func=cmd_rules)
+
+    s = sub.add_parser("ingest", help="WeCom callback receiver, chat-archive loader, order/HR intake")
+    isub = s.add_subparsers(dest="action", required=True)
+    i = isub.add_parser("callback", help="serve WeCom's callback (/wecom/callback) and POST /orders, /hr",
+                        description="Needs PAODAN_WECOM_TOKEN, PAODAN_WECOM_AES_KEY, PAODAN_WECOM_CORPID; "
+                                    "intake needs PAODAN_INTAKE_TOKEN. See docs/ingest.md.")
+    i.add_argument("--host", help="listen address (default 127.0.0.1 or PAODAN_INGEST_HOST)")
+    i.add_argument("--port", type=int, help="listen port (default 8480 or PAODAN_INGEST_PORT)")
+    i.set_defaults(func=cmd_ingest_callback)
 
     s = sub.add_parser("demo", help="stack, worker, simulator and board together")
     s.add_argument("--port", type=int, default=8765)

@@ -23,6 +23,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from config.settings import Settings
+from config.wecom import EVENT_TOPICS
 
 HERE = Path(__file__).resolve().parent
 CACHE = Path(os.environ.get("PAODAN_CACHE") or Path.home() / ".cache" / "paodan")
@@ -30,6 +31,8 @@ CACHE = Path(os.environ.get("PAODAN_CACHE") or Path.home() / ".cache" / "paodan"
 # CONTRACT.md §1; input topics share one partition count so an employee's events meet on one worker.
 INPUT_TOPICS = ("wecom.msgaudit", "wecom.contacts", "crm.orders", "hr.events")
 OUTPUT_TOPICS = ("paodan.alerts", "paodan.deadletter")
+# The callback receiver's other WeCom events (group chats, tags, archive notices, approvals).
+WECOM_EVENT_TOPICS = tuple(t for t in EVENT_TOPICS.values() if t not in INPUT_TOPICS)
 
 
 class StackError(RuntimeError):
@@ -298,7 +301,7 @@ def create_topics(settings: Settings, extra: tuple[str, ...] = ()) -> list[str]:
     """Create the contract's topics (and `extra`) with the shared partition count; return those created."""
     from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-    wanted = list(INPUT_TOPICS + OUTPUT_TOPICS + extra)
+    wanted = list(INPUT_TOPICS + OUTPUT_TOPICS + WECOM_EVENT_TOPICS + extra)
 
     async def run() -> list[str]:
         admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka)
