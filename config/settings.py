@@ -50,6 +50,9 @@ class Settings:
     producer_linger_ms: int = 5
     sink_batch_rows: int = 5000
     sink_flush_s: float = 1.0
+    # How long the archive keeps events (messages, contact changes, orders, HR events); alerts and their
+    # audit trail are kept. TTL on current ClickHouse, dropped monthly partitions on 18.16.
+    retention_days: int = 180
 
     @property
     def clickhouse_database(self) -> str:
@@ -152,4 +155,5 @@ def load(env: dict[str, str] | None = None) -> Settings:
         producer_linger_ms=_int(env, "PAODAN_LINGER_MS", 5, 0, 10_000),
         sink_batch_rows=_int(env, "PAODAN_SINK_BATCH", 5000, 1, 1_000_000),
         sink_flush_s=_float(env, "PAODAN_SINK_FLUSH", 1.0, 0.05, 60.0),
+        retention_days=_int(env, "PAODAN_RETENTION_DAYS", 180, 1, 36_500),
     )

@@ -15,3 +15,6 @@ orders = _topic("crm.orders")
 hr = _topic("hr.events")
 alerts = _topic("paodan.alerts")
 deadletter = _topic("paodan.deadletter")
+# Triage actions written by the board (contract extension), keyed by the alert's employee like
+# paodan.alerts, so one worker folds an alert's revisions and actions together (streams.archive).
+alert_actions = _topic("paodan.alert_actions")

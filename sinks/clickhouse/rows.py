@@ -1,0 +1,152 @@
+"""Contract records → archive rows, one builder per table, each returning a tuple in the column order of
+the table's declaration (sinks.clickhouse.schema). A builder returns None for a record that lacks its
+natural id: such a record is dead-lettered by the agent that detects on its topic, not archived.
+
+Times are epoch milliseconds (UInt64, as in the contract) next to a DateTime/Date kept for partitioning
+and for analysts' convenience, all in UTC.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import date, datetime, timezone
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+import orjson
+
+from detectors.textnorm import normalize
+
+
+def utc(ms: int) -> datetime:
+    return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).replace(tzinfo=None)
+
+
+def day(ms: int) -> date:
+    return utc(ms).date()
+
+
+def now() -> datetime:
+    return datetime.now(timezone.utc).replace(tzinfo=None, microsecond=0)
+
+
+def _s(value: Any) -> str:
+    """A column string from an optional JSON value (None → "", numbers as written)."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (dict, list)):
+        return orjson.dumps(value).decode()
+    return str(value)
+
+
+def _ms(value: Any) -> int | None:
+    if isinstance(value, bool):
+        return None
+    try:
+        ms = int(value)
+    except (TypeError, ValueError):
+        return None
+    return ms if ms >= 0 else None
+
+
+def norm(content: str) -> str:
+    """The searchable form of a text: exactly what the live matcher matches on (detectors.textnorm)."""
+    return normalize(content).text if content else ""
+
+
+def message_row(rec: dict[str, Any], content: str, ingested_at: datetime | None = None) -> tuple | None:
+    """One `messages` row from a chat-archive record and its text (streams.records.message_text).
+
+    Switch records carry `time` instead of `msgtime`."""
+    msgid = rec.get("msgid")
+    if not isinstance(msgid, str) or not msgid:
+        return None
+    ms = _ms(rec.get("msgtime", rec.get("time"))) or 0
+    tolist = rec.get("tolist") if isinstance(rec.get("tolist"), list) else []
+    seq = _ms(rec.get("seq")) or 0
+    return (
+        msgid, _s(rec.get("corpid")), seq, _s(rec.get("action")), _s(rec.get("from") or rec.get("user")),
+        [_s(t) for t in tolist], _s(rec.get("roomid")), ms, utc(ms), day(ms), _s(rec.get("msgtype")),
+        content, orjson.dumps(rec).decode(), ingested_at or now(), norm(content),
+    )
+
+
+def contact_row(rec: dict[str, Any], ingested_at: datetime | None = None) -> tuple | None:
+    """One `contact_events` row (CONTRACT §3; WeCom's CreateTime is seconds)."""
+    seconds = _ms(rec.get("CreateTime"))
+    employee = _s(rec.get("UserID"))
+    change = _s(rec.get("ChangeType"))
+    if seconds is None or not employee or not change:
+        return None
+    ms = seconds * 1000
+    return (
+        _s(rec.get("ToUserName")), seconds, ms, day(ms), change, employee, _s(rec.get("ExternalUserID")),
+        _s(rec.get("State")), _s(rec.get("WelcomeCode")), _s(rec.get("Source")), _s(rec.get("FailReason")),
+        orjson.dumps(rec).decode(), ingested_at or now(),
+    )
+
+
+def _amount(value: Any) -> Decimal | None:
+    try:
+        amount = Decimal(str(value))
+    except (InvalidOperation, ValueError):
+        return None
+    return amount.quantize(Decimal("0.01")) if amount.is_finite() else None
+
+
+def order_row(rec: dict[str, Any], ingested_at: datetime | None = None) -> tuple | None:
+    """One `orders` row per order event (CONTRACT §4), natural id (order_id, event, ts)."""
+    ms = _ms(rec.get("ts"))
+    order_id, event, employee = _s(rec.get("order_id")), _s(rec.get("event")), _s(rec.get("employee_id"))
+    amount = _amount(rec.get("amount"))
+    if ms is None or not order_id or not event or not employee or amount is None:
+        return None
+    return (
+        order_id, event, ms, utc(ms), day(ms), employee, _s(rec.get("customer_id")), amount,
+        _s(rec.get("currency")), _s(rec.get("store_id")), _s(rec.get("approver_id")),
+        _s(rec.get("customer") or {}), _s(rec.get("items") or []), orjson.dumps(rec).decode(),
+        ingested_at or now(),
+    )
+
+
+_HR_COLUMNS = ("type", "ts", "employee_id", "name", "team", "branch", "manager_id", "role", "status",
+               "customer_id", "previous_owner_id", "reason")
+
+
+def record_key(rec: dict[str, Any]) -> str:
+    """A stable id for a record without one: hash of its canonical JSON (same record → same key)."""
+    return hashlib.sha256(orjson.dumps(rec, option=orjson.OPT_SORT_KEYS)).hexdigest()[:24]
+
+
+def hr_row(rec: dict[str, Any], ingested_at: datetime | None = None) -> tuple | None:
+    """One `hr_events` row (CONTRACT §5); type-specific fields beyond the columns stay in `detail`."""
+    ms = _ms(rec.get("ts"))
+    kind, employee = _s(rec.get("type")), _s(rec.get("employee_id"))
+    if ms is None or not kind or not employee:
+        return None
+    detail = {k: v for k, v in rec.items() if k not in _HR_COLUMNS}
+    return (
+        kind, ms, day(ms), employee, _s(rec.get("name")), _s(rec.get("team")), _s(rec.get("branch")),
+        _s(rec.get("manager_id")), _s(rec.get("role")), _s(rec.get("status")), _s(rec.get("customer_id")),
+        _s(rec.get("previous_owner_id")), _s(rec.get("reason")), orjson.dumps(detail).decode(),
+        record_key(rec), orjson.dumps(rec).decode(), ingested_at or now(),
+    )
+
+
+RESOLUTIONS = ("true_positive", "false_positive", "benign")
+
+
+def action_row(rec: dict[str, Any], ingested_at: datetime | None = None) -> tuple | None:
+    """One `alert_actions` row from a `paodan.alert_actions` record (or a locally written audit row)."""
+    ms = _ms(rec.get("ts"))
+    action_id, action = _s(rec.get("action_id")), _s(rec.get("action"))
+    if ms is None or not action_id or not action:
+        return None
+    resolution = _s(rec.get("resolution"))
+    return (
+        action_id, _s(rec.get("alert_id")), _s(rec.get("employee_id")), _s(rec.get("team")), action,
+        _s(rec.get("actor")), _s(rec.get("actor_role")), ms, day(ms), _s(rec.get("status")),
+        resolution if resolution in RESOLUTIONS else "", _s(rec.get("detail") or {}), ingested_at or now(),
+    )
