@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from config.rules import Rules
-from detectors import diversion_phrase
+from detectors.content import pipeline as chat_content
 from detectors.alert import Alert
 from streams.records import RecordError, decode_msgaudit
 
@@ -26,7 +26,7 @@ def process_msgaudit(key: bytes | str | None, raw: bytes | str | None, state: di
     if msg is None:
         return record, None, []
     try:
-        new_state, alerts = diversion_phrase.detect(state, msg, rules, directory)
+        new_state, alerts = chat_content.detect(state, msg, record, rules, directory)
     except Exception as exc:  # a detector bug must not stop the stream: dead-letter the record
-        raise RecordError(f"detector chat.diversion_phrase failed: {type(exc).__name__}: {exc}") from exc
+        raise RecordError(f"chat content detectors failed: {type(exc).__name__}: {exc}") from exc
     return record, (new_state if new_state != (state or {}) else None), alerts

@@ -1,0 +1,118 @@
+"""Contact details and off-platform pointers that are not words: numbers, ids, links, codes.
+
+- Personal mobile numbers (1[3-9] + 9 digits), however written: 138 1234 5678, 138-1234-5678,
+  ①③⑧…, 一三八幺…, +86 … — found in the match view, where every digit style is already an ASCII digit
+  and separators are gone. The company's 400/95 numbers are not mobile numbers; allow-listed numbers
+  (the company's own service phones) are skipped.
+- Bank-card numbers: 16–19 digits passing the Luhn check.
+- WeChat ids: `wxid_…`, or an id after a prefix such as vx: / 微信号 / v信 (from the rule's list).
+- Links whose host is a shop platform (yangkeduo.com, taobao.com, jd.com …, subdomains included; also
+  written with 点 or 。 for the dot), and other links; allow-listed hosts (the company's own shop) skipped.
+- Tao-passwords: ￥AbCd1234Ef￥ and the other currency-sign wrappers Taobao uses.
+
+Ids, links and codes are ASCII, so they are searched in the original text with full-width forms folded
+one-for-one (offsets stay those of the original text).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from config.lexicon import Allow
+from detectors.textnorm import Mapped
+
+PHONE = re.compile(r"(?<![0-9])(?:0{0,2}86)?(1[3-9][0-9]{9})(?![0-9])")
+BANK_CARD = re.compile(r"(?<![0-9])([1-9][0-9]{15,18})(?![0-9])")
+DIGIT_HINT = re.compile(r"[0-9]{11}")
+
+# Full-width ASCII (！ to ～) and the ideographic space, folded one-for-one.
+WIDTH = {cp: cp - 0xFEE0 for cp in range(0xFF01, 0xFF5F)}
+WIDTH[0x3000] = 0x20
+
+URL = re.compile(
+    r"(?:(https?)://)?((?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.|。|点))+[a-z]{2,10})(?![a-z0-9])(?::[0-9]{2,5})?"
+    r"(/[\x21-\x7e]*)?", re.IGNORECASE)
+TAO_PASSWORD = re.compile(r"[￥¥$€₤₳¢₰₴₵]((?=[A-Za-z0-9]*[A-Za-z])[A-Za-z0-9]{8,14})[￥¥$€₤₳¢₰₴₵/]")
+LINK_HINT = re.compile(r"[.。点][a-z]{2}|[￥¥$€₤₳¢₰₴₵]", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Found:
+    kind: str  # phone, bank_card, wechat_id, shop_link, link, tao_password
+    start: int  # offsets into the original text
+    end: int
+    written: str
+    normalized: str
+
+
+def luhn(digits: str) -> bool:
+    total = 0
+    for i, ch in enumerate(reversed(digits)):
+        d = ord(ch) - 48
+        if i % 2:
+            d *= 2
+            if d > 9:
+                d -= 9
+        total += d
+    return total % 10 == 0
+
+
+def numbers(mapped: Mapped, allow: Allow) -> list[Found]:
+    """Mobile numbers and bank cards in the match view, with spans in the original text."""
+    out: list[Found] = []
+    view = mapped.text
+    for m in PHONE.finditer(view):
+        number = m.group(1)
+        if number in allow.numbers:
+            continue
+        s, e = mapped.span(m.start(), m.end())
+        out.append(Found("phone", s, e, mapped.original[s:e], number))
+    for m in BANK_CARD.finditer(view):
+        number = m.group(1)
+        if luhn(number) and number not in allow.numbers:
+            s, e = mapped.span(m.start(), m.end())
+            out.append(Found("bank_card", s, e, mapped.original[s:e], number))
+    return out
+
+
+def wechat_id_pattern(prefixes: tuple[str, ...]) -> re.Pattern | None:
+    if not prefixes:
+        return None
+    alternatives = "|".join(re.escape(p) for p in sorted(prefixes, key=len, reverse=True))
+    return re.compile(
+        r"(wxid_[a-z0-9]{4,30})"
+        rf"|(?<![a-z0-9])(?:{alternatives})\s*(?:号|id)?\s*[:：是为]?\s*([a-z][-_a-z0-9]{{5,19}})(?![-_a-z0-9])",
+        re.IGNORECASE)
+
+
+def ascii_finds(text: str, wechat_ids: re.Pattern | None, shop_domains: tuple[str, ...],
+                allow: Allow) -> list[Found]:
+    """WeChat ids, links and tao-passwords in `text` (offsets of `text`)."""
+    folded = text.translate(WIDTH)
+    out: list[Found] = []
+    if wechat_ids is not None:
+        for m in wechat_ids.finditer(folded):
+            g = 1 if m.group(1) else 2
+            wid = m.group(g)
+            if wid.isdigit():
+                continue  # a number after "vx" is a phone, found by numbers()
+            out.append(Found("wechat_id", m.start(), m.end(), text[m.start():m.end()], wid.lower()))
+    if LINK_HINT.search(folded):
+        for m in URL.finditer(folded):
+            scheme, host = m.group(1), re.sub(r"[。点]", ".", m.group(2)).lower()
+            if allow.domain(host):
+                continue
+            if any(host == d or host.endswith("." + d) for d in shop_domains):
+                out.append(Found("shop_link", m.start(), m.end(), text[m.start():m.end()], host))
+            elif scheme:
+                out.append(Found("link", m.start(), m.end(), text[m.start():m.end()], host))
+        for m in TAO_PASSWORD.finditer(folded):
+            if m.group(1) not in allow.codes:
+                out.append(Found("tao_password", m.start(), m.end(), text[m.start():m.end()], m.group(1)))
+    return out
+
+
+def host_of(url: str) -> str:
+    m = URL.search(url.translate(WIDTH))
+    return re.sub(r"[。点]", ".", m.group(2)).lower() if m else ""

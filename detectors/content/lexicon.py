@@ -1,0 +1,121 @@
+"""Lexicon matching: every term, in all the ways people write it, found in one pass.
+
+At build time each lexicon term is expanded into the forms an evader uses — the term itself, its
+variants and homophones (微信 → 薇信, V信, vx; from the lexicon's `variants` and the term's own), its
+full pinyin (pinduoduo) and its initials (pdd) where the group asks for them — and every form is put,
+normalised exactly like message text (detectors.textnorm), into one Aho-Corasick automaton
+(pyahocorasick, a C extension). Matching a message is then one `str.translate`, one repeat-collapse
+and one automaton scan, whatever the number of terms; nothing in Python runs per term.
+
+Only when the automaton reports something do we pay for offsets (`with_offsets`), for the word-edge
+check of Latin forms (pdd must not match inside "ipddx"), and for overlap resolution (the longest
+match wins, so 加我私人微信 is reported rather than 微信 inside it).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import ahocorasick
+from pypinyin import Style, lazy_pinyin
+
+from config.lexicon import Lexicon, Term
+from detectors.textnorm import Mapped, match_view, with_offsets
+
+MAX_FORMS_PER_TERM = 64
+
+
+@dataclass(frozen=True)
+class Hit:
+    term: Term
+    form: str  # the normalised form that matched (e.g. "pdd")
+    how: str  # text, variant, pinyin or initials
+    start: int  # offsets into the original text
+    end: int
+    written: str  # the span as written
+    vstart: int  # offsets into the match view (for distances between hits)
+    vend: int
+
+
+def _has_cjk(s: str) -> bool:
+    return any("\u3400" <= c <= "\u9fff" for c in s)
+
+
+def _forms(term: Term, variants: tuple[tuple[str, tuple[str, ...]], ...]) -> list[tuple[str, str]]:
+    """(raw form, how) for one term: itself, variant substitutions, its own variants, pinyin."""
+    forms: dict[str, str] = {term.text: "text"}
+    for canonical, alternatives in variants:
+        for existing in list(forms):
+            if canonical in existing:
+                for alt in alternatives:
+                    if len(forms) < MAX_FORMS_PER_TERM:
+                        forms.setdefault(existing.replace(canonical, alt), "variant")
+    for v in term.variants:
+        forms.setdefault(v, "variant")
+    if _has_cjk(term.text):
+        if "full" in term.pinyin:
+            forms.setdefault("".join(lazy_pinyin(term.text)), "pinyin")
+        if "initials" in term.pinyin:
+            forms.setdefault("".join(lazy_pinyin(term.text, style=Style.FIRST_LETTER)), "initials")
+    return list(forms.items())
+
+
+def _ascii_alnum(c: str) -> bool:
+    return c.isascii() and c.isalnum()
+
+
+class LexiconMatcher:
+    """An Aho-Corasick automaton over all forms of a set of terms. Built once per rules version."""
+
+    def __init__(self, terms: list[Term], lexicon: Lexicon, min_chars: int = 2):
+        self.automaton = ahocorasick.Automaton()
+        self.patterns = 0
+        entries: dict[str, list[tuple[Term, str]]] = {}
+        for term in terms:
+            for raw, how in _forms(term, lexicon.variants):
+                key = match_view(raw)
+                if len(key) < min_chars:
+                    continue  # a one-letter form would match everywhere
+                entries.setdefault(key, []).append((term, how))
+        for key, owners in entries.items():
+            # Word edges are checked for forms that begin or end with a Latin letter or digit.
+            edges = (_ascii_alnum(key[0]), _ascii_alnum(key[-1]))
+            self.automaton.add_word(key, (key, tuple(owners), edges))
+        self.patterns = len(entries)
+        if entries:
+            self.automaton.make_automaton()
+
+    def scan(self, view: str) -> list:
+        """Raw automaton hits on a match view: cheap, so callers can skip work when it is empty."""
+        if not self.patterns:
+            return []
+        return list(self.automaton.iter(view))
+
+    def resolve(self, raw_hits: list, mapped: Mapped, longest_only: bool = True) -> list[Hit]:
+        """Turn raw hits into Hits with original offsets; check word edges; keep the longest."""
+        text = mapped.original
+        hits: list[Hit] = []
+        for end_idx, (key, owners, (left_edge, right_edge)) in raw_hits:
+            vstart, vend = end_idx - len(key) + 1, end_idx + 1
+            start, end = mapped.span(vstart, vend)
+            if left_edge and start > 0 and _ascii_alnum(text[start - 1]):
+                continue
+            if right_edge and end < len(text) and _ascii_alnum(text[end]):
+                continue
+            for term, how in owners:
+                hits.append(Hit(term, key, how, start, end, text[start:end], vstart, vend))
+        if not longest_only:
+            return hits
+        hits.sort(key=lambda h: (h.vstart, -(h.vend - h.vstart)))
+        kept: list[Hit] = []
+        for h in hits:
+            if not kept or h.vstart >= kept[-1].vend:
+                kept.append(h)
+            elif (h.vstart, h.vend) == (kept[-1].vstart, kept[-1].vend) and h.term.group != kept[-1].term.group:
+                kept.append(h)  # the same words in two groups: both groups learn of it
+        return kept
+
+    def find(self, text: str) -> list[Hit]:
+        """All hits in `text` (convenience for tests and benchmarks: scan + resolve)."""
+        raw = self.scan(match_view(text))
+        return self.resolve(raw, with_offsets(text)) if raw else []

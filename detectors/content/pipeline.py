@@ -1,0 +1,189 @@
+"""Chat-content detection for one chat-archive record: pure, (state, message, record, rules) in,
+(state, alerts) out. The live worker and `paodan replay` both call `detect` (via streams/processing).
+
+For a message the employee sends, every text part (detectors.content.parts) is normalised once and
+scanned once by the lexicon automaton, and checked for phone numbers, bank cards, WeChat ids, shop
+links and tao-passwords; the message type itself (a 名片, a mini-program, a red packet) is graded
+against the allow-lists. Lexicon hits are graded by intent (detectors.content.intent). A message the
+customer sends is scanned only for terms whose direction is `customer` or `any`. A recall is matched
+against the employee's recent hits (detectors.content.recall).
+
+Signals go to five rules, each with its own growing alert per employee and window
+(detectors.content.alerting):
+
+| rule | signals |
+| --- | --- |
+| chat.diversion_phrase | lexicon words and phrases, graded by intent |
+| chat.private_contact | personal mobile numbers, WeChat ids, personal or other-company 名片 |
+| chat.external_shop | shop-platform links, other links, tao-passwords, mini-programs not on the allow-list |
+| chat.offline_payment | bank-card numbers, red packets sent to customers |
+| chat.recall_after_hit | a recall of a message that raised any of the above |
+
+State per employee: `{"open": {alert_id: alert}, "recent": [[msgid, msgtime, severity, contact, summary]]}`,
+both bounded (open alerts by window age, recent hits by count and age).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from config.rules import Rules
+from detectors.alert import Alert
+from detectors.content import contacts
+from detectors.content.alerting import apply, prune
+from detectors.content.intent import grade
+from detectors.content.lexicon import LexiconMatcher
+from detectors.textnorm import match_view, with_offsets
+from detectors.content.parts import Finding, of_record, payload_of
+from detectors.content.recall import recalled, remember
+from detectors.content.signals import Signal
+from detectors.events import ChatMessage
+
+RULES = ("chat.diversion_phrase", "chat.private_contact", "chat.external_shop", "chat.offline_payment",
+         "chat.recall_after_hit")
+# Which rule a contact/link finding feeds, whether it carries contact details, and its zh-CN label.
+FOUND = {
+    "phone": ("chat.private_contact", True, "个人手机号"),
+    "wechat_id": ("chat.private_contact", True, "微信号"),
+    "bank_card": ("chat.offline_payment", True, "银行卡号"),
+    "shop_link": ("chat.external_shop", False, "外部店铺链接"),
+    "link": ("chat.external_shop", False, "外部链接"),
+    "tao_password": ("chat.external_shop", False, "淘口令"),
+}
+EXTERNAL_PREFIXES = ("wo", "wm")  # WeCom's external-contact id shapes (WECOM.md §3)
+
+
+class Compiled:
+    """Everything derived from one Rules object: automata, patterns, allow-lists, rule configs."""
+
+    def __init__(self, rules: Rules):
+        lex = rules.lexicon
+        terms = lex.terms()
+        self.rules = rules
+        self.words = LexiconMatcher([t for t in terms if t.kind in ("entity", "phrase")], lex)
+        # Cues are short (去, 加, 别) and only matter near a word: a second automaton, run on hit only.
+        self.cues = LexiconMatcher([t for t in terms if t.kind in ("act", "warning", "neutral")], lex, min_chars=1)
+        self.titles = {g.name: g.title for g in lex.groups}
+        self.allow = lex.allow
+        self.cfg = {name: rules.rule(name) for name in RULES}
+        self.limits = rules.rule("chat.content")
+        self.wechat_ids = contacts.wechat_id_pattern(self.cfg["chat.private_contact"].wechat_id_prefixes)
+        self.shop_domains = self.cfg["chat.external_shop"].shop_domains
+        self.keep_ms = 2 * max(c.window_ms for c in self.cfg.values())
+
+
+_compiled: list[Compiled] = []
+
+
+def compiled(rules: Rules) -> Compiled:
+    """The compiled form of `rules`, built once per Rules object (a reload makes a new one)."""
+    if not _compiled or _compiled[0].rules is not rules:
+        _compiled[:] = [Compiled(rules)]
+    return _compiled[0]
+
+
+def _severity(c: Compiled, rule: str, kind: str) -> str:
+    return c.cfg[rule].severity[kind]
+
+
+def _findings(c: Compiled, findings: list[Finding]) -> list[Signal]:
+    """Grade what the message type itself means against the allow-lists."""
+    out: list[Signal] = []
+    allow = c.allow
+    for f in findings:
+        if f.kind == "card":
+            corp = f.fields["corpname"]
+            if corp and (corp == c.limits.own_corpname or corp in allow.corpnames):
+                continue  # a colleague's card
+            label = f"其他企业名片（{corp}）" if corp else "个人名片"
+            out.append(Signal("chat.private_contact", "card", _severity(c, "chat.private_contact", "card"), label,
+                              normalized=f.fields["userid"], part=f.part, contact=True, source="chat.private_contact"))
+        elif f.kind == "weapp":
+            names = {v for v in f.fields.values() if v}
+            if names & allow.weapps:
+                continue  # the company's own mini-program
+            shown = f.fields["displayname"] or f.fields["title"] or f.fields["username"]
+            about = " ".join(v for v in (f.fields["displayname"], f.fields["title"]) if v)
+            competitor = any(h.term.kind == "entity" for h in c.words.find(about)) if about else False
+            kind = "competitor_weapp" if competitor else "weapp"
+            label = f"竞品小程序（{shown}）" if competitor else f"非公司小程序（{shown}）"
+            out.append(Signal("chat.external_shop", kind, _severity(c, "chat.external_shop", kind), label,
+                              normalized=f.fields["username"], part=f.part, source="chat.external_shop"))
+        elif f.kind in ("redpacket", "external_redpacket"):
+            fen = f.fields["totalamount"]
+            amount = f"¥{int(fen) / 100:.2f}" if fen.isdigit() else "金额未知"
+            label = ("外部红包" if f.kind == "external_redpacket" else "红包") + f"（{amount}）"
+            out.append(Signal("chat.offline_payment", f.kind, _severity(c, "chat.offline_payment", f.kind), label,
+                              part=f.part, source="chat.offline_payment"))
+    return out
+
+
+def analyse(msg: ChatMessage, record: dict[str, Any], rules: Rules,
+            directory: dict[str, Any] | None = None) -> list[Signal]:
+    """All content signals of one sent message (no state: the same message always gives the same)."""
+    c = compiled(rules)
+    outbound = msg.outbound
+    if not outbound and not msg.sender.startswith(EXTERNAL_PREFIXES):
+        return []  # a colleague's message: theirs to answer for, on their own copy
+    directory = directory or {}
+    who = (msg.employee_id, directory.get("team", ""), directory.get("branch", ""))
+    parts, findings = of_record(record, msg.msgtype)
+    signals = _findings(c, findings) if outbound else []
+    pointer = any(s.rule != "chat.diversion_phrase" for s in signals)
+    limit = c.limits.max_text_chars
+    for part in parts:
+        text = part.text[:limit]
+        view = match_view(text)
+        mapped = None
+        found: list[contacts.Found] = []
+        if outbound:
+            if contacts.DIGIT_HINT.search(view):
+                mapped = with_offsets(text)
+                found.extend(contacts.numbers(mapped, c.allow))
+            found.extend(contacts.ascii_finds(text, c.wechat_ids, c.shop_domains, c.allow))
+        raw = c.words.scan(view)
+        if raw:
+            mapped = mapped or with_offsets(text)
+            hits = c.words.resolve(raw, mapped)
+            cues = c.cues.resolve(c.cues.scan(view), mapped)  # longest first: 去年 hides 去
+            signals.extend(grade(hits, cues, mapped, outbound, pointer or bool(found),
+                                 c.cfg["chat.diversion_phrase"], who, c.titles, part.name))
+        for f in found:
+            rule, contact, label = FOUND[f.kind]
+            signals.append(Signal(rule, f.kind, _severity(c, rule, f.kind), label, f.written, f.normalized,
+                                  part.name, f.start, f.end, contact=contact, source=rule))
+    return signals
+
+
+def detect(state: dict[str, Any] | None, msg: ChatMessage, record: dict[str, Any], rules: Rules,
+           directory: dict[str, Any] | None = None) -> tuple[dict[str, Any], list[Alert]]:
+    """Return (new state, alerts raised or updated by this record). Unchanged state is returned as is."""
+    c = compiled(rules)
+    state = state or {}
+    recent = state.get("recent", [])
+    if msg.action == "recall":
+        pre = payload_of(record, "revoke").get("pre_msgid")
+        hit = recalled(recent, pre, msg.msgtime, c.cfg["chat.recall_after_hit"]) \
+            if msg.outbound and isinstance(pre, str) else None
+        signals = [hit] if hit else []
+    elif msg.action == "send":
+        signals = analyse(msg, record, rules, directory)
+    else:
+        signals = []
+    if not signals:
+        return state, []
+    open_alerts = dict(state.get("open", {}))
+    alerts: list[Alert] = []
+    for name in RULES:
+        cfg = c.cfg[name]
+        mine = [s for s in signals if s.rule == name]
+        if cfg.enabled and mine:
+            alert = apply(open_alerts, cfg, msg.msgid, msg.employee_id, msg.msgtime, mine, rules.version,
+                          directory or {})
+            if alert is not None:
+                alerts.append(alert)
+    new_state = dict(state)
+    new_state["open"] = prune(open_alerts, msg.msgtime, c.keep_ms)
+    if msg.action == "send":
+        new_state["recent"] = remember(recent, msg.msgid, msg.msgtime, signals, c.cfg["chat.recall_after_hit"])
+    return new_state, alerts
