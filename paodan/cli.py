@@ -147,6 +147,32 @@ def cmd_ingest_callback(args) -> int:
     return 0
 
 
+def cmd_ingest_archive(args) -> int:
+    from ingest import archive_loader
+
+    settings = _settings()
+    corpid = args.corpid or os.environ.get("PAODAN_WECOM_CORPID", "")
+    if not corpid:
+        sys.exit("paodan ingest archive: whose archive? pass --corpid or set PAODAN_WECOM_CORPID")
+    decrypt = None
+    if args.private_key or args.decrypt_command:
+        if not (args.private_key and args.decrypt_command):
+            sys.exit("paodan ingest archive: raw GetChatData entries need both --private-key (the archive's "
+                     "RSA key, PEM) and --decrypt-command (the SDK step); see docs/ingest.md")
+        from ingest.envelope import DecryptCommandError, EnvelopeDecryptor
+        try:
+            decrypt = EnvelopeDecryptor(Path(args.private_key), args.decrypt_command)
+        except DecryptCommandError as exc:
+            sys.exit(f"paodan ingest archive: {exc}")
+    state = Path(args.state) if args.state else archive_loader.state_path(settings.stack_dir, corpid)
+    try:
+        return archive_loader.run(settings.kafka, args.source, corpid, state, follow=args.follow,
+                                  use_directory=not args.no_directory, decrypt=decrypt, batch=args.batch)
+    finally:
+        if decrypt is not None:
+            decrypt.close()
+
+
 # --- demo --------------------------------------------------------------------------------------
 
 def _wait_for_port(host: str, port: int, proc: subprocess.Popen, timeout: float) -> bool:
@@ -270,6 +296,20 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("--host", help="listen address (default 127.0.0.1 or PAODAN_INGEST_HOST)")
     i.add_argument("--port", type=int, help="listen port (default 8480 or PAODAN_INGEST_PORT)")
     i.set_defaults(func=cmd_ingest_callback)
+    i = isub.add_parser("archive", help="load chat-archive records (JSON lines) into wecom.msgaudit",
+                        description="Each line: a decrypted record with its GetChatData seq, or a raw "
+                                    "GetChatData entry/answer (with --private-key and --decrypt-command). "
+                                    "Resumes after the last seq loaded. See docs/ingest.md.")
+    i.add_argument("source", metavar="FILE|DIR|-", help="a JSON-lines file, a directory of them, or - for stdin")
+    i.add_argument("--corpid", help="the company's corp id (default PAODAN_WECOM_CORPID)")
+    i.add_argument("--state", help="state file with the last seq (default .stack/ingest/archive-CORPID.json)")
+    i.add_argument("--follow", action="store_true", help="keep tailing the file (or the newest file in DIR)")
+    i.add_argument("--private-key", help="PEM RSA private key for encrypt_random_key")
+    i.add_argument("--decrypt-command", help="command that decrypts encrypt_chat_msg (JSON lines in/out)")
+    i.add_argument("--no-directory", action="store_true",
+                   help="do not read employees from hr.events; judge ids by shape (wo/wm/wb = external)")
+    i.add_argument("--batch", type=int, default=5000, help="records per acknowledged batch")
+    i.set_defaults(func=cmd_ingest_archive)
 
     s = sub.add_parser("demo", help="stack, worker, simulator and board together")
     s.add_argument("--port", type=int, default=8765)
