@@ -1,10 +1,13 @@
 """Board access tokens: signed, expiring, scoped by role and team.
 
 A token is `v1.<payload>.<signature>`, both parts base64url without padding; the payload is JSON
-`{"role", "team", "exp", "jti", "iat"}` and the signature is HMAC-SHA256 over `v1.<payload>` with the
-deployment's secret (config.settings). Verifying checks the signature in constant time, then the expiry.
+`{"role", "team", "sub", "exp", "jti", "iat"}` and the signature is HMAC-SHA256 over `v1.<payload>` with
+the deployment's secret (config.settings). Verifying checks the signature in constant time, then the expiry.
+Revocation (a Redis set of revoked `jti`s) lives in `dashboard_ws.tokens`, because it needs Redis.
 
-Roles (CONTRACT.md §9): `supervisor` sees one team, `compliance` sees everything, `admin` manages.
+Roles (CONTRACT.md §9): `supervisor` sees one team, metadata only; `compliance` sees everything including
+message content; `admin` sees everything and manages tokens and silences. `sub` names the person (shown
+as the actor of their actions).
 """
 
 from __future__ import annotations
@@ -19,6 +22,8 @@ from dataclasses import dataclass
 import orjson
 
 ROLES = ("supervisor", "compliance", "admin")
+# Roles that may read chat content (personal data); everyone else gets the metadata-only view.
+CONTENT_ROLES = ("compliance", "admin")
 DEFAULT_TTL_S = 12 * 3600
 
 
@@ -32,11 +37,24 @@ class Claims:
     team: str
     exp: int
     jti: str
+    sub: str = ""
+
+    @property
+    def actor(self) -> str:
+        """Who this is, as recorded on their actions."""
+        return self.sub or f"{self.role}:{self.jti[:6]}"
 
     def can_see(self, alert: dict) -> bool:
+        return self.sees_team(alert.get("team"))
+
+    def sees_team(self, team: str | None) -> bool:
         if self.role in ("compliance", "admin"):
             return True
-        return bool(self.team) and alert.get("team") == self.team
+        return bool(self.team) and team == self.team
+
+    @property
+    def can_read_content(self) -> bool:
+        return self.role in CONTENT_ROLES
 
 
 def _b64(data: bytes) -> str:
@@ -51,7 +69,8 @@ def _sign(secret: bytes, signing_input: str) -> str:
     return _b64(hmac.new(secret, signing_input.encode(), hashlib.sha256).digest())
 
 
-def issue(secret: bytes, role: str, team: str = "", ttl_s: int = DEFAULT_TTL_S, now: float | None = None) -> str:
+def issue(secret: bytes, role: str, team: str = "", ttl_s: int = DEFAULT_TTL_S, now: float | None = None,
+          sub: str = "") -> str:
     if role not in ROLES:
         raise ValueError(f"role must be one of {', '.join(ROLES)}")
     if role == "supervisor" and not team:
@@ -59,7 +78,8 @@ def issue(secret: bytes, role: str, team: str = "", ttl_s: int = DEFAULT_TTL_S, 
     if ttl_s <= 0:
         raise ValueError("ttl must be positive")
     issued = int(now if now is not None else time.time())
-    payload = {"role": role, "team": team, "iat": issued, "exp": issued + ttl_s, "jti": secrets.token_hex(8)}
+    payload = {"role": role, "team": team, "sub": sub, "iat": issued, "exp": issued + ttl_s,
+               "jti": secrets.token_hex(8)}
     signing_input = "v1." + _b64(orjson.dumps(payload))
     return f"{signing_input}.{_sign(secret, signing_input)}"
 
@@ -76,7 +96,7 @@ def verify(secret: bytes, token: str | None, now: float | None = None) -> Claims
     try:
         payload = orjson.loads(_unb64(parts[1]))
         claims = Claims(role=payload["role"], team=payload.get("team", ""), exp=int(payload["exp"]),
-                        jti=str(payload.get("jti", "")))
+                        jti=str(payload.get("jti", "")), sub=str(payload.get("sub", "")))
     except (ValueError, KeyError, TypeError):
         raise AuthError("malformed token") from None
     if claims.role not in ROLES:

@@ -1,15 +1,23 @@
-"""`paodan board`: the board page at `/` and the live websocket at `/ws`.
+"""`paodan board`: the board page at `/`, the evidence API under `/api/`, and the live websocket at `/ws`.
 
-The server keeps no alert state of its own: it reads the newest alerts from Redis for each new client
-(a snapshot) and forwards the Redis pub/sub channel to every connected client whose role may see the
-alert. Several board processes can therefore run side by side behind a load balancer.
+The server keeps no alert state of its own: alerts, triage state, silences and the change log live in
+Redis (sinks.redis_live), so several board processes can run side by side behind a load balancer and
+agree on everything. This module only wires the parts together:
+- dashboard_ws.auth / tokens — who is asking (signed, expiring, revocable tokens)
+- dashboard_ws.fanout — snapshot, resume and live delivery, scoped by role and team
+- dashboard_ws.actions — triage actions from viewers
+- dashboard_ws.relay — actions to Kafka `paodan.alert_actions`
+- dashboard_ws.api — evidence and timelines (HTTP GET, metadata-only for supervisors, views audited)
+- sinks.notify — WeCom robot / webhook notifications for high and critical alerts (if configured)
 
-Protocol (server → client, JSON objects with a `type`):
-- `{"type": "hello", "role", "team"}` once, after the token was accepted;
-- `{"type": "snapshot", "seq", "alerts": […]}` on connect and after the server lost Redis and resynced;
-- `{"type": "alert", "seq", "alert": {…CONTRACT §6…}}` for each new or changed alert.
-A connection without a valid `?token=` is refused with HTTP 401 before the websocket opens. A client
-that cannot keep up (its send queue fills) is disconnected with code 1013 rather than slowing the rest.
+Protocol (server → client, JSON objects with a `type`; see docs/board.md):
+- `hello` once after the token was accepted: `role`, `team`, `actor`, `content` (may read messages);
+- `snapshot` (`seq`, `epoch`, `alerts` with their `state`, `silences`, `precision`) or `resume` (`seq`)
+  followed by the changes missed since then;
+- changes, each with `seq`: `alert`, `action` (with the new `state` and the rule's `precision`), `silence`;
+- `action_result` answering the client's own `{"type": "action", …}`.
+A connection without a valid, unrevoked `?token=` is refused with HTTP 401 before the websocket opens; a
+token revoked or expired while connected is closed with code 4401.
 """
 
 from __future__ import annotations
@@ -22,144 +30,137 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
 import orjson
-import redis.asyncio as aioredis
+from redis.exceptions import RedisError
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
 from config.settings import Settings
+from dashboard_ws.actions import Actions
+from dashboard_ws.api import Api
 from dashboard_ws.auth import AuthError, Claims, verify
-from sinks.redis_live import CHANNEL, LiveAlerts
+from dashboard_ws.fanout import Fanout, Viewer
+from dashboard_ws.relay import ActionRelay
+from sinks.redis_live import LiveAlerts
 
 log = logging.getLogger("paodan.board")
 STATIC = Path(__file__).resolve().parent / "static"
-SNAPSHOT_SIZE = 500
-CLIENT_QUEUE = 1000
-
-
-class Client:
-    def __init__(self, ws: ServerConnection, claims: Claims):
-        self.ws = ws
-        self.claims = claims
-        self.queue: asyncio.Queue[bytes] = asyncio.Queue(CLIENT_QUEUE)
-
-    def offer(self, message: bytes) -> bool:
-        try:
-            self.queue.put_nowait(message)
-            return True
-        except asyncio.QueueFull:
-            return False
+CSP = ("default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
+       "frame-ancestors 'self'")
 
 
 class Board:
-    def __init__(self, settings: Settings):
+    def __init__(self, settings: Settings, *, relay: bool = True, notify: bool = True):
         self.settings = settings
         self.live = LiveAlerts(settings.redis)
-        self.clients: set[Client] = set()
+        self.fanout = Fanout(self.live, settings.redis)
+        self.actions = Actions(self.live)
+        self.api = Api(settings, self.live)
+        self.relay = ActionRelay(settings, self.live) if relay else None
+        self.notify = notify
+        self.port = 0
 
-    # --- HTTP side: page, static files, token check before the websocket upgrade ----------------
+    # --- HTTP side: page, static files, API, token check before the websocket upgrade ----------
 
-    def process_request(self, connection: ServerConnection, request: Request) -> Response | None:
+    async def authenticate(self, token: str | None) -> Claims:
+        """The token's claims; AuthError if it is bad, expired or revoked (RedisError: cannot tell)."""
+        claims = verify(self.settings.secret, token)
+        if await self.fanout.is_revoked(claims.jti):
+            raise AuthError("token revoked")
+        return claims
+
+    async def process_request(self, connection: ServerConnection, request: Request) -> Response | None:
         url = urlparse(request.path)
-        if url.path == "/ws":
+        if url.path == "/ws" or url.path.startswith("/api/"):
             token = parse_qs(url.query).get("token", [None])[0]
+            bearer = request.headers.get("Authorization", "")
+            if bearer.startswith("Bearer "):
+                token = bearer[len("Bearer "):].strip()
             try:
-                connection.claims = verify(self.settings.secret, token)  # type: ignore[attr-defined]
+                claims = await self.authenticate(token)
             except AuthError as exc:
-                return _text(HTTPStatus.UNAUTHORIZED, f"refused: {exc}\n")
-            return None
+                return text_response(HTTPStatus.UNAUTHORIZED, f"refused: {exc}\n")
+            except RedisError:
+                return text_response(HTTPStatus.SERVICE_UNAVAILABLE, "cannot check the token now; retry shortly\n")
+            if url.path == "/ws":
+                connection.claims = claims  # type: ignore[attr-defined]
+                return None
+            return await self.api.handle(claims, url.path, parse_qs(url.query))
         if url.path in ("/", "/index.html"):
             return _file(STATIC / "index.html")
         if url.path == "/healthz":
-            return _text(HTTPStatus.OK, "ok\n")
+            return text_response(HTTPStatus.OK, "ok\n")
         if url.path.startswith("/static/"):
             target = (STATIC / url.path[len("/static/"):]).resolve()
             if target.is_file() and STATIC in target.parents:
                 return _file(target)
-        return _text(HTTPStatus.NOT_FOUND, "not found\n")
+        return text_response(HTTPStatus.NOT_FOUND, "not found\n")
 
     # --- websocket side -------------------------------------------------------------------------
 
     async def handler(self, ws: ServerConnection) -> None:
         claims: Claims = ws.claims  # type: ignore[attr-defined]
-        client = Client(ws, claims)
-        await ws.send(orjson.dumps({"type": "hello", "role": claims.role, "team": claims.team}).decode())
-        await self._send_snapshot(client)
-        self.clients.add(client)
-        sender = asyncio.create_task(self._pump(client))
+        query = parse_qs(urlparse(ws.request.path).query) if ws.request else {}
+        since = query.get("since", [""])[0]
+        await ws.send(orjson.dumps({"type": "hello", "role": claims.role, "team": claims.team,
+                                    "actor": claims.actor, "content": claims.can_read_content,
+                                    "exp": claims.exp}).decode())
+        viewer = Viewer(ws, claims)
         try:
-            async for _ in ws:  # client → server messages arrive with the triage features
-                pass
+            await self.fanout.attach(viewer, int(since) if since.isdigit() else None,
+                                     query.get("epoch", [None])[0])
+            async for raw in ws:
+                await self._on_message(ws, claims, raw)
         except ConnectionClosed:
             pass
+        except (RedisError, asyncio.TimeoutError) as exc:
+            log.warning("closing a viewer: Redis unavailable (%s)", exc)
+            await ws.close(1011, "live state unavailable; reconnecting")
         finally:
-            self.clients.discard(client)
-            sender.cancel()
+            self.fanout.detach(viewer)
 
-    async def _send_snapshot(self, client: Client) -> None:
-        seq, alerts = await self.live.latest(SNAPSHOT_SIZE)
-        visible = [a for a in alerts if client.claims.can_see(a)]
-        await client.ws.send(orjson.dumps({"type": "snapshot", "seq": seq, "alerts": visible}).decode())
-
-    async def _pump(self, client: Client) -> None:
+    async def _on_message(self, ws: ServerConnection, claims: Claims, raw: str | bytes) -> None:
         try:
-            while True:
-                await client.ws.send((await client.queue.get()).decode())
-        except ConnectionClosed:
-            pass
-
-    def _fan_out(self, seq: int, alert: dict) -> None:
-        message = orjson.dumps({"type": "alert", "seq": seq, "alert": alert})
-        for client in list(self.clients):
-            if client.claims.can_see(alert) and not client.offer(message):
-                log.warning("dropping a slow client (%d messages queued)", CLIENT_QUEUE)
-                self.clients.discard(client)
-                asyncio.create_task(client.ws.close(1013, "too slow; reconnect to resync"))
-
-    async def follow_redis(self) -> None:
-        """Forward the pub/sub channel; after losing Redis, resubscribe and resend snapshots."""
-        delay = 0.2
-        while True:
-            pubsub = aioredis.Redis.from_url(self.settings.redis).pubsub()
-            try:
-                await pubsub.subscribe(CHANNEL)
-                delay = 0.2
-                for client in list(self.clients):  # anything published while we were away
-                    await self._send_snapshot(client)
-                async for message in pubsub.listen():
-                    if message.get("type") != "message":
-                        continue
-                    body = orjson.loads(message["data"])
-                    self._fan_out(int(body["seq"]), body["alert"])
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # noqa: BLE001 - Redis gone: retry with backoff
-                log.warning("Redis subscription lost (%s); retrying in %.1fs", exc, delay)
-                await asyncio.sleep(delay)
-                delay = min(5.0, delay * 2)
-            finally:
-                try:
-                    await pubsub.aclose()
-                except Exception:  # noqa: BLE001
-                    pass
+            message = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            await ws.send(orjson.dumps({"type": "error", "message": "not JSON"}).decode())
+            return
+        if not isinstance(message, dict) or message.get("type") != "action":
+            await ws.send(orjson.dumps({"type": "error", "message": "expected {\"type\": \"action\", …}"}).decode())
+            return
+        if await self.fanout.is_revoked(claims.jti):
+            await ws.close(4401, "token revoked")
+            return
+        await ws.send(orjson.dumps(await self.actions.perform(claims, message)).decode())
 
     async def run(self, host: str, port: int, ready: asyncio.Event | None = None) -> None:
-        follower = asyncio.create_task(self.follow_redis())
-        async with serve(self.handler, host, port, process_request=self.process_request,
+        tasks = [asyncio.create_task(self.fanout.follow()), asyncio.create_task(self.fanout.enforce_expiry())]
+        if self.relay is not None:
+            tasks.append(asyncio.create_task(self.relay.run()))
+        if self.notify:
+            from sinks.notify import Notifier
+
+            notifier = Notifier.from_settings(self.settings)
+            if notifier is not None:
+                self.fanout.on_alert = notifier.offer
+                tasks.append(asyncio.create_task(notifier.run()))
+        # No per-message compression: deflating every change once per viewer costs more CPU than the
+        # bandwidth it saves on a LAN (bench/bench_fanout.py).
+        async with serve(self.handler, host, port, process_request=self.process_request, compression=None,
                          ping_interval=20, max_size=2**16) as server:
-            sock = next(iter(server.sockets))
-            self.port = sock.getsockname()[1]
+            self.port = next(iter(server.sockets)).getsockname()[1]
             if ready is not None:
                 ready.set()
             try:
                 await asyncio.Future()
             finally:
-                follower.cancel()
+                for task in tasks:
+                    task.cancel()
                 await self.live.close()
 
 
-def _text(status: HTTPStatus, body: str) -> Response:
+def text_response(status: HTTPStatus, body: str) -> Response:
     headers = Headers([("Content-Type", "text/plain; charset=utf-8")])
     return Response(status.value, status.phrase, headers, body.encode())
 
@@ -169,9 +170,8 @@ def _file(path: Path) -> Response:
     if ctype.startswith("text/") or ctype in ("application/javascript",):
         ctype += "; charset=utf-8"
     headers = Headers([("Content-Type", ctype), ("Cache-Control", "no-cache"),
-                       ("Content-Security-Policy", "default-src 'self'; connect-src 'self' ws: wss:; "
-                                                   "style-src 'self' 'unsafe-inline'"),
-                       ("X-Content-Type-Options", "nosniff")])
+                       ("Content-Security-Policy", CSP), ("X-Content-Type-Options", "nosniff"),
+                       ("Referrer-Policy", "no-referrer")])
     return Response(200, "OK", headers, path.read_bytes())
 
 

@@ -1,17 +1,31 @@
-"""Live alert state in Redis, and the pub/sub channel that board servers fan out from.
+"""Live alert state in Redis, the change log board servers resume from, and the pub/sub channel they fan out.
 
 Keys (all under the `paodan:` prefix):
-- `paodan:alert:{alert_id}` — hash with `revision` and `json` (the alert as published)
+- `paodan:alert:{alert_id}` — hash with `revision` and `json` (the alert as published by the worker)
+- `paodan:state:{alert_id}` — hash with `version` and `json` (triage state: status, assignee, comments…)
 - `paodan:alerts` — sorted set of alert ids scored by event time, newest last
-- `paodan:seq` — counter; every change gets the next sequence number
-- channel `paodan:alerts` — `{"seq": n, "alert": {…}}` for each change
+- `paodan:seq` — counter; every change (alert, action, silence) gets the next sequence number
+- `paodan:changes` — capped stream of every change, entry id `{seq}-0`: a board that lost its
+  subscription, or a browser that reconnects with `?since=seq`, replays from here without gaps
+- `paodan:epoch` — random id of this Redis data set; a Redis that lost its data starts a new epoch,
+  and sequence numbers from the old one mean nothing (the board sends a fresh snapshot instead)
+- `paodan:silences` — hash `rule:{rule}` / `employee:{id}` → silence JSON with `until` (ms)
+- `paodan:precision` — hash `{rule}|{resolution}` → count of alerts currently resolved that way
+- `paodan:action_outbox` — stream of action payloads waiting to be produced to Kafka
+  (`paodan.alert_actions`); written in the same Lua call as the state change, so an action is never
+  recorded without also being queued for the audit trail
+- channel `paodan:alerts` — each change as `{"seq": n, "type": …, …}` (the exact bytes clients receive)
 
-The write is one Lua script, so a redelivered or older revision of an alert is ignored (`SET NX`
-semantics by revision) and never republished: a worker replaying after a crash does not double-count.
+Every write is one Lua script: the change, its sequence number, the change-log entry and the PUBLISH
+happen atomically, so publish order is sequence order. A redelivered or older alert revision is ignored
+(`SET NX` semantics by revision) and never republished: a worker replaying after a crash does not
+double-count. Triage state is written with compare-and-set on its version, so two board processes acting
+on one alert at once cannot overwrite each other.
 """
 
 from __future__ import annotations
 
+import secrets
 from typing import Any
 
 import orjson
@@ -20,21 +34,65 @@ import redis.asyncio as aioredis
 PREFIX = "paodan:"
 ALERTS_ZSET = PREFIX + "alerts"
 SEQ_KEY = PREFIX + "seq"
+EPOCH_KEY = PREFIX + "epoch"
+CHANGES = PREFIX + "changes"
+SILENCES = PREFIX + "silences"
+PRECISION = PREFIX + "precision"
+OUTBOX = PREFIX + "action_outbox"
 CHANNEL = PREFIX + "alerts"
 # Live state is for the board; the archive keeps history. Alerts older than this leave Redis.
 ALERT_TTL_S = 14 * 24 * 3600
 MAX_LIVE_ALERTS = 20_000
+# How far back a reconnecting board can resume; older gaps get a snapshot instead.
+CHANGES_MAXLEN = 50_000
+RESOLUTIONS = ("true_positive", "false_positive", "benign")
 
+# Appends the change in ARGV[1] (a JSON object without its seq) to the log and the channel; needs
+# KEYS[1] = seq counter, KEYS[2] = change stream. Leaves the new sequence number in `seq`.
+_APPEND_CHANGE = """
+local seq = redis.call('INCR', KEYS[1])
+local msg = '{"seq":' .. seq .. ',' .. string.sub(ARGV[1], 2)
+redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], seq .. '-0', 'm', msg)
+redis.call('PUBLISH', ARGV[3], msg)
+"""
+
+# KEYS: seq, changes, alert hash, alerts zset. ARGV: change, maxlen, channel, id, revision, json, ts, ttl, cap
 _UPSERT = """
-local cur = redis.call('HGET', KEYS[1], 'revision')
-if cur and tonumber(cur) >= tonumber(ARGV[2]) then return 0 end
-redis.call('HSET', KEYS[1], 'revision', ARGV[2], 'json', ARGV[3])
-redis.call('EXPIRE', KEYS[1], ARGV[6])
-redis.call('ZADD', KEYS[2], ARGV[4], ARGV[1])
-local n = redis.call('ZCARD', KEYS[2])
-if n > tonumber(ARGV[7]) then redis.call('ZREMRANGEBYRANK', KEYS[2], 0, n - tonumber(ARGV[7]) - 1) end
-local seq = redis.call('INCR', KEYS[3])
-redis.call('PUBLISH', ARGV[5], '{"seq":' .. seq .. ',"alert":' .. ARGV[3] .. '}')
+local cur = redis.call('HGET', KEYS[3], 'revision')
+if cur and tonumber(cur) >= tonumber(ARGV[5]) then return 0 end
+redis.call('HSET', KEYS[3], 'revision', ARGV[5], 'json', ARGV[6])
+redis.call('EXPIRE', KEYS[3], ARGV[8])
+redis.call('ZADD', KEYS[4], ARGV[7], ARGV[4])
+local n = redis.call('ZCARD', KEYS[4])
+if n > tonumber(ARGV[9]) then redis.call('ZREMRANGEBYRANK', KEYS[4], 0, n - tonumber(ARGV[9]) - 1) end
+""" + _APPEND_CHANGE + "return seq\n"
+
+# KEYS: seq, changes, state hash, precision hash, outbox.
+# ARGV: change, maxlen, channel, expected version, state json, ttl, precision field +1, field -1,
+#       outbox payload, rule as a JSON string, rule's field prefix.
+# The change gets the rule's precision counts spliced in, so every viewer's figures move with it.
+_ACTION = """
+local v = redis.call('HGET', KEYS[3], 'version') or '0'
+if v ~= ARGV[4] then return -1 end
+redis.call('HSET', KEYS[3], 'version', tonumber(v) + 1, 'json', ARGV[5])
+redis.call('EXPIRE', KEYS[3], ARGV[6])
+if ARGV[7] ~= '' then redis.call('HINCRBY', KEYS[4], ARGV[7], 1) end
+if ARGV[8] ~= '' then redis.call('HINCRBY', KEYS[4], ARGV[8], -1) end
+local counts = {}
+for _, r in ipairs({'true_positive', 'false_positive', 'benign'}) do
+  counts[#counts + 1] = '"' .. r .. '":' .. (redis.call('HGET', KEYS[4], ARGV[11] .. r) or '0')
+end
+ARGV[1] = '{"precision":{"rule":' .. ARGV[10] .. ',' .. table.concat(counts, ',') .. '},' .. string.sub(ARGV[1], 2)
+""" + _APPEND_CHANGE + """
+redis.call('XADD', KEYS[5], '*', 'p', ARGV[9])
+return seq
+"""
+
+# KEYS: seq, changes, silences, outbox. ARGV: change, maxlen, channel, field, silence json, payload
+_SILENCE = """
+redis.call('HSET', KEYS[3], ARGV[4], ARGV[5])
+""" + _APPEND_CHANGE + """
+redis.call('XADD', KEYS[4], '*', 'p', ARGV[6])
 return seq
 """
 
@@ -43,18 +101,35 @@ def alert_key(alert_id: str) -> str:
     return f"{PREFIX}alert:{alert_id}"
 
 
+def state_key(alert_id: str) -> str:
+    return f"{PREFIX}state:{alert_id}"
+
+
+def precision_field(rule: str, resolution: str) -> str:
+    return f"{rule}|{resolution}"
+
+
+class Conflict(Exception):
+    """Someone changed the alert's triage state between our read and our write: read again and retry."""
+
+
 class LiveAlerts:
-    def __init__(self, url: str):
-        self.redis = aioredis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=3)
+    def __init__(self, url: str, *, socket_timeout: float = 5):
+        self.redis = aioredis.Redis.from_url(url, socket_timeout=socket_timeout, socket_connect_timeout=3)
         self._upsert = self.redis.register_script(_UPSERT)
+        self._action = self.redis.register_script(_ACTION)
+        self._silence = self.redis.register_script(_SILENCE)
+
+    # --- the worker's side ----------------------------------------------------------------------
 
     async def upsert(self, alert: dict[str, Any]) -> int:
         """Store and publish an alert; return its sequence number, or 0 if Redis had this revision."""
         body = orjson.dumps(alert)
+        change = b'{"type":"alert","alert":' + body + b"}"
         return int(await self._upsert(
-            keys=[alert_key(alert["alert_id"]), ALERTS_ZSET, SEQ_KEY],
-            args=[alert["alert_id"], int(alert.get("revision", 1)), body, int(alert["ts"]), CHANNEL,
-                  ALERT_TTL_S, MAX_LIVE_ALERTS]))
+            keys=[SEQ_KEY, CHANGES, alert_key(alert["alert_id"]), ALERTS_ZSET],
+            args=[change, CHANGES_MAXLEN, CHANNEL, alert["alert_id"], int(alert.get("revision", 1)), body,
+                  int(alert["ts"]), ALERT_TTL_S, MAX_LIVE_ALERTS]))
 
     async def upsert_many(self, alerts: list[dict[str, Any]]) -> int:
         published = 0
@@ -62,19 +137,100 @@ class LiveAlerts:
             published += 1 if await self.upsert(alert) else 0
         return published
 
+    # --- the board's read side ------------------------------------------------------------------
+
+    async def epoch(self) -> str:
+        """This data set's epoch, created on first use (a Redis that lost its data gets a new one)."""
+        await self.redis.set(EPOCH_KEY, secrets.token_hex(6), nx=True)
+        return (await self.redis.get(EPOCH_KEY) or b"").decode()
+
     async def latest(self, limit: int = 500) -> tuple[int, list[dict[str, Any]]]:
-        """The newest `limit` alerts (oldest first) and the sequence number they are current as of."""
+        """The newest `limit` alerts (oldest first), each with its triage `state`, and the sequence
+        number they are current as of."""
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.get(SEQ_KEY)
             pipe.zrange(ALERTS_ZSET, -limit, -1)
             seq_raw, ids = await pipe.execute()
-        if not ids:
-            return int(seq_raw or 0), []
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for aid in ids:
-                pipe.hget(alert_key(aid.decode()), "json")
-            bodies = await pipe.execute()
-        return int(seq_raw or 0), [orjson.loads(b) for b in bodies if b]
+            if ids:
+                for aid in ids:
+                    pipe.hget(alert_key(aid.decode()), "json")
+                    pipe.hget(state_key(aid.decode()), "json")
+                bodies = await pipe.execute()
+            else:
+                bodies = []
+        alerts = []
+        for body, state in zip(bodies[::2], bodies[1::2]):
+            if body:
+                alert = orjson.loads(body)
+                if state:
+                    alert["state"] = orjson.loads(state)
+                alerts.append(alert)
+        return int(seq_raw or 0), alerts
+
+    async def alert(self, alert_id: str) -> tuple[dict[str, Any] | None, dict[str, Any], str]:
+        """One alert, its triage state (empty if never touched) and the state's version."""
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hget(alert_key(alert_id), "json")
+            pipe.hmget(state_key(alert_id), ["version", "json"])
+            body, (version, state) = await pipe.execute()
+        return (orjson.loads(body) if body else None, orjson.loads(state) if state else {},
+                (version or b"0").decode())
+
+    async def changes_since(self, seq: int) -> list[bytes] | None:
+        """Every change after `seq`, oldest first, or None when the log no longer reaches back that far
+        (trimmed, or `seq` is from before Redis lost its data): the caller needs a snapshot then."""
+        current = int(await self.redis.get(SEQ_KEY) or 0)
+        if seq > current:
+            return None
+        if seq == current:
+            return []
+        entries = await self.redis.xrange(CHANGES, min=f"{seq + 1}-0", max="+")
+        if not entries or int(entries[0][0].split(b"-")[0]) != seq + 1:
+            return None
+        return [fields[b"m"] for _, fields in entries]
+
+    async def silences(self, now_ms: int) -> list[dict[str, Any]]:
+        """Silences still in force."""
+        raw = await self.redis.hgetall(SILENCES)
+        found = [orjson.loads(v) for v in raw.values()]
+        return sorted((s for s in found if s.get("until", 0) > now_ms), key=lambda s: s["until"])
+
+    async def precision(self) -> dict[str, dict[str, int]]:
+        """Per rule, how many alerts are currently resolved as each resolution."""
+        out: dict[str, dict[str, int]] = {}
+        for field, count in (await self.redis.hgetall(PRECISION)).items():
+            rule, _, resolution = field.decode().rpartition("|")
+            out.setdefault(rule, dict.fromkeys(RESOLUTIONS, 0))[resolution] = int(count)
+        return out
+
+    # --- the board's write side -----------------------------------------------------------------
+
+    async def record_action(self, *, alert: dict[str, Any], expected_version: str, state: dict[str, Any],
+                            change: dict[str, Any], payload: dict[str, Any], resolution_before: str | None,
+                            resolution_after: str | None) -> int:
+        """Commit a triage action: new state (compare-and-set), precision counts, change log, publish,
+        and the Kafka outbox, atomically. Raises Conflict if the state moved since it was read."""
+        rule = alert["rule"]
+        plus = precision_field(rule, resolution_after) if resolution_after != resolution_before and resolution_after else ""
+        minus = precision_field(rule, resolution_before) if resolution_after != resolution_before and resolution_before else ""
+        seq = int(await self._action(
+            keys=[SEQ_KEY, CHANGES, state_key(alert["alert_id"]), PRECISION, OUTBOX],
+            args=[orjson.dumps(change), CHANGES_MAXLEN, CHANNEL, expected_version, orjson.dumps(state),
+                  ALERT_TTL_S, plus, minus, orjson.dumps(payload), orjson.dumps(rule), f"{rule}|"]))
+        if seq < 0:
+            raise Conflict(alert["alert_id"])
+        return seq
+
+    async def record_silence(self, field: str, silence: dict[str, Any], change: dict[str, Any],
+                             payload: dict[str, Any]) -> int:
+        return int(await self._silence(
+            keys=[SEQ_KEY, CHANGES, SILENCES, OUTBOX],
+            args=[orjson.dumps(change), CHANGES_MAXLEN, CHANNEL, field, orjson.dumps(silence),
+                  orjson.dumps(payload)]))
+
+    async def record_audit(self, payload: dict[str, Any]) -> None:
+        """An action that changes nothing viewers see (a content view): only queued for the audit trail."""
+        await self.redis.xadd(OUTBOX, {"p": orjson.dumps(payload)})
 
     async def close(self) -> None:
         await self.redis.aclose()

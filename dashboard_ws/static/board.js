@@ -1,123 +1,383 @@
-// 跑单哨兵 live board: connects to /ws with the access token, renders the snapshot, then applies
-// each {"type":"alert"} in place (keyed by alert_id). All alert text is set with textContent, so
-// message content can never inject markup.
+// 跑单哨兵 live board. Connects to /ws with the access token, renders the snapshot, then applies each
+// change in place: `alert` (new or revised), `action` (triage state), `silence`. It remembers the last
+// `seq` and resumes from it after a reconnect, so nothing is missed and nothing is reloaded.
+// Every piece of alert or message text is set with textContent (never innerHTML): chat content cannot
+// inject markup or script.
 "use strict";
 
 const I18N = {
   "zh-CN": {
     title: "跑单哨兵 · 实时告警", connected: "已连接", disconnected: "未连接", reconnecting: "重新连接中…",
     tokenLabel: "访问令牌", signin: "登录", tokenHint: "令牌由管理员通过 paodan token issue 签发。",
-    refused: "令牌无效或已过期，请重新登录。", alerts: "条告警", critical: "严重", high: "高",
-    time: "时间", severity: "级别", employee: "员工", team: "团队", rule: "规则", what: "告警", score: "分值",
-    empty: "暂无告警。新告警会实时出现在这里。", langSwitch: "English",
+    refused: "令牌无效、已过期或已吊销，请重新登录。", all: "全部", total: "全部告警",
+    time: "时间", severity: "级别", status: "状态", employee: "员工", team: "团队", branch: "分支机构", rule: "规则",
+    what: "告警", score: "分值", empty: "暂无告警。新告警会实时出现在这里。", langSwitch: "English",
+    leaderboard: "员工风险排行", perDay: "每日告警（按规则）", precision: "规则准确率", silences: "静默",
+    noSilences: "无", close: "关闭", evidence: "证据", comments: "备注", history: "处理记录", addComment: "添加备注",
+    viewerTime: "本地时间", branchTime: "分支时间", assignee: "处理人", resolution: "结论", window: "时间窗口",
+    acknowledge: "确认", claim: "认领", assign: "指派…", resolveTP: "属实", resolveFP: "误报", resolveBenign: "无害",
+    reopen: "重新打开", escalate: "升级至合规", silenceRule: "静默规则…", silenceEmployee: "静默员工…",
+    lift: "解除", assignPrompt: "指派给（用户名）：", silencePrompt: "静默多少分钟？", until: "至",
+    metadataOnly: "仅显示元数据：您的角色无权查看消息内容。", loading: "加载中…", noEvidence: "没有找到消息记录。",
+    timeline: "员工时间线", chars: "字", precisionCol: "准确率", tp: "属实", fp: "误报", benign: "无害",
     sev: { info: "提示", low: "低", medium: "中", high: "高", critical: "严重" },
+    st: { new: "新告警", acknowledged: "已确认", assigned: "处理中", escalated: "已升级", resolved: "已处理" },
+    res: { true_positive: "属实", false_positive: "误报", benign: "无害" },
+    act: { acknowledge: "确认", assign: "指派", claim: "认领", comment: "备注", resolve: "处理", reopen: "重新打开", escalate: "升级", silence: "静默" },
     role: { supervisor: "主管", compliance: "合规", admin: "管理员" },
   },
   en: {
     title: "Paodan Sentinel · Live alerts", connected: "Connected", disconnected: "Disconnected",
     reconnecting: "Reconnecting…", tokenLabel: "Access token", signin: "Sign in",
     tokenHint: "Tokens are issued by an admin with paodan token issue.",
-    refused: "The token is invalid or expired; please sign in again.", alerts: "alerts", critical: "critical",
-    high: "high", time: "Time", severity: "Severity", employee: "Employee", team: "Team", rule: "Rule",
-    what: "Alert", score: "Score", empty: "No alerts yet. New alerts appear here live.", langSwitch: "中文",
+    refused: "The token is invalid, expired or revoked; please sign in again.", all: "All", total: "All alerts",
+    time: "Time", severity: "Severity", status: "Status", employee: "Employee", team: "Team", branch: "Branch",
+    rule: "Rule", what: "Alert", score: "Score", empty: "No alerts yet. New alerts appear here live.",
+    langSwitch: "中文", leaderboard: "Employee risk", perDay: "Alerts per day by rule", precision: "Rule precision",
+    silences: "Silences", noSilences: "None", close: "Close", evidence: "Evidence", comments: "Comments",
+    history: "History", addComment: "Add comment", viewerTime: "Your time", branchTime: "Branch time",
+    assignee: "Assignee", resolution: "Resolution", window: "Window", acknowledge: "Acknowledge", claim: "Claim",
+    assign: "Assign…", resolveTP: "True positive", resolveFP: "False positive", resolveBenign: "Benign",
+    reopen: "Reopen", escalate: "Escalate to compliance", silenceRule: "Silence rule…",
+    silenceEmployee: "Silence employee…", lift: "Lift", assignPrompt: "Assign to (user name):",
+    silencePrompt: "Silence for how many minutes?", until: "until",
+    metadataOnly: "Metadata only: your role may not read message content.", loading: "Loading…",
+    noEvidence: "No messages found.", timeline: "Employee timeline", chars: "chars", precisionCol: "Precision",
+    tp: "TP", fp: "FP", benign: "Benign",
     sev: { info: "info", low: "low", medium: "medium", high: "high", critical: "critical" },
+    st: { new: "new", acknowledged: "acknowledged", assigned: "assigned", escalated: "escalated", resolved: "resolved" },
+    res: { true_positive: "true positive", false_positive: "false positive", benign: "benign" },
+    act: { acknowledge: "acknowledged", assign: "assigned", claim: "claimed", comment: "commented", resolve: "resolved", reopen: "reopened", escalate: "escalated", silence: "silenced" },
     role: { supervisor: "supervisor", compliance: "compliance", admin: "admin" },
   },
 };
+const SEVERITIES = ["critical", "high", "medium", "low", "info"];
+const STATUSES = ["new", "acknowledged", "assigned", "escalated", "resolved"];
+const PALETTE = ["#1976d2", "#e65100", "#2e7d32", "#6a1b9a", "#00838f", "#c62828", "#5d4037", "#f9a825"];
+const DAY = 86400000;
 
-const state = { lang: localStorage.getItem("paodan.lang") || "zh-CN", alerts: new Map(), hello: null, retry: 500 };
+const state = {
+  lang: localStorage.getItem("paodan.lang") || "zh-CN", alerts: new Map(), hello: null, retry: 500,
+  seq: null, epoch: null, silences: new Map(), precision: {}, risk: new Map(), filters: {}, selected: null,
+  ws: null, requests: 0,
+};
 const $ = (id) => document.getElementById(id);
 const t = (key) => I18N[state.lang][key];
+const el = (tag, props = {}, ...children) => {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(props)) {
+    if (k === "text") node.textContent = v;
+    else if (k === "class") node.className = v;
+    else if (k.startsWith("on")) node.addEventListener(k.slice(2), v);
+    else node.setAttribute(k, v);
+  }
+  node.append(...children);
+  return node;
+};
+const svg = (tag, attrs = {}) => {
+  const node = document.createElementNS("http://www.w3.org/2000/svg", tag);
+  for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, v);
+  return node;
+};
+const statusOf = (a) => (a.state && a.state.status) || "new";
 
-function applyLang() {
-  document.documentElement.lang = state.lang;
-  document.querySelectorAll("[data-i18n]").forEach((el) => { el.textContent = t(el.dataset.i18n); });
-  $("lang").textContent = t("langSwitch");
-  document.title = t("title");
-  renderAll();
+// --- time: the viewer's zone and the branch's zone -------------------------------------------------
+const viewerZone = Intl.DateTimeFormat().resolvedOptions().timeZone;
+const branchZone = (a) => a.timezone || "Asia/Shanghai";
+function fmtTime(ms, zone) {
+  return new Date(ms).toLocaleString(state.lang, { timeZone: zone, hour12: false, month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit", second: "2-digit" });
 }
 
-function fmtTime(ms) {
-  const d = new Date(ms);
-  return d.toLocaleString(state.lang, { hour12: false, month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit", second: "2-digit" });
+// --- silences --------------------------------------------------------------------------------------
+function silencedBy(a) {
+  const now = Date.now();
+  for (const s of state.silences.values()) {
+    if (s.until > now && ((s.target === "rule" && s.value === a.rule) || (s.target === "employee" && s.value === a.employee_id))) return s;
+  }
+  return null;
 }
 
-function cell(label, text) {
-  const td = document.createElement("td");
-  td.dataset.label = t(label);
-  if (text !== undefined) td.textContent = text;
-  return td;
+// --- filters and counters --------------------------------------------------------------------------
+function matches(a, skip) {
+  for (const [key, value] of Object.entries(state.filters)) {
+    if (!value || key === skip) continue;
+    const have = key === "status" ? statusOf(a) : a[key];
+    if (have !== value) return false;
+  }
+  return true;
+}
+function visible() {
+  return [...state.alerts.values()].filter((a) => matches(a)).sort((a, b) => b.ts - a.ts || (a.alert_id < b.alert_id ? -1 : 1));
+}
+function renderFilters() {
+  const all = [...state.alerts.values()];
+  const options = {
+    branch: [...new Set(all.map((a) => a.branch).filter(Boolean))].sort(),
+    team: [...new Set(all.map((a) => a.team).filter(Boolean))].sort(),
+    rule: [...new Set(all.map((a) => a.rule))].sort(),
+    severity: SEVERITIES, status: STATUSES,
+  };
+  for (const select of document.querySelectorAll("#filters select")) {
+    const key = select.dataset.filter;
+    const current = state.filters[key] || "";
+    const label = (v) => (key === "severity" ? t("sev")[v] : key === "status" ? t("st")[v] : v);
+    select.replaceChildren(el("option", { value: "", text: `${t(key)}：${t("all")}` }),
+      ...options[key].map((v) => el("option", { value: v, text: label(v) })));
+    select.value = current;
+  }
+}
+function renderCounters() {
+  const all = [...state.alerts.values()].filter((a) => matches(a, "status"));
+  const box = $("counters");
+  const counter = (key, label, n) => el("span", { class: "counter" + ((state.filters.status || "") === key ? " active" : ""), "data-status": key || "all", onclick: () => { state.filters.status = key; renderAll(); } }, el("b", { text: String(n) }), label);
+  box.replaceChildren(counter("", t("total"), all.length),
+    ...STATUSES.map((s) => counter(s, t("st")[s], all.filter((a) => statusOf(a) === s).length)));
+  $("empty").hidden = visible().length > 0;
+  if (state.hello) $("who").textContent = `${state.hello.actor} · ${t("role")[state.hello.role] || state.hello.role}${state.hello.team ? " · " + state.hello.team : ""}`;
 }
 
-function row(alert) {
-  const tr = document.createElement("tr");
-  tr.dataset.id = alert.alert_id;
-  tr.appendChild(cell("time", fmtTime(alert.ts)));
-  const sev = cell("severity");
-  const badge = document.createElement("span");
-  badge.className = "sev " + alert.severity;
-  badge.textContent = t("sev")[alert.severity] || alert.severity;
-  sev.appendChild(badge);
-  tr.appendChild(sev);
-  tr.appendChild(cell("employee", alert.employee_id));
-  tr.appendChild(cell("team", alert.team || "—"));
-  tr.appendChild(cell("rule", alert.rule));
-  const what = cell("what");
-  const title = document.createElement("div");
-  title.textContent = alert.title;
-  const explain = document.createElement("div");
-  explain.className = "explain";
-  explain.textContent = alert.explanation;
-  what.append(title, explain);
-  tr.appendChild(what);
-  tr.appendChild(cell("score", Number(alert.score).toFixed(1)));
+// --- the alert table -------------------------------------------------------------------------------
+function cell(label, ...children) { return el("td", { "data-label": t(label) }, ...children); }
+function row(a) {
+  const st = statusOf(a);
+  const tr = el("tr", { "data-id": a.alert_id, "data-status": st, onclick: () => openDetail(a.alert_id) });
+  if (silencedBy(a)) tr.classList.add("silenced");
+  if (state.selected === a.alert_id) tr.classList.add("selected");
+  const when = [document.createTextNode(fmtTime(a.ts, viewerZone))];
+  if (branchZone(a) !== viewerZone) when.push(el("div", { class: "sub", text: `${a.branch || ""} ${fmtTime(a.ts, branchZone(a))}` }));
+  tr.append(
+    cell("time", ...when),
+    cell("severity", el("span", { class: "sev " + a.severity, text: t("sev")[a.severity] || a.severity })),
+    cell("status", el("span", { class: "st " + st, text: t("st")[st] || st }),
+      ...(a.state && a.state.assignee ? [el("div", { class: "sub", text: a.state.assignee })] : [])),
+    cell("employee", document.createTextNode(a.employee_id)),
+    cell("team", document.createTextNode(a.team || "—")),
+    cell("what", el("div", { class: "alert-title", text: a.title }), el("div", { class: "explain", text: a.explanation }), el("div", { class: "sub", text: a.rule })),
+    cell("score", document.createTextNode(Number(a.score).toFixed(1))));
   return tr;
 }
+function renderTable() { $("alerts").replaceChildren(...visible().map(row)); }
 
-function sorted() {
-  return [...state.alerts.values()].sort((a, b) => b.ts - a.ts || (a.alert_id < b.alert_id ? -1 : 1));
+// --- risk leaderboard with sparklines (risk updates if the worker publishes them, else alert scores) --
+function dailyMax(alerts, days, now) {
+  const out = new Array(days).fill(0);
+  for (const a of alerts) {
+    const i = days - 1 - Math.floor((now - a.ts) / DAY);
+    if (i >= 0 && i < days) out[i] = Math.max(out[i], Number(a.score) || 0);
+  }
+  return out;
+}
+function sparkline(values) {
+  const w = 80, h = 20, max = Math.max(100, ...values);
+  const pts = values.map((v, i) => `${(i * w / Math.max(1, values.length - 1)).toFixed(1)},${(h - 1 - v * (h - 2) / max).toFixed(1)}`).join(" ");
+  const s = svg("svg", { width: w, height: h, viewBox: `0 0 ${w} ${h}`, class: "spark" });
+  s.append(svg("polyline", { points: pts, fill: "none", stroke: "#e65100", "stroke-width": "1.5" }));
+  return s;
+}
+function renderLeaders() {
+  const now = Date.now();
+  const byEmployee = new Map();
+  for (const a of state.alerts.values()) {
+    if (!matches(a, "status")) continue;
+    if (!byEmployee.has(a.employee_id)) byEmployee.set(a.employee_id, []);
+    byEmployee.get(a.employee_id).push(a);
+  }
+  const rows = [...byEmployee.entries()].map(([emp, alerts]) => {
+    const series = state.risk.has(emp) ? state.risk.get(emp).series : dailyMax(alerts, 14, now);
+    const risk = state.risk.has(emp) ? state.risk.get(emp).score : Math.max(...series.slice(-7));
+    return { emp, team: alerts[0].team, risk, series };
+  }).sort((x, y) => y.risk - x.risk).slice(0, 10);
+  $("leaders").replaceChildren(...rows.map((r) => el("li", { "data-employee": r.emp },
+    el("span", { class: "name", text: `${r.emp}${r.team ? " · " + r.team : ""}` }), sparkline(r.series),
+    el("span", { class: "risk", text: r.risk.toFixed(0) }))));
 }
 
-function renderCounters() {
-  const all = [...state.alerts.values()];
-  $("count-total").textContent = all.length;
-  $("count-critical").textContent = all.filter((a) => a.severity === "critical").length;
-  $("count-high").textContent = all.filter((a) => a.severity === "high").length;
-  $("empty").hidden = all.length > 0;
-  if (state.hello) $("who").textContent = `${t("role")[state.hello.role] || state.hello.role}${state.hello.team ? " · " + state.hello.team : ""}`;
+// --- alerts per day by rule (stacked bars, last 14 days) --------------------------------------------
+function renderChart() {
+  const days = 14, now = Date.now(), today = Math.floor(now / DAY);
+  const rules = [...new Set([...state.alerts.values()].map((a) => a.rule))].sort();
+  const counts = rules.map(() => new Array(days).fill(0));
+  for (const a of state.alerts.values()) {
+    if (!matches(a, "rule")) continue;
+    const i = days - 1 - (today - Math.floor(a.ts / DAY));
+    if (i >= 0 && i < days) counts[rules.indexOf(a.rule)][i] += 1;
+  }
+  const totals = counts[0] ? counts[0].map((_, i) => counts.reduce((s, c) => s + c[i], 0)) : [];
+  const max = Math.max(1, ...totals), w = 290, h = 90, bw = w / days;
+  const chart = svg("svg", { width: "100%", viewBox: `0 0 ${w} ${h + 14}`, role: "img" });
+  for (let i = 0; i < days; i++) {
+    let y = h;
+    rules.forEach((rule, r) => {
+      const bh = counts[r][i] * (h - 4) / max;
+      if (bh > 0) { y -= bh; chart.append(svg("rect", { x: (i * bw + 1).toFixed(1), y: y.toFixed(1), width: (bw - 2).toFixed(1), height: bh.toFixed(1), fill: PALETTE[r % PALETTE.length] })); }
+    });
+    if (i % 3 === 1 || i === days - 1) {
+      const label = svg("text", { x: (i * bw + bw / 2).toFixed(1), y: h + 11, "font-size": 8, "text-anchor": "middle", fill: "#86909c" });
+      const d = new Date((today - (days - 1 - i)) * DAY);
+      label.textContent = `${d.getUTCMonth() + 1}/${d.getUTCDate()}`;
+      chart.append(label);
+    }
+  }
+  $("chart").replaceChildren(chart);
+  $("legend").replaceChildren(...rules.map((rule, r) => el("span", {}, el("i", { style: `background:${PALETTE[r % PALETTE.length]}` }), rule)));
+}
+
+function renderPrecision() {
+  const rows = Object.entries(state.precision).sort();
+  $("precision").replaceChildren(el("tr", {}, el("td", { text: t("rule") }), el("td", { text: t("tp") }), el("td", { text: t("fp") }), el("td", { text: t("benign") }), el("td", { text: t("precisionCol") })),
+    ...rows.map(([rule, c]) => {
+      const judged = c.true_positive + c.false_positive;
+      return el("tr", { "data-rule": rule }, el("td", { text: rule }), el("td", { text: String(c.true_positive) }), el("td", { text: String(c.false_positive) }), el("td", { text: String(c.benign) }),
+        el("td", { class: "precision-value", text: judged ? `${Math.round(100 * c.true_positive / judged)}%` : "—" }));
+    }));
+}
+function renderSilences() {
+  const now = Date.now();
+  const live = [...state.silences.values()].filter((s) => s.until > now);
+  const admin = state.hello && state.hello.role === "admin";
+  $("silences").replaceChildren(...(live.length ? live.map((s) => el("li", {},
+    `${t(s.target === "rule" ? "rule" : "employee")} ${s.value} ${t("until")} ${fmtTime(s.until, viewerZone)}`,
+    ...(admin ? [" ", el("button", { type: "button", text: t("lift"), onclick: () => send("silence", null, { target: s.target, value: s.value, minutes: 0 }) })] : [])))
+    : [el("li", { class: "hint", text: t("noSilences") })]));
 }
 
 function renderAll() {
-  const body = $("alerts");
-  body.replaceChildren(...sorted().map(row));
-  renderCounters();
+  renderFilters(); renderCounters(); renderTable(); renderLeaders(); renderChart(); renderPrecision(); renderSilences();
+  if (state.selected) renderDetail();
+}
+let pending = null;
+function scheduleRender() {  // bursts of changes render once per frame
+  if (pending) return;
+  pending = requestAnimationFrame(() => { pending = null; renderAll(); });
 }
 
-function upsert(alert) {
+// --- the detail panel: actions, comments, evidence --------------------------------------------------
+function openDetail(id) { state.selected = id; $("detail").hidden = false; renderDetail(); loadEvidence(id); renderTable(); }
+function closeDetail() { state.selected = null; $("detail").hidden = true; renderTable(); }
+function renderDetail() {
+  const a = state.alerts.get(state.selected);
+  if (!a) return closeDetail();
+  const st = statusOf(a), s = a.state || {};
+  $("d-title").textContent = a.title;
+  const dl = el("dl", { class: "meta" });
+  const item = (k, v) => dl.append(el("dt", { text: t(k) }), el("dd", { text: v }));
+  item("severity", t("sev")[a.severity]); item("status", t("st")[st] + (s.resolution ? ` · ${t("res")[s.resolution]}` : ""));
+  item("employee", a.employee_id); item("team", a.team || "—"); item("branch", a.branch || "—"); item("rule", a.rule);
+  item("score", Number(a.score).toFixed(1)); item("assignee", s.assignee || "—");
+  item("viewerTime", `${fmtTime(a.ts, viewerZone)} (${viewerZone})`); item("branchTime", `${fmtTime(a.ts, branchZone(a))} (${branchZone(a)})`);
+  $("d-meta").replaceChildren(dl);
+  $("d-explain").textContent = a.explanation;
+  const open = st !== "resolved";
+  const b = (key, action, detail, enabled, primary) => el("button", { type: "button", "data-action": key, class: primary ? "primary" : "", text: t(key), ...(enabled ? {} : { disabled: "" }), onclick: () => {
+    const d = typeof detail === "function" ? detail() : detail;
+    if (d !== null) send(action, a.alert_id, d);
+  } });
+  const buttons = [
+    b("acknowledge", "acknowledge", {}, st === "new", true), b("claim", "claim", {}, open),
+    b("assign", "assign", () => { const who = prompt(t("assignPrompt")); return who ? { assignee: who } : null; }, open),
+    b("resolveTP", "resolve", { resolution: "true_positive" }, open), b("resolveFP", "resolve", { resolution: "false_positive" }, open),
+    b("resolveBenign", "resolve", { resolution: "benign" }, open), b("escalate", "escalate", {}, open && st !== "escalated"),
+    b("reopen", "reopen", {}, !open),
+  ];
+  if (state.hello && state.hello.role === "admin") {
+    const minutes = () => { const m = Number(prompt(t("silencePrompt"), "60")); return m > 0 ? m : null; };
+    buttons.push(b("silenceRule", "silence", () => { const m = minutes(); return m ? { target: "rule", minutes: m } : null; }, true),
+      b("silenceEmployee", "silence", () => { const m = minutes(); return m ? { target: "employee", minutes: m } : null; }, true));
+  }
+  $("d-actions").replaceChildren(...buttons);
+  $("d-comments").replaceChildren(...(s.comments || []).map((c) => el("li", {}, el("b", { text: c.by }), ` ${fmtTime(c.ts, viewerZone)}：`, el("span", { class: "comment-text", text: c.text }))));
+  $("d-history").replaceChildren(...(s.history || []).slice().reverse().map((h) => el("li", { text: `${fmtTime(h.ts, viewerZone)} ${h.by} ${t("act")[h.action] || h.action}` })));
+}
+
+function highlighted(text, spans) {
+  // Offsets are in code points (Python's), so slice an array of code points, not UTF-16 units.
+  const chars = Array.from(text || "");
+  const out = [];
+  let at = 0;
+  for (const { start, end } of spans.slice().sort((x, y) => x.start - y.start)) {
+    if (start < at || end > chars.length) continue;
+    out.push(document.createTextNode(chars.slice(at, start).join("")), el("mark", { text: chars.slice(start, end).join("") }));
+    at = end;
+  }
+  out.push(document.createTextNode(chars.slice(at).join("")));
+  return out;
+}
+async function loadEvidence(id) {
+  const box = $("d-evidence");
+  box.replaceChildren(el("p", { class: "hint", text: t("loading") }));
+  try {
+    const res = await fetch(`/api/alerts/${encodeURIComponent(id)}/evidence`, { headers: { Authorization: `Bearer ${token()}` } });
+    if (!res.ok) throw new Error(await res.text());
+    const ev = await res.json();
+    if (state.selected !== id) return;
+    const parts = [];
+    if (!ev.content) parts.push(el("p", { class: "hint", text: t("metadataOnly") }));
+    if (!ev.messages.length) parts.push(el("p", { class: "hint", text: t("noEvidence") }));
+    for (const m of ev.messages) {
+      const head = el("div", { class: "who-line", text: `${fmtTime(m.msgtime, viewerZone)} · ${m.sender} → ${m.roomid || (m.tolist || []).join(", ")} · ${m.msgtype}` });
+      const body = ev.content ? el("div", { class: "body" }, ...highlighted(m.content, m.highlights || [])) : el("div", { class: "body hint", text: `${m.length} ${t("chars")}` });
+      parts.push(el("div", { class: "msg" + (m.hit ? " hit" : ""), "data-msgid": m.msgid }, head, body));
+    }
+    if (ev.timeline && ev.timeline.length) {
+      parts.push(el("h3", { text: t("timeline") }),
+        el("ul", { class: "history" }, ...ev.timeline.map((e) => el("li", { text: `${fmtTime(e.ts, viewerZone)} ${e.kind} ${e.summary || ""}` }))));
+    }
+    box.replaceChildren(...parts);
+  } catch (err) {
+    box.replaceChildren(el("p", { class: "error", text: String(err.message || err) }));
+  }
+}
+
+function send(action, alertId, detail) {
+  if (!state.ws || state.ws.readyState !== WebSocket.OPEN) return;
+  $("d-error").textContent = "";
+  state.ws.send(JSON.stringify({ type: "action", action, alert_id: alertId, detail, request_id: ++state.requests }));
+}
+
+// --- applying server messages -----------------------------------------------------------------------
+function upsertAlert(alert) {
   const prev = state.alerts.get(alert.alert_id);
   if (prev && (prev.revision || 1) > (alert.revision || 1)) return;
+  if (prev && prev.state && !alert.state) alert.state = prev.state;
   state.alerts.set(alert.alert_id, alert);
-  const body = $("alerts");
-  const old = body.querySelector(`tr[data-id="${CSS.escape(alert.alert_id)}"]`);
-  if (old) old.remove();
-  const tr = row(alert);
-  tr.classList.add("fresh");
-  const next = [...body.children].find((r) => (state.alerts.get(r.dataset.id) || {}).ts < alert.ts);
-  body.insertBefore(tr, next || null);
-  renderCounters();
+}
+function apply(msg) {
+  if (typeof msg.seq === "number") {
+    if (state.seq !== null && msg.seq <= state.seq) return;
+    state.seq = msg.seq;
+  }
+  if (msg.type === "alert") {
+    const isNew = !state.alerts.has(msg.alert.alert_id);
+    upsertAlert(msg.alert);
+    scheduleRender();
+    if (isNew) requestAnimationFrame(() => { const tr = document.querySelector(`tr[data-id="${CSS.escape(msg.alert.alert_id)}"]`); if (tr) tr.classList.add("fresh"); });
+  } else if (msg.type === "action") {
+    const a = state.alerts.get(msg.alert_id);
+    if (a) a.state = msg.state;
+    if (msg.precision) { const { rule, ...counts } = msg.precision; state.precision[rule] = counts; }
+    scheduleRender();
+  } else if (msg.type === "silence") {
+    state.silences.set(`${msg.silence.target}:${msg.silence.value}`, msg.silence);
+    scheduleRender();
+  } else if (msg.type === "risk") {
+    state.risk.set(msg.employee_id, { score: msg.score, series: msg.series || [msg.score] });
+    scheduleRender();
+  }
 }
 
 function setConn(on, label) {
   $("conn").className = "dot " + (on ? "on" : "off");
   $("conn-text").textContent = t(label);
+  $("conn-text").dataset.i18n = label;
 }
-
 function token() {
   const fromUrl = new URLSearchParams(location.search).get("token");
-  if (fromUrl) sessionStorage.setItem("paodan.token", fromUrl);
+  if (fromUrl) {
+    sessionStorage.setItem("paodan.token", fromUrl);
+    history.replaceState(null, "", location.pathname);  // keep the token out of the address bar and history
+  }
   return fromUrl || sessionStorage.getItem("paodan.token");
 }
-
 function showSignin(error) {
   $("board").hidden = true;
   $("signin").hidden = false;
@@ -128,7 +388,9 @@ function connect() {
   const tok = token();
   if (!tok) return showSignin(false);
   const proto = location.protocol === "https:" ? "wss:" : "ws:";
-  const ws = new WebSocket(`${proto}//${location.host}/ws?token=${encodeURIComponent(tok)}`);
+  const resume = state.seq !== null && state.epoch ? `&since=${state.seq}&epoch=${encodeURIComponent(state.epoch)}` : "";
+  const ws = new WebSocket(`${proto}//${location.host}/ws?token=${encodeURIComponent(tok)}${resume}`);
+  state.ws = ws;
   let opened = false;
   ws.onopen = () => { opened = true; state.retry = 500; setConn(true, "connected"); };
   ws.onmessage = (ev) => {
@@ -137,19 +399,39 @@ function connect() {
       state.hello = msg;
       $("signin").hidden = true;
       $("board").hidden = false;
+      renderCounters();
     } else if (msg.type === "snapshot") {
       state.alerts = new Map(msg.alerts.map((a) => [a.alert_id, a]));
-      renderAll();
-    } else if (msg.type === "alert") {
-      upsert(msg.alert);
+      state.silences = new Map(msg.silences.map((s) => [`${s.target}:${s.value}`, s]));
+      state.precision = msg.precision || {};
+      state.seq = msg.seq; state.epoch = msg.epoch;
+      scheduleRender();
+    } else if (msg.type === "snapshot_more") {  // a large snapshot comes in several frames
+      for (const a of msg.alerts) state.alerts.set(a.alert_id, a);
+      scheduleRender();
+    } else if (msg.type === "resume") {
+      state.seq = msg.seq; state.epoch = msg.epoch;
+    } else if (msg.type === "action_result") {
+      if (!msg.ok) $("d-error").textContent = msg.message;
+    } else {
+      apply(msg);
     }
   };
-  ws.onclose = () => {
+  ws.onclose = (ev) => {
+    state.ws = null;
     setConn(false, opened ? "reconnecting" : "disconnected");
-    if (!opened) { sessionStorage.removeItem("paodan.token"); return showSignin(true); }
+    if (!opened || ev.code === 4401) { sessionStorage.removeItem("paodan.token"); return showSignin(true); }
     setTimeout(connect, state.retry);
     state.retry = Math.min(10000, state.retry * 2);
   };
+}
+
+function applyLang() {
+  document.documentElement.lang = state.lang;
+  document.querySelectorAll("[data-i18n]").forEach((node) => { node.textContent = t(node.dataset.i18n); });
+  $("lang").textContent = t("langSwitch");
+  document.title = t("title");
+  renderAll();
 }
 
 $("lang").addEventListener("click", () => {
@@ -157,12 +439,20 @@ $("lang").addEventListener("click", () => {
   localStorage.setItem("paodan.lang", state.lang);
   applyLang();
 });
+$("filters").addEventListener("change", (ev) => { state.filters[ev.target.dataset.filter] = ev.target.value; renderAll(); });
+$("d-close").addEventListener("click", closeDetail);
+$("d-comment-form").addEventListener("submit", (ev) => {
+  ev.preventDefault();
+  const text = $("d-comment").value.trim();
+  if (!text || !state.selected) return;
+  send("comment", state.selected, { text });
+  $("d-comment").value = "";
+});
 $("signin-form").addEventListener("submit", (ev) => {
   ev.preventDefault();
   const value = $("token-input").value.trim();
   if (!value) return;
   sessionStorage.setItem("paodan.token", value);
-  history.replaceState(null, "", location.pathname);
   connect();
 });
 applyLang();

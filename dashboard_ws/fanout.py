@@ -1,0 +1,272 @@
+"""Fan-out: one Redis subscription per board process, every change to every viewer allowed to see it.
+
+How a viewer stays complete:
+- On connect the viewer is registered *before* its snapshot is read; changes arriving meanwhile are
+  buffered and those newer than the snapshot's `seq` are sent right after it. So nothing falls in the gap.
+- A browser that reconnects with `?since=seq&epoch=…` gets only the changes after `seq` replayed from
+  Redis's change log (`paodan:changes`), or a full snapshot when the log no longer reaches back that far
+  or Redis lost its data (a new epoch).
+- This process tracks the last sequence number it saw. A jump (a message lost while the subscription
+  was down) is filled from the change log; after Redis comes back, it replays what it missed, or resends
+  snapshots to everyone if Redis lost its data.
+
+Scope: every change names its team (an alert's, an action's alert's, a silenced employee's; `null` for a
+rule silence, which everyone may see) and is sent only to viewers whose token sees that team, so a
+supervisor's socket never carries another team's alert, action or silence.
+
+Slow viewers: messages are written without awaiting each client (websockets' `broadcast`); a viewer whose
+unsent backlog passes `max_backlog` bytes is cut off (it reconnects and resumes), never slowing the rest.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import orjson
+import redis.asyncio as aioredis
+from websockets.asyncio.server import ServerConnection, broadcast
+
+from dashboard_ws.auth import Claims
+from dashboard_ws.tokens import REVOCATIONS, REVOKED
+from sinks.redis_live import CHANNEL, LiveAlerts
+
+log = logging.getLogger("paodan.board.fanout")
+SNAPSHOT_SIZE = 500
+SNAPSHOT_FRAME = 256 * 1024
+MAX_BACKLOG = 1 << 20
+REVOKED_CLOSE = 4401  # application close code: token revoked or expired, sign in again
+
+
+def scope_of(change: dict[str, Any]) -> str | None:
+    """The team a change belongs to; None for a change every viewer may see."""
+    if change.get("type") == "alert":
+        return change["alert"].get("team") or ""
+    return change.get("team")
+
+
+def redact(alert: dict[str, Any]) -> dict[str, Any]:
+    """The alert without message content (highlight texts), for roles that may not read it."""
+    if not any("text" in h for h in alert.get("highlights", ())):
+        return alert
+    return {**alert, "highlights": [{k: v for k, v in h.items() if k != "text"} for h in alert["highlights"]]}
+
+
+@dataclass(frozen=True)
+class Change:
+    """One change as sent to viewers: its seq, scope and text, with a redacted text where needed."""
+    seq: int
+    team: str | None
+    full: str
+    redacted: str
+
+    @classmethod
+    def parse(cls, raw: bytes) -> tuple["Change", dict[str, Any]]:
+        change = orjson.loads(raw)
+        full = raw.decode()
+        redacted = full
+        if change.get("type") == "alert" and redact(change["alert"]) is not change["alert"]:
+            redacted = orjson.dumps({**change, "alert": redact(change["alert"])}).decode()
+        return cls(int(change["seq"]), scope_of(change), full, redacted), change
+
+    def text_for(self, claims: Claims) -> str:
+        return self.full if claims.can_read_content else self.redacted
+
+
+@dataclass(eq=False)
+class Viewer:
+    ws: ServerConnection
+    claims: Claims
+    seq: int = 0  # the last change this viewer was sent
+    pending: list[Change] | None = field(default_factory=list)  # changes that arrived while syncing
+
+    def sees(self, team: str | None) -> bool:
+        return team is None or self.claims.sees_team(team)
+
+
+class Fanout:
+    def __init__(self, live: LiveAlerts, redis_url: str, *, max_backlog: int = MAX_BACKLOG):
+        self.live = live
+        self.redis_url = redis_url
+        self.max_backlog = max_backlog
+        self.viewers: set[Viewer] = set()
+        self.last_seq = 0
+        self.epoch = ""
+        self.ready = asyncio.Event()
+        self.dropped = 0
+        # Called with each new or changed alert (sinks.notify); must not block.
+        self.on_alert: Callable[[dict[str, Any]], None] | None = None
+
+    # --- viewers ------------------------------------------------------------------------------
+
+    async def attach(self, viewer: Viewer, since: int | None, epoch: str | None) -> None:
+        """Bring a new viewer up to date (snapshot, or replay after `since`), then deliver live."""
+        self.viewers.add(viewer)
+        await asyncio.wait_for(self.ready.wait(), 15)
+        await self._sync(viewer, since if epoch == self.epoch else None)
+
+    def detach(self, viewer: Viewer) -> None:
+        self.viewers.discard(viewer)
+
+    async def _sync(self, viewer: Viewer, since: int | None) -> None:
+        viewer.pending = []
+        replay = await self.live.changes_since(since) if since is not None else None
+        if replay is not None:
+            await viewer.ws.send(orjson.dumps({"type": "resume", "seq": since, "epoch": self.epoch}).decode())
+            viewer.seq = since
+            for raw in replay:
+                change, _ = Change.parse(raw)
+                if viewer.sees(change.team):
+                    await viewer.ws.send(change.text_for(viewer.claims))
+                viewer.seq = change.seq
+        else:
+            viewer.seq, frames = await self.snapshot(viewer.claims)
+            for frame in frames:
+                await viewer.ws.send(frame)
+        pending, viewer.pending = viewer.pending, None
+        for change in pending:
+            self._deliver(viewer, change)
+
+    async def snapshot(self, claims: Claims) -> tuple[int, list[str]]:
+        """The snapshot for `claims` as frames of at most ~SNAPSHOT_FRAME bytes: a `snapshot` (with
+        silences and precision) and, for a large one, `snapshot_more` frames; the last has `more: false`."""
+        seq, alerts = await self.live.latest(SNAPSHOT_SIZE)
+        now = int(time.time() * 1000)
+        silences = [s for s in await self.live.silences(now) if s.get("team") is None or claims.sees_team(s["team"])]
+        bodies = [orjson.dumps(a if claims.can_read_content else redact(a)) for a in alerts if claims.can_see(a)]
+        pages: list[list[bytes]] = [[]]
+        size = 0
+        for body in bodies:
+            if size + len(body) > SNAPSHOT_FRAME and pages[-1]:
+                pages.append([])
+                size = 0
+            pages[-1].append(body)
+            size += len(body)
+        head = orjson.dumps({"type": "snapshot", "seq": seq, "epoch": self.epoch, "silences": silences,
+                             "precision": await self.live.precision()})[:-1]
+        frames = []
+        for i, page in enumerate(pages):
+            start = head if i == 0 else b'{"type":"snapshot_more"'
+            more = b"true" if i < len(pages) - 1 else b"false"
+            frames.append((start + b',"alerts":[' + b",".join(page) + b'],"more":' + more + b"}").decode())
+        return seq, frames
+
+    def _deliver(self, viewer: Viewer, change: Change) -> None:
+        if viewer.pending is not None:
+            viewer.pending.append(change)
+            return
+        if change.seq <= viewer.seq or not viewer.sees(change.team):
+            return
+        viewer.seq = change.seq
+        broadcast([viewer.ws], change.text_for(viewer.claims))
+        self._check_backlog(viewer)
+
+    def _check_backlog(self, viewer: Viewer) -> None:
+        transport = viewer.ws.transport
+        if transport is not None and transport.get_write_buffer_size() > self.max_backlog:
+            log.warning("dropping a slow viewer (%s, %d bytes unsent); it will resume on reconnect",
+                        viewer.claims.actor, transport.get_write_buffer_size())
+            self.dropped += 1
+            self.viewers.discard(viewer)
+            transport.abort()
+
+    def publish(self, raw: bytes) -> None:
+        """Send one change (the bytes from Redis) to every viewer allowed to see it."""
+        change, body = Change.parse(raw)
+        if change.seq <= self.last_seq:
+            return
+        self.last_seq = change.seq
+        full, redacted = [], []
+        for viewer in list(self.viewers):
+            if viewer.pending is not None or change.seq <= viewer.seq:
+                self._deliver(viewer, change)
+            elif viewer.sees(change.team):
+                viewer.seq = change.seq
+                (full if viewer.claims.can_read_content else redacted).append(viewer)
+        for group, text in ((full, change.full), (redacted, change.redacted)):
+            if group:
+                broadcast([v.ws for v in group], text)
+                for viewer in group:
+                    self._check_backlog(viewer)
+        if self.on_alert is not None and body["type"] == "alert":
+            self.on_alert(body["alert"])
+
+    def close_token(self, jti: str, reason: str) -> int:
+        closing = [v for v in self.viewers if v.claims.jti == jti]
+        for viewer in closing:
+            self.viewers.discard(viewer)
+            asyncio.create_task(viewer.ws.close(REVOKED_CLOSE, reason))
+        return len(closing)
+
+    # --- the one subscription -------------------------------------------------------------------
+
+    async def _catch_up(self, upto: int | None = None) -> None:
+        """Deliver changes after `last_seq` from the change log; resync everyone if it has a hole."""
+        epoch = await self.live.epoch()
+        missed = await self.live.changes_since(self.last_seq) if epoch == self.epoch else None
+        if missed is None:
+            log.warning("change log does not reach back to seq %d (epoch %s → %s): resending snapshots",
+                        self.last_seq, self.epoch, epoch)
+            self.epoch = epoch
+            self.last_seq = int(await self.live.redis.get("paodan:seq") or 0)
+            for viewer in list(self.viewers):
+                if viewer.pending is None:
+                    viewer.seq = 0
+                    await self._sync(viewer, None)
+            return
+        for raw in missed:
+            if upto is not None and int(orjson.loads(raw)["seq"]) >= upto:
+                break
+            self.publish(raw)
+
+    async def follow(self) -> None:
+        """Forward the channel to viewers, forever; after losing Redis, resubscribe and catch up."""
+        delay = 0.2
+        first = True
+        while True:
+            pubsub = aioredis.Redis.from_url(self.redis_url, socket_connect_timeout=3).pubsub()
+            try:
+                await pubsub.subscribe(CHANNEL, REVOCATIONS)
+                if first:
+                    self.epoch = await self.live.epoch()
+                    self.last_seq = int(await self.live.redis.get("paodan:seq") or 0)
+                    first = False
+                else:
+                    await self._catch_up()
+                self.ready.set()
+                delay = 0.2
+                async for message in pubsub.listen():
+                    if message.get("type") != "message":
+                        continue
+                    if message["channel"] == REVOCATIONS.encode():
+                        self.close_token(message["data"].decode(), "token revoked")
+                        continue
+                    seq = int(orjson.loads(message["data"])["seq"])
+                    if seq > self.last_seq + 1:
+                        await self._catch_up(upto=seq)
+                    self.publish(message["data"])
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - Redis gone: retry with backoff
+                log.warning("Redis subscription lost (%s); retrying in %.1fs", exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(5.0, delay * 2)
+            finally:
+                try:
+                    await pubsub.aclose()
+                except Exception:  # noqa: BLE001
+                    pass
+
+    async def is_revoked(self, jti: str) -> bool:
+        return bool(await self.live.redis.hexists(REVOKED, jti))
+
+    async def enforce_expiry(self, every_s: float = 10.0) -> None:
+        """Close connections whose token expired while they were open."""
+        while True:
+            await asyncio.sleep(every_s)
+            now = time.time()
+            for viewer in [v for v in self.viewers if v.claims.exp < now]:
+                self.close_token(viewer.claims.jti, "token expired")
