@@ -1,0 +1,160 @@
+"""History queries on current ClickHouse (chdb): timeline, normalised keyword search, context around a
+message and alert statistics — each permission-checked, and content views audited in alert_actions.
+
+tests/integration/test_archive_history.py runs these same tests against the ClickHouse 18.16 server, so
+every shipped query is checked on both."""
+
+from __future__ import annotations
+
+import time
+
+import orjson
+import pytest
+
+from sinks.clickhouse import EmbeddedArchive
+from sinks.clickhouse.rows import contact_row, hr_row, message_row, order_row
+from sinks.clickhouse.schema import ALERT_ACTIONS, ALERTS, CONTACT_EVENTS, HR_EVENTS, MESSAGES, ORDERS, migrate
+from sinks.clickhouse.writer import write_alert_changes
+from sinks.history import (BadQuery, Caller, PermissionDenied, alert_stats, context, search, timeline)
+from tests.live import unique
+
+T0 = (int(time.time()) // 3600 - 48) * 3600 * 1000  # two days ago, on the hour
+MIN = 60_000
+COMPLIANCE = Caller("auditor-1", "compliance")
+SUPERVISOR_A = Caller("boss-a", "supervisor", "华东一组")
+SUPERVISOR_B = Caller("boss-b", "supervisor", "华南二组")
+
+
+def chat(msgid: str, sender: str, to: str, minute: int, text: str, room: str = "") -> tuple:
+    rec = {"msgid": msgid, "action": "send", "from": sender, "tolist": [to], "roomid": room,
+           "msgtime": T0 + minute * MIN, "msgtype": "text", "text": {"content": text}, "corpid": "ww1", "seq": 1}
+    return message_row(rec, text)
+
+
+def seed_company(archive) -> None:
+    """Two employees in two teams, a customer each, a conversation, an order, HR records, two alerts."""
+    migrate(archive)
+    archive.insert(HR_EVENTS, [
+        hr_row({"type": "employee", "ts": T0 - 10 * MIN, "employee_id": "zs", "name": "张三", "team": "华东一组"}),
+        hr_row({"type": "employee", "ts": T0 - 10 * MIN, "employee_id": "ls", "name": "李四", "team": "华南二组"}),
+        hr_row({"type": "resignation", "ts": T0 + 30 * MIN, "employee_id": "zs", "last_day": T0 + 14 * 86400_000}),
+    ])
+    rows = [chat("m1", "wmCUST1", "zs", 1, "你好，在吗"), chat("m2", "zs", "wmCUST1", 2, "在的，您说"),
+            chat("m3", "zs", "wmCUST1", 3, "加 我 私人 微-信，便宜两百"), chat("m4", "wmCUST1", "zs", 4, "好的"),
+            chat("m5", "ls", "wmCUST2", 5, "加我微信吧"), chat("m6", "zs", "wmOTHER", 6, "别的客户")]
+    archive.insert(MESSAGES, rows + rows[:3])  # m1-m3 delivered twice
+    archive.insert(CONTACT_EVENTS, [contact_row({"ToUserName": "ww1", "CreateTime": (T0 + 20 * MIN) // 1000,
+                                                 "ChangeType": "del_external_contact", "UserID": "zs",
+                                                 "ExternalUserID": "wmCUST1"})])
+    archive.insert(ORDERS, [order_row({"order_id": "SO-1", "event": "cancelled", "ts": T0 + 10 * MIN,
+                                       "employee_id": "zs", "amount": "1299.00", "customer_id": "wmCUST1"})])
+
+    def alert(alert_id, employee, team, minute, rule="chat.diversion_phrase"):
+        return {"alert_id": alert_id, "rule": rule, "severity": "high", "score": 80.0, "employee_id": employee,
+                "team": team, "branch": "", "ts": T0 + minute * MIN,
+                "window": {"start": T0, "end": T0 + 60 * MIN}, "title": "t", "explanation": "e",
+                "evidence": [{"topic": "wecom.msgaudit", "id": "m3"}], "rules_version": "r", "revision": 1}
+
+    def resolve(alert_id, employee, resolution):
+        return {"action_id": unique(""), "alert_id": alert_id, "employee_id": employee, "action": "resolve",
+                "actor": "boss", "actor_role": "supervisor", "ts": T0 + 90 * MIN, "resolution": resolution}
+
+    write_alert_changes(archive, [("alert", alert("A1", "zs", "华东一组", 3)),
+                                  ("alert", alert("A2", "ls", "华南二组", 5)),
+                                  ("action", resolve("A1", "zs", "true_positive")),
+                                  ("action", resolve("A2", "ls", "false_positive"))])
+
+
+@pytest.fixture()
+def archive():
+    a = EmbeddedArchive.shared(unique("paodan_unit_"))
+    seed_company(a)
+    yield a
+    a.execute(f"DROP DATABASE IF EXISTS {a.database}")
+
+
+def views(archive) -> list[dict]:
+    rows = archive.execute(f"SELECT employee_id, actor, actor_role, detail FROM {archive.database}.alert_actions "
+                           "FINAL WHERE action = 'view_content' ORDER BY employee_id")
+    return [{**orjson.loads(d), "employee_id": e, "actor": a, "role": r} for e, a, r, d in rows]
+
+
+def test_timeline_merges_every_stream_in_time_order_once(archive):
+    items = timeline(archive, COMPLIANCE, "zs", T0 - 3600_000, T0 + 3 * 3600_000)
+    assert [(i["kind"], i["id"]) for i in items] == [
+        ("hr", f"employee:{T0 - 10 * MIN}"), ("message", "m1"), ("message", "m2"), ("message", "m3"),
+        ("alert", "A1"), ("message", "m4"), ("message", "m6"), ("order", f"SO-1:cancelled:{T0 + 10 * MIN}"),
+        ("contact", f"del_external_contact:wmCUST1:{(T0 + 20 * MIN) // 1000 * 1000}"),
+        ("hr", f"resignation:{T0 + 30 * MIN}")]
+    assert items[3]["data"]["content"] == "加 我 私人 微-信，便宜两百"
+    assert items[4]["data"]["status"] == "resolved" and items[4]["data"]["resolution"] == "true_positive"
+    assert items[7]["data"]["amount"] == "1299.00"
+    assert items[9]["data"]["last_day"] == T0 + 14 * 86400_000
+    [view] = views(archive)
+    assert (view["employee_id"], view["actor"], view["what"]) == ("zs", "auditor-1", "timeline")
+    assert sorted(view["msgids"]) == ["m1", "m2", "m3", "m4", "m6"]
+
+
+def test_timeline_keeps_the_latest_events_when_limited(archive):
+    items = timeline(archive, COMPLIANCE, "zs", T0 - 3600_000, T0 + 3 * 3600_000, limit=2)
+    assert [i["kind"] for i in items] == ["contact", "hr"]
+    assert views(archive) == []  # no message shown, nothing to audit
+
+
+def test_a_supervisor_sees_their_own_team_only(archive):
+    assert timeline(archive, SUPERVISOR_A, "zs", T0 - 3600_000, T0 + 3 * 3600_000, kinds=["alert"])[0]["id"] == "A1"
+    with pytest.raises(PermissionDenied):
+        timeline(archive, SUPERVISOR_B, "zs", T0 - 3600_000, T0 + 3 * 3600_000)
+    with pytest.raises(PermissionDenied):
+        context(archive, SUPERVISOR_B, "m3")
+    hits = search(archive, SUPERVISOR_B, "加我微信", T0 - 3600_000, T0 + 3 * 3600_000)["hits"]
+    assert [h["msgid"] for h in hits] == ["m5"]  # not zs's m3
+    stats = alert_stats(archive, SUPERVISOR_B, T0 - 3600_000, T0 + 3 * 3600_000, by=["team"])
+    assert [s["team"] for s in stats] == ["华南二组"]
+    with pytest.raises(PermissionDenied):
+        Caller("x", "supervisor")  # a supervisor without a team sees nothing
+    with pytest.raises(PermissionDenied):
+        Caller("x", "guest")
+
+
+def test_search_normalises_like_the_live_matcher_and_highlights_the_original(archive):
+    result = search(archive, COMPLIANCE, "加我 微信", T0 - 3600_000, T0 + 3 * 3600_000)
+    assert result["terms"] == ["加我", "微信"]
+    assert [h["msgid"] for h in result["hits"]] == ["m5", "m3"]  # newest first, m3 once though stored twice
+    m3 = result["hits"][1]
+    assert [s["text"] for s in m3["highlights"]] == ["加 我", "微-信"]
+    assert search(archive, COMPLIANCE, "ＷＥＩ信", T0 - 3600_000, T0 + 3 * 3600_000)["hits"] == []
+    assert [h["msgid"] for h in search(archive, COMPLIANCE, "加我", T0 - 3600_000, T0 + 3 * 3600_000,
+                                       employee_id="zs")["hits"]] == ["m3"]
+    with pytest.raises(BadQuery):
+        search(archive, COMPLIANCE, "，。！")
+    audited = {(v["employee_id"], v["what"]) for v in views(archive)}
+    assert audited == {("zs", "search"), ("ls", "search")}
+
+
+def test_context_shows_the_conversation_around_an_evidence_message(archive):
+    result = context(archive, SUPERVISOR_A, "m3", before=1, after=5, alert_id="A1")
+    assert result["message"]["content"] == "加 我 私人 微-信，便宜两百"
+    assert [m["msgid"] for m in result["before"]] == ["m2"]
+    assert [m["msgid"] for m in result["after"]] == ["m4"]  # m6 is another customer's conversation
+    [view] = views(archive)
+    assert (view["employee_id"], view["actor"], view["role"], view["what"]) == ("zs", "boss-a", "supervisor",
+                                                                                "context")
+    assert archive.execute(f"SELECT alert_id FROM {archive.database}.alert_actions FINAL WHERE "
+                           "action = 'view_content'") == [("A1",)]
+    with pytest.raises(BadQuery):
+        context(archive, COMPLIANCE, "no-such-message")
+
+
+def test_alert_statistics_by_rule_team_and_day(archive):
+    stats = alert_stats(archive, COMPLIANCE, T0 - 3600_000, T0 + 3 * 3600_000)
+    day = time.strftime("%Y-%m-%d", time.gmtime(T0 / 1000))
+    assert [(s["rule"], s["team"], s["day"], s["alerts"], s["resolved"], s["precision"]) for s in stats] == [
+        ("chat.diversion_phrase", "华东一组", day, 1, 1, 1.0),
+        ("chat.diversion_phrase", "华南二组", day, 1, 1, 0.0)]
+    [by_rule] = alert_stats(archive, COMPLIANCE, T0 - 3600_000, T0 + 3 * 3600_000, by=["rule"])
+    assert (by_rule["alerts"], by_rule["true_positive"], by_rule["false_positive"], by_rule["precision"]) == \
+        (2, 1, 1, 0.5)
+    with pytest.raises(BadQuery):
+        alert_stats(archive, COMPLIANCE, by=["colour"])
+    assert ALERTS.name and ALERT_ACTIONS.name  # the tables the statistics read
