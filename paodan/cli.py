@@ -173,6 +173,28 @@ def cmd_ingest_archive(args) -> int:
             decrypt.close()
 
 
+def cmd_ingest_coverage(args) -> int:
+    import orjson
+
+    from ingest import coverage
+
+    settings = _settings()
+    since = int((time.time() - args.days * 86400) * 1000) if args.days else 0
+    print(f"[coverage] reading hr.events, wecom.msgaudit and wecom.contacts from {settings.kafka}…",
+          file=sys.stderr, flush=True)
+    try:
+        report = asyncio.run(coverage.collect(settings.kafka, since)).report()
+    except Exception as exc:  # noqa: BLE001 - any Kafka failure: say what to do
+        print(f"paodan ingest coverage: cannot read Kafka at {settings.kafka} ({exc}); run `paodan stack up` "
+              "or set PAODAN_KAFKA", file=sys.stderr)
+        return 1
+    if args.json:
+        sys.stdout.buffer.write(orjson.dumps(report, option=orjson.OPT_INDENT_2) + b"\n")
+    else:
+        print(coverage.render(report))
+    return 0
+
+
 # --- demo --------------------------------------------------------------------------------------
 
 def _wait_for_port(host: str, port: int, proc: subprocess.Popen, timeout: float) -> bool:
@@ -310,6 +332,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="do not read employees from hr.events; judge ids by shape (wo/wm/wb = external)")
     i.add_argument("--batch", type=int, default=5000, help="records per acknowledged batch")
     i.set_defaults(func=cmd_ingest_archive)
+    i = isub.add_parser("coverage", help="who is archived and which customers consented to archiving",
+                        description="Reads hr.events, wecom.msgaudit and wecom.contacts: employees without "
+                                    "archived chats and customers without msg_audit_approved are blind spots.")
+    i.add_argument("--days", type=float, help="count archived chats of the last N days only")
+    i.add_argument("--json", action="store_true", help="print the report as JSON")
+    i.set_defaults(func=cmd_ingest_coverage)
 
     s = sub.add_parser("demo", help="stack, worker, simulator and board together")
     s.add_argument("--port", type=int, default=8765)
