@@ -106,7 +106,7 @@ def collect(msgtype: str, payload: dict[str, Any], prefix: str = "", depth: int 
         value = _s(payload, key)
         if value:
             parts.append(Part("text" if base == "text" and key == "content" else f"{base}.{key}", value))
-    if msgtype == "card":
+    if msgtype == "card" and _s(payload, "userid"):  # a card without a userid points nowhere
         findings.append(Finding("card", base, {"corpname": _s(payload, "corpname"), "userid": _s(payload, "userid")}))
     elif msgtype == "weapp":
         findings.append(Finding("weapp", base, {k: _s(payload, k) for k in ("title", "displayname", "username")}))
