@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 from config.settings import SettingsError, load
+from paodan import history_cmd
 
 
 def _settings():
@@ -126,6 +127,10 @@ def cmd_rules(args) -> int:
     print(f"{rules.path}: ok — version {rules.version}, {len(rules.lexicon.terms())} terms in "
           f"{len(rules.lexicon.groups)} groups")
     return 0
+
+
+def cmd_backtest(args) -> int:
+    return history_cmd.cmd_backtest(args, _rules(args.file))
 
 
 # --- ingest ------------------------------------------------------------------------------------
@@ -309,6 +314,8 @@ def build_parser() -> argparse.ArgumentParser:
     r = rsub.add_parser("validate", help="check a rules file and its lexicons")
     r.add_argument("file")
     r.set_defaults(func=cmd_rules)
+    history_cmd.add_backtest_parser(rsub, cmd_backtest)
+    history_cmd.add_history_parser(sub)
 
     s = sub.add_parser("ingest", help="WeCom callback receiver, chat-archive loader, order/HR intake")
     isub = s.add_subparsers(dest="action", required=True)

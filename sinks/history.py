@@ -68,10 +68,9 @@ class Caller:
         return self.role in ROLES_SEEING_ALL
 
     @classmethod
-    def from_claims(cls, claims: Any, actor: str | None = None) -> "Caller":
-        """From board token claims (dashboard_ws.auth.Claims: role, team, jti)."""
-        return cls(actor=actor or f"token:{getattr(claims, 'jti', '')}", role=claims.role,
-                   team=getattr(claims, "team", "") or "")
+    def from_claims(cls, claims: Any) -> "Caller":
+        """From board token claims (dashboard_ws.auth.Claims: role, team, actor)."""
+        return cls(actor=claims.actor, role=claims.role, team=claims.team or "")
 
 
 def is_internal(user_id: str) -> bool:
