@@ -137,7 +137,7 @@ function renderCounters() {
 }
 
 // --- the alert table -------------------------------------------------------------------------------
-function cell(label, ...children) { return el("td", { "data-label": t(label) }, ...children); }
+function cell(label, ...children) { return el("td", { "data-label": t(label), class: "c-" + label }, ...children); }
 function row(a) {
   const st = statusOf(a);
   const tr = el("tr", { "data-id": a.alert_id, "data-status": st, onclick: () => openDetail(a.alert_id) });

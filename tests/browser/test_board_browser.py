@@ -1,0 +1,170 @@
+"""The board in a real browser (headless Chromium): alerts arrive live, triage is shared between viewers,
+a supervisor sees their own team only, chat text cannot inject markup, no token means no board, and the
+page works on a phone."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+from playwright.async_api import expect
+
+from dashboard_ws.auth import issue
+from tests.browser.boardkit import make_alert
+from tests.integration.test_walking_skeleton import chat_record
+from tests.live import produce, unique
+
+pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
+SCREENSHOT = "/tmp/paodan-board.png"
+PHONE_SCREENSHOT = "/tmp/paodan-board-phone.png"
+
+
+async def open_board(chromium, board, token, viewport=None, frames=None):
+    context = await chromium.new_context(viewport=viewport or {"width": 1400, "height": 900}, locale="zh-CN",
+                                         timezone_id="Europe/Berlin")
+    page = await context.new_page()
+    if frames is not None:
+        page.on("websocket", lambda ws: ws.on("framereceived", lambda payload: frames.append(payload)))
+    await page.goto(f"{board.url}/?token={token}")
+    await expect(page.locator("#conn")).to_have_class("dot on", timeout=10_000)
+    return page
+
+
+def row(page, alert_id):
+    return page.locator(f'#alerts tr[data-id="{alert_id}"]')
+
+
+async def test_a_new_alert_from_the_worker_appears_live(worker, board, chromium, settings):
+    page = await open_board(chromium, board, issue(settings.secret, "compliance", ttl_s=600))
+    employee = unique("br_emp_")
+    await produce(settings.kafka, [("wecom.msgaudit", employee,
+                                    chat_record(employee, "亲，这款你去拼多多下单，比这里便宜"))])
+    began = time.monotonic()
+    hit = page.locator("#alerts tr", has_text=employee)
+    # Generous for a shared 2-core CI machine; on an idle one it is well under a second after the worker.
+    await expect(hit).to_have_count(1, timeout=25_000)
+    assert time.monotonic() - began < 25
+    await expect(hit.locator(".st")).to_have_text("新告警")
+    await page.context.close()
+
+
+async def test_acknowledging_on_one_browser_shows_on_another(board, chromium, live, settings):
+    team = unique("组")
+    alert = make_alert(team)
+    first = await open_board(chromium, board, issue(settings.secret, "supervisor", team, sub="张主管"))
+    second = await open_board(chromium, board, issue(settings.secret, "compliance", sub="合规李"))
+    await live.upsert(alert)
+    await expect(row(first, alert["alert_id"])).to_be_visible(timeout=5_000)
+    await expect(row(second, alert["alert_id"])).to_have_attribute("data-status", "new", timeout=5_000)
+
+    await row(first, alert["alert_id"]).click()
+    await first.locator('#d-actions button[data-action="acknowledge"]').click()
+    await expect(row(second, alert["alert_id"])).to_have_attribute("data-status", "acknowledged", timeout=5_000)
+    await expect(row(second, alert["alert_id"]).locator(".st")).to_have_text("已确认")
+
+    # The second viewer resolves it as a true positive: the first sees it, and the precision figures move.
+    await row(second, alert["alert_id"]).click()
+    await second.locator("#d-comment").fill("已与员工核实，确属跑单")
+    await second.locator("#d-comment-form button").click()
+    await second.locator('#d-actions button[data-action="resolveTP"]').click()
+    await expect(row(first, alert["alert_id"])).to_have_attribute("data-status", "resolved", timeout=5_000)
+    await expect(first.locator("#d-comments")).to_contain_text("已与员工核实，确属跑单")
+    await expect(first.locator("#d-history")).to_contain_text("合规李")
+    await expect(first.locator('#precision tr[data-rule="chat.diversion_phrase"] .precision-value')).to_have_text(
+        __import__("re").compile(r"\d+%"))
+    await first.context.close()
+    await second.context.close()
+
+
+async def test_a_supervisor_never_sees_another_teams_alert(board, chromium, live, settings):
+    mine, other = unique("组A"), unique("组B")
+    frames: list = []
+    page = await open_board(chromium, board, issue(settings.secret, "supervisor", mine), frames=frames)
+    compliance = await open_board(chromium, board, issue(settings.secret, "compliance"))
+    own, foreign = make_alert(mine), make_alert(other)
+    await live.upsert(foreign)
+    await live.upsert(own)
+    await expect(row(page, own["alert_id"])).to_be_visible(timeout=5_000)
+    # Compliance acts on the other team's alert: the action is broadcast, but not to this supervisor.
+    await expect(row(compliance, foreign["alert_id"])).to_be_visible(timeout=5_000)
+    await row(compliance, foreign["alert_id"]).click()
+    await compliance.locator('#d-actions button[data-action="escalate"]').click()
+    await expect(row(compliance, foreign["alert_id"])).to_have_attribute("data-status", "escalated", timeout=5_000)
+    await asyncio.sleep(0.5)
+    await expect(row(page, foreign["alert_id"])).to_have_count(0)
+    assert frames, "the supervisor's page received no websocket frames"
+    wire = "".join(f if isinstance(f, str) else f.decode() for f in frames)
+    assert own["alert_id"] in wire
+    assert foreign["alert_id"] not in wire and other not in wire
+    await page.context.close()
+    await compliance.context.close()
+
+
+async def test_html_and_script_in_alert_text_and_comments_stay_inert(board, chromium, live, settings):
+    team = unique("组")
+    payload = '<img src=x onerror="window.__pwned=1"><script>window.__pwned=2</script>'
+    alert = make_alert(team, title=f"标题{payload}", explanation=f"说明{payload}")
+    page = await open_board(chromium, board, issue(settings.secret, "compliance"))
+    await live.upsert(alert)
+    await expect(row(page, alert["alert_id"])).to_be_visible(timeout=5_000)
+    await expect(row(page, alert["alert_id"]).locator(".alert-title")).to_have_text(f"标题{payload}")
+    await row(page, alert["alert_id"]).click()
+    await page.locator("#d-comment").fill(payload)
+    await page.locator("#d-comment-form button").click()
+    await expect(page.locator("#d-comments .comment-text")).to_have_text(payload, timeout=5_000)
+    assert await page.evaluate("window.__pwned") is None
+    assert await page.locator("#alerts img, #detail img, #alerts script, #detail script").count() == 0
+    await page.context.close()
+
+
+async def test_without_a_valid_token_the_board_is_refused(board, chromium, settings):
+    context = await chromium.new_context()
+    page = await context.new_page()
+    await page.goto(board.url + "/")
+    await expect(page.locator("#signin")).to_be_visible()
+    await expect(page.locator("#board")).to_be_hidden()
+    await page.locator("#token-input").fill(issue(b"not-the-deployment-secret!", "compliance"))
+    await page.locator("#signin-form button").click()
+    await expect(page.locator("#signin-error")).to_have_text("令牌无效、已过期或已吊销，请重新登录。", timeout=5_000)
+    await expect(page.locator("#board")).to_be_hidden()
+    await context.close()
+
+
+async def test_the_board_is_usable_on_a_phone(board, chromium, live, settings):
+    team = unique("组")
+    alerts = [make_alert(team, severity=sev, score=score, employee=f"{team}-emp{i % 3}",
+                         ts=int(time.time() * 1000) - i * 7_200_000)
+              for i, (sev, score) in enumerate([("critical", 96), ("high", 82), ("medium", 61), ("high", 77)])]
+    page = await open_board(chromium, board, issue(settings.secret, "supervisor", team, sub="王主管"),
+                            viewport={"width": 390, "height": 844})
+    for alert in alerts:
+        await live.upsert(alert)
+    await expect(row(page, alerts[0]["alert_id"])).to_be_visible(timeout=5_000)
+    assert await page.evaluate("document.scrollingElement.scrollWidth") <= 390
+    await page.screenshot(path=PHONE_SCREENSHOT, full_page=False)
+    await row(page, alerts[0]["alert_id"]).click()
+    button = page.locator('#d-actions button[data-action="claim"]')
+    await expect(button).to_be_in_viewport()
+    await button.click()
+    await expect(row(page, alerts[0]["alert_id"])).to_have_attribute("data-status", "assigned", timeout=5_000)
+    await page.locator("#d-close").click()
+    await page.locator("#lang").click()
+    await expect(page.locator("header h1")).to_have_text("Paodan Sentinel · Live alerts")
+    await expect(row(page, alerts[0]["alert_id"]).locator(".st")).to_have_text("assigned")
+    await page.context.close()
+
+
+async def test_screenshot_of_a_busy_board(board, chromium, live, settings):
+    """Not an assertion about looks: a picture for people to judge (docs/board.md describes it)."""
+    team = unique("华东")
+    now = int(time.time() * 1000)
+    rules = ["chat.diversion_phrase", "orders.self_approval", "contacts.mass_delete"]
+    for i in range(18):
+        await live.upsert(make_alert(team, employee=f"emp{i % 5:02d}", rule=rules[i % 3],
+                                     severity=["critical", "high", "medium"][i % 3], score=95 - i * 3,
+                                     ts=now - i * 9 * 3_600_000, title=["引导客户到外部平台下单", "自批订单", "批量删除客户"][i % 3]))
+    page = await open_board(chromium, board, issue(settings.secret, "supervisor", team, sub="王主管"))
+    await expect(page.locator("#alerts tr")).to_have_count(18, timeout=5_000)
+    await page.screenshot(path=SCREENSHOT, full_page=True)
+    await page.context.close()
