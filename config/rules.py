@@ -106,3 +106,8 @@ def sources_digest(paths: tuple[Path, ...]) -> str:
 RULE_PARSERS: dict[str, Callable[[dict, Path], Any]] = {
     **CHAT_PARSERS,  # chat.diversion_phrase, chat.private_contact, … (config/chat_rules.py)
 }
+
+# The behaviour detectors' sections (contacts, followup, orders, …) live in their own module.
+from config.behaviour_rules import PARSERS as _BEHAVIOUR_PARSERS  # noqa: E402
+
+RULE_PARSERS.update(_BEHAVIOUR_PARSERS)

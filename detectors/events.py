@@ -24,3 +24,60 @@ class ChatMessage:
     def outbound(self) -> bool:
         """Sent by the employee (as opposed to received from a customer or colleague)."""
         return self.sender == self.employee_id
+
+
+# --- behaviour events (contacts, orders, HR); see detectors/behaviour.py -----------------------------
+
+@dataclass(frozen=True)
+class ChatTouch:
+    """A chat message seen as contact between an employee and one external customer."""
+    msgid: str
+    employee_id: str
+    customer_id: str  # the external party ("" when the message is between colleagues)
+    ts: int
+    outbound: bool    # the employee wrote it
+    text: str
+
+
+@dataclass(frozen=True)
+class ContactEvent:
+    """A `wecom.contacts` change (CONTRACT.md §3). `ts` is CreateTime converted to ms."""
+    employee_id: str
+    customer_id: str
+    change_type: str
+    ts: int
+    evidence_id: str  # contacts carry no id of their own: UserID:ExternalUserID:ChangeType:CreateTime
+    fail_reason: str = ""
+
+
+@dataclass(frozen=True)
+class OrderEvent:
+    """A `crm.orders` event (CONTRACT.md §4); amounts and commission in yuan."""
+    order_id: str
+    event: str
+    ts: int
+    employee_id: str
+    customer_id: str
+    amount: float
+    store_id: str
+    details_complete: bool  # customer id, name, phone and address all present
+    approver_id: str
+    commission: float | None
+    skus: tuple[str, ...] = ()
+
+    @property
+    def evidence_id(self) -> str:
+        return f"{self.order_id}:{self.event}"
+
+
+@dataclass(frozen=True)
+class HrEvent:
+    """An `hr.events` record (CONTRACT.md §5): the common fields plus the type's own fields."""
+    kind: str
+    ts: int
+    employee_id: str
+    fields: dict
+
+    @property
+    def evidence_id(self) -> str:
+        return f"{self.kind}:{self.employee_id}:{self.ts}"

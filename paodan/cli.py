@@ -87,12 +87,13 @@ def cmd_simulate(args) -> int:
     if args.out:
         start = args.start_ms or 1_764_172_800_000  # 2025-11-27 00:00 +08:00: fixed so files are stable
         with (sys.stdout.buffer if args.out == "-" else open(args.out, "wb")) as fh:
-            for line in simulator.replay_lines(args.seed, args.count, start, args.size):
+            for line in simulator.replay_lines(args.seed, args.count, start, args.size, args.days, args.prefix):
                 fh.write(line + b"\n")
         return 0
     settings = _settings()
-    sent = asyncio.run(simulator.produce_live(settings.kafka, args.seed, args.rate, args.duration, args.size))
-    print(f"[simulate] done: {sent} chat records", file=sys.stderr)
+    sent = asyncio.run(simulator.produce_live(settings.kafka, args.seed, args.rate, args.duration, args.size,
+                                              days=args.days, prefix=args.prefix))
+    print(f"[simulate] done: {sent} records", file=sys.stderr)
     return 0
 
 
@@ -296,11 +297,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("simulate", help="a simulated company producing live traffic")
     s.add_argument("--seed", type=int, default=7)
-    s.add_argument("--rate", type=float, default=5.0, help="chat records per second (live mode)")
+    s.add_argument("--rate", type=float, default=50.0, help="records per second (live mode)")
     s.add_argument("--duration", type=float, help="seconds to run (live mode; default: until Ctrl-C)")
-    s.add_argument("--size", type=int, default=12, help="number of employees")
+    s.add_argument("--size", type=int, default=40, help="number of employees (40 plants every pattern)")
+    s.add_argument("--days", type=int, default=28, help="simulated days (live mode: the days ending now)")
+    s.add_argument("--prefix", default="", help="prefix for employee, customer and order ids")
     s.add_argument("--out", help="write the replay format to FILE (- for stdout) instead of producing")
-    s.add_argument("--count", type=int, default=1000, help="chat records to write with --out")
+    s.add_argument("--count", type=int, help="at most this many records with --out (default: all days)")
     s.add_argument("--start-ms", type=int, help="event time of the first record with --out")
     s.set_defaults(func=cmd_simulate)
 

@@ -12,6 +12,9 @@ from config.rules import Rules
 from detectors.content import pipeline as chat_content
 from detectors.alert import Alert
 from streams.records import RecordError, decode_msgaudit
+from detectors import behaviour, peers
+from detectors.context import BehaviourRules, Ctx
+from streams.records import chat_touch, decode_contact, decode_hr, decode_order, hr_event, loads_object
 
 
 def process_msgaudit(key: bytes | str | None, raw: bytes | str | None, state: dict[str, Any] | None,
@@ -30,3 +33,62 @@ def process_msgaudit(key: bytes | str | None, raw: bytes | str | None, state: di
     except Exception as exc:  # a detector bug must not stop the stream: dead-letter the record
         raise RecordError(f"chat content detectors failed: {type(exc).__name__}: {exc}") from exc
     return record, (new_state if new_state != (state or {}) else None), alerts
+
+
+# --- behaviour (contacts, orders, HR, chat as contact; detectors/behaviour.py) ----------------------
+
+BEHAVIOUR_TOPICS = ("wecom.msgaudit", "wecom.contacts", "crm.orders", "hr.events", "paodan.behaviour")
+
+
+def decode_behaviour(topic: str, key: bytes | str | None, raw: bytes | str | None) -> tuple[str, Any, dict | None]:
+    """(employee, detector event or notice, directory upsert or None) for a record of BEHAVIOUR_TOPICS.
+
+    Raises RecordError for a bad record. Returns event None for records the engine does not use
+    (archive `switch` records, colleague-to-colleague chat)."""
+    if topic == "wecom.msgaudit":
+        record, msg = decode_msgaudit(key, raw)
+        touch = chat_touch(record, msg) if msg is not None else None
+        return (touch.employee_id, touch if touch.customer_id else None, None) if touch else ("", None, None)
+    if topic == "wecom.contacts":
+        ev = decode_contact(key, raw)
+        return ev.employee_id, ev, None
+    if topic == "crm.orders":
+        ev = decode_order(key, raw)
+        return ev.employee_id, ev, None
+    if topic == "hr.events":
+        rec = decode_hr(key, raw)
+        upsert = directory_entry(rec) if rec["type"] == "employee" else None
+        return rec["employee_id"], hr_event(rec), upsert
+    if topic == "paodan.behaviour":
+        notice = loads_object(raw)
+        employee = notice.get("employee_id")
+        if not isinstance(employee, str) or notice.get("kind") not in ("lost_customer", "signal"):
+            raise RecordError("a paodan.behaviour notice needs `employee_id` and `kind`")
+        return employee, notice, None
+    raise RecordError(f"no behaviour processing for topic {topic!r}")
+
+
+def directory_entry(rec: dict[str, Any]) -> dict[str, Any]:
+    """The directory's view of an `employee` HR event (CONTRACT.md §5)."""
+    return {k: rec.get(k) for k in DIRECTORY_FIELDS if rec.get(k) is not None}
+
+
+DIRECTORY_FIELDS = ("name", "team", "branch", "manager_id", "role", "status", "timezone")
+
+
+def process_behaviour(employee: str, event: Any, state: dict | None, rules: Rules, directory: dict | None,
+                      owner_of) -> behaviour.Outcome:
+    """Run the behaviour engine for one decoded event (see decode_behaviour)."""
+    ctx = Ctx(employee=employee, rules=BehaviourRules.of(rules), directory=directory or {}, owner_of=owner_of)
+    try:
+        return behaviour.process(state, event, ctx)
+    except Exception as exc:  # a detector bug must not stop the stream: dead-letter the record
+        raise RecordError(f"behaviour detectors failed: {type(exc).__name__}: {exc}") from exc
+
+
+def process_team(raw: bytes | str, team_state: dict | None, rules: Rules) -> tuple[dict, list]:
+    """One member's closed-day summary into its team's aggregate (detectors/peers.py)."""
+    body = loads_object(raw)
+    if not isinstance(body.get("e"), str) or not isinstance(body.get("d"), int):
+        raise RecordError("a team-day summary needs `e` (employee) and `d` (day)")
+    return peers.on_summary(team_state, body, BehaviourRules.of(rules))

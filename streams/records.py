@@ -12,7 +12,7 @@ from typing import Any
 
 import orjson
 
-from detectors.events import ChatMessage
+from detectors.events import ChatMessage, ChatTouch, ContactEvent, HrEvent, OrderEvent
 
 
 class RecordError(ValueError):
@@ -126,3 +126,92 @@ def dead_letter(topic: str, partition: int | None, offset: int | None, error: st
             text, encoding = base64.b64encode(raw).decode("ascii"), "base64"
     return {"topic": topic, "partition": partition, "offset": offset, "error": error, "raw": text,
             "raw_encoding": encoding}
+
+
+# --- behaviour inputs: contacts, orders, HR (CONTRACT.md §3–§5) ---------------------------------------
+
+CONTACT_CHANGES = ("add_external_contact", "edit_external_contact", "add_half_external_contact",
+                   "del_external_contact", "del_follow_user", "transfer_fail", "msg_audit_approved")
+ORDER_EVENTS = ("created", "submitted", "approved", "rejected", "paid", "refunded", "cancelled")
+
+
+def _is_external(userid: str) -> bool:
+    return userid.startswith(("wo", "wm"))
+
+
+def chat_touch(rec: dict[str, Any], msg: ChatMessage) -> ChatTouch:
+    """The customer a chat message is with: the external sender, or the first external recipient."""
+    if msg.outbound:
+        tolist = rec.get("tolist") or []
+        customer = next((t for t in tolist if isinstance(t, str) and _is_external(t)), "")
+    else:
+        customer = msg.sender if _is_external(msg.sender) else ""
+    return ChatTouch(msgid=msg.msgid, employee_id=msg.employee_id, customer_id=customer, ts=msg.msgtime,
+                     outbound=msg.outbound, text=msg.text)
+
+
+def decode_contact(key: bytes | str | None, raw: bytes | str | None) -> ContactEvent:
+    """Validate a `wecom.contacts` event (CONTRACT.md §3); CreateTime is seconds."""
+    rec = loads_object(raw)
+    change = _str(rec, "ChangeType")
+    if change not in CONTACT_CHANGES:
+        raise RecordError(f"field 'ChangeType' must be one of {', '.join(CONTACT_CHANGES)}, got {change!r}")
+    user = _str(rec, "UserID")
+    external = _str(rec, "ExternalUserID", required=change != "msg_audit_approved")
+    seconds = _ms(rec, "CreateTime")
+    return ContactEvent(employee_id=user, customer_id=external, change_type=change, ts=seconds * 1000,
+                        evidence_id=f"{user}:{external}:{change}:{seconds}",
+                        fail_reason=_str(rec, "FailReason", required=False))
+
+
+def _money(rec: dict[str, Any], name: str, required: bool) -> float | None:
+    value = rec.get(name)
+    if value is None or value == "":
+        if required:
+            raise RecordError(f"missing field {name!r}")
+        return None
+    if isinstance(value, bool):
+        raise RecordError(f"field {name!r} must be a decimal string, got {value!r}")
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise RecordError(f"field {name!r} must be a decimal string, got {value!r}") from None
+    if not number == number or number < 0 or number > 1e12:  # NaN, negative or absurd
+        raise RecordError(f"field {name!r} must be a non-negative amount, got {value!r}")
+    return number
+
+
+def decode_order(key: bytes | str | None, raw: bytes | str | None) -> OrderEvent:
+    """Validate a `crm.orders` event (CONTRACT.md §4). Missing customer details are kept as a fact."""
+    rec = loads_object(raw)
+    event = _str(rec, "event")
+    if event not in ORDER_EVENTS:
+        raise RecordError(f"field 'event' must be one of {', '.join(ORDER_EVENTS)}, got {event!r}")
+    customer = rec.get("customer")
+    if customer is not None and not isinstance(customer, dict):
+        raise RecordError("field 'customer' must be an object")
+    customer_id = _str(rec, "customer_id", required=False)
+    complete = bool(customer_id) and isinstance(customer, dict) and all(
+        isinstance(customer.get(k), str) and customer.get(k).strip() for k in ("name", "phone", "address"))
+    items = rec.get("items") or []
+    if not isinstance(items, list):
+        raise RecordError("field 'items' must be a list")
+    skus = tuple(str(i.get("sku")) for i in items if isinstance(i, dict) and i.get("sku"))
+    return OrderEvent(order_id=_str(rec, "order_id"), event=event, ts=_ms(rec, "ts"),
+                      employee_id=_str(rec, "employee_id"), customer_id=customer_id,
+                      amount=_money(rec, "amount", True), store_id=_str(rec, "store_id", required=False),
+                      details_complete=complete, approver_id=_str(rec, "approver_id", required=False),
+                      commission=_money(rec, "commission", False), skus=skus)
+
+
+def hr_event(rec: dict[str, Any]) -> HrEvent:
+    """The detector's view of a record decode_hr accepted; checks the type's own time fields."""
+    kind = rec["type"]
+    if kind == "leave":
+        start, end = _ms(rec, "start"), _ms(rec, "end")
+        if end < start:
+            raise RecordError("leave 'end' is before 'start'")
+    elif kind == "resignation":
+        _ms(rec, "last_day")
+    fields = {k: v for k, v in rec.items() if k not in ("type", "ts", "employee_id")}
+    return HrEvent(kind=kind, ts=int(rec["ts"]), employee_id=rec["employee_id"], fields=fields)

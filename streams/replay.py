@@ -17,8 +17,11 @@ from typing import IO, Any, Iterable
 import orjson
 
 from config.rules import Rules
-from streams.processing import process_msgaudit
-from streams.records import RecordError, decode_hr, loads_object
+from streams.behaviour_memory import MemoryBehaviour
+from streams.processing import BEHAVIOUR_TOPICS, process_msgaudit
+from streams.records import RecordError, loads_object
+
+BEHAVIOUR_INPUTS = BEHAVIOUR_TOPICS[:4]  # the contract's input topics (not the internal notices)
 
 
 class Replay:
@@ -28,6 +31,7 @@ class Replay:
         self.err = err
         self.chat_state: dict[str, dict[str, Any]] = {}
         self.directory: dict[str, dict[str, Any]] = {}
+        self.behaviour = MemoryBehaviour(rules, self.directory)
         self.records = 0
         self.alerts = 0
         self.bad = 0
@@ -50,12 +54,8 @@ class Replay:
             self.records += 1
             if topic == "wecom.msgaudit":
                 self._msgaudit(key, value_raw)
-            elif topic == "hr.events":
-                rec = decode_hr(key, value_raw)
-                if rec["type"] == "employee":
-                    self.directory[rec["employee_id"]] = {
-                        k: rec[k] for k in ("name", "team", "branch", "manager_id", "role", "status",
-                                            "timezone") if rec.get(k) is not None}
+            if topic in BEHAVIOUR_INPUTS:  # contacts, orders, HR (and chat as contact); updates the directory
+                self._write(self.behaviour.handle(topic, key, value_raw))
         except RecordError as exc:
             self._bad(where, str(exc))
 
@@ -65,6 +65,9 @@ class Replay:
                                                    self.rules, self.directory.get(employee))
         if new_state is not None:
             self.chat_state[employee] = new_state
+        self._write(alerts)
+
+    def _write(self, alerts) -> None:
         now = int(time.time() * 1000)
         for alert in alerts:
             body = alert.to_dict()

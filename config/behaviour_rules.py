@@ -1,0 +1,186 @@
+"""Typed rule sections of the behaviour detectors (contacts, follow-up, orders, conversion, commission,
+HR, risk, alert hygiene), registered in config.rules.RULE_PARSERS.
+
+Each section is a frozen dataclass whose fields are the section's keys, with their defaults. One
+generic parser checks every key: unknown keys, wrong types and out-of-range numbers fail with the
+file and line (ConfigError), like the rest of the rules file. Ranges live beside the field
+(`field(metadata={"range": (lo, hi)})`), so adding a threshold is one line here and one in rules.yaml.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from config.yamlfile import ConfigError, line_of
+
+SEVERITIES = ("info", "low", "medium", "high", "critical")
+
+
+def _r(default: Any, lo: float, hi: float) -> Any:
+    return field(default=default, metadata={"range": (lo, hi)})
+
+
+@dataclass(frozen=True)
+class WindowsRule:
+    """Event time: how late an event may be, and what counts as working time."""
+    lateness_minutes: int = _r(120, 0, 10_080)     # events older than watermark - lateness are dropped
+    day_close_grace_minutes: int = _r(60, 0, 1_440)  # a local day closes this long after midnight
+    history_days: int = _r(35, 8, 120)             # daily counters kept per employee
+    work_start_hour: int = _r(9, 0, 23)
+    work_end_hour: int = _r(18, 1, 24)
+    weekend_days: tuple = (5, 6)                   # Monday = 0
+
+
+@dataclass(frozen=True)
+class ContactsRule:
+    enabled: bool = True
+    deletes_per_hour: int = _r(5, 1, 1000)          # employee deleted customers
+    deletes_per_day: int = _r(10, 1, 10_000)
+    deleted_by_customers_per_day: int = _r(5, 1, 10_000)
+    transfer_fails_per_day: int = _r(4, 1, 10_000)
+    resignation_window_days: int = _r(30, 1, 365)   # a burst this close to a resignation is critical
+
+
+@dataclass(frozen=True)
+class FollowupRule:
+    enabled: bool = True
+    others_customers_max: int = _r(5, 1, 1000)      # more than this many distinct => violation
+    others_window_hours: int = _r(24, 1, 720)
+    rate_baseline_days: int = _r(14, 3, 60)
+    rate_recent_days: int = _r(5, 1, 30)
+    rate_drop_ratio: float = _r(0.6, 0.05, 1.0)     # recent <= baseline * ratio
+    rate_min_baseline: float = _r(0.05, 0.0, 1.0)   # share of own customers followed up per day
+    reply_timeout_minutes: int = _r(60, 1, 10_080)  # working minutes
+    reply_timeouts_per_day: int = _r(4, 1, 1000)
+    exempt_phrases: tuple = ("好的", "谢谢", "收到", "ok", "嗯", "👌", "再见", "拜拜")
+    stalled_days: int = _r(3, 1, 90)               # a created order with no payment nor chat
+    stalled_orders: int = _r(3, 1, 1000)
+
+
+@dataclass(frozen=True)
+class OrdersRule:
+    enabled: bool = True
+    baseline_days: int = _r(14, 3, 60)
+    min_baseline_days: int = _r(5, 1, 60)
+    spike_ratio: float = _r(2.5, 1.1, 100.0)         # today / own mean
+    spike_min_orders: int = _r(6, 1, 10_000)
+    peer_ratio: float = _r(2.0, 1.0, 100.0)          # own ratio / team median ratio
+    incomplete_min: int = _r(3, 1, 10_000)
+    incomplete_share: float = _r(0.4, 0.0, 1.0)
+    approval_amount: float = _r(5000.0, 0.0, 1e12)   # orders at or above need approval before payment
+    others_customer_min: int = _r(2, 1, 1000)        # orders credited on others' customers per day
+
+
+@dataclass(frozen=True)
+class ConversionRule:
+    enabled: bool = True
+    window_days: int = _r(10, 3, 60)
+    new_customer_days: int = _r(30, 1, 365)
+    min_new_customers: int = _r(4, 1, 10_000)
+    new_conversion_min: float = _r(0.7, 0.0, 1.0)     # suspiciously high
+    repeat_drop_ratio: float = _r(0.4, 0.0, 1.0)      # recent repeat rate <= baseline * ratio
+    min_baseline_repeat: float = _r(0.1, 0.0, 10.0)
+    peer_ratio: float = _r(0.6, 0.0, 1.0)             # own drop ratio <= team median drop * this
+
+
+@dataclass(frozen=True)
+class CommissionRule:
+    enabled: bool = True
+    default_rate: float = _r(0.03, 0.0, 1.0)
+    tolerance: float = _r(0.1, 0.0, 10.0)             # claimed may exceed policy by this share
+    by_store: dict = field(default_factory=dict)      # store_id -> rate
+    by_sku_prefix: dict = field(default_factory=dict)  # sku prefix -> rate (longest prefix wins)
+    monthly_tiers: tuple = (40, 80)                    # paid orders a month where the rate steps up
+    split_min_orders: int = _r(3, 2, 1000)            # same customer, same day
+
+
+@dataclass(frozen=True)
+class HrRule:
+    enabled: bool = True
+    leave_window_days: int = _r(14, 1, 90)
+    leave_days_min: int = _r(3, 1, 90)
+    leave_orders_min: int = _r(3, 1, 10_000)          # orders credited on leave days in the window
+    lookback_days: int = _r(21, 1, 120)
+    sensitivity: float = _r(0.5, 0.05, 1.0)          # thresholds are multiplied by this after notice
+
+
+@dataclass(frozen=True)
+class RiskRule:
+    enabled: bool = True
+    half_life_days: float = _r(7.0, 0.1, 365.0)
+    scale: float = _r(60.0, 1.0, 10_000.0)           # score = 100 * (1 - exp(-points / scale))
+    levels: dict = field(default_factory=lambda: {"low": 25, "medium": 45, "high": 65, "critical": 85})
+    weights: dict = field(default_factory=lambda: {"default": 20})  # alert rule -> points at medium
+    severity_factor: dict = field(default_factory=lambda: {"info": 0.0, "low": 0.5, "medium": 1.0,
+                                                            "high": 1.6, "critical": 2.5})
+
+
+@dataclass(frozen=True)
+class HygieneRule:
+    cooldown_hours: int = _r(24, 0, 720)   # a new signal of the same group within this updates the alert
+    max_evidence: int = _r(30, 1, 1000)
+
+
+SECTIONS: dict[str, type] = {
+    "windows": WindowsRule, "contacts": ContactsRule, "followup": FollowupRule, "orders": OrdersRule,
+    "conversion": ConversionRule, "commission": CommissionRule, "hr": HrRule, "risk": RiskRule,
+    "hygiene": HygieneRule,
+}
+
+
+def _fail(path: Path, line: int | None, message: str) -> None:
+    raise ConfigError(path, line, message)
+
+
+def _check(name: str, f: dataclasses.Field, value: Any, section: dict, path: Path) -> Any:
+    line = line_of(section, f.name)
+    default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+    what = f"{name}.{f.name}"
+    if isinstance(default, bool):
+        if not isinstance(value, bool):
+            _fail(path, line, f"`{what}` must be true or false")
+    elif isinstance(default, (int, float)):
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if ok and isinstance(default, int) and not isinstance(value, int):
+            ok = False
+        lo, hi = f.metadata.get("range", (float("-inf"), float("inf")))
+        if not ok or not lo <= value <= hi:
+            kind = "an integer" if isinstance(default, int) else "a number"
+            _fail(path, line, f"`{what}` must be {kind} from {lo:g} to {hi:g}, got {value!r}")
+        value = float(value) if isinstance(default, float) else value
+    elif isinstance(default, tuple):
+        if not isinstance(value, list):
+            _fail(path, line, f"`{what}` must be a list")
+        value = tuple(value)
+    elif isinstance(default, dict):
+        if not isinstance(value, dict):
+            _fail(path, line, f"`{what}` must be a mapping")
+        for k, v in value.items():
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0:
+                _fail(path, line_of(value, k) or line, f"`{what}.{k}` must be a non-negative number")
+        value = dict(value)
+    return value
+
+
+def parser_for(name: str, cls: type) -> Callable[[dict, Path], Any]:
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+
+    def parse(section: dict, path: Path) -> Any:
+        for key in section:
+            if key not in fields:
+                _fail(path, line_of(section, key),
+                      f"unknown key {key!r} in {name} (allowed: {', '.join(sorted(fields))})")
+        values = {k: _check(name, fields[k], v, section, path) for k, v in section.items()}
+        if name == "risk" and "levels" in values:
+            for level in values["levels"]:
+                if level not in SEVERITIES:
+                    _fail(path, line_of(section, "levels"), f"risk level {level!r} must be a severity")
+        return cls(**values)
+
+    return parse
+
+
+PARSERS: dict[str, Callable[[dict, Path], Any]] = {name: parser_for(name, cls) for name, cls in SECTIONS.items()}

@@ -1,0 +1,104 @@
+"""The behaviour engine: one employee's event through every behaviour detector, hygiene and the risk score.
+
+    outcome = process(state, event, ctx)
+
+`state` is the employee's dict (the worker's `behaviour` table value, replay's in-memory dict); the
+engine updates it and hands it back in `outcome.state`. Per event:
+1. event time: the watermark advances; an event older than watermark − `lateness_minutes` is
+   counted (`late`) and otherwise ignored, so windows stay bounded;
+2. the event's family detector runs (chat → followup, contacts, orders → orders/commission/conversion,
+   HR → hr); notices from other partitions (a customer handed away, a team-level signal) are applied;
+3. local days that are over (`day_close_grace_minutes` after midnight) are closed: follow-up rate,
+   stalled orders, and a summary to the team (detectors/peers.py);
+4. signals become alerts through hygiene (dedup, cooldown, grouping, escalation), and alerts feed the
+   risk score, whose level crossings are alerts too.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from detectors import contacts, followup, hr, hygiene, orders, peers, risk
+from detectors.alert import Alert
+from detectors.context import Ctx
+from detectors.events import ChatTouch, ContactEvent, HrEvent, OrderEvent
+from detectors.windows import accept, day_window, prune
+
+STATE_VERSION = 1
+
+
+@dataclass
+class Outcome:
+    state: dict
+    alerts: list[Alert] = field(default_factory=list)
+    risk: dict | None = None                       # the employee's new risk score, when it changed
+    owner_updates: list[tuple[str, dict]] = field(default_factory=list)
+    messages: list[tuple[str, str, dict]] = field(default_factory=list)
+
+
+def _close_days(state: dict, ctx: Ctx) -> None:
+    w = ctx.rules.windows
+    closable = ctx.day(state["wm"] - w.day_close_grace_minutes * 60_000) - 1
+    last = state.get("cd")
+    if last is None:
+        state["cd"] = closable
+        return
+    if closable <= last:
+        return
+    days = state.get("d", {})
+    for day in range(max(last + 1, closable - w.history_days), closable + 1):
+        if str(day) in days:
+            followup.close_day(state, day, ctx)
+            peers.summary(state, day, ctx)
+    followup.stalled(state, closable, ctx)
+    state["cd"] = closable
+    prune(state, closable, w.history_days)
+    hygiene.expire(state, state["wm"], ctx.rules.hygiene.cooldown_hours * 3_600_000)
+    risk.relax(state, state["wm"], ctx.rules.risk)
+
+
+def _notice(state: dict, body: dict, ctx: Ctx) -> None:
+    if body.get("kind") == "lost_customer":
+        hr.lost_customer(state)
+    elif body.get("kind") == "signal":
+        ctx.signal(peers.signal_from(body))
+
+
+def process(state: dict | None, event: Any, ctx: Ctx) -> Outcome:
+    state = state if state is not None else {"v": STATE_VERSION}
+    if isinstance(event, dict):  # a notice from another partition: not an event of this employee's timeline
+        _notice(state, event, ctx)
+        now = max(state.get("wm", 0), int(event.get("ts", 0)))
+    else:
+        if not accept(state, event.ts, ctx.rules.windows.lateness_minutes * 60_000):
+            state["late"] = state.get("late", 0) + 1
+            return Outcome(state)
+        if isinstance(event, ChatTouch):
+            followup.on_chat(state, event, ctx)
+        elif isinstance(event, OrderEvent):
+            orders.on_order(state, event, ctx)
+        elif isinstance(event, ContactEvent):
+            contacts.on_contact(state, event, ctx)
+        elif isinstance(event, HrEvent):
+            hr.on_hr(state, event, ctx)
+        _close_days(state, ctx)
+        if ctx.rules.followup.enabled:
+            followup.check_timeouts(state, state["wm"], ctx)
+        now = state["wm"]
+    out = Outcome(state, owner_updates=ctx.owner_updates, messages=ctx.messages)
+    if not ctx.signals:
+        return out
+    h = ctx.rules.hygiene
+    cooldown = h.cooldown_hours * 3_600_000
+    for sig in ctx.signals:
+        alert = hygiene.apply(state, sig, ctx.employee, ctx.directory, ctx.rules.version, cooldown, h.max_evidence)
+        if alert is not None:
+            out.alerts.append(alert)
+    out.risk, crossing = risk.update(state, out.alerts, now, ctx.rules.risk, day_window(ctx.day(now), ctx.tz))
+    if crossing is not None:
+        alert = hygiene.apply(state, crossing, ctx.employee, ctx.directory, ctx.rules.version, cooldown,
+                              h.max_evidence)
+        if alert is not None:
+            out.alerts.append(alert)
+    return out

@@ -1,0 +1,86 @@
+"""What a behaviour detector sees besides its own state, and what it may ask for.
+
+Detectors stay pure: they read look-ups through `Ctx` (the directory entry, customer ownership) and
+*request* effects by appending to its lists — signals to raise, ownership changes to record, messages
+for other partitions (team aggregates, notices to another employee). The worker turns those requests
+into table writes and Kafka sends; `paodan replay` applies them in memory, in the same order.
+"""
+
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from config.behaviour_rules import (CommissionRule, ContactsRule, ConversionRule, FollowupRule, HrRule,
+                                    HygieneRule, OrdersRule, RiskRule, WindowsRule)
+from detectors.hygiene import Signal
+from detectors.windows import DEFAULT_TZ, day_window, local_day
+
+# Internal topics (streams/behaviour.py declares them; replay routes them in memory).
+TEAM_TOPIC = "paodan.team-days"       # keyed by team: an employee's closed-day summary
+NOTICE_TOPIC = "paodan.behaviour"     # keyed by employee: notices and peer signals for that employee
+
+
+@dataclass(frozen=True)
+class BehaviourRules:
+    version: str
+    windows: WindowsRule
+    contacts: ContactsRule
+    followup: FollowupRule
+    orders: OrdersRule
+    conversion: ConversionRule
+    commission: CommissionRule
+    hr: HrRule
+    risk: RiskRule
+    hygiene: HygieneRule
+
+    @classmethod
+    def of(cls, rules: Any) -> "BehaviourRules":
+        """From config.rules.Rules (cached on the Rules object: built once per rules version)."""
+        cached = getattr(rules, "_behaviour", None)
+        if cached is None:
+            cached = cls(version=rules.version, **{n: rules.rule(n) for n in (
+                "windows", "contacts", "followup", "orders", "conversion", "commission", "hr", "risk",
+                "hygiene")})
+            object.__setattr__(rules, "_behaviour", cached)
+        return cached
+
+
+@dataclass
+class Ctx:
+    employee: str
+    rules: BehaviourRules
+    directory: dict[str, Any]
+    owner_of: Callable[[str], dict | None]     # customer id -> {"o": owner, "t": since, "b": first buy}
+    signals: list[Signal] = field(default_factory=list)
+    owner_updates: list[tuple[str, dict]] = field(default_factory=list)
+    messages: list[tuple[str, str, dict]] = field(default_factory=list)  # (topic, key, value)
+
+    @property
+    def tz(self) -> str:
+        return self.directory.get("timezone") or DEFAULT_TZ
+
+    def day(self, ts: int) -> int:
+        return local_day(ts, self.tz)
+
+    def day_window(self, ts: int) -> tuple[int, int]:
+        return day_window(local_day(ts, self.tz), self.tz)
+
+    def owner(self, customer: str) -> dict | None:
+        """Ownership, seeing this event's own earlier updates first (replay and worker alike)."""
+        for c, value in reversed(self.owner_updates):
+            if c == customer:
+                return value
+        return self.owner_of(customer) if customer else None
+
+    def set_owner(self, customer: str, value: dict) -> None:
+        self.owner_updates.append((customer, value))
+
+    def signal(self, sig: Signal) -> None:
+        self.signals.append(sig)
+
+
+def short(customer: str) -> int:
+    """A compact, stable stand-in for a customer id inside employee state (sets of customers)."""
+    return zlib.crc32(customer.encode())

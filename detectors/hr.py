@@ -1,0 +1,122 @@
+"""hr.* — what HR events say about the employee, and customer ownership from assignments (`hr.events`).
+
+- hr.leave_sales: frequent leave with sales going on: within `leave_window_days`, at least
+  `leave_days_min` leave days and `leave_orders_min` orders created on those days (someone is selling
+  in the employee's name, or the employee sells privately on "leave"). High when the window's orders
+  also exceed 1.5× the employee's previous window (sales soaring).
+- hr.resignation_lookback: a resignation notice raises sensitivity (thresholds × `sensitivity` until
+  the last day) and triggers a look-back over the preceding `lookback_days`: days with deletions,
+  customers of others written to, customers deleting the employee or failed transfers at the
+  sensitised thresholds are listed. Deletions found make it critical (customers taken before leaving).
+- `assignment` events set customer ownership: the event's employee is the new owner; the previous
+  owner (if another employee) is told through the notice topic so their own-customer count follows.
+"""
+
+from __future__ import annotations
+
+from detectors.context import NOTICE_TOPIC, Ctx
+from detectors.events import HrEvent
+from detectors.hygiene import Signal
+from detectors.windows import DAY_MS, bump, day_start, day_window, get, total
+
+TOPIC = "hr.events"
+MAX_LEAVES = 20
+
+
+def on_leave(state: dict, day: int, ctx: Ctx) -> bool:
+    leaves = state.get("hr", {}).get("lv")
+    if not leaves:
+        return False
+    d0, d1 = day_window(day, ctx.tz)
+    return any(s < d1 and e > d0 for s, e in leaves)
+
+
+def leave_days(state: dict, first: int, last: int, ctx: Ctx) -> int:
+    return sum(1 for d in range(first, last + 1) if on_leave(state, d, ctx))
+
+
+def _assignment(state: dict, ev: HrEvent, ctx: Ctx) -> None:
+    customer = ev.fields.get("customer_id", "")
+    reason = ev.fields.get("reason") or "allocation"
+    before = ctx.owner(customer) or {}
+    previous = ev.fields.get("previous_owner_id") or before.get("o") or ""
+    if before.get("o") == ctx.employee:
+        return  # already ours: nothing changes
+    handed_over = reason in ("handover", "resignation", "transfer") or bool(previous)
+    # A handed-over customer is not a new customer: keep the original relationship's start.
+    since = before.get("t", ev.ts) if handed_over else ev.ts
+    ctx.set_owner(customer, {"o": ctx.employee, "t": since, "b": before.get("b", 0)})
+    state["own"] = state.get("own", 0) + 1
+    if not handed_over:
+        bump(state, ctx.day(ev.ts), "new_added")
+    if previous and previous != ctx.employee:
+        ctx.messages.append((NOTICE_TOPIC, previous, {"kind": "lost_customer", "employee_id": previous,
+                                                      "customer_id": customer, "ts": ev.ts}))
+
+
+def lost_customer(state: dict) -> None:
+    state["own"] = max(0, state.get("own", 0) - 1)
+
+
+def _lookback(state: dict, ev: HrEvent, ctx: Ctx) -> None:
+    cfg, sens = ctx.rules.hr, ctx.rules.hr.sensitivity
+    c, f = ctx.rules.contacts, ctx.rules.followup
+    today = ctx.day(ev.ts)
+    checks = (("deleted", c.deletes_per_day, "删除客户"), ("others", f.others_customers_max + 1, "联系他人客户"),
+              ("deleted_by", c.deleted_by_customers_per_day, "被客户删除"),
+              ("transfer_fail", c.transfer_fails_per_day, "转接失败"))
+    findings, deletions = [], 0
+    for d in range(today - cfg.lookback_days, today + 1):
+        for field, limit, what in checks:
+            n = get(state, d, field)
+            if n and n >= max(1, round(limit * sens)):
+                findings.append(f"第 {d - today:+d} 天{what} {n} 次")
+                deletions += n if field == "deleted" else 0
+    if not findings:
+        return
+    severity = "critical" if deletions else "high"
+    start = day_start(today - cfg.lookback_days, ctx.tz)
+    evidence = [(TOPIC, ev.evidence_id)] + [("wecom.contacts", e) for t, e in state.get("dl", []) if t >= start]
+    ctx.signal(Signal("hr.resignation_lookback", severity, ev.ts, (start, day_start(today + 1, ctx.tz)),
+                      "离职前行为回溯发现异常",
+                      f"员工 {ctx.employee} 提交离职，回溯前 {cfg.lookback_days} 天（阈值按 {sens:g} 倍收紧）："
+                      + "，".join(findings[:8]) + (f" 等 {len(findings)} 项" if len(findings) > 8 else ""),
+                      evidence[:30]))
+
+
+def check_leave_sales(state: dict, ts: int, evidence: tuple[str, str], ctx: Ctx) -> None:
+    """After an order created on a leave day: is leave frequent and selling busy?"""
+    cfg = ctx.rules.hr
+    today = ctx.day(ts)
+    first = today - cfg.leave_window_days + 1
+    n_leave = leave_days(state, first, today, ctx)
+    on_leave_orders = total(state, first, today, "on_leave_orders")
+    if n_leave < cfg.leave_days_min or on_leave_orders < cfg.leave_orders_min:
+        return
+    now_orders = total(state, first, today, "orders")
+    before = total(state, first - cfg.leave_window_days, first - 1, "orders")
+    soaring = before > 0 and now_orders >= 1.5 * before
+    ctx.signal(Signal("hr.leave_sales", "high" if soaring else "medium", ts,
+                      (day_start(first, ctx.tz), day_start(today + 1, ctx.tz)), "请假期间仍有大量成交",
+                      f"员工 {ctx.employee} 近 {cfg.leave_window_days} 天请假 {n_leave} 天（阈值 {cfg.leave_days_min}），"
+                      f"请假日内成交 {on_leave_orders:g} 单（阈值 {cfg.leave_orders_min}）"
+                      + (f"，同期订单 {now_orders:g} 单，较前一周期 {before:g} 单增长 {now_orders / before - 1:.0%}"
+                         if soaring else ""),
+                      [evidence]))
+
+
+def on_hr(state: dict, ev: HrEvent, ctx: Ctx) -> None:
+    if ev.kind == "assignment":
+        _assignment(state, ev, ctx)
+    elif ev.kind == "leave":
+        hr = state.setdefault("hr", {})
+        leaves = hr.setdefault("lv", [])
+        leaves.append([int(ev.fields["start"]), int(ev.fields["end"])])
+        horizon = state.get("wm", ev.ts) - 60 * DAY_MS
+        leaves[:] = [x for x in leaves if x[1] >= horizon][-MAX_LEAVES:]
+    elif ev.kind == "resignation":
+        hr = state.setdefault("hr", {})
+        first_notice = not hr.get("n")
+        hr["n"], hr["ld"] = ev.ts, int(ev.fields["last_day"])
+        if first_notice and ctx.rules.hr.enabled:
+            _lookback(state, ev, ctx)

@@ -1,0 +1,98 @@
+"""The risk score: one number 0–100 per employee, from the alerts raised about them.
+
+Each alert contributes `weight(rule) × severity_factor(severity)` points, kept per alert id (a revised
+alert replaces its contribution, it never counts twice) and halving every `half_life_days` of event
+time. The score is 100 × (1 − e^(−points / scale)): it rises quickly with the first serious findings
+and saturates below 100. Every contribution is kept with its points so the explanation can say what
+the score is made of. When the score crosses a level (low/medium/high/critical in the rules) upwards,
+a `risk.score` alert is raised for the employee's local day (crossing a higher level the same day
+updates it); when it decays below a level, crossing it again later raises a new one.
+"""
+
+from __future__ import annotations
+
+import math
+
+from config.behaviour_rules import RiskRule
+from detectors.alert import SEVERITY_RANK, Alert
+from detectors.hygiene import Signal
+
+DAY_MS = 86_400_000
+RULE = "risk.score"
+LEVEL_TITLES = {"low": "低", "medium": "中", "high": "高", "critical": "极高"}
+
+
+def points(alert: Alert, rule: RiskRule) -> float:
+    weight = rule.weights.get(alert.rule, rule.weights.get("default", 20))
+    return float(weight) * float(rule.severity_factor.get(alert.severity, 1.0))
+
+
+def _decayed(p: float, since: int, now: int, half_life_ms: float) -> float:
+    return p * 0.5 ** (max(0, now - since) / half_life_ms)
+
+
+def score(state: dict, now: int, rule: RiskRule) -> tuple[float, list[tuple[str, str, float]]]:
+    """(score, [(rule, alert_id, decayed points)] largest first) at event time `now`."""
+    half = rule.half_life_days * DAY_MS
+    parts = [(r, aid, _decayed(p, ts, now, half)) for aid, (r, p, ts) in state.get("rk", {}).get("c", {}).items()]
+    parts.sort(key=lambda x: (-x[2], x[1]))
+    total = sum(p for _, _, p in parts)
+    return round(100.0 * (1.0 - math.exp(-total / rule.scale)), 1), parts
+
+
+def level(value: float, rule: RiskRule) -> str:
+    best = "info"
+    for name, threshold in rule.levels.items():
+        if value >= threshold and SEVERITY_RANK[name] > SEVERITY_RANK[best]:
+            best = name
+    return best
+
+
+def update(state: dict, alerts: list[Alert], now: int, rule: RiskRule,
+           day_window: tuple[int, int]) -> tuple[dict | None, Signal | None]:
+    """Fold alerts into the score. Returns (risk update to publish or None, level-crossing signal or None)."""
+    if not rule.enabled:
+        return None, None
+    risk = state.setdefault("rk", {"c": {}, "lv": "info"})
+    contributions = risk["c"]
+    changed = False
+    for a in alerts:
+        if a.rule == RULE:
+            continue
+        p = round(points(a, rule), 2)
+        old = contributions.get(a.alert_id)
+        if old is None or old[1] != p:
+            # The alert's first time stays the decay origin: a revision adds evidence, not freshness.
+            contributions[a.alert_id] = [a.rule, p, old[2] if old else a.ts]
+            changed = True
+    if not changed:
+        return None, None
+    value, parts = score(state, now, rule)
+    # Forget contributions that decayed to nothing: bounded state.
+    for r, aid, p in parts:
+        if p < 0.5:
+            contributions.pop(aid, None)
+    new_level = level(value, rule)
+    crossed = SEVERITY_RANK[new_level] > SEVERITY_RANK[risk.get("lv", "info")]
+    risk["lv"], risk["s"], risk["t"] = new_level, value, now
+    update_msg = {"score": value, "level": new_level, "ts": now,
+                  "contributions": [{"rule": r, "alert_id": aid, "points": round(p, 1)} for r, aid, p in parts
+                                    if p >= 0.5]}
+    signal = None
+    if crossed and new_level != "info":
+        top = "；".join(f"{r} {p:.1f} 分" for r, _, p in parts[:5])
+        signal = Signal(
+            rule=RULE, severity=new_level, ts=now, window=day_window,
+            title=f"员工风险分升至{LEVEL_TITLES.get(new_level, new_level)}风险",
+            explanation=(f"风险分 {value:.1f}，达到{LEVEL_TITLES.get(new_level, new_level)}风险线 "
+                         f"{rule.levels[new_level]}（半衰期 {rule.half_life_days:g} 天）；构成：{top}"),
+            evidence=[("paodan.alerts", aid) for _, aid, _ in parts[:10]])
+    return update_msg, signal
+
+
+def relax(state: dict, now: int, rule: RiskRule) -> None:
+    """Let the stored level follow the decay, so a later rise crosses it again."""
+    risk = state.get("rk")
+    if risk and risk.get("c"):
+        value, _ = score(state, now, rule)
+        risk["lv"] = level(value, rule)

@@ -1,0 +1,156 @@
+"""Event time for the behaviour detectors: local days, working time, the watermark and daily counters.
+
+Everything here takes its time from events (epoch ms) — never from a clock — so the worker and
+`paodan replay` see the same windows. A day is the employee's *local* calendar day (directory
+timezone, default Asia/Shanghai), numbered as days since 1970-01-01 local.
+
+Per-employee state keeps one short list of integers per local day (`DAY_FIELDS` names the slots)
+for the last `history_days` days: that is what personal baselines are computed from, and it keeps the
+state small (a day is ~40 bytes of JSON).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from functools import lru_cache
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+DAY_MS = 86_400_000
+HOUR_MS = 3_600_000
+DEFAULT_TZ = "Asia/Shanghai"
+
+# Slots of a day's counter list. Append new slots at the end only: stored state keeps old lengths.
+DAY_FIELDS = (
+    "orders",          # orders created (credited to the employee)
+    "amount",          # their amount, yuan
+    "incomplete",      # of which with incomplete customer details
+    "deleted",         # customers the employee deleted (del_external_contact)
+    "deleted_by",      # customers who deleted the employee (del_follow_user)
+    "transfer_fail",   # customer transfers that failed
+    "followed",        # distinct own customers the employee wrote to
+    "owned",           # own customers at day close (snapshot)
+    "new_added",       # new customers added/assigned
+    "new_bought",      # new customers' first purchases
+    "repeat",          # paid orders of existing own customers
+    "timeouts",        # customer questions left unanswered past the limit
+    "on_leave_orders",  # orders created while on leave
+    "outbound",        # chat messages written to customers
+    "others",          # distinct customers of other employees written to
+    "paid",            # orders paid
+    "others_orders",   # orders credited on customers owned by other employees
+)
+F = {name: i for i, name in enumerate(DAY_FIELDS)}
+
+
+@lru_cache(maxsize=64)
+def _zone(tz: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(tz or DEFAULT_TZ)
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo(DEFAULT_TZ)
+
+
+@lru_cache(maxsize=4096)
+def _offset_for_hour(tz: str, hour: int) -> int:
+    dt = datetime.fromtimestamp(hour * 3600, timezone.utc).astimezone(_zone(tz))
+    return int(dt.utcoffset().total_seconds() * 1000)
+
+
+def offset_ms(ts: int, tz: str) -> int:
+    """The zone's UTC offset at `ts` (cached per hour, so DST changes are honoured)."""
+    return _offset_for_hour(tz, ts // HOUR_MS)
+
+
+def local_day(ts: int, tz: str = DEFAULT_TZ) -> int:
+    return (ts + offset_ms(ts, tz)) // DAY_MS
+
+
+def day_start(day: int, tz: str = DEFAULT_TZ) -> int:
+    """UTC ms of the local midnight that starts `day`."""
+    guess = day * DAY_MS
+    return guess - offset_ms(guess, tz)
+
+
+def day_window(day: int, tz: str = DEFAULT_TZ) -> tuple[int, int]:
+    return day_start(day, tz), day_start(day + 1, tz)
+
+
+def weekday(day: int) -> int:
+    """Monday = 0 (1970-01-01 was a Thursday)."""
+    return (day + 3) % 7
+
+
+def is_working_day(day: int, weekend: tuple = (5, 6)) -> bool:
+    return weekday(day) not in weekend
+
+
+def working_ms_between(a: int, b: int, tz: str, start_h: int, end_h: int, weekend: tuple = (5, 6)) -> int:
+    """Working time (ms) between event times a and b: only weekday hours [start_h, end_h) count."""
+    if b <= a:
+        return 0
+    total = 0
+    day = local_day(a, tz)
+    last = local_day(b, tz)
+    while day <= last and day - local_day(a, tz) < 60:
+        if is_working_day(day, weekend):
+            d0 = day_start(day, tz)
+            lo, hi = max(a, d0 + start_h * HOUR_MS), min(b, d0 + end_h * HOUR_MS)
+            if hi > lo:
+                total += hi - lo
+        day += 1
+    return total
+
+
+# --- daily counters -------------------------------------------------------------------------------
+
+def bump(state: dict, day: int, field: str, n: float = 1) -> int:
+    days = state.setdefault("d", {})
+    key = str(day)
+    row = days.get(key)
+    if row is None:
+        row = days[key] = [0] * len(DAY_FIELDS)
+    elif len(row) < len(DAY_FIELDS):
+        row.extend([0] * (len(DAY_FIELDS) - len(row)))
+    i = F[field]
+    row[i] = round(row[i] + n, 2) if isinstance(n, float) else row[i] + n
+    return row[i]
+
+
+def get(state: dict, day: int, field: str) -> float:
+    row = state.get("d", {}).get(str(day))
+    i = F[field]
+    return row[i] if row is not None and i < len(row) else 0
+
+
+def total(state: dict, first: int, last: int, field: str) -> float:
+    """Sum of a counter over local days first..last inclusive."""
+    i = F[field]
+    out = 0
+    for key, row in state.get("d", {}).items():
+        if first <= int(key) <= last and i < len(row):
+            out += row[i]
+    return out
+
+
+def active_days(state: dict, first: int, last: int) -> list[int]:
+    """Days in first..last on which the employee did anything (wrote to customers or took orders)."""
+    o, w = F["orders"], F["outbound"]
+    return sorted(int(k) for k, row in state.get("d", {}).items()
+                  if first <= int(k) <= last and (row[o] or row[w]))
+
+
+def prune(state: dict, today: int, keep_days: int) -> None:
+    days = state.get("d")
+    if days:
+        for key in [k for k in days if int(k) < today - keep_days]:
+            del days[key]
+
+
+def accept(state: dict, ts: int, lateness_ms: int) -> bool:
+    """Advance the watermark; False for an event too late to count (older than watermark - lateness)."""
+    wm = state.get("wm", 0)
+    if ts < wm - lateness_ms:
+        return False
+    if ts > wm:
+        state["wm"] = ts
+    return True
