@@ -30,12 +30,13 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import AsyncIterator, Callable, Iterable
+from typing import Any, AsyncIterator, Callable, Iterable
 
 import orjson
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.partitioner import DefaultPartitioner
 
-from streams.records import RecordError, dead_letter, decode_msgaudit
+from streams.records import RecordError, dead_letter, loads_object
 
 TOPIC = "wecom.msgaudit"
 DEADLETTER = "paodan.deadletter"
@@ -72,6 +73,24 @@ class Directory:
         directory = cls()
         await scan_topic(bootstrap, topic, None, lambda msg: directory.add_hr_event(msg.value), timeout_s)
         return directory
+
+
+def check_record(record: dict) -> None:
+    """The loader's share of validation: a chat-archive record with what keying needs. The worker
+    checks the rest (streams.records) and dead-letters what it cannot use."""
+    msgid, action = record.get("msgid"), record.get("action")
+    if not isinstance(msgid, str) or not msgid:
+        raise RecordError("missing field 'msgid'")
+    if action == "switch":
+        if not isinstance(record.get("user"), str) or not record["user"]:
+            raise RecordError("switch record without 'user'")
+        return
+    if action not in ("send", "recall"):
+        raise RecordError(f"field 'action' must be send, recall or switch, got {action!r}")
+    if record.get("from") in (None, "") or isinstance(record.get("from"), (dict, list, bool)):
+        raise RecordError("missing field 'from'")
+    if not isinstance(record.get("tolist", []), list):
+        raise RecordError("field 'tolist' must be a list")
 
 
 def employee_keys(record: dict, directory: Directory) -> list[str]:
@@ -254,7 +273,7 @@ class Stats:
 
 class Loader:
     def __init__(self, bootstrap: str, corpid: str, state: State, directory: Directory,
-                 decrypt: Callable[[dict], bytes] | None = None, batch: int = 5000, linger_ms: int = 20):
+                 decrypt: Callable[[dict], bytes] | None = None, batch: int = 5000, linger_ms: int = 0):
         self.bootstrap, self.corpid, self.state, self.directory = bootstrap, corpid, state, directory
         self.decrypt = decrypt
         self.batch = batch
@@ -262,6 +281,9 @@ class Loader:
         self.stats = Stats()
         self._present: set[tuple[int, str]] = set()  # (seq, key) copies a predecessor already produced
         self._acked: dict[int, int] = {}  # partition -> offset after our last acknowledged record
+        self._partitioner = DefaultPartitioner()
+        self._partitions: list[int] = []
+        self._partition_of: dict[bytes, int] = {}
         self._producer: AIOKafkaProducer | None = None
 
     async def recover(self) -> None:
@@ -287,6 +309,7 @@ class Loader:
                                           linger_ms=self.linger_ms, max_batch_size=1 << 20,
                                           max_request_size=16 << 20)
         await self._producer.start()
+        self._partitions = sorted(await self._producer.partitions_for(TOPIC))
         await self.recover()
         return self
 
@@ -296,22 +319,15 @@ class Loader:
 
     def _record(self, line: Line) -> tuple[int, bytes, list[str]]:
         """(seq, value bytes, keys) for a line; RecordError with the reason when it is not a record."""
-        try:
-            rec = orjson.loads(line.raw)
-        except orjson.JSONDecodeError as exc:
-            raise RecordError(f"not valid JSON: {exc}") from None
-        if not isinstance(rec, dict):
-            raise RecordError(f"expected a JSON object, got {type(rec).__name__}")
+        rec = loads_object(line.raw)
         seq = rec.get("seq")
         if isinstance(seq, bool) or not isinstance(seq, int) or seq < 0:
             raise RecordError("missing or bad 'seq': each line needs the seq of its GetChatData entry")
         if "encrypt_chat_msg" in rec:
             if self.decrypt is None:
                 raise RecordError("encrypted GetChatData entry: pass --private-key and --decrypt-command")
-            plain = self.decrypt(rec)
-            rec = decode_msgaudit(None, plain)[0]
-        else:
-            decode_msgaudit(None, line.raw)
+            rec = loads_object(self.decrypt(rec))
+        check_record(rec)
         rec["corpid"], rec["seq"] = self.corpid, seq
         keys = employee_keys(rec, self.directory)
         if not keys or not all(keys):
@@ -334,19 +350,36 @@ class Loader:
                     continue
             yield line
 
+    def _partition(self, key: bytes) -> int:
+        """The partition Kafka's default partitioner (murmur2, as Faust's) picks; cached per employee."""
+        partition = self._partition_of.get(key)
+        if partition is None:
+            partition = self._partition_of[key] = self._partitioner(key, self._partitions, self._partitions)
+        return partition
+
     async def load(self, lines: list[Line]) -> None:
-        """Produce one batch of lines and checkpoint once all of it is acknowledged."""
+        """Produce one batch of lines and checkpoint once all of it is acknowledged.
+
+        Copies are appended to one record batch per partition and sent with `send_batch`: the same
+        bytes on the wire as `send()`, minus a future per record, which is what makes ≥ 50k/s."""
         assert self._producer is not None
-        send = self._producer.send
-        loader = self.state.loader.encode()
-        futures, last_seq = [], self.state.seq
+        producer, loader = self._producer, self.state.loader.encode()
+        open_batches: dict[int, Any] = {}
+        sent: list[tuple[int, asyncio.Future]] = []  # (records in the batch, delivery future)
+        letters: list[asyncio.Future] = []
+        last_seq = self.state.seq
+
+        async def ship(partition: int) -> None:
+            batch = open_batches.pop(partition)
+            sent.append((batch.record_count(), await producer.send_batch(batch, TOPIC, partition=partition)))
+
         for line in self._expand(lines):
             self.stats.lines += 1
             try:
                 seq, value, keys = self._record(line)
             except RecordError as exc:
                 letter = dead_letter(TOPIC, None, None, f"{line.origin}: {exc}", line.raw)
-                futures.append(await send(DEADLETTER, orjson.dumps(letter)))
+                letters.append(await producer.send(DEADLETTER, orjson.dumps(letter)))
                 self.stats.dead += 1
                 continue
             if seq <= self.state.seq:
@@ -357,14 +390,23 @@ class Loader:
                 if (seq, key) in self._present:
                     self.stats.skipped += 1
                     continue
-                futures.append(await send(TOPIC, value, key=key.encode(), headers=headers))
+                kb = key.encode()
+                partition = self._partition(kb)
+                batch = open_batches.get(partition) or open_batches.setdefault(partition, producer.create_batch())
+                if batch.append(key=kb, value=value, timestamp=None, headers=headers) is None:
+                    await ship(partition)  # full: send it and start the next one
+                    batch = open_batches[partition] = producer.create_batch()
+                    batch.append(key=kb, value=value, timestamp=None, headers=headers)
             last_seq = max(last_seq, seq)
-        if not futures and last_seq == self.state.seq:
+        for partition in list(open_batches):
+            await ship(partition)
+        if not sent and not letters and last_seq == self.state.seq:
             return
-        for meta in await asyncio.gather(*futures):
-            if meta.topic == TOPIC:
-                self.stats.produced += 1
-                self._acked[meta.partition] = max(self._acked.get(meta.partition, 0), meta.offset + 1)
+        await asyncio.gather(*letters)
+        for count, future in sent:
+            meta = await future
+            self.stats.produced += count
+            self._acked[meta.partition] = max(self._acked.get(meta.partition, 0), meta.offset + count)
         self.state.seq = last_seq
         if self._present and last_seq >= max(s for s, _ in self._present):
             self._present.clear()
