@@ -1,19 +1,113 @@
-"""The board's HTTP API (GET, token as `Authorization: Bearer …` or `?token=`): evidence and timelines."""
+"""The board's HTTP API (GET only; token as `Authorization: Bearer …` or `?token=`).
+
+`GET /api/alerts/{alert_id}/evidence` — what lies behind an alert, for the detail panel:
+- `messages`: the alert's evidence messages (matched spans in `highlights`, `hit: true`) and, for roles
+  that may read content, the surrounding conversation of the first one;
+- `timeline`: the employee's contact changes, orders, HR events and alerts from a day before the alert's
+  window to a day after (no message content);
+- `content`: whether message text is included. Supervisors get a metadata-only view (who, when, to whom,
+  type and length): triage by a team lead needs the pattern, compliance reads the words.
+
+Answers come from the archive through `sinks.history` (the same permission-checked, audited queries as
+`paodan history`): every response that carries message content was first recorded as a `view_content`
+row in `alert_actions`, and if that audit write fails no content is returned. An alert the caller may
+not see is a 404, like one that does not exist.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import re
 from http import HTTPStatus
+from typing import Any
+
+import orjson
+from websockets.datastructures import Headers
+from websockets.http11 import Response
 
 from config.settings import Settings
+from dashboard_ws.auth import Claims
+from sinks import history
+from sinks.clickhouse.connection import ClickHouseArchive
 from sinks.redis_live import LiveAlerts
+
+log = logging.getLogger("paodan.board.api")
+EVIDENCE = re.compile(r"^/api/alerts/([A-Za-z0-9_.:-]{1,128})/evidence$")
+DAY_MS = 86_400_000
+MAX_EVIDENCE = 50
+CONTEXT = 5
+
+
+def json_response(status: HTTPStatus, body: Any) -> Response:
+    headers = Headers([("Content-Type", "application/json; charset=utf-8"), ("Cache-Control", "no-store"),
+                       ("X-Content-Type-Options", "nosniff")])
+    return Response(status.value, status.phrase, headers, orjson.dumps(body))
+
+
+def _summary(item: dict[str, Any]) -> str:
+    d = item["data"]
+    if item["kind"] == "order":
+        return f"{d['order_id']} {d['event']} {d['amount']} {d['currency']}"
+    if item["kind"] == "contact":
+        return f"{d['change_type']} {d['external_user_id']}"
+    if item["kind"] == "hr":
+        return " ".join(str(v) for v in (d.get("type"), d.get("team"), d.get("status"), d.get("reason")) if v)
+    return f"{d['severity']} {d['rule']} {d['title']} ({d['status'] or 'new'})"
 
 
 class Api:
     def __init__(self, settings: Settings, live: LiveAlerts):
         self.settings = settings
         self.live = live
+        self._archive: ClickHouseArchive | None = None
+        self._lock = asyncio.Lock()  # one clickhouse-driver connection, used by one thread at a time
 
-    async def handle(self, claims, path: str, query: dict):
-        from dashboard_ws.server import text_response
+    async def handle(self, claims: Claims, path: str, query: dict[str, list[str]]) -> Response:
+        match = EVIDENCE.match(path)
+        if not match:
+            return json_response(HTTPStatus.NOT_FOUND, {"error": "not found"})
+        alert, _, _ = await self.live.alert(match.group(1))
+        if alert is None or not claims.can_see(alert):
+            return json_response(HTTPStatus.NOT_FOUND, {"error": "no such alert"})
+        try:
+            async with self._lock:
+                body = await asyncio.to_thread(self._evidence, claims, alert)
+        except history.PermissionDenied as exc:
+            return json_response(HTTPStatus.FORBIDDEN, {"error": str(exc)})
+        except Exception as exc:  # noqa: BLE001 - archive away: say so, the live board goes on
+            log.warning("evidence for %s failed (%s: %s)", alert["alert_id"], type(exc).__name__, exc)
+            self._archive = None
+            return json_response(HTTPStatus.SERVICE_UNAVAILABLE, {"error": "the archive is unavailable; retry shortly"})
+        return json_response(HTTPStatus.OK, body)
 
-        return text_response(HTTPStatus.NOT_FOUND, "not found\n")
+    def _evidence(self, claims: Claims, alert: dict[str, Any]) -> dict[str, Any]:
+        if self._archive is None:
+            self._archive = ClickHouseArchive.from_settings(self.settings)
+        archive, caller = self._archive, history.Caller.from_claims(claims)
+        content = claims.can_read_content
+        spans: dict[str, list[dict[str, int]]] = {}
+        for h in alert.get("highlights", ()):
+            spans.setdefault(h.get("msgid") or h.get("id"), []).append({"start": h["start"], "end": h["end"]})
+        ids = [e["id"] for e in alert.get("evidence", ()) if e.get("topic") == "wecom.msgaudit"][:MAX_EVIDENCE]
+        found = {m["msgid"]: m for m in history.messages(archive, caller, ids, content=content,
+                                                         alert_id=alert["alert_id"])}
+        if content and ids and ids[0] in found:
+            around = history.context(archive, caller, ids[0], before=CONTEXT, after=CONTEXT,
+                                     alert_id=alert["alert_id"])
+            for m in around["before"] + around["after"]:
+                found.setdefault(m["msgid"], m)
+        messages = []
+        for m in sorted(found.values(), key=lambda m: (m["ts"], m["msgid"])):
+            hit = m["msgid"] in ids
+            messages.append({**m, "msgtime": m["ts"], "hit": hit,
+                             "highlights": spans.get(m["msgid"], []) if content else []})
+        window = alert.get("window") or {"start": alert["ts"], "end": alert["ts"]}
+        try:
+            items = history.timeline(archive, caller, alert["employee_id"], since_ms=window["start"] - DAY_MS,
+                                     until_ms=window["end"] + DAY_MS, limit=100,
+                                     kinds=("contact", "order", "hr", "alert"))
+        except history.PermissionDenied:
+            items = []  # the archive does not (yet) place the employee in the caller's team
+        return {"alert_id": alert["alert_id"], "content": content, "messages": messages,
+                "timeline": [{"ts": i["ts"], "kind": i["kind"], "summary": _summary(i)} for i in items]}

@@ -8,6 +8,7 @@ share them:
 - `search`    — keyword search over archived chats, normalised exactly as the live matcher normalises
 - `alert_stats` — alert counts and outcomes by rule / team / day (/ severity / employee)
 - `context`   — the conversation around one message (an alert's evidence)
+- `messages`  — messages by id, with content (audited) or metadata only
 
 Permissions (chat content is personal data):
 - `compliance` and `admin` see every employee, content included;
@@ -155,6 +156,28 @@ def _message(row: tuple) -> dict[str, Any]:
 
 def _parties(msg: dict[str, Any]) -> list[str]:
     return [p for p in [msg["sender"], *msg["tolist"]] if is_internal(p)]
+
+
+def messages(archive: Archive, caller: Caller, msgids: list[str], *, content: bool = True,
+             alert_id: str = "") -> list[dict[str, Any]]:
+    """Archived messages by id (an alert's evidence), oldest first. With `content=False` each message
+    carries its text's `length` instead of the text, and nothing is audited (a metadata-only view);
+    otherwise the view is audited before anything is returned."""
+    ids = tuple(dict.fromkeys(msgids))[:MAX_AUDITED_IDS]
+    if not ids:
+        return []
+    rows = archive.execute(f"SELECT {MESSAGE_FIELDS} FROM {archive.database}.messages WHERE msgid IN %(ids)s "
+                           "ORDER BY msgtime LIMIT 1 BY msgid", {"ids": ids})
+    found = [_message(r) for r in rows]
+    if not caller.sees_all:
+        teams = employee_teams(archive, {p for m in found for p in _parties(m)})
+        found = [m for m in found if caller.team in {teams.get(p) for p in _parties(m)}]
+    if not content:
+        return [{**{k: v for k, v in m.items() if k != "content"}, "length": len(m["content"])} for m in found]
+    if found:
+        audit_view(archive, caller, "messages", {p for m in found for p in _parties(m)},
+                   [m["msgid"] for m in found], {}, alert_id=alert_id)
+    return found
 
 
 # --- timeline -------------------------------------------------------------------------------------

@@ -228,9 +228,5 @@ class LiveAlerts:
             args=[orjson.dumps(change), CHANGES_MAXLEN, CHANNEL, field, orjson.dumps(silence),
                   orjson.dumps(payload)]))
 
-    async def record_audit(self, payload: dict[str, Any]) -> None:
-        """An action that changes nothing viewers see (a content view): only queued for the audit trail."""
-        await self.redis.xadd(OUTBOX, {"p": orjson.dumps(payload)})
-
     async def close(self) -> None:
         await self.redis.aclose()

@@ -168,3 +168,47 @@ async def test_screenshot_of_a_busy_board(board, chromium, live, settings):
     await expect(page.locator("#alerts tr")).to_have_count(18, timeout=5_000)
     await page.screenshot(path=SCREENSHOT, full_page=True)
     await page.context.close()
+
+
+async def test_evidence_highlights_for_compliance_metadata_only_for_a_supervisor(worker, board, chromium, settings):
+    from sinks.clickhouse.connection import ClickHouseArchive
+
+    team, employee = unique("证据组"), unique("ev_emp_")
+    now = int(time.time() * 1000)
+    await produce(settings.kafka, [("hr.events", employee, {"type": "employee", "ts": now - 60_000,
+                                                            "employee_id": employee, "name": "测试", "team": team,
+                                                            "branch": "SH-01", "status": "active"})])
+    await asyncio.sleep(2)  # the directory entry first, so the alert carries the team
+    before = chat_record(employee, "您好，这款现在有货", msgtime=now - 1000)
+    hostile = chat_record(employee, '<img src=x onerror="window.__pwned=3">亲，加我私人微信，私下交易更便宜',
+                          msgtime=now)
+    await produce(settings.kafka, [("wecom.msgaudit", employee, before), ("wecom.msgaudit", employee, hostile)])
+
+    officer = await open_board(chromium, board, issue(settings.secret, "compliance", sub=unique("合规")))
+    hit = officer.locator("#alerts tr", has_text=employee)
+    await expect(hit).to_have_count(1, timeout=25_000)
+    await hit.click()
+    evidence = officer.locator(f'#d-evidence .msg[data-msgid="{hostile["msgid"]}"]')
+    await expect(evidence).to_be_visible(timeout=15_000)
+    await expect(evidence.locator(".body")).to_contain_text('<img src=x onerror="window.__pwned=3">')
+    await expect(evidence.locator("mark").first).to_be_visible()
+    await expect(officer.locator(f'#d-evidence .msg[data-msgid="{before["msgid"]}"]')).to_contain_text("这款现在有货")
+    assert await officer.evaluate("window.__pwned") is None
+    assert await officer.locator("#d-evidence img").count() == 0
+    actor = await officer.evaluate("state.hello.actor")
+
+    supervisor = await open_board(chromium, board, issue(settings.secret, "supervisor", team, sub="主管"))
+    hit = supervisor.locator("#alerts tr", has_text=employee)
+    await expect(hit).to_have_count(1, timeout=10_000)
+    await hit.click()
+    meta = supervisor.locator(f'#d-evidence .msg[data-msgid="{hostile["msgid"]}"]')
+    await expect(meta).to_be_visible(timeout=15_000)
+    await expect(supervisor.locator("#d-evidence")).to_contain_text("仅显示元数据")
+    assert "私人微信" not in await supervisor.locator("#d-evidence").inner_text()
+
+    archive = ClickHouseArchive(settings.clickhouse)
+    views = archive.query(f"SELECT count() FROM {archive.database}.alert_actions WHERE actor = %(a)s "
+                          "AND action = 'view_content'", {"a": actor})
+    assert views[0][0] >= 1, "the compliance officer's content view was not audited"
+    await officer.context.close()
+    await supervisor.context.close()
