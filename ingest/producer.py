@@ -31,7 +31,7 @@ class Record(NamedTuple):
 
 
 class Producer:
-    def __init__(self, bootstrap: str, timeout_s: float = 4.0, linger_ms: int = 2):
+    def __init__(self, bootstrap: str, timeout_s: float = 4.0, linger_ms: int = 0):
         self.bootstrap = bootstrap
         self.timeout_s = timeout_s
         self.linger_ms = linger_ms
