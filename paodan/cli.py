@@ -70,14 +70,47 @@ def cmd_board(args) -> int:
 
 
 def cmd_token(args) -> int:
-    from dashboard_ws import auth
+    from redis.exceptions import RedisError
+
+    from dashboard_ws import auth, tokens
 
     settings = _settings()
     try:
-        print(auth.issue(settings.secret, args.role, args.team or "", int(args.ttl_hours * 3600)))
+        token = auth.issue(settings.secret, args.role, args.team or "", int(args.ttl_hours * 3600),
+                           sub=args.user or "")
     except ValueError as exc:
         print(f"paodan token issue: {exc}", file=sys.stderr)
         return 2
+    claims = auth.verify(settings.secret, token)
+    try:
+        tokens.record(settings.redis, claims, int(time.time()))
+    except RedisError as exc:
+        print(f"paodan token issue: not recorded for `token list`/`revoke` (Redis: {exc}); "
+              "start the stack and issue again if you may need to revoke it", file=sys.stderr)
+    print(token)
+    print(f"(token id {claims.jti}; revoke with: paodan token revoke {claims.jti})", file=sys.stderr)
+    return 0
+
+
+def cmd_token_list(args) -> int:
+    from dashboard_ws import tokens
+
+    rows = tokens.listing(_settings().redis)
+    print(f"{'jti':<18}{'role':<12}{'team':<14}{'user':<14}{'expires (UTC)':<22}revoked")
+    for r in rows:
+        expires = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(r["exp"]))
+        print(f"{r['jti']:<18}{r['role']:<12}{r['team'] or '—':<14}{r['sub'] or '—':<14}{expires:<22}"
+              f"{'yes' if r['revoked'] else 'no'}")
+    return 0
+
+
+def cmd_token_revoke(args) -> int:
+    from dashboard_ws import tokens
+
+    if not tokens.revoke(_settings().redis, args.jti):
+        print(f"paodan token revoke: no unexpired token {args.jti} (see `paodan token list`)", file=sys.stderr)
+        return 1
+    print(f"revoked {args.jti}: refused from now on, open boards using it are closed")
     return 0
 
 
@@ -293,7 +326,13 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--role", required=True, choices=["supervisor", "compliance", "admin"])
     t.add_argument("--team", help="the team a supervisor sees")
     t.add_argument("--ttl-hours", type=float, default=12.0)
+    t.add_argument("--user", help="who the token is for (shown as the actor of their actions)")
     t.set_defaults(func=cmd_token)
+    t = tsub.add_parser("list", help="unexpired issued tokens (ids, roles, teams, revoked or not)")
+    t.set_defaults(func=cmd_token_list)
+    t = tsub.add_parser("revoke", help="revoke a token by its id (closes open boards using it)")
+    t.add_argument("jti", help="the token id printed by `token issue` / `token list`")
+    t.set_defaults(func=cmd_token_revoke)
 
     s = sub.add_parser("simulate", help="a simulated company producing live traffic")
     s.add_argument("--seed", type=int, default=7)
