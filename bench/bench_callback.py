@@ -15,48 +15,15 @@ import argparse
 import asyncio
 import os
 import secrets
-import signal
-import socket
 import statistics
-import string
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import aiohttp
 
 from config.settings import load
 from ingest.wecom_client import contact_event, event_xml, signed_post
 from ingest.wecom_crypto import WecomCrypto
-
-REPO = Path(__file__).resolve().parent.parent
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_server(kafka: str) -> tuple[subprocess.Popen, str, WecomCrypto, str]:
-    alnum = string.ascii_letters + string.digits
-    token, key = secrets.token_hex(8), "".join(secrets.choice(alnum) for _ in range(43))
-    corpid = "wwbench" + secrets.token_hex(4)
-    port = _free_port()
-    env = dict(os.environ, PAODAN_WECOM_TOKEN=token, PAODAN_WECOM_AES_KEY=key, PAODAN_WECOM_CORPID=corpid,
-               PAODAN_KAFKA=kafka)
-    proc = subprocess.Popen([sys.executable, "-m", "paodan", "ingest", "callback", "--port", str(port)],
-                            cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            break
-        except OSError:
-            time.sleep(0.1)
-    return proc, f"http://127.0.0.1:{port}/wecom/callback", WecomCrypto(token, key, corpid), corpid
+from tests.ingest_server import IngestServer
 
 
 def build(crypto: WecomCrypto, corpid: str, n: int, tag: str) -> list[tuple[dict, bytes]]:
@@ -93,21 +60,20 @@ def main() -> None:
     ap.add_argument("--requests", type=int, default=20_000)
     ap.add_argument("--concurrency", type=int, default=32)
     args = ap.parse_args()
-    settings = load()
-    proc, url, crypto, corpid = start_server(settings.kafka)
+    server = IngestServer(env={"PAODAN_KAFKA": load().kafka}).start()
+    url, crypto, corpid = server.url + "/wecom/callback", server.crypto, server.corpid
     try:
         tag = secrets.token_hex(3)
         asyncio.run(fire(url, build(crypto, corpid, 500, tag + "w"), args.concurrency))  # warm-up
         requests = build(crypto, corpid, args.requests, tag)
         took, lat, errors = asyncio.run(fire(url, requests, args.concurrency))
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(10)
+        server.stop()
     lat.sort()
     pct = lambda p: lat[min(len(lat) - 1, int(p * len(lat)))] * 1000  # noqa: E731
     print(f"callback receiver, loopback, {os.cpu_count()} cores shared with Kafka and the load generator")
     print(f"  settings: concurrency {args.concurrency}, {args.requests} distinct events, acks=all, idempotent, "
-          f"linger 2 ms, each 200 after Kafka's ack")
+          f"linger 0 ms, each 200 after Kafka's ack")
     print(f"  throughput: {args.requests / took:,.0f} req/s ({errors} non-200)")
     print(f"  latency: p50 {pct(0.50):.1f} ms, p90 {pct(0.90):.1f} ms, p99 {pct(0.99):.1f} ms, "
           f"max {lat[-1] * 1000:.1f} ms, mean {statistics.fmean(lat) * 1000:.1f} ms")

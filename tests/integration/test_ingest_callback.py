@@ -6,7 +6,6 @@ import asyncio
 import base64
 import logging
 import secrets
-import socket
 import string
 import time
 
@@ -17,6 +16,7 @@ from config.wecom import IngestSettings
 from ingest.callback import make_app
 from ingest.wecom_client import contact_event, event_xml, signed_get, signed_post
 from ingest.wecom_crypto import WecomCrypto
+from tests.ingest_server import free_port
 from tests.live import Consumer, unique
 from tests.unit.test_wecom_crypto import AES_KEY, CHANGE_TYPES, CORPID, GET, POST, TOKEN
 
@@ -205,12 +205,6 @@ async def test_attacks_are_refused_with_4xx_and_produce_nothing(receiver, stack,
         assert secret not in logged
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 async def _forward(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
     try:
         while data := await reader.read(65536):
@@ -227,7 +221,7 @@ async def test_broker_down_answers_503_and_the_retry_delivers_once(stack):
     very same request, once the broker is reachable, is produced exactly once."""
     settings = fresh_settings()
     crypto = WecomCrypto(settings.token, settings.aes_key, settings.corpid)
-    port = _free_port()
+    port = free_port()
     client = await serve(settings, f"127.0.0.1:{port}")
     consumer = await Consumer(stack.kafka, "wecom.contacts").start()
     user = unique("it-outage-")

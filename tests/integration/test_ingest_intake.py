@@ -3,21 +3,15 @@ WeCom verification on the same server."""
 
 from __future__ import annotations
 
-import os
 import secrets
-import signal
-import socket
-import string
-import subprocess
-import sys
 import time
 
 import aiohttp
 import pytest
 
 from ingest.wecom_client import contact_event, event_xml, signed_get, signed_post
-from ingest.wecom_crypto import WecomCrypto
-from tests.live import REPO, Consumer, unique
+from tests.ingest_server import IngestServer
+from tests.live import Consumer, unique
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
 
@@ -26,31 +20,13 @@ INTAKE_TOKEN = secrets.token_urlsafe(24)
 
 @pytest.fixture(scope="module")
 def server(stack, tmp_path_factory):
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    alnum = string.ascii_letters + string.digits
-    env = dict(os.environ, PAODAN_WECOM_TOKEN=secrets.token_hex(8), PAODAN_INTAKE_TOKEN=INTAKE_TOKEN,
-               PAODAN_WECOM_AES_KEY="".join(secrets.choice(alnum) for _ in range(43)),
-               PAODAN_WECOM_CORPID=unique("ww"))
     log_path = tmp_path_factory.mktemp("ingest") / "ingest.log"
-    proc = subprocess.Popen([sys.executable, "-m", "paodan", "ingest", "callback", "--port", str(port)],
-                            cwd=REPO, env=env, stdout=open(log_path, "ab"), stderr=subprocess.STDOUT,
-                            start_new_session=True)
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            break
-        except OSError:
-            assert proc.poll() is None, log_path.read_text()
-            time.sleep(0.2)
-    yield {"url": f"http://127.0.0.1:{port}", "env": env, "log": log_path}
-    os.killpg(proc.pid, signal.SIGTERM)
-    proc.wait(10)
+    srv = IngestServer(log_path, env={"PAODAN_INTAKE_TOKEN": INTAKE_TOKEN}).start()
+    yield srv
+    srv.stop()
     log = log_path.read_text()
     for name in ("PAODAN_WECOM_TOKEN", "PAODAN_WECOM_AES_KEY", "PAODAN_INTAKE_TOKEN"):
-        assert env[name] not in log, f"{name} leaked into the log"
+        assert srv.env[name] not in log, f"{name} leaked into the log"
 
 
 def order(employee: str, **kw) -> dict:
@@ -72,7 +48,7 @@ async def test_a_valid_order_batch_is_produced_keyed_by_employee(server, stack):
     employee = unique("it-sales-")
     batch = [order(employee), order(employee, event="approved", approver_id="boss1")]
     try:
-        status, body = await post(server["url"] + "/orders", batch)
+        status, body = await post(server.url + "/orders", batch)
         assert (status, body) == (200, {"accepted": 2, "rejected": 0, "errors": []})
         got = await consumer.until(lambda kv: kv[0] == employee, count=2)
         assert [v for _, v in got] == batch
@@ -88,7 +64,7 @@ async def test_invalid_records_are_reported_by_index_and_the_valid_ones_produced
     bad_type = {"type": "promotion", "ts": 1, "employee_id": employee}
     no_customer = {"type": "assignment", "ts": 1, "employee_id": employee}
     try:
-        status, body = await post(server["url"] + "/hr", [bad_type, good, no_customer])
+        status, body = await post(server.url + "/hr", [bad_type, good, no_customer])
         assert status == 207 and body["accepted"] == 1 and body["rejected"] == 2
         assert [e["index"] for e in body["errors"]] == [0, 2]
         assert "type" in body["errors"][0]["errors"][0]
@@ -100,7 +76,7 @@ async def test_invalid_records_are_reported_by_index_and_the_valid_ones_produced
 
 
 async def test_order_refusals(server):
-    url = server["url"] + "/orders"
+    url = server.url + "/orders"
     status, body = await post(url, {"order_id": "x", "event": "approved", "ts": 1, "employee_id": "e",
                                     "amount": "12,50"})
     assert status == 422
@@ -114,18 +90,17 @@ async def test_order_refusals(server):
 
 
 async def test_the_same_server_answers_wecom(server, stack):
-    env = server["env"]
-    crypto = WecomCrypto(env["PAODAN_WECOM_TOKEN"], env["PAODAN_WECOM_AES_KEY"], env["PAODAN_WECOM_CORPID"])
+    crypto, corpid = server.crypto, server.corpid
     consumer = await Consumer(stack.kafka, "wecom.contacts").start()
     user = unique("it-cli-")
     try:
         async with aiohttp.ClientSession() as session:
-            async with session.get(server["url"] + "/wecom/callback", params=signed_get(crypto, b"echo-1")) as r:
+            async with session.get(server.url + "/wecom/callback", params=signed_get(crypto, b"echo-1")) as r:
                 assert r.status == 200 and await r.text() == "echo-1"
-            fields = contact_event(env["PAODAN_WECOM_CORPID"], "add_external_contact", user, unique("wm"),
+            fields = contact_event(corpid, "add_external_contact", user, unique("wm"),
                                    State="qr1", WelcomeCode="W1")
-            query, body = signed_post(crypto, env["PAODAN_WECOM_CORPID"], event_xml(fields))
-            async with session.post(server["url"] + "/wecom/callback", params=query, data=body) as r:
+            query, body = signed_post(crypto, corpid, event_xml(fields))
+            async with session.post(server.url + "/wecom/callback", params=query, data=body) as r:
                 assert r.status == 200
         [(_, value)] = await consumer.until(lambda kv: kv[0] == user)
         assert value == fields
