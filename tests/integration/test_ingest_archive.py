@@ -164,18 +164,23 @@ async def test_follow_tails_a_growing_directory(stack, tmp_path):
     write_lines(folder / "0001.jsonl", recs[:10])
     before = await scan_topic(stack.kafka, TOPIC, None, None)
     proc = cli(str(folder), "--follow", "--corpid", corpid, "--state", str(tmp_path / "s.json"), "--no-directory")
-    try:
-        time.sleep(1.5)
-        with open(folder / "0001.jsonl", "ab") as fh:  # the current file grows…
-            fh.write(b"".join(orjson.dumps(r) + b"\n" for r in recs[10:20]))
-        time.sleep(0.5)
-        write_lines(folder / "0002.jsonl", recs[20:])  # …and a newer one appears
+
+    async def wait_for(recs_so_far: list[dict]) -> list:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             got = await ours(stack.kafka, before, corpid)
-            if len(got) >= sum(expected_copies(recs).values()):
-                break
+            if len(got) >= sum(expected_copies(recs_so_far).values()):
+                return got
             time.sleep(0.3)
+        return got
+
+    try:
+        await wait_for(recs[:10])  # the first file is loaded: the loader is now tailing it
+        with open(folder / "0001.jsonl", "ab") as fh:  # the current file grows…
+            fh.write(b"".join(orjson.dumps(r) + b"\n" for r in recs[10:20]))
+        await wait_for(recs[:20])
+        write_lines(folder / "0002.jsonl", recs[20:])  # …and a newer one appears
+        got = await wait_for(recs)
         assert proc.poll() is None, "--follow must keep running"
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
