@@ -79,7 +79,8 @@ def numbers(mapped: Mapped, allow: Allow) -> list[Found]:
 def wechat_id_pattern(prefixes: tuple[str, ...]) -> re.Pattern | None:
     if not prefixes:
         return None
-    alternatives = "|".join(re.escape(p) for p in sorted(prefixes, key=len, reverse=True))
+    # "V 信" and "v信" alike: spaces may sit between the characters of a prefix.
+    alternatives = "|".join(r"\s*".join(map(re.escape, p)) for p in sorted(prefixes, key=len, reverse=True))
     return re.compile(
         r"(wxid_[a-z0-9]{4,30})"
         rf"|(?<![a-z0-9])(?:{alternatives})\s*(?:号|id)?\s*[:：是为]?\s*([a-z][-_a-z0-9]{{5,19}})(?![-_a-z0-9])",
