@@ -32,7 +32,7 @@ import orjson
 from aiohttp import web
 
 from config.wecom import CONTACTS_TOPIC, EVENT_TOPICS, IngestSettings
-from ingest import wecom_xml
+from ingest import intake, wecom_xml
 from ingest.httpbody import Refused, read_body, refusal
 from ingest.producer import BrokerUnavailable, Producer, Record
 from ingest.wecom_crypto import CryptoError, WecomCrypto
@@ -145,7 +145,6 @@ class CallbackReceiver:
         self.clock = clock
         self.nonces = NonceWindow()
         self.once = OnceOnly()
-        self.produced = 0
 
     def _gate(self, request: web.Request, signed: str | None) -> tuple[str, str, str]:
         """Check parameters, timestamp and signature; returns (timestamp, nonce, signed value)."""
@@ -196,17 +195,23 @@ class CallbackReceiver:
                 event = wecom_xml.message(plaintext)
             except wecom_xml.XmlError as exc:
                 raise Refused(400, f"decrypted message: {exc}") from None
-            await self.once.run(dedup_key(event), lambda: self._produce(event, plaintext))
+            key = dedup_key(event)
+            await self.once.run(key, lambda: self._produce(event, plaintext, key))
             return web.Response(status=200)
         except Refused as exc:
             return refusal(request, exc)
         except BrokerUnavailable as exc:
             if nonce is not None:
-                self.nonces.release(nonce)
+                self.nonces.release(nonce)  # WeCom's retry may reuse it
             return refusal(request, Refused(503, str(exc)))
+        except Exception:  # a bug of ours: let WeCom's retry try again rather than lose the event
+            if nonce is not None:
+                self.nonces.release(nonce)
+            log.exception("callback event failed")
+            return web.Response(status=500, text="internal error\n")
 
-    async def _produce(self, event: dict[str, Any], plaintext: bytes) -> None:
-        headers = ((DEDUP_HEADER, dedup_key(event).encode()),)
+    async def _produce(self, event: dict[str, Any], plaintext: bytes, dedup: str) -> None:
+        headers = ((DEDUP_HEADER, dedup.encode()),)
         try:
             topic, key = route(event)
             record = Record(topic, key.encode(), orjson.dumps(event), headers)
@@ -215,13 +220,10 @@ class CallbackReceiver:
             value = dead_letter("wecom.callback", None, None, str(exc), plaintext)
             record = Record(DEADLETTER_TOPIC, None, orjson.dumps(value), headers)
         await self.producer.send_all([record])
-        self.produced += 1
 
 
 def make_app(settings: IngestSettings, kafka: str, clock: Callable[[], float] = time.time) -> web.Application:
     """The ingest server: WeCom callback and, when PAODAN_INTAKE_TOKEN is set, order/HR intake."""
-    from ingest import intake
-
     producer = Producer(kafka)
     app = web.Application(client_max_size=max(settings.max_callback_bytes, settings.max_intake_bytes))
     receiver = CallbackReceiver(settings, producer, clock)
