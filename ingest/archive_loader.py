@@ -463,6 +463,8 @@ def run(kafka: str, source: str, corpid: str, state_file: Path, **options) -> in
     """The `paodan ingest archive` command: load, print a summary, return the exit status."""
     from aiokafka.errors import KafkaError
 
+    from ingest.envelope import DecryptCommandError
+
     if source != "-" and not Path(source).exists():
         print(f"paodan ingest archive: {source}: no such file or directory", file=sys.stderr)
         return 2
@@ -472,7 +474,7 @@ def run(kafka: str, source: str, corpid: str, state_file: Path, **options) -> in
     except FileNotFoundError as exc:
         print(f"paodan ingest archive: {exc.filename}: no such file", file=sys.stderr)
         return 2
-    except LoaderError as exc:
+    except (LoaderError, DecryptCommandError) as exc:
         print(f"paodan ingest archive: {exc}", file=sys.stderr)
         return 1
     except (KafkaError, OSError) as exc:

@@ -80,7 +80,10 @@ class EnvelopeDecryptor:
 
     def close(self) -> None:
         if self._proc.stdin:
-            self._proc.stdin.close()
+            try:
+                self._proc.stdin.close()
+            except BrokenPipeError:  # it already exited; its status was reported
+                pass
         try:
             self._proc.wait(5)
         except subprocess.TimeoutExpired:
