@@ -66,7 +66,8 @@ class Board:
     async def authenticate(self, token: str | None) -> Claims:
         """The token's claims; AuthError if it is bad, expired or revoked (RedisError: cannot tell)."""
         claims = verify(self.settings.secret, token)
-        if await self.fanout.is_revoked(claims.jti):
+        revoked = await self.fanout.is_revoked(claims.jti)
+        if revoked:
             raise AuthError("token revoked")
         return claims
 

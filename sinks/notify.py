@@ -34,10 +34,9 @@ from typing import Any
 
 import aiohttp
 import orjson
-import redis.asyncio as aioredis
-
 from config.settings import CONFIG_DIR, Settings
 from config.yamlfile import ConfigError, line_of, load
+from sinks.redis_live import connect
 
 log = logging.getLogger("paodan.notify")
 KINDS = ("wecom_robot", "webhook")
@@ -159,7 +158,7 @@ def summary(target: Target, suppressed: int) -> dict[str, Any]:
 class Notifier:
     def __init__(self, routing: Routing, redis_url: str, board_url: str = "", queue_size: int = 1000):
         self.routing = routing
-        self.redis = aioredis.Redis.from_url(redis_url, socket_timeout=5, socket_connect_timeout=3)
+        self.redis = connect(redis_url)
         self.board_url = board_url
         self.queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(queue_size)
         self.limits = {name: RateLimit(t.per_minute) for name, t in routing.targets.items()}

@@ -30,6 +30,10 @@ from typing import Any
 
 import orjson
 import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 PREFIX = "paodan:"
 ALERTS_ZSET = PREFIX + "alerts"
@@ -113,9 +117,17 @@ class Conflict(Exception):
     """Someone changed the alert's triage state between our read and our write: read again and retry."""
 
 
+def connect(url: str, socket_timeout: float = 5) -> aioredis.Redis:
+    """An asyncio Redis client that retries a command on a fresh connection when a pooled one turns
+    out dead (after a Redis restart every pooled connection fails once)."""
+    return aioredis.Redis.from_url(url, socket_timeout=socket_timeout, socket_connect_timeout=3,
+                                   retry=Retry(ExponentialBackoff(cap=1.0, base=0.05), 3),
+                                   retry_on_error=[RedisConnectionError, RedisTimeoutError])
+
+
 class LiveAlerts:
     def __init__(self, url: str, *, socket_timeout: float = 5):
-        self.redis = aioredis.Redis.from_url(url, socket_timeout=socket_timeout, socket_connect_timeout=3)
+        self.redis = connect(url, socket_timeout)
         self._upsert = self.redis.register_script(_UPSERT)
         self._action = self.redis.register_script(_ACTION)
         self._silence = self.redis.register_script(_SILENCE)
