@@ -17,8 +17,7 @@ import os
 import secrets
 import statistics
 import time
-
-import aiohttp
+from urllib.parse import urlencode
 
 from config.settings import load
 from ingest.wecom_client import contact_event, event_xml, signed_post
@@ -26,33 +25,43 @@ from ingest.wecom_crypto import WecomCrypto
 from tests.ingest_server import IngestServer
 
 
-def build(crypto: WecomCrypto, corpid: str, n: int, tag: str) -> list[tuple[dict, bytes]]:
-    return [signed_post(crypto, corpid, event_xml(contact_event(corpid, "add_external_contact", f"bench{i % 200}",
-                                                                f"wm{tag}{i:08d}", State="bench")))
-            for i in range(n)]
+def build(crypto: WecomCrypto, corpid: str, port: int, n: int, tag: str) -> list[bytes]:
+    """n distinct events as complete HTTP/1.1 keep-alive requests, ready to write to a socket."""
+    out = []
+    for i in range(n):
+        fields = contact_event(corpid, "add_external_contact", f"bench{i % 200}", f"wm{tag}{i:08d}", State="bench")
+        query, body = signed_post(crypto, corpid, event_xml(fields))
+        head = (f"POST /wecom/callback?{urlencode(query)} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+                f"Content-Type: text/xml\r\nContent-Length: {len(body)}\r\n\r\n")
+        out.append(head.encode() + body)
+    return out
 
 
-async def fire(url: str, requests: list[tuple[dict, bytes]], concurrency: int) -> tuple[float, list[float], int]:
+async def fire(port: int, requests: list[bytes], concurrency: int) -> tuple[float, list[float], int]:
+    """Send the requests over `concurrency` keep-alive connections, one in flight on each (like wrk):
+    a bare-socket client, so the load generator takes little of the CPU the server and Kafka share."""
     latencies: list[float] = []
     errors = 0
     queue = iter(requests)
 
-    async def worker(session: aiohttp.ClientSession) -> None:
+    async def connection() -> None:
         nonlocal errors
-        for query, body in queue:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        for request in queue:
             began = time.perf_counter()
-            async with session.post(url, params=query, data=body) as resp:
-                await resp.read()
-                if resp.status != 200:
-                    errors += 1
+            writer.write(request)
+            head = await reader.readuntil(b"\r\n\r\n")
+            length = int(head.lower().split(b"content-length:")[1].split(b"\r\n")[0])
+            if length:
+                await reader.readexactly(length)
             latencies.append(time.perf_counter() - began)
+            if not head.startswith(b"HTTP/1.1 200"):
+                errors += 1
+        writer.close()
 
-    connector = aiohttp.TCPConnector(limit=concurrency)
-    async with aiohttp.ClientSession(connector=connector) as session:
-        began = time.perf_counter()
-        await asyncio.gather(*(worker(session) for _ in range(concurrency)))
-        took = time.perf_counter() - began
-    return took, latencies, errors
+    began = time.perf_counter()
+    await asyncio.gather(*(connection() for _ in range(concurrency)))
+    return time.perf_counter() - began, latencies, errors
 
 
 def main() -> None:
@@ -61,12 +70,12 @@ def main() -> None:
     ap.add_argument("--concurrency", type=int, default=32)
     args = ap.parse_args()
     server = IngestServer(env={"PAODAN_KAFKA": load().kafka}).start()
-    url, crypto, corpid = server.url + "/wecom/callback", server.crypto, server.corpid
+    crypto, corpid, port = server.crypto, server.corpid, server.port
     try:
         tag = secrets.token_hex(3)
-        asyncio.run(fire(url, build(crypto, corpid, 500, tag + "w"), args.concurrency))  # warm-up
-        requests = build(crypto, corpid, args.requests, tag)
-        took, lat, errors = asyncio.run(fire(url, requests, args.concurrency))
+        asyncio.run(fire(port, build(crypto, corpid, port, 500, tag + "w"), args.concurrency))  # warm-up
+        requests = build(crypto, corpid, port, args.requests, tag)
+        took, lat, errors = asyncio.run(fire(port, requests, args.concurrency))
     finally:
         server.stop()
     lat.sort()

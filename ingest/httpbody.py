@@ -19,9 +19,11 @@ class Refused(Exception):
 
 async def read_body(request: web.Request, cap: int) -> bytes:
     """The request body, refusing (413) anything over `cap` bytes without reading it all."""
-    if request.content_length is not None and request.content_length > cap:
-        raise Refused(413, f"body larger than {cap} bytes")
-    buf = bytearray()
+    if request.content_length is not None:
+        if request.content_length > cap:
+            raise Refused(413, f"body larger than {cap} bytes")
+        return await request.read()  # aiohttp reads exactly Content-Length bytes
+    buf = bytearray()  # chunked: count as it arrives
     async for chunk in request.content.iter_chunked(64 * 1024):
         buf += chunk
         if len(buf) > cap:
