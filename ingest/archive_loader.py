@@ -69,7 +69,7 @@ class Directory:
             self.employees.add(event["employee_id"])
 
     @classmethod
-    async def from_kafka(cls, bootstrap: str, topic: str = "hr.events", timeout_s: float = 30.0) -> "Directory":
+    async def from_kafka(cls, bootstrap: str, topic: str = "hr.events", timeout_s: float = 120.0) -> "Directory":
         directory = cls()
         await scan_topic(bootstrap, topic, None, lambda msg: directory.add_hr_event(msg.value), timeout_s)
         return directory
@@ -117,8 +117,8 @@ async def scan_topic(bootstrap: str, topic: str, start: dict[int, int] | None, o
     `on_message` only the end offsets are fetched."""
     consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
                                 auto_offset_reset="earliest")
-    await consumer.start()
     try:
+        await consumer.start()
         tps = sorted(consumer.assignment())
         if not tps:
             raise LoaderError(f"topic {topic} does not exist: run `paodan stack up` or create it")
