@@ -69,10 +69,24 @@ class Directory:
             self.employees.add(event["employee_id"])
 
     @classmethod
-    async def from_kafka(cls, bootstrap: str, topic: str = "hr.events", timeout_s: float = 120.0) -> "Directory":
+    async def from_kafka(cls, bootstrap: str, topic: str = "hr.events",
+                         timeout_s: float = 120.0) -> tuple["Directory", dict[int, int]]:
+        """The directory as `topic` holds it now, and the offsets where it ended (for `follow`)."""
         directory = cls()
-        await scan_topic(bootstrap, topic, None, lambda msg: directory.add_hr_event(msg.value), timeout_s)
-        return directory
+        ends = await scan_topic(bootstrap, topic, None, lambda msg: directory.add_hr_event(msg.value), timeout_s)
+        return directory, ends
+
+    async def follow(self, bootstrap: str, start: dict[int, int], topic: str = "hr.events") -> None:
+        """Keep adding employees from `topic` after `start` (a long `--follow` load meets new hires)."""
+        consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False)
+        try:
+            await consumer.start()
+            for tp in consumer.assignment():
+                consumer.seek(tp, start.get(tp.partition, 0))
+            async for msg in consumer:
+                self.add_hr_event(msg.value)
+        finally:
+            await consumer.stop()
 
 
 def check_record(record: dict) -> None:
@@ -451,12 +465,17 @@ async def load_archive(kafka: str, source: str, corpid: str, state_file: Path, f
                        batch: int = 5000, quiet: bool = False) -> Stats:
     """Load `source` (file, directory or `-`) for `corpid`, resuming from `state_file`."""
     state = State.load(state_file, corpid)
-    directory = await Directory.from_kafka(kafka) if use_directory else Directory()
+    directory, hr_ends = await Directory.from_kafka(kafka) if use_directory else (Directory(), {})
     if not quiet:
         print(f"[archive] corpid {corpid}: resuming after seq {state.seq} (state {state_file}); "
               f"{len(directory.employees)} employees in the directory", file=sys.stderr, flush=True)
-    async with Loader(kafka, corpid, state, directory, decrypt, batch) as loader:
-        return await loader.run(read_source(source, follow), None if quiet else progress_printer())
+    updates = asyncio.ensure_future(directory.follow(kafka, hr_ends)) if use_directory and follow else None
+    try:
+        async with Loader(kafka, corpid, state, directory, decrypt, batch) as loader:
+            return await loader.run(read_source(source, follow), None if quiet else progress_printer())
+    finally:
+        if updates is not None:
+            updates.cancel()
 
 
 def run(kafka: str, source: str, corpid: str, state_file: Path, **options) -> int:

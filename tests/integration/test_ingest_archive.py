@@ -217,3 +217,34 @@ async def test_raw_getchatdata_entries_with_rsa_key_and_decrypt_command(stack, t
     got = await ours(stack.kafka, before, corpid)
     assert Counter((v["seq"], k) for k, v in got) == expected_copies(recs)
     assert {v["msgid"]: v for _, v in got}[recs[0]["msgid"]] == {**recs[0], "corpid": corpid}
+
+
+async def test_follow_learns_new_employees_from_hr_events(stack, tmp_path):
+    """An employee whose userid looks external (`wo…`) is internal once hr.events says so, also when
+    the `employee` event arrives while the loader is already tailing."""
+    prefix, corpid = unique("it-dir-"), unique("ww")
+    hire = unique("wohire")
+    path = tmp_path / "a.jsonl"
+    write_lines(path, records(prefix, 4))
+    before = await scan_topic(stack.kafka, TOPIC, None, None)
+    proc = cli(str(path), "--follow", "--corpid", corpid, "--state", str(tmp_path / "s.json"))
+    try:
+        deadline = time.monotonic() + 30
+        while len(await ours(stack.kafka, before, corpid)) < sum(expected_copies(records(prefix, 4)).values()):
+            assert time.monotonic() < deadline, "the loader did not start"
+            time.sleep(0.3)
+        await produce(stack.kafka, [("hr.events", hire, {"type": "employee", "ts": int(time.time() * 1000),
+                                                        "employee_id": hire, "status": "active"})])
+        seq, found = 100, []
+        while not found and time.monotonic() < deadline + 30:
+            seq += 1
+            with open(path, "ab") as fh:  # probes until the hire is known; earlier ones are dead-lettered
+                fh.write(orjson.dumps({"seq": seq, "msgid": f"{prefix}p{seq}", "action": "send", "from": hire,
+                                       "tolist": ["wmCUSTOMER1"], "roomid": "", "msgtime": 1, "msgtype": "text",
+                                       "text": {"content": "hi"}}) + b"\n")
+            time.sleep(0.5)
+            found = [(k, v) for k, v in await ours(stack.kafka, before, corpid) if k == hire]
+        assert found and found[0][1]["from"] == hire
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(10)
