@@ -7,6 +7,12 @@ normalised exactly like message text (detectors.textnorm), into one Aho-Corasick
 (pyahocorasick, a C extension). Matching a message is then one `str.translate`, one repeat-collapse
 and one automaton scan, whatever the number of terms; nothing in Python runs per term.
 
+Collapsing repeated characters costs as much as the scan itself, and is rarely needed: the automaton
+also holds every doubled character of the terms' alphabet (多多, 信信) as a marker, and only a message
+in which a marker shows up is collapsed and scanned again. (A term never contains a doubled
+character — terms are collapsed too — so without a marker the plain fold view finds exactly what the
+collapsed one would.)
+
 Only when the automaton reports something do we pay for offsets (`with_offsets`), for the word-edge
 check of Latin forms (pdd must not match inside "ipddx"), and for overlap resolution (the longest
 match wins, so 加我私人微信 is reported rather than 微信 inside it).
@@ -20,7 +26,7 @@ import ahocorasick
 from pypinyin import Style, lazy_pinyin
 
 from config.lexicon import Lexicon, Term
-from detectors.textnorm import Mapped, match_view, with_offsets
+from detectors.textnorm import Mapped, collapse, fold, match_view, with_offsets
 
 MAX_FORMS_PER_TERM = 64
 
@@ -82,14 +88,31 @@ class LexiconMatcher:
             edges = (_ascii_alnum(key[0]), _ascii_alnum(key[-1]))
             self.automaton.add_word(key, (key, tuple(owners), edges))
         self.patterns = len(entries)
+        for ch in {c for key in entries for c in key if not "0" <= c <= "9"}:
+            self.automaton.add_word(ch + ch, None)  # a repeat marker (see the module's docstring)
         if entries:
             self.automaton.make_automaton()
 
-    def scan(self, view: str) -> list:
-        """Raw automaton hits on a match view: cheap, so callers can skip work when it is empty."""
+    def scan(self, folded: str) -> tuple[list, str, bool]:
+        """Raw hits on the fold view of a text: (hits, the view they index, whether it is collapsed).
+
+        Cheap, so callers can skip all further work when the hits are empty.
+        """
+        if not self.patterns:
+            return [], folded, False
+        raw = list(self.automaton.iter(folded))
+        if not raw:
+            return raw, folded, False
+        if any(value is None for _, value in raw):
+            view = collapse(folded)
+            return [h for h in self.automaton.iter(view) if h[1] is not None], view, True
+        return raw, folded, False
+
+    def scan_view(self, view: str) -> list:
+        """Raw hits on a view as it is (for cues, scanned on the view the words were found in)."""
         if not self.patterns:
             return []
-        return list(self.automaton.iter(view))
+        return [h for h in self.automaton.iter(view) if h[1] is not None]
 
     def resolve(self, raw_hits: list, mapped: Mapped, longest_only: bool = True) -> list[Hit]:
         """Turn raw hits into Hits with original offsets; check word edges; keep the longest."""
@@ -116,6 +139,6 @@ class LexiconMatcher:
         return kept
 
     def find(self, text: str) -> list[Hit]:
-        """All hits in `text` (convenience for tests and benchmarks: scan + resolve)."""
-        raw = self.scan(match_view(text))
-        return self.resolve(raw, with_offsets(text)) if raw else []
+        """All hits in `text` (scan + resolve)."""
+        raw, _view, collapsed = self.scan(fold(text))
+        return self.resolve(raw, with_offsets(text, collapsed)) if raw else []

@@ -33,7 +33,7 @@ from detectors.content import contacts
 from detectors.content.alerting import apply, prune
 from detectors.content.intent import grade
 from detectors.content.lexicon import LexiconMatcher
-from detectors.textnorm import match_view, with_offsets
+from detectors.textnorm import fold, with_offsets
 from detectors.content.parts import Finding, of_record, payload_of
 from detectors.content.recall import recalled, remember
 from detectors.content.signals import Signal
@@ -133,19 +133,17 @@ def analyse(msg: ChatMessage, record: dict[str, Any], rules: Rules,
     limit = c.limits.max_text_chars
     for part in parts:
         text = part.text[:limit]
-        view = match_view(text)
-        mapped = None
+        folded = fold(text)
+        raw, view, collapsed = c.words.scan(folded)
+        mapped = with_offsets(text, collapsed) if raw else None
         found: list[contacts.Found] = []
         if outbound:
-            if contacts.DIGIT_HINT.search(view):
-                mapped = with_offsets(text)
-                found.extend(contacts.numbers(mapped, c.allow))
+            if contacts.DIGIT_HINT.search(folded):
+                found.extend(contacts.numbers(mapped or with_offsets(text, collapsed), c.allow))
             found.extend(contacts.ascii_finds(text, c.wechat_ids, c.shop_domains, c.allow))
-        raw = c.words.scan(view)
         if raw:
-            mapped = mapped or with_offsets(text)
             hits = c.words.resolve(raw, mapped)
-            cues = c.cues.resolve(c.cues.scan(view), mapped)  # longest first: 去年 hides 去
+            cues = c.cues.resolve(c.cues.scan_view(view), mapped)  # longest first: 去年 hides 去
             signals.extend(grade(hits, cues, mapped, outbound, pointer or bool(found),
                                  c.cfg["chat.diversion_phrase"], who, c.titles, part.name))
         for f in found:
