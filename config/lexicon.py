@@ -251,7 +251,8 @@ def merge(lexicons: list[Lexicon]) -> Lexicon:
 
 def summary(lexicon: Lexicon) -> list[str]:
     """Lines for `paodan rules validate`: what each group holds, and the allow-lists' sizes."""
-    lines = [f"  {g.name:<22} {g.kind:<8} {len(g.terms):>5} terms  severity {g.severity:<8} {g.title}"
+    lines = [f"  {g.name:<24} {g.kind:<8} {len(g.terms):>5} terms  "
+             f"{'severity ' + g.severity if g.kind in ('entity', 'phrase') else '':<17} {g.title}"
              for g in lexicon.groups]
     lines.append(f"  variants for {len(lexicon.variants)} words; allow-lists: "
                  + ", ".join(f"{k} {len(getattr(lexicon.allow, k))}" for k in ALLOW_KEYS))

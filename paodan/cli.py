@@ -158,8 +158,11 @@ def cmd_replay(args) -> int:
 
 def cmd_rules(args) -> int:
     rules = _rules(args.file)
+    from detectors.content.pipeline import describe
+
     print(f"{rules.path}: ok — version {rules.version}, {len(rules.lexicon.terms())} terms in "
-          f"{len(rules.lexicon.groups)} groups")
+          f"{len(rules.lexicon.groups)} groups from {len(rules.sources) - 1} lexicon files")
+    print("\n".join(describe(rules)))
     return 0
 
 

@@ -185,3 +185,20 @@ def detect(state: dict[str, Any] | None, msg: ChatMessage, record: dict[str, Any
     if msg.action == "send":
         new_state["recent"] = remember(recent, msg.msgid, msg.msgtime, signals, c.cfg["chat.recall_after_hit"])
     return new_state, alerts
+
+
+def describe(rules: Rules) -> list[str]:
+    """What `paodan rules validate` prints about chat content: groups, compiled forms, rule sections."""
+    from config.lexicon import summary
+
+    c = compiled(rules)
+    lines = summary(rules.lexicon)
+    lines.append(f"  automaton: {c.words.patterns} written forms of words and phrases (variants, pinyin, "
+                 f"initials), {c.cues.patterns} cue forms")
+    for name in RULES:
+        cfg = c.cfg[name]
+        state = "on" if cfg.enabled else "OFF"
+        extra = ", ".join(f"{k} {v}" for k, v in cfg.severity.items())
+        lines.append(f"  {name:<24} {state:<3} window {cfg.window_ms // 60_000} min, alerts from "
+                     f"{cfg.min_severity}" + (f"; {extra}" if extra else ""))
+    return lines
