@@ -1,25 +1,36 @@
-"""Archive agents: every stream into ClickHouse (CONTRACT §10), alerts into Redis live state.
+"""The archive consumer: every stream into ClickHouse (CONTRACT §10); and alerts into Redis live state.
 
-Each agent takes events in batches (`take_events`: up to PAODAN_SINK_BATCH rows or PAODAN_SINK_FLUSH
-seconds, so about one insert per second per table). Faust acks a batch, and so lets its offsets be
-committed, only after the body finished with it — and the body does not finish until ClickHouse accepted
-the batch (sinks.retry backs off and retries for as long as it takes). A ClickHouse outage therefore
-stalls only these agents' commits while Kafka keeps the records; detection and alerting go on, and the
-archive catches up when the server is back. A crash redelivers the uncommitted batch, which the
-ReplacingMergeTree tables store once.
+Why not Faust agents for the archive: Faust hands each record of a topic to every agent subscribed to it
+and waits when any agent's buffer is full, so an archive agent held up by a ClickHouse outage would soon
+hold up the detecting agents of the same topic. The archive therefore reads with its own Kafka consumer
+group (`{app_id}-archive`), in the worker process but decoupled from detection: ClickHouse can be down
+for as long as Kafka keeps the records and detection and alerting go on.
 
-A record an agent cannot turn into a row (no natural id) is skipped here: the detecting agent of that
-topic sends it to `paodan.deadletter`.
+The loop, per batch (up to PAODAN_SINK_BATCH records or PAODAN_SINK_FLUSH seconds, so about one insert
+per second per table): build the rows and insert them (in a thread), retrying with backoff until
+ClickHouse accepts all of them (sinks.retry), and only then commit the batch's offsets. A crash or a
+rebalance redelivers an uncommitted batch, which the ReplacingMergeTree tables store once. The consumer
+uses the range assignor, so the same partition of `paodan.alerts` and `paodan.alert_actions` (both keyed
+by the alert's employee) lands on the same worker, which folds an alert's revisions and actions in order.
+
+A record the archive cannot turn into a row (not JSON, no natural id) is skipped here: the detecting
+agent of that topic sends it to `paodan.deadletter` with the reason.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
+from collections import defaultdict
 from typing import Any, Callable
 
 import orjson
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.coordinator.assignors.range import RangePartitionAssignor
+from aiokafka.errors import CommitFailedError, KafkaError
 
+from config.settings import Settings
 from sinks.clickhouse import ClickHouseArchive
 from sinks.clickhouse.rows import contact_row, hr_row, message_row, order_row
 from sinks.clickhouse.schema import CONTACT_EVENTS, HR_EVENTS, MESSAGES, ORDERS, Table, apply_retention
@@ -32,125 +43,194 @@ from streams.records import RecordError, decode_msgaudit, loads_object, message_
 
 log = logging.getLogger(__name__)
 
+# A batch held while ClickHouse is down must not get the consumer thrown out of its group.
+MAX_POLL_INTERVAL_MS = 6 * 3600 * 1000
+RETENTION_EVERY_S = 6 * 3600.0
 
-class _Archive:
-    """One ClickHouse connection per agent (clickhouse-driver clients are not shared between threads);
-    the schema is migrated by whichever agent connects first."""
-
-    def __init__(self) -> None:
-        self._archive: ClickHouseArchive | None = None
-
-    def get(self) -> ClickHouseArchive:
-        if self._archive is None:
-            archive = ClickHouseArchive.from_settings(settings)
-            ensure_schema_once(archive, settings.clickhouse, settings.retention_days)
-            self._archive = archive
-        return self._archive
-
-    def reset(self) -> None:
-        if self._archive is not None:
-            self._archive.close()
-        self._archive = None
-
-    async def run(self, work: Callable[[ClickHouseArchive], Any], what: str) -> Any:
-        """`work(archive)` in a thread, retried with backoff (fresh connection each time) until it succeeds."""
-        return await until_written(lambda: asyncio.to_thread(lambda: work(self.get())), what,
-                                   on_error=self.reset)
+Records = list[tuple[bytes | None, bytes | None]]  # (key, value) as they came from Kafka
 
 
-def _objects(events) -> list[dict[str, Any]]:
-    out = []
-    for event in events:
-        try:
-            out.append(loads_object(event.value))
-        except RecordError:
-            pass  # dead-lettered by the topic's detecting agent
-    return out
-
-
-def _message_rows(events) -> list[tuple]:
+def _message_rows(records: Records) -> list[tuple]:
     rows = []
-    for event in events:
+    for key, value in records:
         try:
-            record, _ = decode_msgaudit(event.key, event.value)
+            record, _ = decode_msgaudit(key, value)
         except RecordError:
             continue  # the chat agent dead-letters it
         rows.append(message_row(record, message_text(record)))
     return rows
 
 
-def _row_builder(build: Callable[[dict[str, Any]], tuple | None]) -> Callable[[list], list[tuple]]:
-    def rows(events) -> list[tuple]:
-        return [row for rec in _objects(events) for row in [build(rec)] if row is not None]
+def _rows_of(build: Callable[[dict[str, Any]], tuple | None]) -> Callable[[Records], list[tuple]]:
+    def rows(records: Records) -> list[tuple]:
+        out = []
+        for _, value in records:
+            try:
+                row = build(loads_object(value))
+            except RecordError:
+                continue  # dead-lettered by the topic's detecting agent
+            if row is not None:
+                out.append(row)
+        return out
     return rows
 
 
-def _event_sink(topic, table: Table, rows_of: Callable[[list], list[tuple]]) -> None:
-    """Register an agent that archives `topic` into `table` in batches."""
-    archive = _Archive()
-
-    async def sink(stream):
-        async for events in stream.take_events(settings.sink_batch_rows, within=settings.sink_flush_s):
-            rows = rows_of(events)
-            if rows:
-                await archive.run(lambda a: a.insert(table, rows), f"archive {len(rows)} {table.name}")
-
-    sink.__name__ = sink.__qualname__ = f"archive_{table.name}"
-    app.agent(topic, name=f"{__name__}.archive_{table.name}")(sink)
+# Input topic → (table, rows from records).
+EVENT_TABLES: dict[str, tuple[Table, Callable[[Records], list[tuple]]]] = {
+    topics.msgaudit.get_topic_name(): (MESSAGES, _message_rows),
+    topics.contacts.get_topic_name(): (CONTACT_EVENTS, _rows_of(contact_row)),
+    topics.orders.get_topic_name(): (ORDERS, _rows_of(order_row)),
+    topics.hr.get_topic_name(): (HR_EVENTS, _rows_of(hr_row)),
+}
+ALERTS_TOPIC = topics.alerts.get_topic_name()
+ACTIONS_TOPIC = topics.alert_actions.get_topic_name()
+ARCHIVED_TOPICS = (*EVENT_TABLES, ALERTS_TOPIC, ACTIONS_TOPIC)
 
 
-_event_sink(topics.msgaudit, MESSAGES, _message_rows)
-_event_sink(topics.contacts, CONTACT_EVENTS, _row_builder(contact_row))
-_event_sink(topics.orders, ORDERS, _row_builder(order_row))
-_event_sink(topics.hr, HR_EVENTS, _row_builder(hr_row))
-
-
-def _json(event) -> dict[str, Any] | None:
+def _json_object(value: bytes | None) -> dict[str, Any] | None:
     try:
-        value = orjson.loads(event.value)
+        obj = orjson.loads(value) if value is not None else None
     except orjson.JSONDecodeError:
-        value = None
-    if not isinstance(value, dict):
-        log.error("%s holds a record that is not a JSON object at offset %s", event.message.topic,
-                  event.message.offset)
-        return None
-    return value
+        obj = None
+    return obj if isinstance(obj, dict) else None
 
 
-# Revisions and triage actions of the same alerts, in one stream: both topics are keyed by the alert's
-# employee and co-partitioned, so this worker owns every change of its alerts and folds them in order.
-_alert_changes_topic = app.topic(topics.alerts.get_topic_name(), topics.alert_actions.get_topic_name(),
-                                 key_serializer="raw", value_serializer="raw")
-_alerts_archive = _Archive()
+def write_batch(archive: ClickHouseArchive, batch: list[tuple[str, bytes | None, bytes | None]]) -> dict[str, int]:
+    """Archive one batch of (topic, key, value) in topic order; return rows written per table.
+
+    Safe to run again on the same batch (the retry after a failure does): every table deduplicates."""
+    by_topic: dict[str, Records] = defaultdict(list)
+    changes: list[tuple[str, dict[str, Any]]] = []
+    for topic, key, value in batch:
+        if topic in EVENT_TABLES:
+            by_topic[topic].append((key, value))
+        else:
+            change = _json_object(value)
+            if change is None:
+                log.error("%s holds a record that is not a JSON object; not archived", topic)
+                continue
+            changes.append(("alert" if topic == ALERTS_TOPIC else "action", change))
+    written = {}
+    for topic, records in by_topic.items():
+        table, rows_of = EVENT_TABLES[topic]
+        written[table.name] = archive.insert(table, rows_of(records))
+    if changes:
+        written["alert_actions"], written["alerts"] = write_alert_changes(archive, changes)
+    return written
 
 
-@app.agent(_alert_changes_topic)
-async def archive_alert_changes(stream):
-    async for events in stream.take_events(settings.sink_batch_rows, within=settings.sink_flush_s):
-        changes = [("alert" if event.message.topic == topics.alerts.get_topic_name() else "action", value)
-                   for event in events for value in [_json(event)] if value is not None]
-        if changes:
-            await _alerts_archive.run(lambda a: write_alert_changes(a, changes),
-                                      f"archive {len(changes)} alert changes")
+class ArchiveConsumer:
+    """Kafka → ClickHouse with offsets committed after the insert; see the module docstring."""
 
+    def __init__(self, settings: Settings, group: str | None = None):
+        self.settings = settings
+        self.group = group or f"{settings.app_id}-archive"
+        self._archive: ClickHouseArchive | None = None
+        self.batches = 0
+        self._last_retention = 0.0
 
-_retention_archive = _Archive()
+    def _get(self) -> ClickHouseArchive:
+        if self._archive is None:
+            archive = ClickHouseArchive(self.settings.clickhouse)
+            ensure_schema_once(archive, self.settings.clickhouse, self.settings.retention_days)
+            self._archive = archive
+        return self._archive
+
+    def _reset(self) -> None:
+        if self._archive is not None:
+            self._archive.close()
+        self._archive = None
+
+    def _write(self, batch) -> dict[str, int]:
+        archive = self._get()
+        written = write_batch(archive, batch)
+        if time.monotonic() - self._last_retention > RETENTION_EVERY_S:
+            # Drop expired monthly partitions where the server has no TTL (a no-op where it has).
+            apply_retention(archive, self.settings.retention_days)
+            self._last_retention = time.monotonic()
+        return written
+
+    async def _collect(self, consumer: AIOKafkaConsumer):
+        """Up to sink_batch_rows records, or what arrived within sink_flush_s of the first one."""
+        batch: list[tuple[str, bytes | None, bytes | None]] = []
+        offsets: dict[TopicPartition, int] = {}
+        limit = self.settings.sink_batch_rows
+        deadline = None
+        while len(batch) < limit:
+            wait = 1.0 if deadline is None else deadline - time.monotonic()
+            if wait <= 0:
+                break
+            got = await consumer.getmany(timeout_ms=int(wait * 1000), max_records=limit - len(batch))
+            for tp, messages in got.items():
+                for m in messages:
+                    batch.append((tp.topic, m.key, m.value))
+                offsets[tp] = messages[-1].offset + 1
+            if batch and deadline is None:
+                deadline = time.monotonic() + self.settings.sink_flush_s
+            if not batch:
+                break  # idle: come back to the caller (lets it notice cancellation promptly)
+        return batch, offsets
+
+    async def _positioned(self, consumer: AIOKafkaConsumer, timeout: float = 60.0) -> None:
+        """Wait for the group's assignment and resolve every position, then say so in the log (tests and
+        operators wait for "archive consumer ready": records produced after it are archived)."""
+        deadline = time.monotonic() + timeout
+        while not consumer.assignment() and time.monotonic() < deadline:
+            await asyncio.sleep(0.1)
+        for tp in consumer.assignment():
+            await consumer.position(tp)
+        log.info("archive consumer ready (group %s, %d partitions) → %s", self.group,
+                 len(consumer.assignment()), self.settings.clickhouse.split("@")[-1])
+
+    async def run(self) -> None:
+        s = self.settings
+        consumer = AIOKafkaConsumer(
+            *ARCHIVED_TOPICS, bootstrap_servers=s.kafka, group_id=self.group, enable_auto_commit=False,
+            auto_offset_reset=s.offset_reset, partition_assignment_strategy=(RangePartitionAssignor,),
+            max_poll_interval_ms=MAX_POLL_INTERVAL_MS, session_timeout_ms=10_000, heartbeat_interval_ms=2_000,
+            max_partition_fetch_bytes=4 * 1024 * 1024)
+        await consumer.start()
+        try:
+            await until_written(lambda: asyncio.to_thread(self._get), "archive schema migration",
+                                on_error=self._reset)
+            await self._positioned(consumer)
+            while True:
+                batch, offsets = await self._collect(consumer)
+                if not batch:
+                    continue
+                # Backoff capped at 5 s: the archive catches up within seconds of ClickHouse's return.
+                await until_written(lambda: asyncio.to_thread(self._write, batch),
+                                    f"archive {len(batch)} records", on_error=self._reset, max_delay=5.0)
+                try:
+                    await consumer.commit(offsets)
+                except CommitFailedError as exc:
+                    # A rebalance took the partitions: their new owner re-reads and the tables dedupe.
+                    log.warning("archive offsets not committed (%s); the batch will be stored again, once", exc)
+                self.batches += 1
+        finally:
+            await consumer.stop()
+            self._reset()
 
 
 @app.task
-async def migrate_archive():
-    """Apply pending schema migrations as the worker starts, not only at the first write."""
-    await _retention_archive.run(lambda a: a.server_version(), "archive schema migration")
-
-
-@app.timer(interval=6 * 3600.0, on_leader=True)
-async def enforce_retention():
-    """Drop expired monthly partitions on servers without TTL (a no-op where the TTL does it)."""
-    await _retention_archive.run(lambda a: apply_retention(a, settings.retention_days), "archive retention")
+async def archive_consumer():
+    while True:
+        try:
+            await ArchiveConsumer(settings).run()
+        except KafkaError as exc:
+            log.warning("archive consumer: Kafka error %s; restarting in 2s", exc)
+            await asyncio.sleep(2)
 
 
 def _alerts(events) -> list[dict]:
-    return [value for event in events for value in [_json(event)] if value is not None]
+    out = []
+    for event in events:
+        alert = _json_object(event.value)
+        if alert is None:
+            log.error("paodan.alerts holds a record that is not a JSON object at offset %s", event.message.offset)
+        else:
+            out.append(alert)
+    return out
 
 
 _live: LiveAlerts | None = None

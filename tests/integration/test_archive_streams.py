@@ -9,6 +9,7 @@ import time
 import pytest
 
 from sinks.clickhouse import ClickHouseArchive
+from tests.integration.test_archive_outage import archiving
 from tests.live import produce, unique
 
 pytestmark = pytest.mark.integration
@@ -26,6 +27,7 @@ async def eventually(archive: ClickHouseArchive, sql: str, params: dict, expecte
 
 
 async def test_each_stream_is_archived_once_though_delivered_twice(worker, settings):
+    archiving(worker)
     employee = unique("it_arch_")
     now = int(time.time() * 1000)
     chat = {"msgid": unique("it-msg-"), "action": "send", "from": employee, "tolist": ["wmCUST01"],
@@ -56,6 +58,7 @@ async def test_each_stream_is_archived_once_though_delivered_twice(worker, setti
 
 
 async def test_alert_revisions_and_board_actions_end_as_one_row(worker, settings):
+    archiving(worker)
     employee = unique("it_arch_")
     now = int(time.time() * 1000)
     alert = {"alert_id": unique("it-alert-"), "rule": "chat.diversion_phrase", "severity": "high",
