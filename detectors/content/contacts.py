@@ -58,22 +58,32 @@ def luhn(digits: str) -> bool:
     return total % 10 == 0
 
 
-def numbers(mapped: Mapped, allow: Allow) -> list[Found]:
-    """Mobile numbers and bank cards in the match view, with spans in the original text."""
+def numbers(mapped: Mapped, allow: Allow, known: frozenset[str] = frozenset()) -> list[Found]:
+    """Mobile numbers and bank cards in the match view, with spans in the original text.
+
+    `known`: numbers the customer gave in this conversation (an employee confirming the delivery
+    phone is not handing out their own)."""
     out: list[Found] = []
     view = mapped.text
     for m in PHONE.finditer(view):
         number = m.group(1)
-        if number in allow.numbers:
+        if number in allow.numbers or number in known:
             continue
         s, e = mapped.span(m.start(), m.end())
         out.append(Found("phone", s, e, mapped.original[s:e], number))
     for m in BANK_CARD.finditer(view):
         number = m.group(1)
-        if luhn(number) and number not in allow.numbers:
+        if luhn(number) and number not in allow.numbers and number not in known:
             s, e = mapped.span(m.start(), m.end())
             out.append(Found("bank_card", s, e, mapped.original[s:e], number))
     return out
+
+
+def numbers_in(folded: str) -> list[str]:
+    """The phone and card numbers in a fold view, without spans (for remembering a customer's)."""
+    if not DIGIT_HINT.search(folded):
+        return []
+    return PHONE.findall(folded) + [n for n in BANK_CARD.findall(folded) if luhn(n)]
 
 
 def wechat_id_pattern(prefixes: tuple[str, ...]) -> re.Pattern | None:

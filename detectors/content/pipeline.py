@@ -19,8 +19,9 @@ Signals go to five rules, each with its own growing alert per employee and windo
 | chat.offline_payment | bank-card numbers, red packets sent to customers |
 | chat.recall_after_hit | a recall of a message that raised any of the above |
 
-State per employee: `{"open": {alert_id: alert}, "recent": [[msgid, msgtime, severity, contact, summary]]}`,
-both bounded (open alerts by window age, recent hits by count and age).
+State per employee: `{"open": {alert_id: alert}, "recent": [[msgid, msgtime, severity, contact, summary]],
+"customer_numbers": [[number, msgtime]]}`, all bounded (open alerts by window age, the lists by
+count and age).
 """
 
 from __future__ import annotations
@@ -51,6 +52,10 @@ FOUND = {
     "tao_password": ("chat.external_shop", False, "淘口令"),
 }
 EXTERNAL_PREFIXES = ("wo", "wm")  # WeCom's external-contact id shapes (WECOM.md §3)
+# Numbers a customer gave (delivery phone, refund card): kept per employee so that the employee
+# repeating them back is not taken for handing out their own. Bounded in count and age.
+CUSTOMER_NUMBERS_KEPT = 32
+CUSTOMER_NUMBERS_MS = 30 * 86_400_000
 
 
 class Compiled:
@@ -119,8 +124,8 @@ def _findings(c: Compiled, findings: list[Finding]) -> list[Signal]:
 
 
 def analyse(msg: ChatMessage, record: dict[str, Any], rules: Rules,
-            directory: dict[str, Any] | None = None) -> list[Signal]:
-    """All content signals of one sent message (no state: the same message always gives the same)."""
+            directory: dict[str, Any] | None = None, known: frozenset[str] = frozenset()) -> list[Signal]:
+    """All content signals of one sent message (`known`: numbers the customer gave)."""
     c = compiled(rules)
     outbound = msg.outbound
     if not outbound and not msg.sender.startswith(EXTERNAL_PREFIXES):
@@ -139,7 +144,7 @@ def analyse(msg: ChatMessage, record: dict[str, Any], rules: Rules,
         found: list[contacts.Found] = []
         if outbound:
             if contacts.DIGIT_HINT.search(folded):
-                found.extend(contacts.numbers(mapped or with_offsets(text, collapsed), c.allow))
+                found.extend(contacts.numbers(mapped or with_offsets(text, collapsed), c.allow, known))
             found.extend(contacts.ascii_finds(text, c.wechat_ids, c.shop_domains, c.allow))
         if raw:
             hits = c.words.resolve(raw, mapped)
@@ -151,6 +156,11 @@ def analyse(msg: ChatMessage, record: dict[str, Any], rules: Rules,
             signals.append(Signal(rule, f.kind, _severity(c, rule, f.kind), label, f.written, f.normalized,
                                   part.name, f.start, f.end, contact=contact, source=rule))
     return signals
+
+
+def _numbers_given(record: dict[str, Any], msgtype: str, limit: int) -> list[str]:
+    parts, _ = of_record(record, msgtype)
+    return sorted({n for p in parts for n in contacts.numbers_in(fold(p.text[:limit]))})
 
 
 def detect(state: dict[str, Any] | None, msg: ChatMessage, record: dict[str, Any], rules: Rules,
@@ -165,7 +175,14 @@ def detect(state: dict[str, Any] | None, msg: ChatMessage, record: dict[str, Any
             if msg.outbound and isinstance(pre, str) else None
         signals = [hit] if hit else []
     elif msg.action == "send":
-        signals = analyse(msg, record, rules, directory)
+        remembered = state.get("customer_numbers", [])
+        if not msg.outbound and msg.sender.startswith(EXTERNAL_PREFIXES):
+            given = _numbers_given(record, msg.msgtype, c.limits.max_text_chars)
+            if given:
+                horizon = msg.msgtime - CUSTOMER_NUMBERS_MS
+                kept = [r for r in remembered if r[1] >= horizon and r[0] not in given]
+                state = dict(state, customer_numbers=(kept + [[n, msg.msgtime] for n in given])[-CUSTOMER_NUMBERS_KEPT:])
+        signals = analyse(msg, record, rules, directory, frozenset(r[0] for r in remembered))
     else:
         signals = []
     if not signals:

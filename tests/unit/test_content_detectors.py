@@ -185,3 +185,14 @@ def test_unknown_types_and_megabyte_texts_are_processed_without_harm():
     assert time.monotonic() - began < 2.0 and alerts == []
     _rec, _state, alerts = process_msgaudit(b"zhangsan", orjson.dumps(record(text="去拼多多下单" + huge)), None, RULES)
     assert [a.rule for a in alerts] == ["chat.diversion_phrase"]
+
+
+def test_a_number_the_customer_gave_may_be_repeated_back_but_not_the_employees_own():
+    state, alerts = run([record(text="收货电话 139-1111-2222", sender=CUSTOMER, msgid="c1"),
+                         record(text="您的电话 13911112222 对吗", msgid="e1", t=T0 + 1000)])
+    assert alerts == [] and state["customer_numbers"] == [["13911112222", T0]]
+    _, alerts = run([record(text="收货电话 139-1111-2222", sender=CUSTOMER, msgid="c1"),
+                     record(text="打我的 13722223333", msgid="e2", t=T0 + 1000)])
+    assert [a.rule for a in alerts] == ["chat.private_contact"]
+    state, _ = run([record(text=f"电话 1391111{i:04d}", sender=CUSTOMER, msgid=f"c{i}", t=T0 + i) for i in range(100)])
+    assert len(state["customer_numbers"]) == 32
