@@ -32,12 +32,21 @@ def _stamp(paths: tuple[Path, ...]) -> tuple:
     return tuple(out)
 
 
+def _prepare(rules: Rules) -> Rules:
+    """Build what detection derives from the rules (normalisation table, automata) now, so the
+    first message after start-up or a reload is not the one that waits for it."""
+    from detectors.content.pipeline import compiled
+
+    compiled(rules)
+    return rules
+
+
 class RulesHolder:
     """Holds the rules in force and swaps them when `check()` finds a valid edit."""
 
     def __init__(self, path: Path | str):
         self.path = Path(path)
-        self.rules: Rules = load_rules(self.path)
+        self.rules: Rules = _prepare(load_rules(self.path))
         self._stamp = _stamp(self.rules.sources)
         self.refused: str | None = None  # the last refusal (file:line: reason), until a good reload
 
@@ -51,7 +60,7 @@ class RulesHolder:
             return None  # touched, same bytes
         old = self.rules
         try:
-            new = load_rules(self.path)
+            new = _prepare(load_rules(self.path))
         except ConfigError as exc:
             self.refused = str(exc)
             log.error("rules reload refused, still running version %s: %s", old.version, exc)
