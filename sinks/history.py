@@ -306,8 +306,19 @@ def search(archive: Archive, caller: Caller, query: str, since_ms: int | None = 
             return {"query": query, "terms": terms, "hits": []}
         params["members"] = members
         where.append("hasAny(arrayConcat([sender], tolist), %(members)s)")
-    rows = archive.execute(f"SELECT {MESSAGE_FIELDS} FROM {archive.database}.messages WHERE "
-                           f"{' AND '.join(where)} ORDER BY msgtime DESC LIMIT 1 BY msgid LIMIT %(n)s", params)
+    # Two steps: the newest matching ids first (a top-N over two narrow columns, however many messages
+    # match), then the full rows of just those. Three times the limit leaves room for copies of a
+    # message not yet merged away.
+    db = archive.database
+    params["n3"] = 3 * int(limit)
+    newest = archive.execute(f"SELECT msgid FROM {db}.messages WHERE {' AND '.join(where)} "
+                             "ORDER BY msgtime DESC LIMIT %(n3)s", params)
+    ids = tuple(dict.fromkeys(i for (i,) in newest))[:limit]
+    if not ids:
+        return {"query": query, "terms": terms, "hits": []}
+    rows = archive.execute(f"SELECT {MESSAGE_FIELDS} FROM {db}.messages WHERE msg_date BETWEEN %(d0)s AND "
+                           "%(d1)s AND msgid IN %(ids)s ORDER BY msgtime DESC LIMIT 1 BY msgid",
+                           {**params, "ids": ids})
     hits = [{**m, "highlights": _highlights(m["content"], terms)} for m in map(_message, rows)]
     if hits:
         audit_view(archive, caller, "search", {p for h in hits for p in _parties(h)}, [h["msgid"] for h in hits],

@@ -87,7 +87,8 @@ class ClickHouseArchive(Archive):
         return cls(settings.clickhouse)
 
     def execute(self, sql: str, params: dict[str, Any] | None = None) -> list[tuple]:
-        return self.client.execute(sql, params or {})
+        # Without parameters the SQL goes as written (a literal % needs no escaping).
+        return self.client.execute(sql, params) if params else self.client.execute(sql)
 
     def _insert(self, table: str, columns: str, rows: list[tuple]) -> None:
         # Columnar: clickhouse-driver serialises a column at a time, about twice as fast as row-wise.

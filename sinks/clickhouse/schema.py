@@ -131,7 +131,7 @@ MESSAGES = Table(
           ("content_norm", "String", 2)),
     engine="ReplacingMergeTree(ingested_at)", partition_by="toYYYYMM(msg_date)", order_by="(msg_date, msgid)",
     retention_date="msg_date",
-    indexes=(SkipIndex("content_norm_ngrams", "content_norm", "ngrambf_v1(2, 65536, 3, 0)", 4, since=2),),
+    indexes=(SkipIndex("content_norm_ngrams", "content_norm", "ngrambf_v1(2, 65536, 3, 0)", 1, since=2),),
 )
 
 ALERTS = Table(

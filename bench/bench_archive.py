@@ -1,0 +1,158 @@
+"""Archive benchmarks on the local stack: sustained insert rate of chat records, and archive lag under load.
+
+1. Insert rate. Chat records as they come off `wecom.msgaudit` (raw JSON bytes) are archived in batches
+   of --batch with `streams.archive.write_batch`, the archive consumer's own code: decode, build rows
+   (with the matcher's normalisation of the text) and insert. Reported: rows/s end to end, and the
+   share of the time spent building rows versus inserting.
+2. Archive lag. A fresh `paodan worker` (own consumer group, archiving into a throw-away database) runs
+   while chat records are produced to Kafka at --rate per second for --seconds. The archive is polled
+   every 100 ms; a record's lag is the time from its send to the first poll that sees it in ClickHouse.
+   Reported: p50 / p99 / max.
+
+Usage: .venv/bin/python -m bench.bench_archive [--records 500000] [--batch 20000] [--rate 5000] [--seconds 30]
+Needs `paodan stack up`. Throw-away databases are dropped at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import orjson
+from aiokafka import AIOKafkaProducer
+
+from config.settings import load
+from sinks.clickhouse import ClickHouseArchive
+from sinks.clickhouse.schema import migrate
+from streams.archive import write_batch
+from tests.live import Worker, unique
+
+TEXTS = ["您好，请问有什么可以帮您？", "这款今天有满减活动，官方旗舰店下单就行。", "明天下午三点前可以送到。",
+         "收到，稍后给您发电子发票。", "这个型号库存还有 12 件。", "好的，我帮您查一下物流，单号 SF1234567890。",
+         "会员价是 1299 元，送保温杯一个。", "退换货七天无理由，放心购买。"]
+
+
+def chat(tag: str, i: int, ms: int) -> bytes:
+    employee = f"emp{i % 500}"
+    return orjson.dumps({"msgid": f"{tag}-{i}", "action": "send", "from": employee,
+                         "tolist": [f"wmCUST{i % 20000:05d}"], "roomid": "", "msgtime": ms, "msgtype": "text",
+                         "text": {"content": f"{TEXTS[i % len(TEXTS)]}（{i}）"}, "corpid": tag, "seq": i})
+
+
+def insert_rate(base: str, records: int, batch_size: int) -> None:
+    archive = ClickHouseArchive(f"{base}/{unique('paodan_bench_')}")
+    try:
+        migrate(archive)
+        tag = unique("bench")
+        now = int(time.time() * 1000)
+        raws = [("wecom.msgaudit", f"emp{i % 500}".encode(), chat(tag, i, now + i)) for i in range(records)]
+        began = time.monotonic()
+        for start in range(0, records, batch_size):
+            write_batch(archive, raws[start:start + batch_size])
+        took = time.monotonic() - began
+        # The same batches once more, only the insert: what ClickHouse and the driver take.
+        from streams.archive import _message_rows
+        rows = [_message_rows([(k, v) for _, k, v in raws[s:s + batch_size]]) for s in range(0, records, batch_size)]
+        build = time.monotonic() - began - took
+        from sinks.clickhouse.schema import MESSAGES
+        began2 = time.monotonic()
+        for chunk in rows:
+            archive.insert(MESSAGES, chunk)
+        insert = time.monotonic() - began2
+        [(stored,)] = archive.execute(f"SELECT count() FROM {archive.database}.messages FINAL")
+        print(f"insert rate: {records:,} chat records in batches of {batch_size:,}: {took:.2f}s end to end = "
+              f"{records / took:,.0f} rows/s (build rows {records / build:,.0f} rows/s, insert only "
+              f"{records / insert:,.0f} rows/s); stored once: {stored:,} rows under FINAL")
+    finally:
+        archive.execute(f"DROP DATABASE IF EXISTS {archive.database}")
+
+
+async def _produce(kafka: str, tag: str, rate: int, seconds: float, sent: dict[int, float]) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=kafka, acks="all", linger_ms=5, max_batch_size=256 * 1024)
+    await producer.start()
+    try:
+        began = time.monotonic()
+        i = 0
+        total = int(rate * seconds)
+        while i < total:
+            due = min(total, int((time.monotonic() - began) * rate) + 1)
+            now_ms = int(time.time() * 1000)
+            while i < due:
+                sent[i] = time.monotonic()
+                await producer.send("wecom.msgaudit", key=f"emp{i % 500}".encode(), value=chat(tag, i, now_ms))
+                i += 1
+            await asyncio.sleep(0.005)
+        await producer.flush()
+    finally:
+        await producer.stop()
+
+
+async def _poll(archive: ClickHouseArchive, tag: str, sent: dict[int, float], seen: dict[int, float],
+                expected: int, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while len(seen) < expected and time.monotonic() < deadline:
+        rows = await asyncio.to_thread(archive.execute, f"SELECT seq FROM {archive.database}.messages WHERE "
+                                       "corpid = %(tag)s AND ingested_at >= now() - 5", {"tag": tag})
+        now = time.monotonic()
+        for (seq,) in rows:
+            if seq not in seen and seq in sent:
+                seen[seq] = now
+        await asyncio.sleep(0.1)
+
+
+async def lag(settings, base: str, rate: int, seconds: float) -> None:
+    database = unique("paodan_bench_lag_")
+    url = f"{base}/{database}"
+    with tempfile.TemporaryDirectory(prefix="paodan-bench-") as tmp:
+        worker = Worker(Path(tmp), env={"PAODAN_CLICKHOUSE": url}).start()
+        archive = ClickHouseArchive(url)
+        try:
+            deadline = time.monotonic() + 60
+            while "archive consumer ready" not in worker.log() and time.monotonic() < deadline:
+                await asyncio.sleep(0.2)
+            tag = unique("lag")
+            sent: dict[int, float] = {}
+            seen: dict[int, float] = {}
+            total = int(rate * seconds)
+            poller = asyncio.create_task(_poll(archive, tag, sent, seen, total, seconds + 60))
+            began = time.monotonic()
+            await _produce(settings.kafka, tag, rate, seconds, sent)
+            produced = time.monotonic() - began
+            await poller
+            lags = sorted(seen[i] - sent[i] for i in seen)
+            if not lags:
+                print("archive lag: nothing archived — see the worker log", worker.log()[-2000:])
+                return
+            q = statistics.quantiles(lags, n=100)
+            print(f"archive lag at {total / produced:,.0f} chat records/s for {seconds:.0f}s ({total:,} records, "
+                  f"{len(seen):,} seen): p50 {q[49]:.2f}s, p99 {q[98]:.2f}s, max {lags[-1]:.2f}s "
+                  f"(PAODAN_SINK_BATCH={settings.sink_batch_rows}, PAODAN_SINK_FLUSH={settings.sink_flush_s}s, "
+                  f"polled every 0.1s)")
+        finally:
+            worker.stop()
+            archive.execute(f"DROP DATABASE IF EXISTS {database}")
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--records", type=int, default=500_000)
+    p.add_argument("--batch", type=int, default=20_000)
+    p.add_argument("--rate", type=int, default=5000)
+    p.add_argument("--seconds", type=float, default=30)
+    p.add_argument("--skip-lag", action="store_true")
+    args = p.parse_args()
+    settings = load()
+    base = settings.clickhouse.rsplit("/", 1)[0]
+    server = ClickHouseArchive(settings.clickhouse).server_version()
+    print(f"ClickHouse {server} at {base}; 2-core machine shared with the rest of the stack")
+    insert_rate(base, args.records, args.batch)
+    if not args.skip_lag:
+        asyncio.run(lag(settings, base, args.rate, args.seconds))
+
+
+if __name__ == "__main__":
+    main()
