@@ -32,6 +32,25 @@ def comparable(alerts: list[dict]) -> list[tuple]:
                   for a in alerts if a["rule"] in CONTENT_RULES)
 
 
+async def consuming(settings) -> None:
+    """Wait until the worker consumes what is produced now: a fresh consumer group starting at
+    `latest` skips records produced before its first fetch position is fixed."""
+    alerts = await Consumer(settings.kafka, "paodan.alerts").start()
+    try:
+        for _ in range(10):
+            employee = unique("itc_probe_")
+            await produce(settings.kafka, [("wecom.msgaudit", employee, record(
+                text="去拼多多下单", sender=employee, msgid=unique("p-"), t=int(time.time() * 1000)))])
+            try:
+                await alerts.until(lambda kv: kv[1]["employee_id"] == employee, timeout=4)
+                return
+            except TimeoutError:
+                continue
+        raise TimeoutError("the worker consumed no probe within 40 s")
+    finally:
+        await alerts.stop()
+
+
 def paodan_replay(lines: list[bytes], tmp_path) -> list[dict]:
     path = tmp_path / "records.jsonl"
     path.write_bytes(b"\n".join(lines) + b"\n")
@@ -51,6 +70,7 @@ async def test_corpus_messages_through_kafka_match_paodan_replay(worker, setting
     assert {c.id for c in cases if corpus.employee_of(c, prefix) in flagged} == \
         {c.id for c in cases if c.label == "steer"}
 
+    await consuming(settings)
     alerts = await Consumer(settings.kafka, "paodan.alerts").start()
     # Directory entries first, so the worker knows team and branch when the chat arrives.
     await produce(settings.kafka, [r for r in records if r[0] == "hr.events"])
@@ -85,6 +105,7 @@ async def test_bad_content_does_not_stop_the_stream(worker, settings):
         {"msgid": unique("b4-"), "action": "send", "from": employee, "msgtype": "text"},  # no msgtime
     ]
     good = record(text="加我 V 信 chen_888", sender=employee, msgid=unique("g-"), t=int(time.time() * 1000))
+    await consuming(settings)
     dead = await Consumer(settings.kafka, "paodan.deadletter").start()
     alerts = await Consumer(settings.kafka, "paodan.alerts").start()
     await produce(settings.kafka, [("wecom.msgaudit", employee, r) for r in junk] + [("wecom.msgaudit", employee, good)])
@@ -100,6 +121,16 @@ async def test_bad_content_does_not_stop_the_stream(worker, settings):
     assert "msgtime" in letter["error"]
 
 
+async def say_to(settings, alerts: Consumer, text: str, timeout: float = 15) -> dict:
+    """An employee writes `text`; the hot worker's alert (only its rules carry the hot- prefix)."""
+    employee = unique("itc_hot_")
+    await produce(settings.kafka, [("wecom.msgaudit", employee, record(
+        text=text, sender=employee, msgid=unique("h-"), t=int(time.time() * 1000)))])
+    [(_, alert)] = await alerts.until(lambda kv: kv[1]["employee_id"] == employee
+                                      and kv[1]["rules_version"].startswith("hot-"), timeout=timeout)
+    return alert
+
+
 async def test_a_running_worker_picks_up_an_edited_rules_file(stack, settings, tmp_path):
     rules_dir = tmp_path / "config"
     shutil.copytree(CONFIG_DIR / "lexicons", rules_dir / "lexicons")
@@ -108,16 +139,15 @@ async def test_a_running_worker_picks_up_an_edited_rules_file(stack, settings, t
     rules_file.write_text(original.replace('version: "', 'version: "hot-1-', 1), encoding="utf-8")
     w = Worker(tmp_path, env={"PAODAN_RULES": str(rules_file)}, name="hot-worker").start()
     alerts = await Consumer(settings.kafka, "paodan.alerts").start()
+    for _ in range(10):  # the fresh group may skip what is produced before its first fetch
+        try:
+            await say_to(settings, alerts, "去拼多多下单", timeout=4)
+            break
+        except TimeoutError:
+            continue
     try:
         async def say(text: str) -> dict:
-            employee = unique("itc_hot_")
-            await produce(settings.kafka, [("wecom.msgaudit", employee,
-                                            record(text=text, sender=employee, msgid=unique("h-"),
-                                                   t=int(time.time() * 1000)))])
-            # Only this worker's rules carry the hot- prefix (other workers see the message too).
-            [(_, alert)] = await alerts.until(lambda kv: kv[1]["employee_id"] == employee
-                                              and kv[1]["rules_version"].startswith("hot-"), timeout=15)
-            return alert
+            return await say_to(settings, alerts, text)
 
         first = await say("去拼多多下单")
         assert first["rules_version"].startswith("hot-1-")
