@@ -25,6 +25,8 @@ from detectors.textnorm import Mapped
 PHONE = re.compile(r"(?<![0-9])(?:0{0,2}86)?(1[3-9][0-9]{9})(?![0-9])")
 BANK_CARD = re.compile(r"(?<![0-9])([1-9][0-9]{15,18})(?![0-9])")
 DIGIT_HINT = re.compile(r"[0-9]{11}")
+LONG_RUN = re.compile(r"[0-9]{12,30}")
+PHONE_SHAPE = re.compile(r"1[3-9][0-9]{9}")
 
 # Full-width ASCII (！ to ～) and the ideographic space, folded one-for-one.
 WIDTH = {cp: cp - 0xFEE0 for cp in range(0xFF01, 0xFF5F)}
@@ -65,17 +67,36 @@ def numbers(mapped: Mapped, allow: Allow, known: frozenset[str] = frozenset()) -
     phone is not handing out their own)."""
     out: list[Found] = []
     view = mapped.text
-    for m in PHONE.finditer(view):
-        number = m.group(1)
+    spans = [(m.start(1), m.end(1)) for m in PHONE.finditer(view)] + _phones_in_runs(mapped)
+    for vs, ve in spans:
+        number = view[vs:ve]
         if number in allow.numbers or number in known:
             continue
-        s, e = mapped.span(m.start(), m.end())
+        s, e = mapped.span(vs, ve)
         out.append(Found("phone", s, e, mapped.original[s:e], number))
     for m in BANK_CARD.finditer(view):
         number = m.group(1)
         if luhn(number) and number not in allow.numbers and number not in known:
             s, e = mapped.span(m.start(), m.end())
             out.append(Found("bank_card", s, e, mapped.original[s:e], number))
+    return out
+
+
+def _phones_in_runs(mapped: Mapped) -> list[tuple[int, int]]:
+    """Phone numbers glued to a neighbouring number once separators are dropped.
+
+    "电话 138 1234 5678 3点后打" folds to the digit run 138123456783; the groups as written (split where
+    the original had separators) still show a leading (or trailing) 11-digit phone number."""
+    out = []
+    view = mapped.text
+    for m in LONG_RUN.finditer(view):
+        a, b = m.span()
+        cuts = [i for i in range(a + 1, b) if mapped.ends[i - 1] != mapped.starts[i]]
+        for cut in cuts:
+            if cut - a == 11 and PHONE_SHAPE.fullmatch(view, a, cut):
+                out.append((a, cut))
+            if b - cut == 11 and PHONE_SHAPE.fullmatch(view, cut, b):
+                out.append((cut, b))
     return out
 
 

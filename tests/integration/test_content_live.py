@@ -21,8 +21,9 @@ pytestmark = pytest.mark.integration
 
 CONTENT_RULES = ("chat.diversion_phrase", "chat.private_contact", "chat.external_shop", "chat.offline_payment",
                  "chat.recall_after_hit")
-LIVE_CASES = ("sp-pdd", "ph-circled", "wx-vx", "link-tb", "tao-yen", "card-personal", "weapp-competitor",
-              "ext-redpacket", "mixed", "recall-contact", "recall-mention", "neg-cust-pdd", "neg-warn-fake",
+LIVE_CASES = ("sp-pdd", "py-initials", "trad-transfer", "var-weixin", "ph-circled", "wx-vx", "bank-card",
+              "link-tb", "link-msg", "tao-yen", "card-personal", "weapp-competitor", "ext-redpacket", "chatrecord",
+              "mixed", "recall-contact", "recall-mention", "neg-cust-pdd", "neg-confirm-phone", "neg-warn-fake",
               "neg-own-hotline", "neg-own-weapp")
 
 
