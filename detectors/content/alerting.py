@@ -70,6 +70,9 @@ def apply(open_alerts: dict[str, Any], cfg: ChatRule, msgid: str, employee: str,
     for s in signals:
         severity = max_severity(severity, s.severity)
     new_hl = [highlight(msgid, s) for s in signals]
+    # The message itself, after any message it is about (a recall lists the recalled message first).
+    referred = dict.fromkeys(s.refers_to for s in signals if s.refers_to)
+    evidence = [Evidence(TOPIC, ref) for ref in referred] + [Evidence(TOPIC, msgid)]
     if aid in open_alerts:
         alert = from_state(open_alerts[aid])
         if any(e.id == msgid for e in alert.evidence):
@@ -81,13 +84,13 @@ def apply(open_alerts: dict[str, Any], cfg: ChatRule, msgid: str, employee: str,
         alert.branch = directory.get("branch", alert.branch)
         alert.rules_version = version
         if len(alert.evidence) < MAX_EVIDENCE:
-            alert.evidence.append(Evidence(TOPIC, msgid))
+            alert.evidence.extend(evidence)
             alert.highlights.extend(new_hl)
     else:
         alert = Alert(alert_id=aid, rule=rule, severity=severity, score=0.0, employee_id=employee,
                       team=directory.get("team", ""), branch=directory.get("branch", ""), ts=msgtime,
                       window_start=w_start, window_end=w_end, title="", explanation="",
-                      evidence=[Evidence(TOPIC, msgid)], rules_version=version, highlights=new_hl)
+                      evidence=evidence, rules_version=version, highlights=new_hl)
     strongest = max(alert.highlights, key=lambda h: rank(h["severity"]))
     alert.title = f"{TITLES.get(rule, rule)}：{strongest['label']}"
     alert.score = min(100.0, BASE_SCORE[alert.severity] + 5.0 * (len(alert.highlights) - 1))

@@ -155,7 +155,11 @@ def analyse(msg: ChatMessage, record: dict[str, Any], rules: Rules,
             rule, contact, label = FOUND[f.kind]
             signals.append(Signal(rule, f.kind, _severity(c, rule, f.kind), label, f.written, f.normalized,
                                   part.name, f.start, f.end, contact=contact, source=rule))
-    return signals
+    # The same finding twice in one message (a mini-program's title and name both 拼多多) is one.
+    unique: dict[tuple, Signal] = {}
+    for s in signals:
+        unique.setdefault((s.rule, s.kind, s.written, s.normalized, s.severity), s)
+    return list(unique.values())
 
 
 def _numbers_given(record: dict[str, Any], msgtype: str, limit: int) -> list[str]:

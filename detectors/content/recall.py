@@ -52,5 +52,5 @@ def recalled(recent: list[list[Any]], pre_msgid: str, recall_time: int, cfg: Cha
         minutes = f"{delay / 60_000:.1f}"
         what = "含联系方式的消息" if contact else "命中的消息"
         return Signal(RULE, "recall", new, f"撤回{what}（{minutes} 分钟后）", written=summary,
-                      normalized=pre_msgid, part="revoke", contact=contact, source=RULE)
+                      part="revoke", contact=contact, source=RULE, refers_to=pre_msgid)
     return None

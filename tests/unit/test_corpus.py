@@ -64,5 +64,6 @@ def test_a_recall_is_flagged_only_because_of_the_recall():
     assert by_rule["chat.diversion_phrase"]["severity"] == "low"  # the mention alone would not flag
     recall = by_rule["chat.recall_after_hit"]
     assert recall["severity"] == "medium"
-    assert [e["id"] for e in recall["evidence"]] == ["corpus_recall-mention-r"]
+    # Evidence: the recalled message, then the recall.
+    assert [e["id"] for e in recall["evidence"]] == ["corpus_recall-mention-m0", "corpus_recall-mention-r"]
     assert "撤回" in recall["explanation"] and "淘宝" in recall["explanation"]
