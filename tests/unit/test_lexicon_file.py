@@ -83,3 +83,15 @@ def test_a_bad_chat_rule_section_names_its_line(tmp_path, section, line, words):
         load_rules(rules_with(tmp_path, LEX, rules=section))
     assert exc.value.path.endswith("rules.yaml") and exc.value.line == line, str(exc.value)
     assert words in exc.value.message
+
+
+def test_paodan_rules_validate_summarises_a_good_file_and_names_the_line_of_a_bad_one(tmp_path, capsys):
+    from paodan.cli import main
+
+    assert main(["rules", "validate", str(rules_with(tmp_path, LEX, ALLOW))]) == 0
+    out = capsys.readouterr().out
+    assert "ok — version t1, 2 terms in 1 groups from 2 lexicon files" in out
+    assert "platforms" in out and "automaton:" in out and "chat.private_contact" in out
+    with pytest.raises(SystemExit) as exc:
+        main(["rules", "validate", str(rules_with(tmp_path, "groups:\n  - name: g\n    kind: noun\n    terms: [a]\n"))])
+    assert "lex0.yaml:3:" in str(exc.value.code)
