@@ -126,3 +126,18 @@ def collect(msgtype: str, payload: dict[str, Any], prefix: str = "", depth: int 
 
 def of_record(record: dict[str, Any], msgtype: str) -> tuple[list[Part], list[Finding]]:
     return collect(msgtype, payload_of(record, msgtype))
+
+
+KNOWN_TYPES = frozenset(TEXT_FIELDS) | {"chatrecord", "mixed", "revoke", "image", "voice", "video", "emotion",
+                                        "collect", "vote", "meeting", "calendar", "meeting_voice_call",
+                                        "voip_doc_share", "info"}
+
+
+def skipped(record: dict[str, Any], limit: int) -> str | None:
+    """Why detection saw less than the whole record, for the worker's counters: `unknown_type`
+    (archived, not inspected) or `truncated` (a text longer than `limit` scanned up to it)."""
+    msgtype = record.get("msgtype")
+    if not isinstance(msgtype, str) or msgtype not in KNOWN_TYPES:
+        return "unknown_type" if record.get("action") == "send" else None
+    content = payload_of(record, msgtype).get("content")
+    return "truncated" if isinstance(content, str) and len(content) > limit else None

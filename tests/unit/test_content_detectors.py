@@ -196,3 +196,12 @@ def test_a_number_the_customer_gave_may_be_repeated_back_but_not_the_employees_o
     assert [a.rule for a in alerts] == ["chat.private_contact"]
     state, _ = run([record(text=f"电话 1391111{i:04d}", sender=CUSTOMER, msgid=f"c{i}", t=T0 + i) for i in range(100)])
     assert len(state["customer_numbers"]) == 32
+
+
+def test_partly_inspected_records_are_named_for_the_counters():
+    from detectors.content.parts import skipped
+
+    assert skipped(record("hologram", {}), 100) == "unknown_type"
+    assert skipped(record(text="x" * 101), 100) == "truncated"
+    assert skipped(record(text="x" * 100), 100) is None
+    assert skipped(record("image", {"md5sum": "a"}), 100) is None
