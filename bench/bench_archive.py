@@ -108,7 +108,7 @@ async def lag(settings, base: str, rate: int, seconds: float) -> None:
     database = unique("paodan_bench_lag_")
     url = f"{base}/{database}"
     with tempfile.TemporaryDirectory(prefix="paodan-bench-") as tmp:
-        worker = Worker(Path(tmp), env={"PAODAN_CLICKHOUSE": url}).start()
+        worker = Worker(Path(tmp), env={"PAODAN_CLICKHOUSE": url, "PAODAN_ARCHIVE_STATS_S": "5"}).start()
         archive = ClickHouseArchive(url)
         try:
             deadline = time.monotonic() + 60
@@ -132,6 +132,9 @@ async def lag(settings, base: str, rate: int, seconds: float) -> None:
                   f"{len(seen):,} seen): p50 {q[49]:.2f}s, p99 {q[98]:.2f}s, max {lags[-1]:.2f}s "
                   f"(PAODAN_SINK_BATCH={settings.sink_batch_rows}, PAODAN_SINK_FLUSH={settings.sink_flush_s}s, "
                   f"polled every 0.1s)")
+            for line in worker.log().splitlines():
+                if "archived " in line and " batches over " in line:
+                    print("  worker:", line.split("] ")[-1])
         finally:
             worker.stop()
             archive.execute(f"DROP DATABASE IF EXISTS {database}")

@@ -31,7 +31,7 @@ from typing import Any, Iterable
 
 import orjson
 
-from detectors.textnorm import normalize
+from detectors.textnorm import match_view, normalize
 from sinks.clickhouse.connection import Archive
 from sinks.clickhouse.rows import action_row, day
 from sinks.clickhouse.schema import ALERT_ACTIONS
@@ -262,7 +262,7 @@ def timeline(archive: Archive, caller: Caller, employee_id: str, since_ms: int |
 
 def search_terms(query: str) -> list[str]:
     """Whitespace-separated terms, each normalised like the live matcher (all must match)."""
-    terms = [normalize(t).text for t in query.split()]
+    terms = [match_view(t) for t in query.split()]
     return [t for t in terms if t]
 
 

@@ -6,7 +6,8 @@ hold up the detecting agents of the same topic. The archive therefore reads with
 group (`{app_id}-archive`), in the worker process but decoupled from detection: ClickHouse can be down
 for as long as Kafka keeps the records and detection and alerting go on.
 
-The loop, per batch (up to PAODAN_SINK_BATCH records or PAODAN_SINK_FLUSH seconds, so about one insert
+It runs in a child process of the worker (its own core for decoding and building rows; killed with
+the worker). The loop, per batch (up to PAODAN_SINK_BATCH records or PAODAN_SINK_FLUSH seconds, so about one insert
 per second per table): build the rows and insert them (in a thread), retrying with backoff until
 ClickHouse accepts all of them (sinks.retry), and only then commit the batch's offsets. A crash or a
 rebalance redelivers an uncommitted batch, which the ReplacingMergeTree tables store once. The consumer
@@ -20,7 +21,12 @@ agent of that topic sends it to `paodan.deadletter` with the reason.
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import logging
+import multiprocessing
+import os
+import signal
+import sys
 import time
 from collections import defaultdict
 from typing import Any, Callable
@@ -32,7 +38,7 @@ from aiokafka.errors import CommitFailedError, KafkaError
 
 from config.settings import Settings
 from sinks.clickhouse import ClickHouseArchive
-from sinks.clickhouse.rows import contact_row, hr_row, message_row, order_row
+from sinks.clickhouse.rows import contact_row, hr_row, message_row, now, order_row
 from sinks.clickhouse.schema import CONTACT_EVENTS, HR_EVENTS, MESSAGES, ORDERS, Table, apply_retention
 from sinks.clickhouse.writer import ensure_schema_once, write_alert_changes
 from sinks.redis_live import LiveAlerts
@@ -52,12 +58,13 @@ Records = list[tuple[bytes | None, bytes | None]]  # (key, value) as they came f
 
 def _message_rows(records: Records) -> list[tuple]:
     rows = []
+    stamp = now()  # one ingestion time per batch
     for key, value in records:
         try:
             record, _ = decode_msgaudit(key, value)
         except RecordError:
             continue  # the chat agent dead-letters it
-        rows.append(message_row(record, message_text(record)))
+        rows.append(message_row(record, message_text(record), stamp, value))
     return rows
 
 
@@ -119,6 +126,31 @@ def write_batch(archive: ClickHouseArchive, batch: list[tuple[str, bytes | None,
     return written
 
 
+class _Stats:
+    """Throughput and write times, logged every minute so operators see the archive keeping up."""
+
+    def __init__(self, every_s: float = 60.0):
+        self.every_s = every_s
+        self._reset()
+
+    def _reset(self) -> None:
+        self.since, self.records, self.batches, self.write_s, self.max_write_s = time.monotonic(), 0, 0, 0.0, 0.0
+
+    def add(self, records: int, write_s: float) -> None:
+        self.records += records
+        self.batches += 1
+        self.write_s += write_s
+        self.max_write_s = max(self.max_write_s, write_s)
+
+    def maybe_log(self) -> None:
+        took = time.monotonic() - self.since
+        if took >= self.every_s and self.batches:
+            log.info("archived %d records in %d batches over %.0fs (%.0f records/s); write %.0f ms mean, %.0f ms max",
+                     self.records, self.batches, took, self.records / took, 1000 * self.write_s / self.batches,
+                     1000 * self.max_write_s)
+            self._reset()
+
+
 class ArchiveConsumer:
     """Kafka → ClickHouse with offsets committed after the insert; see the module docstring."""
 
@@ -128,6 +160,7 @@ class ArchiveConsumer:
         self._archive: ClickHouseArchive | None = None
         self.batches = 0
         self._last_retention = 0.0
+        self._stats = _Stats(float(os.environ.get("PAODAN_ARCHIVE_STATS_S", "60")))
 
     def _get(self) -> ClickHouseArchive:
         if self._archive is None:
@@ -182,6 +215,21 @@ class ArchiveConsumer:
         log.info("archive consumer ready (group %s, %d partitions) → %s", self.group,
                  len(consumer.assignment()), self.settings.clickhouse.split("@")[-1])
 
+    async def _store(self, consumer: AIOKafkaConsumer, batch, offsets: dict[TopicPartition, int]) -> None:
+        """Write the batch until ClickHouse accepts it, then commit its offsets."""
+        began = time.monotonic()
+        # Backoff capped at 5 s: the archive catches up within seconds of ClickHouse's return.
+        await until_written(lambda: asyncio.to_thread(self._write, batch), f"archive {len(batch)} records",
+                            on_error=self._reset, max_delay=5.0)
+        self._stats.add(len(batch), time.monotonic() - began)
+        try:
+            await consumer.commit(offsets)
+        except CommitFailedError as exc:
+            # A rebalance took the partitions: their new owner re-reads and the tables dedupe.
+            log.warning("archive offsets not committed (%s); the batch will be stored again, once", exc)
+        self.batches += 1
+        self._stats.maybe_log()
+
     async def run(self) -> None:
         s = self.settings
         consumer = AIOKafkaConsumer(
@@ -190,36 +238,65 @@ class ArchiveConsumer:
             max_poll_interval_ms=MAX_POLL_INTERVAL_MS, session_timeout_ms=10_000, heartbeat_interval_ms=2_000,
             max_partition_fetch_bytes=4 * 1024 * 1024)
         await consumer.start()
+        writing: asyncio.Task | None = None
         try:
             await until_written(lambda: asyncio.to_thread(self._get), "archive schema migration",
                                 on_error=self._reset)
             await self._positioned(consumer)
+            # One batch is written (in a thread) while the next one is collected: a record waits for at
+            # most one batch window plus one write. Writes and commits stay in order, one at a time.
             while True:
                 batch, offsets = await self._collect(consumer)
-                if not batch:
-                    continue
-                # Backoff capped at 5 s: the archive catches up within seconds of ClickHouse's return.
-                await until_written(lambda: asyncio.to_thread(self._write, batch),
-                                    f"archive {len(batch)} records", on_error=self._reset, max_delay=5.0)
-                try:
-                    await consumer.commit(offsets)
-                except CommitFailedError as exc:
-                    # A rebalance took the partitions: their new owner re-reads and the tables dedupe.
-                    log.warning("archive offsets not committed (%s); the batch will be stored again, once", exc)
-                self.batches += 1
+                if writing is not None:
+                    await writing
+                    writing = None
+                if batch:
+                    writing = asyncio.create_task(self._store(consumer, batch, offsets))
         finally:
+            if writing is not None and not writing.done():
+                writing.cancel()
             await consumer.stop()
             self._reset()
 
 
+def _archive_process_main() -> None:
+    """Entry point of the archive's child process: dies with the worker, logs like it."""
+    try:  # Linux: the kernel signals us when the worker dies, even by SIGKILL
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
+    logging.basicConfig(level=logging.INFO, format="[%(asctime)s] [%(process)d] [%(levelname)s] %(message)s")
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+
+    async def main() -> None:
+        while True:
+            try:
+                await ArchiveConsumer(settings).run()
+            except KafkaError as exc:
+                log.warning("archive consumer: Kafka error %s; restarting in 2s", exc)
+                await asyncio.sleep(2)
+
+    asyncio.run(main())
+
+
 @app.task
 async def archive_consumer():
+    """Run the archive consumer in a child process of the worker, restarted if it dies.
+
+    A process of its own gives the archive its own core: building rows (JSON, normalisation) is CPU
+    work that would otherwise compete with detection for the worker's one Python thread."""
+    ctx = multiprocessing.get_context("spawn")
     while True:
+        proc = ctx.Process(target=_archive_process_main, name="paodan-archive", daemon=True)
+        proc.start()
         try:
-            await ArchiveConsumer(settings).run()
-        except KafkaError as exc:
-            log.warning("archive consumer: Kafka error %s; restarting in 2s", exc)
-            await asyncio.sleep(2)
+            await asyncio.to_thread(proc.join)
+        except asyncio.CancelledError:
+            proc.terminate()
+            await asyncio.to_thread(proc.join, 30)
+            raise
+        log.warning("archive process exited with %s; restarting in 2s", proc.exitcode)
+        await asyncio.sleep(2)
 
 
 def _alerts(events) -> list[dict]:

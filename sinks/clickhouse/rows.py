@@ -9,17 +9,21 @@ and for analysts' convenience, all in UTC.
 from __future__ import annotations
 
 import hashlib
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import orjson
 
-from detectors.textnorm import normalize
+from detectors.textnorm import match_view
+
+
+_EPOCH = datetime(1970, 1, 1)
 
 
 def utc(ms: int) -> datetime:
-    return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).replace(tzinfo=None)
+    """Naive UTC DateTime (second precision, as ClickHouse's DateTime) of epoch milliseconds."""
+    return _EPOCH + timedelta(seconds=ms // 1000)
 
 
 def day(ms: int) -> date:
@@ -53,11 +57,13 @@ def _ms(value: Any) -> int | None:
 
 def norm(content: str) -> str:
     """The searchable form of a text: exactly what the live matcher matches on (detectors.textnorm)."""
-    return normalize(content).text if content else ""
+    return match_view(content) if content else ""
 
 
-def message_row(rec: dict[str, Any], content: str, ingested_at: datetime | None = None) -> tuple | None:
-    """One `messages` row from a chat-archive record and its text (streams.records.message_text).
+def message_row(rec: dict[str, Any], content: str, ingested_at: datetime | None = None,
+                raw: bytes | None = None) -> tuple | None:
+    """One `messages` row from a chat-archive record and its text (streams.records.message_text);
+    `raw` is the record's JSON as received, when the caller has it (else it is re-serialised).
 
     Switch records carry `time` instead of `msgtime`."""
     msgid = rec.get("msgid")
@@ -66,10 +72,11 @@ def message_row(rec: dict[str, Any], content: str, ingested_at: datetime | None 
     ms = _ms(rec.get("msgtime", rec.get("time"))) or 0
     tolist = rec.get("tolist") if isinstance(rec.get("tolist"), list) else []
     seq = _ms(rec.get("seq")) or 0
+    at = utc(ms)
     return (
         msgid, _s(rec.get("corpid")), seq, _s(rec.get("action")), _s(rec.get("from") or rec.get("user")),
-        [_s(t) for t in tolist], _s(rec.get("roomid")), ms, utc(ms), day(ms), _s(rec.get("msgtype")),
-        content, orjson.dumps(rec).decode(), ingested_at or now(), norm(content),
+        [_s(t) for t in tolist], _s(rec.get("roomid")), ms, at, at.date(), _s(rec.get("msgtype")),
+        content, (raw or orjson.dumps(rec)).decode("utf-8", "replace"), ingested_at or now(), norm(content),
     )
 
 
