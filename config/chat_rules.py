@@ -6,7 +6,7 @@
         min_severity: low         # weaker signals are kept as context but raise no alert
         act_distance: 8           # an act cue (去/搜/加…) this close to an entity makes it a call to act
       chat.private_contact:       # personal phone numbers, WeChat ids, contact cards
-        severity: {phone: high, wechat_id: high, card: high}
+        severity: {phone: high, wechat_id: high, qq: high, card: high}
         wechat_id_prefixes: [wxid_, vx, wx, 微信号, 微信, v信]
       chat.external_shop:         # shop links, tao-passwords, other companies' mini-programs
         severity: {shop_link: high, link: info, tao_password: high, weapp: medium, competitor_weapp: high}
@@ -38,7 +38,7 @@ DEFAULT_SHOP_DOMAINS = (
     "xianyu.com", "1688.com", "weidian.com", "youzan.com", "vip.com", "suning.com", "dangdang.com",
     "xiaohongshu.com", "xhslink.com", "dewu.com", "mogu.com", "aliexpress.com", "u.jd.com",
 )
-DEFAULT_WECHAT_ID_PREFIXES = ("wxid_", "vx", "wx", "v信", "微信号", "微信", "威信", "薇信", "加v", "加微")
+DEFAULT_WECHAT_ID_PREFIXES = ("wxid_", "vx", "wx", "v信", "微信号", "微信", "威信", "薇信", "加v", "加微", "+v", "+微")
 
 
 @dataclass(frozen=True)
@@ -79,7 +79,7 @@ def _int(section: dict, key: str, default: int, lo: int, hi: int, path: Path) ->
 # Signal kinds of each rule and their default severities.
 KINDS: dict[str, dict[str, str]] = {
     "chat.diversion_phrase": {},
-    "chat.private_contact": {"phone": "high", "wechat_id": "high", "card": "high"},
+    "chat.private_contact": {"phone": "high", "wechat_id": "high", "qq": "high", "card": "high"},
     "chat.external_shop": {"shop_link": "high", "link": "info", "tao_password": "high", "weapp": "medium",
                            "competitor_weapp": "high"},
     "chat.offline_payment": {"bank_card": "critical", "redpacket": "medium", "external_redpacket": "high"},

@@ -5,13 +5,14 @@
   and separators are gone. The company's 400/95 numbers are not mobile numbers; allow-listed numbers
   (the company's own service phones) are skipped.
 - Bank-card numbers: 16–19 digits passing the Luhn check.
-- WeChat ids: `wxid_…`, or an id after a prefix such as vx: / 微信号 / v信 (from the rule's list).
+- WeChat ids: `wxid_…`, or an id after a prefix such as vx: / 微信号 / v信 (from the rule's list), and
+  QQ numbers after qq / 扣扣 — read with emoji and symbols between the characters removed (薇❤️信).
 - Links whose host is a shop platform (yangkeduo.com, taobao.com, jd.com …, subdomains included; also
   written with 点 or 。 for the dot), and other links; allow-listed hosts (the company's own shop) skipped.
 - Tao-passwords: ￥AbCd1234Ef￥ and the other currency-sign wrappers Taobao uses.
 
 Ids, links and codes are ASCII, so they are searched in the original text with full-width forms folded
-one-for-one (offsets stay those of the original text).
+and emoji/symbols dropped (offsets mapped back to the original text).
 """
 
 from __future__ import annotations
@@ -118,33 +119,55 @@ def wechat_id_pattern(prefixes: tuple[str, ...]) -> re.Pattern | None:
         re.IGNORECASE)
 
 
+QQ_NUMBER = re.compile(r"(?<![a-z0-9])(?:qq|扣扣|企鹅)\s*(?:号)?\s*[:：是为]?\s*([1-9][0-9]{4,11})(?![0-9])",
+                       re.IGNORECASE)
+_ID_TABLE: list[str | None] = []
+
+
+def _id_table() -> list[str | None]:
+    """Drops emoji, symbols, format characters and marks (薇❤️信 → 薇信) but keeps spaces and the
+    punctuation ids are made of (_ - :); ➕ becomes +; full width becomes ASCII. A list indexed by
+    code point (fast in `str.translate`), built on first use."""
+    if not _ID_TABLE:
+        import unicodedata
+
+        _ID_TABLE.extend(None if unicodedata.category(chr(cp)) in ("So", "Sk", "Cf", "Mn", "Me", "Cs")
+                         else chr(WIDTH.get(cp, cp)) for cp in range(0x20000))
+        _ID_TABLE[0x2795] = "+"
+    return _ID_TABLE
+
+
 def ascii_finds(text: str, wechat_ids: re.Pattern | None, shop_domains: tuple[str, ...],
                 allow: Allow) -> list[Found]:
-    """WeChat ids, links and tao-passwords in `text` (offsets of `text`)."""
-    folded = text.translate(WIDTH)
-    out: list[Found] = []
+    """WeChat ids, QQ numbers, links and tao-passwords in `text`, reported with offsets of `text`.
+
+    Searched in the id view (emoji and symbols dropped, full width folded), so 薇❤️信号 and
+    taobao😀.com are read as written without them."""
+    table = _ID_TABLE or _id_table()
+    view = text.translate(table)
+    found: list[tuple[str, int, int, str]] = []
     if wechat_ids is not None:
-        for m in wechat_ids.finditer(folded):
-            g = 1 if m.group(1) else 2
-            wid = m.group(g)
-            if wid.isdigit():
-                continue  # a number after "vx" is a phone, found by numbers()
-            out.append(Found("wechat_id", m.start(), m.end(), text[m.start():m.end()], wid.lower()))
-    if LINK_HINT.search(folded):
-        for m in URL.finditer(folded):
+        for m in wechat_ids.finditer(view):
+            wid = m.group(1) or m.group(2)
+            if not wid.isdigit():  # a number after "vx" is a phone, found by numbers()
+                found.append(("wechat_id", m.start(), m.end(), wid.lower()))
+    found.extend(("qq", m.start(), m.end(), m.group(1)) for m in QQ_NUMBER.finditer(view))
+    if LINK_HINT.search(view):
+        for m in URL.finditer(view):
             scheme, host = m.group(1), re.sub(r"[。点]", ".", m.group(2)).lower()
             if allow.domain(host):
                 continue
             if any(host == d or host.endswith("." + d) for d in shop_domains):
-                out.append(Found("shop_link", m.start(), m.end(), text[m.start():m.end()], host))
+                found.append(("shop_link", m.start(), m.end(), host))
             elif scheme:
-                out.append(Found("link", m.start(), m.end(), text[m.start():m.end()], host))
-        for m in TAO_PASSWORD.finditer(folded):
-            if m.group(1) not in allow.codes:
-                out.append(Found("tao_password", m.start(), m.end(), text[m.start():m.end()], m.group(1)))
-    return out
-
-
-def host_of(url: str) -> str:
-    m = URL.search(url.translate(WIDTH))
-    return re.sub(r"[。点]", ".", m.group(2)).lower() if m else ""
+                found.append(("link", m.start(), m.end(), host))
+        found.extend(("tao_password", m.start(), m.end(), m.group(1)) for m in TAO_PASSWORD.finditer(view)
+                     if m.group(1) not in allow.codes)
+    if not found:
+        return []
+    if len(view) == len(text):
+        kept = range(len(text))
+    else:  # view index → original index, only for the few messages with a finding
+        kept = [i for i, ch in enumerate(text) if ord(ch) >= len(table) or table[ord(ch)] is not None]
+    return [Found(kind, kept[a], kept[b - 1] + 1, text[kept[a]:kept[b - 1] + 1], value)
+            for kind, a, b, value in found]

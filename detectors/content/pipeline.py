@@ -46,6 +46,7 @@ RULES = ("chat.diversion_phrase", "chat.private_contact", "chat.external_shop", 
 FOUND = {
     "phone": ("chat.private_contact", True, "个人手机号"),
     "wechat_id": ("chat.private_contact", True, "微信号"),
+    "qq": ("chat.private_contact", True, "QQ号"),
     "bank_card": ("chat.offline_payment", True, "银行卡号"),
     "shop_link": ("chat.external_shop", False, "外部店铺链接"),
     "link": ("chat.external_shop", False, "外部链接"),
