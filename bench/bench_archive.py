@@ -9,7 +9,11 @@
    every 100 ms; a record's lag is the time from its send to the first poll that sees it in ClickHouse.
    Reported: p50 / p99 / max.
 
-Usage: .venv/bin/python -m bench.bench_archive [--records 500000] [--batch 20000] [--rate 5000] [--seconds 30]
+   With --procs N the records are shared by N processes (PAODAN_ARCHIVE_PROCESSES does the same in the
+   worker); both 1 and N are reported.
+
+Usage: .venv/bin/python -m bench.bench_archive [--records 500000] [--batch 20000] [--procs 2] [--rate 5000]
+       [--seconds 30] [--skip-lag]
 Needs `paodan stack up`. Throw-away databases are dropped at the end.
 """
 
@@ -17,9 +21,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import multiprocessing
 import statistics
 import tempfile
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import orjson
@@ -27,8 +33,8 @@ from aiokafka import AIOKafkaProducer
 
 from config.settings import load
 from sinks.clickhouse import ClickHouseArchive
-from sinks.clickhouse.schema import migrate
-from streams.archive import write_batch
+from sinks.clickhouse.schema import MESSAGES, migrate
+from streams.archive import _message_rows, write_batch
 from tests.live import Worker, unique
 
 TEXTS = ["您好，请问有什么可以帮您？", "这款今天有满减活动，官方旗舰店下单就行。", "明天下午三点前可以送到。",
@@ -43,30 +49,46 @@ def chat(tag: str, i: int, ms: int) -> bytes:
                          "text": {"content": f"{TEXTS[i % len(TEXTS)]}（{i}）"}, "corpid": tag, "seq": i})
 
 
-def insert_rate(base: str, records: int, batch_size: int) -> None:
-    archive = ClickHouseArchive(f"{base}/{unique('paodan_bench_')}")
+def _insert_share(url: str, tag: str, first: int, count: int, batch_size: int, start_at: float) -> tuple[int, float]:
+    """One process's share of the insert benchmark: build its records, start at `start_at`, archive
+    them in batches with the archive consumer's own code; return (records, finish time)."""
+    archive = ClickHouseArchive(url)
+    now = int(time.time() * 1000)
+    raws = [("wecom.msgaudit", f"emp{i % 500}".encode(), chat(tag, i, now + i)) for i in range(first, first + count)]
+    time.sleep(max(0.0, start_at - time.time()))
+    for start in range(0, count, batch_size):
+        write_batch(archive, raws[start:start + batch_size])
+    return count, time.time()
+
+
+def insert_rate(base: str, records: int, batch_size: int, procs: int) -> None:
+    url = f"{base}/{unique('paodan_bench_')}"
+    archive = ClickHouseArchive(url)
     try:
         migrate(archive)
         tag = unique("bench")
-        now = int(time.time() * 1000)
-        raws = [("wecom.msgaudit", f"emp{i % 500}".encode(), chat(tag, i, now + i)) for i in range(records)]
-        began = time.monotonic()
-        for start in range(0, records, batch_size):
-            write_batch(archive, raws[start:start + batch_size])
-        took = time.monotonic() - began
-        # The same batches once more, only the insert: what ClickHouse and the driver take.
-        from streams.archive import _message_rows
-        rows = [_message_rows([(k, v) for _, k, v in raws[s:s + batch_size]]) for s in range(0, records, batch_size)]
-        build = time.monotonic() - began - took
-        from sinks.clickhouse.schema import MESSAGES
-        began2 = time.monotonic()
-        for chunk in rows:
-            archive.insert(MESSAGES, chunk)
-        insert = time.monotonic() - began2
+        share = records // procs
+        start_at = time.time() + 2 + records / 100_000  # after every process has built its records
+        with ProcessPoolExecutor(procs, mp_context=multiprocessing.get_context("spawn")) as pool:
+            results = list(pool.map(_insert_share, [url] * procs, [tag] * procs, [n * share for n in range(procs)],
+                                    [share] * procs, [batch_size] * procs, [start_at] * procs))
+        took = max(end for _, end in results) - start_at
+        done = sum(n for n, _ in results)
         [(stored,)] = archive.execute(f"SELECT count() FROM {archive.database}.messages FINAL")
-        print(f"insert rate: {records:,} chat records in batches of {batch_size:,}: {took:.2f}s end to end = "
-              f"{records / took:,.0f} rows/s (build rows {records / build:,.0f} rows/s, insert only "
-              f"{records / insert:,.0f} rows/s); stored once: {stored:,} rows under FINAL")
+        print(f"insert rate, {procs} process(es): {done:,} chat records in batches of {batch_size:,} in "
+              f"{took:.2f}s = {done / took:,.0f} rows/s end to end (decode, rows with normalised text, "
+              f"insert); stored once: {stored:,} rows under FINAL")
+        # Where the time goes, in one process: building rows versus inserting them.
+        raws = [(f"emp{i % 500}".encode(), chat(tag, i, 0)) for i in range(batch_size)]
+        began = time.monotonic()
+        rows = _message_rows(raws)
+        build = time.monotonic() - began
+        archive.execute(f"TRUNCATE TABLE {archive.database}.messages")
+        began = time.monotonic()
+        archive.insert(MESSAGES, rows)
+        insert = time.monotonic() - began
+        print(f"  one process, one batch of {batch_size:,}: build rows {batch_size / build:,.0f} rows/s, "
+              f"insert only {batch_size / insert:,.0f} rows/s")
     finally:
         archive.execute(f"DROP DATABASE IF EXISTS {archive.database}")
 
@@ -144,6 +166,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--records", type=int, default=500_000)
     p.add_argument("--batch", type=int, default=20_000)
+    p.add_argument("--procs", type=int, default=2, help="archive processes for the insert rate")
     p.add_argument("--rate", type=int, default=5000)
     p.add_argument("--seconds", type=float, default=30)
     p.add_argument("--skip-lag", action="store_true")
@@ -152,7 +175,8 @@ def main() -> None:
     base = settings.clickhouse.rsplit("/", 1)[0]
     server = ClickHouseArchive(settings.clickhouse).server_version()
     print(f"ClickHouse {server} at {base}; 2-core machine shared with the rest of the stack")
-    insert_rate(base, args.records, args.batch)
+    for procs in sorted({1, args.procs}):
+        insert_rate(base, args.records, args.batch, procs)
     if not args.skip_lag:
         asyncio.run(lag(settings, base, args.rate, args.seconds))
 

@@ -53,6 +53,8 @@ class Settings:
     # How long the archive keeps events (messages, contact changes, orders, HR events); alerts and their
     # audit trail are kept. TTL on current ClickHouse, dropped monthly partitions on 18.16.
     retention_days: int = 180
+    # Archive consumer processes per worker (each takes a share of the partitions; streams/archive.py).
+    archive_processes: int = 1
 
     @property
     def clickhouse_database(self) -> str:
@@ -156,4 +158,5 @@ def load(env: dict[str, str] | None = None) -> Settings:
         sink_batch_rows=_int(env, "PAODAN_SINK_BATCH", 5000, 1, 1_000_000),
         sink_flush_s=_float(env, "PAODAN_SINK_FLUSH", 1.0, 0.05, 60.0),
         retention_days=_int(env, "PAODAN_RETENTION_DAYS", 180, 1, 36_500),
+        archive_processes=_int(env, "PAODAN_ARCHIVE_PROCESSES", 1, 1, 64),
     )

@@ -63,7 +63,11 @@ def _caller(settings, args):
 def _print_message(m: dict, prefix: str = "") -> None:
     to = ",".join(m["tolist"])
     room = f" [{m['roomid']}]" if m["roomid"] else ""
-    print(f"{prefix}{_stamp(m['ts'])}  {m['sender']} → {to}{room}: {m['content'] or '<' + m['msgtype'] + '>'}")
+    if "content" not in m:  # metadata only (a supervisor): no text
+        text = f"<{m['msgtype']}, {m['length']} characters>"
+    else:
+        text = m["content"] or f"<{m['msgtype']}>"
+    print(f"{prefix}{_stamp(m['ts'])}  {m['sender']} → {to}{room}: {text}")
 
 
 def _print_timeline(items: list[dict]) -> None:

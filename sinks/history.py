@@ -10,12 +10,13 @@ share them:
 - `context`   — the conversation around one message (an alert's evidence)
 - `messages`  — messages by id, with content (audited) or metadata only
 
-Permissions (chat content is personal data):
-- `compliance` and `admin` see every employee, content included;
-- a `supervisor` sees their own team's employees only — content included, since triaging their team's
-  alerts needs it — and nothing of other teams (a query about another team's employee is refused, and
-  search and statistics are restricted to the team). An employee's team is the latest `employee`
-  record in `hr_events`, else the team on their latest alert.
+Permissions (chat content is personal data; the same policy as the board, dashboard_ws.auth):
+- `compliance` and `admin` see every employee, message content included;
+- a `supervisor` sees their own team's employees only, and their messages as metadata only (who, when,
+  to whom, type and `length`, no text): triage by a team lead needs the pattern, compliance reads the
+  words. Anything about another team's employee is refused, statistics are restricted to the team, and
+  keyword search (which reads content) is refused. An employee's team is the latest `employee` record in
+  `hr_events`, else the team on their latest alert.
 
 Every call that returns message content first writes a `view_content` row to `alert_actions` (who, which
 employee, what query, which message ids); if that audit write fails, no content is returned.
@@ -68,6 +69,10 @@ class Caller:
     def sees_all(self) -> bool:
         return self.role in ROLES_SEEING_ALL
 
+    @property
+    def reads_content(self) -> bool:
+        return self.role in ROLES_SEEING_ALL
+
     @classmethod
     def from_claims(cls, claims: Any) -> "Caller":
         """From board token claims (dashboard_ws.auth.Claims: role, team, actor)."""
@@ -108,21 +113,6 @@ def employee_teams(archive: Archive, employee_ids: Iterable[str]) -> dict[str, s
     return {e: t for e, t in teams.items() if t}
 
 
-def team_members(archive: Archive, team: str) -> list[str]:
-    """Employees whose current team is `team` (HR directory, else alerts)."""
-    db = archive.database
-    rows = archive.execute(
-        f"SELECT employee_id FROM (SELECT employee_id, argMax(team, ts) AS team FROM {db}.hr_events "
-        "WHERE type = 'employee' GROUP BY employee_id) WHERE team = %(team)s", {"team": team})
-    members = {e for (e,) in rows}
-    rows = archive.execute(
-        f"SELECT employee_id FROM (SELECT employee_id, argMax(team, ts) AS team FROM {db}.alerts "
-        "GROUP BY employee_id) WHERE team = %(team)s", {"team": team})
-    known = set(employee_teams(archive, [e for (e,) in rows]).items())
-    members |= {e for e, t in known if t == team}
-    return sorted(members)
-
-
 def check_employee(archive: Archive, caller: Caller, employee_id: str) -> None:
     if caller.sees_all:
         return
@@ -158,6 +148,11 @@ def _parties(msg: dict[str, Any]) -> list[str]:
     return [p for p in [msg["sender"], *msg["tolist"]] if is_internal(p)]
 
 
+def metadata_only(msg: dict[str, Any]) -> dict[str, Any]:
+    """A message without its text: the text's `length` instead."""
+    return {**{k: v for k, v in msg.items() if k != "content"}, "length": len(msg["content"])}
+
+
 def messages(archive: Archive, caller: Caller, msgids: list[str], *, content: bool = True,
              alert_id: str = "") -> list[dict[str, Any]]:
     """Archived messages by id (an alert's evidence), oldest first. With `content=False` each message
@@ -172,8 +167,8 @@ def messages(archive: Archive, caller: Caller, msgids: list[str], *, content: bo
     if not caller.sees_all:
         teams = employee_teams(archive, {p for m in found for p in _parties(m)})
         found = [m for m in found if caller.team in {teams.get(p) for p in _parties(m)}]
-    if not content:
-        return [{**{k: v for k, v in m.items() if k != "content"}, "length": len(m["content"])} for m in found]
+    if not content or not caller.reads_content:
+        return [metadata_only(m) for m in found]
     if found:
         audit_view(archive, caller, "messages", {p for m in found for p in _parties(m)},
                    [m["msgid"] for m in found], {}, alert_id=alert_id)
@@ -237,8 +232,8 @@ def timeline(archive: Archive, caller: Caller, employee_id: str, since_ms: int |
              kinds: Iterable[str] = TIMELINE_KINDS) -> list[dict[str, Any]]:
     """The employee's latest `limit` events of the period (default: the last 30 days), oldest first.
 
-    Each item is {"ts", "kind", "id", "data"}; messages carry their content, so a timeline with
-    messages is audited."""
+    Each item is {"ts", "kind", "id", "data"}; messages carry their content (audited) for callers who may
+    read it, their metadata for others."""
     kinds = tuple(kinds)
     unknown = set(kinds) - set(TIMELINE_KINDS)
     if unknown:
@@ -252,6 +247,8 @@ def timeline(archive: Archive, caller: Caller, employee_id: str, since_ms: int |
     rank = {k: i for i, k in enumerate(TIMELINE_KINDS)}
     items = sorted((i for kind in per_kind for i in kind), key=lambda i: (i["ts"], rank[i["kind"]]))[-limit:]
     msgids = [i["id"] for i in items if i["kind"] == "message"]
+    if not caller.reads_content:
+        return [{**i, "data": metadata_only(i["data"])} if i["kind"] == "message" else i for i in items]
     if msgids:
         audit_view(archive, caller, "timeline", [employee_id], msgids,
                    {"employee_id": employee_id, "since": since, "until": until})
@@ -286,7 +283,9 @@ def search(archive: Archive, caller: Caller, query: str, since_ms: int | None = 
     """Archived chat messages containing every term of `query`, newest first, with highlight spans.
 
     Matching runs on `content_norm` (the text as the live matcher sees it), so 「加 我 微-信」 is found by
-    「加我微信」. A supervisor's search covers conversations of their own team only."""
+    「加我微信」."""
+    if not caller.reads_content:
+        raise PermissionDenied("keyword search reads chat content: it is for compliance and admin")
     terms = search_terms(query)
     if not terms:
         raise BadQuery("the search has no words left after normalisation")
@@ -297,15 +296,8 @@ def search(archive: Archive, caller: Caller, query: str, since_ms: int | None = 
         params[f"q{i}"] = _like(term)
         where.append(f"content_norm LIKE %(q{i})s")
     if employee_id:
-        check_employee(archive, caller, employee_id)
         params["e"] = employee_id
         where.append("(sender = %(e)s OR has(tolist, %(e)s))")
-    elif not caller.sees_all:
-        members = team_members(archive, caller.team)
-        if not members:
-            return {"query": query, "terms": terms, "hits": []}
-        params["members"] = members
-        where.append("hasAny(arrayConcat([sender], tolist), %(members)s)")
     # Two steps: the newest matching ids first (a top-N over two narrow columns, however many messages
     # match), then the full rows of just those. Three times the limit leaves room for copies of a
     # message not yet merged away.
@@ -361,6 +353,8 @@ def context(archive: Archive, caller: Caller, msgid: str, before: int = 10, afte
     result = {"message": msg, "before": [_message(r) for r in reversed(earlier)],
               "after": [_message(r) for r in later]}
     shown = [msg] + result["before"] + result["after"]
+    if not caller.reads_content:
+        return {k: metadata_only(v) if k == "message" else [metadata_only(m) for m in v] for k, v in result.items()}
     audit_view(archive, caller, "context", {p for m in shown for p in _parties(m)},
                [m["msgid"] for m in shown], {"msgid": msgid}, alert_id=alert_id)
     return result

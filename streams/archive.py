@@ -281,13 +281,18 @@ def _archive_process_main() -> None:
 
 @app.task
 async def archive_consumer():
-    """Run the archive consumer in a child process of the worker, restarted if it dies.
+    """Run the archive consumer in PAODAN_ARCHIVE_PROCESSES child processes of the worker (one group:
+    they share the partitions), each restarted if it dies.
 
-    A process of its own gives the archive its own core: building rows (JSON, normalisation) is CPU
+    Processes of their own give the archive its own cores: building rows (JSON, normalisation) is CPU
     work that would otherwise compete with detection for the worker's one Python thread."""
+    await asyncio.gather(*(_archive_process(n) for n in range(settings.archive_processes)))
+
+
+async def _archive_process(n: int) -> None:
     ctx = multiprocessing.get_context("spawn")
     while True:
-        proc = ctx.Process(target=_archive_process_main, name="paodan-archive", daemon=True)
+        proc = ctx.Process(target=_archive_process_main, name=f"paodan-archive-{n}", daemon=True)
         proc.start()
         try:
             await asyncio.to_thread(proc.join)
@@ -295,7 +300,7 @@ async def archive_consumer():
             proc.terminate()
             await asyncio.to_thread(proc.join, 30)
             raise
-        log.warning("archive process exited with %s; restarting in 2s", proc.exitcode)
+        log.warning("archive process %d exited with %s; restarting in 2s", n, proc.exitcode)
         await asyncio.sleep(2)
 
 

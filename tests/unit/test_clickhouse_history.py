@@ -101,14 +101,20 @@ def test_timeline_keeps_the_latest_events_when_limited(archive):
     assert views(archive) == []  # no message shown, nothing to audit
 
 
-def test_a_supervisor_sees_their_own_team_only(archive):
-    assert timeline(archive, SUPERVISOR_A, "zs", T0 - 3600_000, T0 + 3 * 3600_000, kinds=["alert"])[0]["id"] == "A1"
+def test_a_supervisor_sees_their_own_team_only_and_messages_as_metadata(archive):
+    items = timeline(archive, SUPERVISOR_A, "zs", T0 - 3600_000, T0 + 3 * 3600_000)
+    m3 = next(i["data"] for i in items if i["id"] == "m3")
+    assert "content" not in m3 and m3["length"] == len("加 我 私人 微-信，便宜两百") and m3["sender"] == "zs"
+    around = context(archive, SUPERVISOR_A, "m3", before=1, after=1)
+    assert [m["msgid"] for m in around["before"] + [around["message"]] + around["after"]] == ["m2", "m3", "m4"]
+    assert all("content" not in m for m in around["before"] + [around["message"]] + around["after"])
+    assert views(archive) == []  # no content shown, nothing to audit
     with pytest.raises(PermissionDenied):
         timeline(archive, SUPERVISOR_B, "zs", T0 - 3600_000, T0 + 3 * 3600_000)
     with pytest.raises(PermissionDenied):
         context(archive, SUPERVISOR_B, "m3")
-    hits = search(archive, SUPERVISOR_B, "加我微信", T0 - 3600_000, T0 + 3 * 3600_000)["hits"]
-    assert [h["msgid"] for h in hits] == ["m5"]  # not zs's m3
+    with pytest.raises(PermissionDenied):
+        search(archive, SUPERVISOR_A, "加我微信", T0 - 3600_000, T0 + 3 * 3600_000)  # search reads content
     stats = alert_stats(archive, SUPERVISOR_B, T0 - 3600_000, T0 + 3 * 3600_000, by=["team"])
     assert [s["team"] for s in stats] == ["华南二组"]
     with pytest.raises(PermissionDenied):
@@ -133,12 +139,12 @@ def test_search_normalises_like_the_live_matcher_and_highlights_the_original(arc
 
 
 def test_context_shows_the_conversation_around_an_evidence_message(archive):
-    result = context(archive, SUPERVISOR_A, "m3", before=1, after=5, alert_id="A1")
+    result = context(archive, COMPLIANCE, "m3", before=1, after=5, alert_id="A1")
     assert result["message"]["content"] == "加 我 私人 微-信，便宜两百"
     assert [m["msgid"] for m in result["before"]] == ["m2"]
     assert [m["msgid"] for m in result["after"]] == ["m4"]  # m6 is another customer's conversation
     [view] = views(archive)
-    assert (view["employee_id"], view["actor"], view["role"], view["what"]) == ("zs", "boss-a", "supervisor",
+    assert (view["employee_id"], view["actor"], view["role"], view["what"]) == ("zs", "auditor-1", "compliance",
                                                                                 "context")
     assert archive.execute(f"SELECT alert_id FROM {archive.database}.alert_actions FINAL WHERE "
                            "action = 'view_content'") == [("A1",)]
