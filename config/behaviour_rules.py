@@ -26,8 +26,8 @@ def _r(default: Any, lo: float, hi: float) -> Any:
 @dataclass(frozen=True)
 class WindowsRule:
     """Event time: how late an event may be, and what counts as working time."""
-    lateness_minutes: int = _r(120, 0, 10_080)     # events older than watermark - lateness are dropped
-    day_close_grace_minutes: int = _r(60, 0, 1_440)  # a local day closes this long after midnight
+    lateness_minutes: int = _r(360, 0, 10_080)     # events older than watermark - lateness are dropped
+    day_close_grace_minutes: int = _r(480, 0, 1_440)  # a local day closes this long after midnight
     history_days: int = _r(35, 8, 120)             # daily counters kept per employee
     work_start_hour: int = _r(9, 0, 23)
     work_end_hour: int = _r(18, 1, 24)

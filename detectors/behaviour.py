@@ -4,11 +4,12 @@
 
 `state` is the employee's dict (the worker's `behaviour` table value, replay's in-memory dict); the
 engine updates it and hands it back in `outcome.state`. Per event:
-1. event time: the watermark advances; an event older than watermark − `lateness_minutes` is
-   counted (`late`) and otherwise ignored, so windows stay bounded;
+1. event time: the input's watermark advances; an event older than that watermark −
+   `lateness_minutes` is counted (`late`) and otherwise ignored, so windows stay bounded;
 2. the event's family detector runs (chat → followup, contacts, orders → orders/commission/conversion,
    HR → hr); notices from other partitions (a customer handed away, a team-level signal) are applied;
-3. local days that are over (`day_close_grace_minutes` after midnight) are closed: follow-up rate,
+3. local days that are over for every live input (windows.clock, `day_close_grace_minutes` after
+   midnight) are closed: follow-up rate,
    stalled orders, and a summary to the team (detectors/peers.py);
 4. signals become alerts through hygiene (dedup, cooldown, grouping, escalation), and alerts feed the
    risk score, whose level crossings are alerts too.
@@ -23,9 +24,10 @@ from detectors import contacts, followup, hr, hygiene, orders, peers, risk
 from detectors.alert import Alert
 from detectors.context import Ctx
 from detectors.events import ChatTouch, ContactEvent, HrEvent, OrderEvent
-from detectors.windows import accept, day_window, prune
+from detectors.windows import accept, clock, day_window, prune
 
 STATE_VERSION = 1
+SOURCES = {ChatTouch: "c", ContactEvent: "k", OrderEvent: "o", HrEvent: "h"}  # per-input watermarks
 
 
 @dataclass
@@ -39,7 +41,7 @@ class Outcome:
 
 def _close_days(state: dict, ctx: Ctx) -> None:
     w = ctx.rules.windows
-    closable = ctx.day(state["wm"] - w.day_close_grace_minutes * 60_000) - 1
+    closable = ctx.day(clock(state) - w.day_close_grace_minutes * 60_000) - 1
     last = state.get("cd")
     if last is None:
         state["cd"] = closable
@@ -71,7 +73,7 @@ def process(state: dict | None, event: Any, ctx: Ctx) -> Outcome:
         _notice(state, event, ctx)
         now = max(state.get("wm", 0), int(event.get("ts", 0)))
     else:
-        if not accept(state, event.ts, ctx.rules.windows.lateness_minutes * 60_000):
+        if not accept(state, SOURCES[type(event)], event.ts, ctx.rules.windows.lateness_minutes * 60_000):
             state["late"] = state.get("late", 0) + 1
             return Outcome(state)
         if isinstance(event, ChatTouch):
@@ -83,8 +85,6 @@ def process(state: dict | None, event: Any, ctx: Ctx) -> Outcome:
         elif isinstance(event, HrEvent):
             hr.on_hr(state, event, ctx)
         _close_days(state, ctx)
-        if ctx.rules.followup.enabled:
-            followup.check_timeouts(state, state["wm"], ctx)
         now = state["wm"]
     out = Outcome(state, owner_updates=ctx.owner_updates, messages=ctx.messages)
     if not ctx.signals:
@@ -95,7 +95,13 @@ def process(state: dict | None, event: Any, ctx: Ctx) -> Outcome:
         alert = hygiene.apply(state, sig, ctx.employee, ctx.directory, ctx.rules.version, cooldown, h.max_evidence)
         if alert is not None:
             out.alerts.append(alert)
-    out.risk, crossing = risk.update(state, out.alerts, now, ctx.rules.risk, day_window(ctx.day(now), ctx.tz))
+    # The score is taken at the alerts' own event time (not the watermark, which depends on how the
+    # inputs interleaved): the same alerts give the same score and level crossing, live or in replay.
+    now = max(a.ts for a in out.alerts) if out.alerts else now
+    update, crossing = risk.update(state, out.alerts, now, ctx.rules.risk, day_window(ctx.day(now), ctx.tz))
+    if update is not None:
+        out.risk = {"employee_id": ctx.employee, "team": ctx.directory.get("team", ""),
+                    "branch": ctx.directory.get("branch", ""), **update}
     if crossing is not None:
         alert = hygiene.apply(state, crossing, ctx.employee, ctx.directory, ctx.rules.version, cooldown,
                               h.max_evidence)

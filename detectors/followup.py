@@ -148,7 +148,7 @@ def close_day(state: dict, day: int, ctx: Ctx) -> None:
                      f"（{(orders_now / orders_base - 1) * 100:+.0f}%）" if orders_base else "")
             severity = "high" if orders_base and orders_now > orders_base * 1.15 else "medium"
             window = (day_start(recent[-1][0], ctx.tz), day_start(day + 1, ctx.tz))
-            ctx.signal(Signal("followup.rate_drop", severity, state.get("wm", 0), window, "自有客户跟进率骤降",
+            ctx.signal(Signal("followup.rate_drop", severity, window[1] - 1, window, "自有客户跟进率骤降",
                               f"员工 {ctx.employee} 近 {len(recent)} 个工作日自有客户日跟进率 {r_now:.0%}，"
                               f"仅为个人基线 {r_base:.0%}（前 {len(base)} 个工作日）的 {r_now / r_base:.0%}"
                               f"（阈值 {cfg.rate_drop_ratio:.0%}）{trend}"))
@@ -167,7 +167,7 @@ def stalled(state: dict, day: int, ctx: Ctx) -> None:
         return
     for oid in stalled:
         orders[oid][1] |= STALLED
-    ctx.signal(Signal("followup.stalled", "medium", state.get("wm", 0), day_window(day, ctx.tz),
+    ctx.signal(Signal("followup.stalled", "medium", day_start(day + 1, ctx.tz) - 1, day_window(day, ctx.tz),
                       "订单创建后停止跟进",
                       f"员工 {ctx.employee} 有 {len(stalled)} 笔订单创建超过 {cfg.stalled_days} 天未付款、未关闭，"
                       f"且之后未再联系客户（阈值 {cfg.stalled_orders} 笔）",

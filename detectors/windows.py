@@ -146,11 +146,26 @@ def prune(state: dict, today: int, keep_days: int) -> None:
             del days[key]
 
 
-def accept(state: dict, ts: int, lateness_ms: int) -> bool:
-    """Advance the watermark; False for an event too late to count (older than watermark - lateness)."""
-    wm = state.get("wm", 0)
-    if ts < wm - lateness_ms:
+def accept(state: dict, source: str, ts: int, lateness_ms: int) -> bool:
+    """Advance the watermark of one input (`source`: chat, contacts, orders or HR); False for an event
+    older than that input's watermark − lateness (out of order within its own topic: dropped).
+
+    Each input keeps its own watermark because Kafka orders records within a partition, not across
+    topics: a worker catching up may read an employee's HR records hours of event time ahead of their
+    chat, and that must not drop the chat as late."""
+    marks = state.setdefault("tw", {})
+    mark = marks.get(source, 0)
+    if ts < mark - lateness_ms:
         return False
-    if ts > wm:
+    if ts > mark:
+        marks[source] = ts
+    if ts > state.get("wm", 0):
         state["wm"] = ts
     return True
+
+
+def clock(state: dict) -> int:
+    """Event time the employee's inputs have reached (the latest of them). Days close
+    `day_close_grace_minutes` after midnight by this clock, so that grace is also the skew between
+    topics a worker may show when catching up (see docs/detection-behaviour.md)."""
+    return state.get("wm", 0)

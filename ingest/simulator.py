@@ -350,8 +350,9 @@ def day_records(world: World, day: int) -> list[tuple[int, tuple]]:
     return out
 
 
-def records(world: World, days: int | None = None) -> Iterator[tuple[str, str, dict]]:
-    """Every record in event-time order: the directory and customer allocation before day 0, then the days."""
+def records(world: World, days: int | None = None, first_day: int = 0) -> Iterator[tuple[str, str, dict]]:
+    """Every record in event-time order: the directory and customer allocation before day 0, then the
+    days (those before `first_day` are simulated but not sent: a slice of the company's life)."""
     before = world.start - 45 * DAY_MS
     heap: list = []
     n = 0
@@ -371,7 +372,9 @@ def records(world: World, days: int | None = None) -> Iterator[tuple[str, str, d
             n += 1
         limit = world.start + (day + 1) * DAY_MS
         while heap and heap[0][0] < limit:
-            yield heapq.heappop(heap)[2]
+            ts, _, rec = heapq.heappop(heap)
+            if ts >= world.start + first_day * DAY_MS or ts < world.start:
+                yield rec
         day += 1
     while heap:
         yield heapq.heappop(heap)[2]

@@ -1,0 +1,273 @@
+"""Behaviour detectors, one rule at a time, through the same processing the worker and replay use."""
+
+from __future__ import annotations
+
+import orjson
+import pytest
+
+from config.rules import load_rules
+from config.settings import CONFIG_DIR
+from config.yamlfile import ConfigError
+from detectors import peers
+from detectors.context import BehaviourRules
+from detectors.windows import working_ms_between
+from ingest.simulator import Employee, chat, contact, directory_record, hr, order
+from streams.behaviour_memory import MemoryBehaviour
+from streams.records import RecordError, decode_contact, decode_order
+
+MON = 1_764_518_400_000  # Monday 2025-12-01 00:00 Asia/Shanghai
+H = 3_600_000
+DAY = 24 * H
+RULES = load_rules(CONFIG_DIR / "rules.yaml")
+
+
+class World:
+    """A tiny company fed record by record; `alerts` keeps the last revision of each alert."""
+
+    def __init__(self):
+        self.engine = MemoryBehaviour(RULES)
+        self.alerts: dict[str, dict] = {}
+        self.n = 0
+        self.boss = Employee("boss", "boss", "一组", "SH-01", "", role="manager")
+        self.amy = Employee("amy", "amy", "一组", "SH-01", "boss")
+        self.bob = Employee("bob", "bob", "一组", "SH-01", "boss")
+        self.seq = 0
+        for e in (self.boss, self.amy, self.bob):
+            self.send(directory_record(e, MON - 30 * DAY))
+
+    def send(self, record) -> list[dict]:
+        topic, key, value = record
+        out = [a.to_dict() for a in self.engine.handle(topic, key, orjson.dumps(value))]
+        for a in out:
+            self.alerts[a["alert_id"]] = a
+        return out
+
+    def own(self, e: Employee, customer: str, ts: int = MON - 20 * DAY, **extra) -> None:
+        self.send(hr(e, "assignment", ts, customer_id=customer, **extra))
+
+    def say(self, e: Employee, customer: str, ts: int, outbound: bool, text: str = "在吗？") -> list[dict]:
+        class W:  # the simulator's chat() needs a world for ids
+            prefix, seed = "u", 1
+
+            @staticmethod
+            def next_seq():
+                self.seq += 1
+                return self.seq
+        return self.send(chat(W, e, customer, ts, outbound, text))
+
+    def rules(self, employee: str) -> dict[str, dict]:
+        return {a["rule"]: a for a in self.alerts.values() if a["employee_id"] == employee}
+
+
+@pytest.fixture
+def w():
+    return World()
+
+
+# --- contacts -------------------------------------------------------------------------------------
+
+def test_deleting_customers_in_bulk_is_high_and_critical_after_a_resignation(w):
+    for i in range(4):
+        w.send(contact(w.amy, f"wmc{i}", MON + 10 * H + i * 60_000, "del_external_contact"))
+    assert "contacts.deletion" not in w.rules("amy")
+    w.send(contact(w.amy, "wmc4", MON + 10 * H + 5 * 60_000, "del_external_contact"))
+    alert = w.rules("amy")["contacts.deletion"]
+    assert alert["severity"] == "high" and "1 小时内删除客户 5 人（阈值 5）" in alert["explanation"]
+    assert len(alert["evidence"]) == 5
+    # After a resignation notice the thresholds halve and a burst is critical.
+    w.send(hr(w.bob, "resignation", MON + DAY, last_day=MON + 20 * DAY))
+    for i in range(3):
+        w.send(contact(w.bob, f"wmd{i}", MON + DAY + 15 * H + i * 60_000, "del_external_contact"))
+    bob = w.rules("bob")["contacts.deletion"]
+    assert bob["severity"] == "critical" and "离职" in bob["title"] and "阈值 2" in bob["explanation"]
+
+
+def test_customers_deleting_the_employee_and_failed_transfers_are_counted_per_day(w):
+    for i in range(5):
+        w.send(contact(w.amy, f"wme{i}", MON + 9 * H + i * H, "del_follow_user"))
+        w.send(contact(w.bob, f"wmf{i}", MON + 9 * H + i * H, "transfer_fail", FailReason="customer_refused"))
+    assert w.rules("amy")["contacts.deleted_by_customers"]["severity"] == "medium"
+    assert "5 次（阈值 5）" in w.rules("amy")["contacts.deleted_by_customers"]["explanation"]
+    assert w.rules("bob")["contacts.transfer_fail"]["severity"] == "medium"
+
+
+def test_a_resignation_looks_back_at_the_weeks_before(w):
+    for d in range(2):
+        for i in range(6):  # 6 a day, spread out: under the normal thresholds (5 an hour, 10 a day)
+            w.send(contact(w.amy, f"wmg{d}{i}", MON + d * DAY + 9 * H + i * H, "del_external_contact"))
+    assert not w.rules("amy")
+    w.send(hr(w.amy, "resignation", MON + 5 * DAY, last_day=MON + 30 * DAY))
+    alert = w.rules("amy")["hr.resignation_lookback"]
+    assert alert["severity"] == "critical" and "删除客户 6 次" in alert["explanation"]
+
+
+# --- follow-up ------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("owned_by_bob, flagged", [(9, True), (8, False)])
+def test_writing_to_more_than_five_customers_of_others_is_flagged_but_a_handover_is_not(w, owned_by_bob, flagged):
+    for i in range(owned_by_bob):
+        w.own(w.bob, f"wmh{i}")
+    for i in range(3):  # a proper handover: these three are amy's now
+        w.own(w.amy, f"wmh{i}", MON + 8 * H, previous_owner_id="bob", reason="handover")
+    for i in range(owned_by_bob):
+        w.say(w.amy, f"wmh{i}", MON + 10 * H + i * 60_000, True)
+    alert = w.rules("amy").get("followup.others_customers")
+    if flagged:
+        assert alert and "联系了 6 位归属其他员工的客户" in alert["explanation"] and len(alert["evidence"]) == 6
+    else:
+        assert alert is None  # 5 of bob's customers: not more than 5
+
+
+def test_reply_timeouts_count_working_time_and_ignore_courtesy(w):
+    for i in range(4):
+        w.own(w.amy, f"wmr{i}")
+    # Friday 17:50 question answered Monday 09:30: 40 working minutes, not a timeout.
+    fri = MON + 4 * DAY
+    w.say(w.amy, "wmr0", fri + 17 * H + 50 * 60_000, False, "明天能发货吗？")
+    w.say(w.amy, "wmr0", fri + 3 * DAY + 9 * H + 30 * 60_000, True, "可以的")
+    # 好的谢谢 needs no answer.
+    w.say(w.amy, "wmr1", fri + 3 * DAY + 10 * H, False, "好的谢谢")
+    w.say(w.amy, "wmr2", fri + 3 * DAY + 16 * H, True, "您好")
+    assert not w.rules("amy")
+    assert working_ms_between(fri + 17 * H + 50 * 60_000, fri + 3 * DAY + 9 * H + 30 * 60_000,
+                              "Asia/Shanghai", 9, 18) == 40 * 60_000
+
+
+def test_four_unanswered_questions_in_a_day_are_flagged(w):
+    for i in range(4):
+        w.own(w.amy, f"wmt{i}")
+        w.say(w.amy, f"wmt{i}", MON + 9 * H + i * 10 * 60_000, False, "订单什么时候发？")
+    w.say(w.amy, "wmt9", MON + 16 * H, True, "您好")  # the employee is at work, writing to others
+    alert = w.rules("amy")["followup.reply_timeout"]
+    assert "4 条客户消息超过 60 分钟" in alert["explanation"]
+
+
+# --- orders ---------------------------------------------------------------------------------------
+
+def test_self_approval_approver_not_manager_and_paid_without_approval(w):
+    w.own(w.amy, "wmo1")
+    w.send(order(w.amy, "SO-1", "created", MON + 10 * H, "wmo1", 8000.0))
+    w.send(order(w.amy, "SO-1", "approved", MON + 11 * H, "wmo1", 8000.0, approver="amy"))
+    approval = w.rules("amy")["orders.approval"]
+    assert approval["severity"] == "high" and "本人" in approval["explanation"]
+    w.send(order(w.amy, "SO-2", "created", MON + 12 * H, "wmo1", 6000.0))
+    w.send(order(w.amy, "SO-2", "approved", MON + 13 * H, "wmo1", 6000.0, approver="bob"))
+    w.send(order(w.amy, "SO-3", "created", MON + 14 * H, "wmo1", 9000.0))
+    w.send(order(w.amy, "SO-3", "paid", MON + 15 * H, "wmo1", 9000.0, commission=270.0))
+    approval = w.rules("amy")["orders.approval"]
+    assert approval["revision"] == 3, "one alert that grows: the rules of one group share it"
+    assert "直属主管是 boss" in approval["explanation"] and "未经审批即付款" in approval["explanation"]
+    # Approved by the manager: nothing to say.
+    w.send(order(w.bob, "SO-4", "created", MON + 10 * H, "wmo9", 8000.0))
+    w.send(order(w.bob, "SO-4", "approved", MON + 11 * H, "wmo9", 8000.0, approver="boss"))
+    w.send(order(w.bob, "SO-4", "paid", MON + 12 * H, "wmo9", 8000.0, commission=240.0))
+    assert not w.rules("bob")
+
+
+def test_orders_credited_on_another_employees_customers(w):
+    w.own(w.bob, "wmx1")
+    w.own(w.bob, "wmx2")
+    w.send(order(w.amy, "SO-5", "created", MON + 10 * H, "wmx1", 500.0))
+    w.send(order(w.amy, "SO-6", "created", MON + 11 * H, "wmx2", 500.0))
+    alert = w.rules("amy")["orders.others_customer"]
+    assert alert["severity"] == "high" and "属于 bob" in alert["explanation"]
+
+
+def test_a_redelivered_event_changes_nothing(w):
+    w.own(w.amy, "wmo1")
+    w.send(order(w.amy, "SO-1", "created", MON + 10 * H, "wmo1", 8000.0))
+    first = w.send(order(w.amy, "SO-1", "approved", MON + 11 * H, "wmo1", 8000.0, approver="amy"))
+    again = w.send(order(w.amy, "SO-1", "approved", MON + 11 * H, "wmo1", 8000.0, approver="amy"))
+    assert first and not again
+    assert w.engine.states["amy"]["d"][str((MON + 8 * H) // DAY)][0] == 1  # one order counted
+
+
+# --- commission -----------------------------------------------------------------------------------
+
+def test_commission_over_policy_kept_on_refund_and_split_orders(w):
+    w.own(w.amy, "wmk1")
+    w.send(order(w.amy, "SO-7", "created", MON + 10 * H, "wmk1", 1000.0, sku="VIP-9"))
+    w.send(order(w.amy, "SO-7", "paid", MON + 10 * H + 60_000, "wmk1", 1000.0, commission=60.0, sku="VIP-9"))
+    assert "commission.over_claim" not in w.rules("amy")  # VIP- pays 6%
+    w.send(order(w.amy, "SO-8", "created", MON + 11 * H, "wmk1", 1000.0))
+    w.send(order(w.amy, "SO-8", "paid", MON + 11 * H + 60_000, "wmk1", 1000.0, commission=100.0))
+    over = w.rules("amy")["commission.over_claim"]
+    assert over["severity"] == "high" and "应为 30.00 元" in over["explanation"]
+    w.send(order(w.amy, "SO-8", "refunded", MON + 12 * H, "wmk1", 1000.0, commission=100.0))
+    assert "仍保留佣金 100.00 元" in w.rules("amy")["commission.kept_on_refund"]["explanation"]
+    w.send(order(w.amy, "SO-9", "created", MON + 13 * H, "wmk1", 900.0))
+    w.send(order(w.amy, "SO-9", "paid", MON + 13 * H + 60_000, "wmk1", 900.0, commission=27.0))
+    split = w.rules("amy")["commission.split_orders"]
+    assert "同一客户录入 3 笔" in split["explanation"]
+
+
+# --- HR -------------------------------------------------------------------------------------------
+
+def test_orders_on_leave_days_are_flagged_when_leave_is_frequent(w):
+    w.own(w.amy, "wml1")
+    w.send(hr(w.amy, "leave", MON, start=MON + 9 * H, end=MON + 2 * DAY + 18 * H, leave_type="年假"))
+    for d in range(3):
+        w.send(order(w.amy, f"SO-L{d}", "created", MON + d * DAY + 11 * H, "wml1", 300.0))
+    alert = w.rules("amy")["hr.leave_sales"]
+    assert "请假 3 天" in alert["explanation"] and "成交 3 单" in alert["explanation"]
+
+
+# --- peers ----------------------------------------------------------------------------------------
+
+def _summary(e: str, n: int, bn: float = 2.0) -> dict:
+    return {"e": e, "d": 20_000, "tz": "Asia/Shanghai", "n": n, "a": n * 1000.0, "inc": 0, "k": 10, "bn": bn,
+            "ba": bn * 1000.0, "nn": 0, "nb": 0, "rr": 0.5, "rb": 0.5}
+
+
+@pytest.mark.parametrize("counts, flagged", [
+    ({"a": 7, "b": 6, "c": 7, "d": 6}, []),          # a promotion day lifts everyone: no one stands out
+    ({"a": 9, "b": 2, "c": 2, "d": 3}, ["a"]),       # one salesperson at 4.5× while the team is normal
+])
+def test_order_spikes_are_judged_against_the_team_on_the_same_day(counts, flagged):
+    rules = BehaviourRules.of(RULES)
+    state, out = None, []
+    for e in counts:  # the team as it was the day before
+        state, _ = peers.on_summary(state, dict(_summary(e, 2), d=19_999), rules)
+    for e, n in counts.items():
+        state, msgs = peers.on_summary(state, _summary(e, n), rules)
+        out += msgs
+    later = dict(_summary("a", 1), d=20_001)
+    state, msgs = peers.on_summary(state, later, rules)
+    out += msgs
+    assert sorted(m[1] for m in out) == flagged
+
+
+# --- hygiene and risk -----------------------------------------------------------------------------
+
+def test_risk_score_rises_with_alerts_keeps_contributions_and_raises_a_level_alert(w):
+    w.own(w.amy, "wmo1")
+    w.send(order(w.amy, "SO-1", "created", MON + 10 * H, "wmo1", 8000.0))
+    w.send(order(w.amy, "SO-1", "approved", MON + 11 * H, "wmo1", 8000.0, approver="amy"))
+    risk = w.engine.risk["amy"]
+    assert 0 < risk["score"] < 100 and risk["contributions"][0]["rule"] == "orders.approval"
+    first = risk["score"]
+    for i in range(6):
+        w.send(contact(w.amy, f"wmz{i}", MON + 15 * H + i * 60_000, "del_external_contact"))
+    assert w.engine.risk["amy"]["score"] > first
+    level = w.rules("amy")["risk.score"]
+    assert level["severity"] in ("medium", "high") and "构成" in level["explanation"]
+
+
+# --- records and rules ----------------------------------------------------------------------------
+
+def test_bad_records_are_rejected_with_a_reason():
+    with pytest.raises(RecordError, match="amount"):
+        decode_order(b"amy", orjson.dumps({"order_id": "x", "event": "paid", "ts": 1, "employee_id": "amy",
+                                           "amount": "abc"}))
+    with pytest.raises(RecordError, match="ChangeType"):
+        decode_contact(b"amy", orjson.dumps({"ChangeType": "oops", "UserID": "amy", "CreateTime": 1}))
+
+
+def test_a_bad_behaviour_threshold_names_the_file_and_line(tmp_path):
+    path = tmp_path / "rules.yaml"
+    path.write_text('version: "v1"\nrules:\n  contacts:\n    deletes_per_hour: 0\n', encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"rules.yaml:4: `contacts.deletes_per_hour` must be an integer"):
+        load_rules(path)
+    path.write_text('version: "v1"\nrules:\n  followup:\n    typo: 1\n', encoding="utf-8")
+    with pytest.raises(ConfigError, match=r":4: unknown key 'typo'"):
+        load_rules(path)
