@@ -11,9 +11,11 @@ where a caller needs them, so both backends give the same answers.
 from __future__ import annotations
 
 import time
+import uuid
+from contextlib import contextmanager
 from datetime import date, datetime, timezone
 from functools import cached_property
-from typing import TYPE_CHECKING, Any, Iterable
+from typing import TYPE_CHECKING, Any, Iterable, Iterator
 from urllib.parse import urlparse
 
 from clickhouse_driver import Client
@@ -145,6 +147,16 @@ class EmbeddedArchive(Archive):
             from chdb import session as chdb_session
             cls._shared_session = chdb_session.Session()
         return cls(database, session=cls._shared_session)
+
+    @classmethod
+    @contextmanager
+    def scratch(cls, prefix: str = "paodan_scratch_") -> Iterator["EmbeddedArchive"]:
+        """A shared-session archive on a database of its own, dropped afterwards (tests, benchmarks)."""
+        archive = cls.shared(f"{prefix}{uuid.uuid4().hex[:10]}")
+        try:
+            yield archive
+        finally:
+            archive.execute(f"DROP DATABASE IF EXISTS {archive.database}")
 
     def execute(self, sql: str, params: dict[str, Any] | None = None) -> list[tuple]:
         result = self.session.query(substitute(sql, params), "JSONCompact")

@@ -36,12 +36,11 @@ CHATS = [chat("m1", "wmCUST1", "zs", 1, "这个多少钱"), chat("m2", "zs", "wm
 
 @pytest.fixture()
 def archive():
-    a = EmbeddedArchive.shared(unique("paodan_unit_"))
-    migrate(a)
-    a.insert(HR_EVENTS, [hr_row(e) for e in EMPLOYEES])
-    a.insert(MESSAGES, [message_row(c, c["text"]["content"]) for c in CHATS + CHATS[1:3]])  # some twice
-    yield a
-    a.execute(f"DROP DATABASE IF EXISTS {a.database}")
+    with EmbeddedArchive.scratch() as a:
+        migrate(a)
+        a.insert(HR_EVENTS, [hr_row(e) for e in EMPLOYEES])
+        a.insert(MESSAGES, [message_row(c, c["text"]["content"]) for c in CHATS + CHATS[1:3]])  # some twice
+        yield a
 
 
 def replayed(rules) -> list[dict]:

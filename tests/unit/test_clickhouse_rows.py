@@ -12,7 +12,6 @@ from sinks.clickhouse.alert_state import fold
 from sinks.clickhouse.rows import contact_row, hr_row, message_row, order_row
 from sinks.clickhouse.schema import CONTACT_EVENTS, HR_EVENTS, MESSAGES, ORDERS, migrate
 from sinks.clickhouse.writer import write_alert_changes
-from tests.live import unique
 
 ALERT = {"alert_id": "a1", "rule": "chat.diversion_phrase", "severity": "high", "score": 80.0,
          "employee_id": "zs", "team": "华东一组", "branch": "SH-01", "ts": 1764210000000,
@@ -28,10 +27,9 @@ def action(kind: str, ts: int, **extra) -> dict:
 
 @pytest.fixture()
 def archive():
-    a = EmbeddedArchive.shared(unique("paodan_unit_"))
-    migrate(a)
-    yield a
-    a.execute(f"DROP DATABASE IF EXISTS {a.database}")
+    with EmbeddedArchive.scratch() as a:
+        migrate(a)
+        yield a
 
 
 def test_message_row_keeps_the_record_and_the_matcher_view_of_its_text():

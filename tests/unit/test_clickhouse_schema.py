@@ -12,7 +12,6 @@ from sinks.clickhouse import EmbeddedArchive
 from sinks.clickhouse.rows import message_row, norm
 from sinks.clickhouse.schema import (LATEST, MESSAGES, TABLES, Dialect, apply_retention, expired_months,
                                      migrate, migration_steps)
-from tests.live import unique
 
 NOW_MS = int(time.time() * 1000)  # recent, so retention keeps it
 
@@ -22,9 +21,8 @@ MODERN = Dialect((26, 9))
 
 @pytest.fixture()
 def modern():
-    archive = EmbeddedArchive.shared(unique("paodan_unit_"))
-    yield archive
-    archive.execute(f"DROP DATABASE IF EXISTS {archive.database}")
+    with EmbeddedArchive.scratch() as archive:
+        yield archive
 
 
 def test_dialect_is_chosen_from_the_server_version():
