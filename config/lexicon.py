@@ -23,6 +23,7 @@ lists them):
       weapps: [官方商城]               # mini-program displayname or username
       corpnames: [跑单科技]            # 名片 of colleagues
       codes: []                       # tao-passwords or codes the company publishes itself
+      shops: [跑单天猫旗舰店]           # names of the company's own shops: naming them is never a lure
 
 Kinds: an `entity` is a place or channel (拼多多, 微信, 收款码) whose bare mention is weak evidence and
 whose use in a call to act is strong; a `phrase` is a call to act by itself (加我私人微信, 转账给我);
@@ -45,7 +46,7 @@ SEVERITIES = ("info", "low", "medium", "high", "critical")
 KINDS = ("entity", "phrase", "act", "warning", "neutral")
 DIRECTIONS = ("employee", "customer", "any")
 PINYIN_MODES = ("full", "initials")
-ALLOW_KEYS = ("numbers", "domains", "weapps", "corpnames", "codes")
+ALLOW_KEYS = ("numbers", "domains", "weapps", "corpnames", "codes", "shops")
 
 
 @dataclass(frozen=True)
@@ -92,6 +93,7 @@ class Allow:
     weapps: frozenset[str] = frozenset()
     corpnames: frozenset[str] = frozenset()
     codes: frozenset[str] = frozenset()
+    shops: frozenset[str] = frozenset()
 
     def domain(self, host: str) -> bool:
         host = host.lower().rstrip(".")
@@ -232,7 +234,8 @@ def load_lexicon(path: Path, seen_groups: set[str] | None = None) -> Lexicon:
                 line_of(allow_raw.get("numbers"), i), f"allow.numbers: {number!r} is not a number")
     allow = Allow(numbers=frozenset(n.replace("-", "").replace(" ", "") for n in got["numbers"]),
                   domains=tuple(d.lower() for d in got["domains"]), weapps=frozenset(got["weapps"]),
-                  corpnames=frozenset(got["corpnames"]), codes=frozenset(got["codes"]))
+                  corpnames=frozenset(got["corpnames"]), codes=frozenset(got["codes"]),
+                  shops=frozenset(got["shops"]))
     return Lexicon(groups, tuple(variants), allow)
 
 
@@ -244,6 +247,7 @@ def merge(lexicons: list[Lexicon]) -> Lexicon:
         weapps=frozenset().union(*(lx.allow.weapps for lx in lexicons)),
         corpnames=frozenset().union(*(lx.allow.corpnames for lx in lexicons)),
         codes=frozenset().union(*(lx.allow.codes for lx in lexicons)),
+        shops=frozenset().union(*(lx.allow.shops for lx in lexicons)),
     )
     return Lexicon(tuple(g for lx in lexicons for g in lx.groups),
                    tuple(v for lx in lexicons for v in lx.variants), allow)

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from config.lexicon import Term
 from config.rules import Rules
 from detectors.alert import Alert
 from detectors.content import contacts
@@ -52,6 +53,7 @@ FOUND = {
     "link": ("chat.external_shop", False, "外部链接"),
     "tao_password": ("chat.external_shop", False, "淘口令"),
 }
+ALLOWED = "allowed"  # the group of the allow-listed names
 EXTERNAL_PREFIXES = ("wo", "wm")  # WeCom's external-contact id shapes (WECOM.md §3)
 # Numbers a customer gave (delivery phone, refund card): kept per employee so that the employee
 # repeating them back is not taken for handing out their own. Bounded in count and age.
@@ -66,10 +68,14 @@ class Compiled:
         lex = rules.lexicon
         terms = lex.terms()
         self.rules = rules
-        self.words = LexiconMatcher([t for t in terms if t.kind in ("entity", "phrase")], lex)
+        # The company's own shops and mini-programs are words too, of severity info: as the longest
+        # match they hide the competitor inside them (天猫 in 跑单天猫旗舰店).
+        own = [Term(name, ALLOWED, "info", "entity", "info", "any", source="allow")
+               for name in sorted(lex.allow.shops | lex.allow.weapps)]
+        self.words = LexiconMatcher([t for t in terms if t.kind in ("entity", "phrase")] + own, lex)
         # Cues are short (去, 加, 别) and only matter near a word: a second automaton, run on hit only.
         self.cues = LexiconMatcher([t for t in terms if t.kind in ("act", "warning", "neutral")], lex, min_chars=1)
-        self.titles = {g.name: g.title for g in lex.groups}
+        self.titles = {g.name: g.title for g in lex.groups} | {ALLOWED: "公司自有渠道"}
         self.allow = lex.allow
         self.cfg = {name: rules.rule(name) for name in RULES}
         self.limits = rules.rule("chat.content")
@@ -148,7 +154,8 @@ def analyse(msg: ChatMessage, record: dict[str, Any], rules: Rules,
                 found.extend(contacts.numbers(mapped or with_offsets(text, collapsed), c.allow, known))
             found.extend(contacts.ascii_finds(text, c.wechat_ids, c.shop_domains, c.allow))
         if raw:
-            hits = c.words.resolve(raw, mapped)
+            # Own names have done their job in resolve() (hiding what they contain); they are no finding.
+            hits = [h for h in c.words.resolve(raw, mapped) if h.term.group != ALLOWED]
             cues = c.cues.resolve(c.cues.scan_view(view), mapped)  # longest first: 去年 hides 去
             signals.extend(grade(hits, cues, mapped, outbound, pointer or bool(found),
                                  c.cfg["chat.diversion_phrase"], who, c.titles, part.name))
