@@ -124,7 +124,7 @@ QQ_NUMBER = re.compile(r"(?<![a-z0-9])(?:qq|扣扣|企鹅)\s*(?:号)?\s*[:：是
 _ID_TABLE: list[str | None] = []
 
 
-def _id_table() -> list[str | None]:
+def id_table() -> list[str | None]:
     """Drops emoji, symbols, format characters and marks (薇❤️信 → 薇信) but keeps spaces and the
     punctuation ids are made of (_ - :); ➕ becomes +; full width becomes ASCII. A list indexed by
     code point (fast in `str.translate`), built on first use."""
@@ -143,7 +143,7 @@ def ascii_finds(text: str, wechat_ids: re.Pattern | None, shop_domains: tuple[st
 
     Searched in the id view (emoji and symbols dropped, full width folded), so 薇❤️信号 and
     taobao😀.com are read as written without them."""
-    table = _ID_TABLE or _id_table()
+    table = _ID_TABLE or id_table()
     view = text.translate(table)
     found: list[tuple[str, int, int, str]] = []
     if wechat_ids is not None:

@@ -82,6 +82,7 @@ class Compiled:
         self.wechat_ids = contacts.wechat_id_pattern(self.cfg["chat.private_contact"].wechat_id_prefixes)
         self.shop_domains = self.cfg["chat.external_shop"].shop_domains
         self.keep_ms = 2 * max(c.window_ms for c in self.cfg.values())
+        contacts.id_table()  # built here (start-up, reload), not on the first message
 
 
 _compiled: list[Compiled] = []
