@@ -3,7 +3,8 @@
 Evasion works by writing the same word differently: 拼 多 多, ＰＤＤ, 拼★多★多, 拼拼多多多, 轉賬, a phone
 number as ①③⑧ or 一三八. Matching therefore runs on a *folded* view of the message in which
 
-- full-width forms become half-width and letters lose case (NFKC + casefold),
+- full-width forms become half-width, letters lose case and accents (NFKD + casefold; marks dropped:
+  pīn duō duō is pin duo duo),
 - traditional characters become simplified (OpenCC's t2s data, character by character),
 - every digit style becomes an ASCII digit (①, ⑴, ⒈, ❶, superscripts, 〇一二…九, 幺, 壹贰叁…),
 - spaces, punctuation, symbols, emoji, control and combining characters disappear,
@@ -42,7 +43,7 @@ def fold_char(ch: str) -> str:
     if ch in CHINESE_DIGITS:
         return CHINESE_DIGITS[ch]
     out = []
-    for c in unicodedata.normalize("NFKC", ch).casefold():
+    for c in unicodedata.normalize("NFKD", ch).casefold():
         if c in CHINESE_DIGITS:
             out.append(CHINESE_DIGITS[c])
             continue

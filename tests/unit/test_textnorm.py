@@ -13,6 +13,7 @@ from detectors.textnorm import fold, match_view, with_offsets
     ("拼😊多\u200b多", "拼多"),      # emoji and zero-width characters
     ("ＰＤＤ", "pd"),                # full width and case
     ("轉賬給我", "转账给我"),         # traditional → simplified
+    ("pīn duō duō", "pinduoduo"),    # pinyin with tone marks
     ("拼拼拼多多多", "拼多"),         # repeated characters
     ("①③⑧", "138"), ("⑴⑶⑻", "138"), ("⒈⒊⒏", "138"), ("❶❸❽", "138"),  # circled and bracketed digits
     ("¹³⁸", "138"), ("１３８", "138"),  # superscripts and full-width digits
