@@ -117,7 +117,8 @@ def _findings(c: Compiled, findings: list[Finding]) -> list[Signal]:
                 continue  # the company's own mini-program
             shown = f.fields["displayname"] or f.fields["title"] or f.fields["username"]
             about = " ".join(v for v in (f.fields["displayname"], f.fields["title"]) if v)
-            competitor = any(h.term.kind == "entity" for h in c.words.find(about)) if about else False
+            competitor = any(h.term.kind == "entity" and h.term.severity not in ("info", "low")
+                             and h.term.group != ALLOWED for h in c.words.find(about)) if about else False
             kind = "competitor_weapp" if competitor else "weapp"
             label = f"竞品小程序（{shown}）" if competitor else f"非公司小程序（{shown}）"
             out.append(Signal("chat.external_shop", kind, _severity(c, "chat.external_shop", kind), label,
