@@ -34,7 +34,7 @@ from aiokafka import AIOKafkaProducer
 from config.settings import load
 from sinks.clickhouse import ClickHouseArchive
 from sinks.clickhouse.schema import MESSAGES, migrate
-from streams.archive import _message_rows, write_batch
+from streams.archive import message_rows, write_batch
 from tests.live import Worker, unique
 
 TEXTS = ["您好，请问有什么可以帮您？", "这款今天有满减活动，官方旗舰店下单就行。", "明天下午三点前可以送到。",
@@ -81,7 +81,7 @@ def insert_rate(base: str, records: int, batch_size: int, procs: int) -> None:
         # Where the time goes, in one process: building rows versus inserting them.
         raws = [(f"emp{i % 500}".encode(), chat(tag, i, 0)) for i in range(batch_size)]
         began = time.monotonic()
-        rows = _message_rows(raws)
+        rows = message_rows(raws)
         build = time.monotonic() - began
         archive.execute(f"TRUNCATE TABLE {archive.database}.messages")
         began = time.monotonic()

@@ -3,16 +3,17 @@
 Why not Faust agents for the archive: Faust hands each record of a topic to every agent subscribed to it
 and waits when any agent's buffer is full, so an archive agent held up by a ClickHouse outage would soon
 hold up the detecting agents of the same topic. The archive therefore reads with its own Kafka consumer
-group (`{app_id}-archive`), in the worker process but decoupled from detection: ClickHouse can be down
-for as long as Kafka keeps the records and detection and alerting go on.
+group (`{app_id}-archive`), decoupled from detection: ClickHouse can be down for as long as Kafka keeps
+the records, and detection and alerting go on.
 
-It runs in a child process of the worker (its own core for decoding and building rows; killed with
-the worker). The loop, per batch (up to PAODAN_SINK_BATCH records or PAODAN_SINK_FLUSH seconds, so about one insert
-per second per table): build the rows and insert them (in a thread), retrying with backoff until
-ClickHouse accepts all of them (sinks.retry), and only then commit the batch's offsets. A crash or a
-rebalance redelivers an uncommitted batch, which the ReplacingMergeTree tables store once. The consumer
-uses the range assignor, so the same partition of `paodan.alerts` and `paodan.alert_actions` (both keyed
-by the alert's employee) lands on the same worker, which folds an alert's revisions and actions in order.
+It runs in PAODAN_ARCHIVE_PROCESSES child processes of the worker (cores of their own for decoding and
+building rows; they die with the worker). Per batch — up to PAODAN_SINK_BATCH records or PAODAN_SINK_FLUSH
+seconds, so about one insert per second per table — it builds the rows and inserts them in a thread,
+retrying with backoff until ClickHouse accepted all of them (sinks.retry), and only then commits the
+batch's offsets; the next batch is collected meanwhile. A crash or a rebalance redelivers an uncommitted
+batch, which the ReplacingMergeTree tables store once. The range assignor puts the same partition of
+`paodan.alerts` and `paodan.alert_actions` (both keyed by the alert's employee) on the same consumer,
+which folds an alert's revisions and triage actions in order.
 
 A record the archive cannot turn into a row (not JSON, no natural id) is skipped here: the detecting
 agent of that topic sends it to `paodan.deadletter` with the reason.
@@ -56,7 +57,7 @@ RETENTION_EVERY_S = 6 * 3600.0
 Records = list[tuple[bytes | None, bytes | None]]  # (key, value) as they came from Kafka
 
 
-def _message_rows(records: Records) -> list[tuple]:
+def message_rows(records: Records) -> list[tuple]:
     rows = []
     stamp = now()  # one ingestion time per batch
     for key, value in records:
@@ -84,7 +85,7 @@ def _rows_of(build: Callable[[dict[str, Any]], tuple | None]) -> Callable[[Recor
 
 # Input topic → (table, rows from records).
 EVENT_TABLES: dict[str, tuple[Table, Callable[[Records], list[tuple]]]] = {
-    topics.msgaudit.get_topic_name(): (MESSAGES, _message_rows),
+    topics.msgaudit.get_topic_name(): (MESSAGES, message_rows),
     topics.contacts.get_topic_name(): (CONTACT_EVENTS, _rows_of(contact_row)),
     topics.orders.get_topic_name(): (ORDERS, _rows_of(order_row)),
     topics.hr.get_topic_name(): (HR_EVENTS, _rows_of(hr_row)),

@@ -17,7 +17,7 @@ from typing import Any
 
 import orjson
 
-from sinks.clickhouse.rows import RESOLUTIONS, day
+from sinks.clickhouse.rows import MAX_UINT32, RESOLUTIONS, day, uint
 from sinks.clickhouse.schema import ALERTS
 
 STATUS_AFTER = {"acknowledge": "acknowledged", "ack": "acknowledged", "assign": "assigned",
@@ -28,17 +28,38 @@ _DETECTION = ("revision", "rule", "severity", "score", "employee_id", "team", "b
               "detected_at", "raw")
 
 
+class BadAlert(ValueError):
+    """A record on paodan.alerts that is not an alert (CONTRACT §6); it is logged and not archived."""
+
+
+def _need(value: Any, name: str, limit: int = 2**63 - 1) -> int:
+    n = uint(value, limit)
+    if n is None:
+        raise BadAlert(f"{name} must be a non-negative integer, got {value!r}")
+    return n
+
+
 def from_alert(alert: dict[str, Any]) -> dict[str, Any]:
-    """The detection columns of an alert as published on `paodan.alerts` (CONTRACT §6)."""
-    start = int(alert["window"]["start"])
+    """The detection columns of an alert as published on `paodan.alerts` (CONTRACT §6); BadAlert if
+    it is not one."""
+    try:
+        window = alert["window"]
+        start = _need(window["start"], "window.start")
+        score = float(alert["score"])
+        text = {k: alert[k] for k in ("alert_id", "rule", "severity", "employee_id", "title", "explanation",
+                                      "rules_version")}
+    except (KeyError, TypeError, ValueError) as exc:
+        raise BadAlert(f"not an alert: {type(exc).__name__}: {exc}") from None
+    if not all(isinstance(v, str) for v in text.values()) or not text["alert_id"] or score != score:
+        raise BadAlert("not an alert: alert_id, rule, severity, employee_id, title, explanation and "
+                       "rules_version must be text, score a number")
     return {
-        "alert_id": alert["alert_id"], "revision": int(alert.get("revision", 1)), "rule": alert["rule"],
-        "severity": alert["severity"], "score": float(alert["score"]), "employee_id": alert["employee_id"],
-        "team": alert.get("team") or "", "branch": alert.get("branch") or "", "ts": int(alert["ts"]),
-        "window_start": start, "window_end": int(alert["window"]["end"]), "window_date": day(start),
-        "title": alert["title"], "explanation": alert["explanation"],
-        "evidence": orjson.dumps(alert.get("evidence", [])).decode(), "rules_version": alert["rules_version"],
-        "detected_at": int(alert.get("detected_at") or 0), "raw": orjson.dumps(alert).decode(),
+        **text, "revision": _need(alert.get("revision", 1), "revision", MAX_UINT32), "score": score,
+        "team": str(alert.get("team") or ""), "branch": str(alert.get("branch") or ""),
+        "ts": _need(alert.get("ts"), "ts"), "window_start": start,
+        "window_end": _need(window.get("end"), "window.end"), "window_date": day(start),
+        "evidence": orjson.dumps(alert.get("evidence", [])).decode(),
+        "detected_at": uint(alert.get("detected_at")) or 0, "raw": orjson.dumps(alert).decode(),
     }
 
 
@@ -58,12 +79,12 @@ def with_revision(prev: dict[str, Any] | None, alert: dict[str, Any]) -> dict[st
 
 def with_action(prev: dict[str, Any], action: dict[str, Any]) -> dict[str, Any]:
     """`prev` after a triage action; actions that change nothing (comment, view_content) return it as is."""
-    kind = action.get("action")
+    kind = str(action.get("action") or "")
     status = action.get("status") or STATUS_AFTER.get(kind)
     detail = action.get("detail") if isinstance(action.get("detail"), dict) else {}
     new = dict(prev)
-    if status:
-        new["status"] = status
+    if status is not None:
+        new["status"] = str(status)
     if kind == "claim":
         new["assignee"] = str(action.get("actor") or "")
     elif kind == "assign":
@@ -75,7 +96,7 @@ def with_action(prev: dict[str, Any], action: dict[str, Any]) -> dict[str, Any]:
         new["resolution"] = ""
     if new == prev:
         return prev
-    new["updated_at"] = max(int(prev.get("updated_at") or 0), int(action.get("ts") or 0))
+    new["updated_at"] = max(int(prev.get("updated_at") or 0), uint(action.get("ts")) or 0)
     return new
 
 

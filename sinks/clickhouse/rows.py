@@ -19,11 +19,15 @@ from detectors.textnorm import match_view
 
 
 _EPOCH = datetime(1970, 1, 1)
+# ClickHouse DateTime ends in 2106: times beyond (typos, garbage) are archived as they are in the ms
+# columns and clamped here, so one odd record can never make a whole batch fail.
+MAX_MS = 4_102_444_799_000  # 2099-12-31 23:59:59 UTC
+MAX_UINT32 = 2**32 - 1
 
 
 def utc(ms: int) -> datetime:
     """Naive UTC DateTime (second precision, as ClickHouse's DateTime) of epoch milliseconds."""
-    return _EPOCH + timedelta(seconds=ms // 1000)
+    return _EPOCH + timedelta(seconds=min(max(ms, 0), MAX_MS) // 1000)
 
 
 def day(ms: int) -> date:
@@ -45,14 +49,18 @@ def _s(value: Any) -> str:
     return str(value)
 
 
-def _ms(value: Any) -> int | None:
+def uint(value: Any, limit: int = 2**63 - 1) -> int | None:
+    """A non-negative integer (epoch ms, seq, revision…) from a JSON value, else None."""
     if isinstance(value, bool):
         return None
     try:
-        ms = int(value)
-    except (TypeError, ValueError):
+        n = int(value)
+    except (TypeError, ValueError, OverflowError):
         return None
-    return ms if ms >= 0 else None
+    return n if 0 <= n <= limit else None
+
+
+_ms = uint
 
 
 def norm(content: str) -> str:
@@ -82,7 +90,7 @@ def message_row(rec: dict[str, Any], content: str, ingested_at: datetime | None 
 
 def contact_row(rec: dict[str, Any], ingested_at: datetime | None = None) -> tuple | None:
     """One `contact_events` row (CONTRACT §3; WeCom's CreateTime is seconds)."""
-    seconds = _ms(rec.get("CreateTime"))
+    seconds = uint(rec.get("CreateTime"), MAX_UINT32)
     employee = _s(rec.get("UserID"))
     change = _s(rec.get("ChangeType"))
     if seconds is None or not employee or not change:
@@ -96,11 +104,14 @@ def contact_row(rec: dict[str, Any], ingested_at: datetime | None = None) -> tup
 
 
 def _amount(value: Any) -> Decimal | None:
+    """A Decimal(18, 2) amount, or None for what is not a decimal or does not fit."""
     try:
         amount = Decimal(str(value))
     except (InvalidOperation, ValueError):
         return None
-    return amount.quantize(Decimal("0.01")) if amount.is_finite() else None
+    if not amount.is_finite() or abs(amount) >= Decimal(10) ** 16:
+        return None
+    return amount.quantize(Decimal("0.01"))
 
 
 def order_row(rec: dict[str, Any], ingested_at: datetime | None = None) -> tuple | None:

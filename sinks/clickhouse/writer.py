@@ -63,6 +63,19 @@ def read_actions(archive: Archive, alert_ids: Iterable[str]) -> dict[str, list[d
     return out
 
 
+def _valid(kind: str, change: dict[str, Any]) -> bool:
+    """Whether a change can be archived; a bad one is logged and left out, never retried forever."""
+    try:
+        if kind == "alert":
+            alert_state.from_alert(change)
+        elif action_row(change) is None:
+            raise alert_state.BadAlert("an action needs action_id, action and ts (ms)")
+    except alert_state.BadAlert as exc:
+        log.error("paodan.%s record not archived: %s", "alerts" if kind == "alert" else "alert_actions", exc)
+        return False
+    return True
+
+
 def write_alert_changes(archive: Archive, changes: list[tuple[str, dict[str, Any]]]) -> tuple[int, int]:
     """Archive a batch of ("alert", alert) / ("action", action) changes in topic order.
 
@@ -70,7 +83,8 @@ def write_alert_changes(archive: Archive, changes: list[tuple[str, dict[str, Any
     in, and the new state written with version + 1. An alert whose first revision arrives after some of
     its actions gets those archived actions folded in. Returns (actions written, alert rows written).
     """
-    actions = [row for kind, change in changes if kind == "action" for row in [action_row(change)] if row]
+    changes = [(kind, change) for kind, change in changes if _valid(kind, change)]
+    actions = [action_row(change) for kind, change in changes if kind == "action"]
     archive.insert(ALERT_ACTIONS, actions)
     by_id: dict[str, list[tuple[str, dict[str, Any]]]] = {}
     for kind, change in changes:

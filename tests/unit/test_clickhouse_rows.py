@@ -3,6 +3,7 @@ fold into one latest state — checked on current ClickHouse (chdb) with the rea
 
 from __future__ import annotations
 
+import time
 from decimal import Decimal
 
 import pytest
@@ -63,11 +64,43 @@ def test_order_and_hr_rows():
 
 
 def test_redelivered_records_are_stored_once(archive):
-    contact = {"ToUserName": "ww1", "CreateTime": 1764210000, "ChangeType": "add_external_contact",
+    contact = {"ToUserName": "ww1", "CreateTime": int(time.time()), "ChangeType": "add_external_contact",
                "UserID": "zs", "ExternalUserID": "wmC", "MsgType": "event", "Event": "change_external_contact"}
     for _ in range(2):
         archive.insert(CONTACT_EVENTS, [contact_row(contact)])
     assert archive.execute(f"SELECT count() FROM {archive.database}.contact_events FINAL") == [(1,)]
+
+
+ODD_VALUES = [None, True, -1, 2**63, 2**64 - 1, 1e29, 1.5, "", "abc", "12", "1e400", [], {}, ["x"], {"a": 1}, "加我"]
+
+
+def test_odd_values_never_make_a_batch_fail(archive):
+    """One odd record must not stall the archive (a failing batch is retried forever): every builder
+    either makes an insertable row or returns None, whatever JSON it gets."""
+    import itertools
+
+    fields = {CONTACT_EVENTS: ["CreateTime", "ChangeType", "UserID", "ExternalUserID", "State"],
+              ORDERS: ["order_id", "event", "ts", "employee_id", "amount", "customer", "items", "approver_id"],
+              HR_EVENTS: ["type", "ts", "employee_id", "team", "customer_id"]}
+    builders = {CONTACT_EVENTS: contact_row, ORDERS: order_row, HR_EVENTS: hr_row}
+    good = {CONTACT_EVENTS: {"CreateTime": 1764210000, "ChangeType": "add_external_contact", "UserID": "zs"},
+            ORDERS: {"order_id": "SO-1", "event": "paid", "ts": 1, "employee_id": "zs", "amount": "1.00"},
+            HR_EVENTS: {"type": "employee", "ts": 1, "employee_id": "zs"}}
+    for table, names in fields.items():
+        rows = [builders[table]({**good[table], name: odd}) for name, odd in itertools.product(names, ODD_VALUES)]
+        archive.insert(table, [r for r in rows if r is not None])
+    msgs = [message_row({"msgid": f"m{i}", "action": "send", "from": "zs", "msgtime": odd, "seq": odd,
+                         "tolist": ["a", odd] if odd is not None else None, "roomid": odd}, "x")
+            for i, odd in enumerate(ODD_VALUES)]
+    archive.insert(MESSAGES, msgs)
+    alerts = [("alert", {**ALERT, "alert_id": f"odd{i}", field: odd})
+              for i, (field, odd) in enumerate(itertools.product(["score", "ts", "revision", "window", "title"],
+                                                                  ODD_VALUES))]
+    actions = [("action", {**action("resolve", 5), field: odd})
+               for field, odd in itertools.product(["ts", "status", "detail", "resolution", "action"], ODD_VALUES)]
+    written = write_alert_changes(archive, [("alert", ALERT)] + alerts + actions)
+    assert written[1] >= 1  # the good alert, and whichever odd ones are still alerts
+    assert archive.execute(f"SELECT count() FROM {archive.database}.alerts FINAL WHERE alert_id = 'a1'") == [(1,)]
 
 
 def test_revisions_and_actions_fold_into_the_latest_state():
