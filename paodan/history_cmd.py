@@ -8,6 +8,7 @@ Every command that prints chat content is audited in ClickHouse `alert_actions` 
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import re
 import sys
@@ -15,7 +16,10 @@ import time
 from datetime import datetime, timezone
 
 import orjson
+from clickhouse_driver.errors import Error as ClickHouseError
 
+# What a ClickHouse that is down or refuses a query raises (clickhouse-driver errors, sockets).
+UNREACHABLE = (OSError, ClickHouseError)
 _UNITS = {"m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 7 * 86_400_000}
 
 
@@ -44,6 +48,21 @@ def _when(text: str) -> str:
 
 def _stamp(ms: int) -> str:
     return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _archive(settings):
+    from sinks.clickhouse import ClickHouseArchive
+
+    # The driver logs each failed connection with a traceback; the command says it once, plainly.
+    logging.getLogger("clickhouse_driver").setLevel(logging.CRITICAL)
+    return ClickHouseArchive(settings.clickhouse)
+
+
+def _unreachable(command: str, url: str, exc: Exception) -> int:
+    print(f"{command}: the archive failed ({type(exc).__name__}: {exc}); is ClickHouse up at "
+          f"{url.split('@')[-1]}? `paodan stack status` tells, `paodan stack up` starts it, PAODAN_CLICKHOUSE "
+          "points elsewhere", file=sys.stderr)
+    return 1
 
 
 def _caller(settings, args):
@@ -90,11 +109,10 @@ def _print_timeline(items: list[dict]) -> None:
 def cmd_history(args) -> int:
     from config.settings import load
     from sinks import history
-    from sinks.clickhouse import ClickHouseArchive
 
     settings = load()
     caller = _caller(settings, args)
-    archive = ClickHouseArchive(settings.clickhouse)
+    archive = _archive(settings)
     since, until = parse_when(getattr(args, "since", None)), parse_when(getattr(args, "until", None))
     try:
         if args.action == "timeline":
@@ -126,6 +144,8 @@ def cmd_history(args) -> int:
     except history.PermissionDenied as exc:
         print(f"paodan history {args.action}: not allowed: {exc}", file=sys.stderr)
         return 3
+    except UNREACHABLE as exc:
+        return _unreachable(f"paodan history {args.action}", settings.clickhouse, exc)
     except history.BadQuery as exc:
         print(f"paodan history {args.action}: {exc}", file=sys.stderr)
         return 2
@@ -163,21 +183,18 @@ def add_history_parser(sub) -> None:
 
 def cmd_backtest(args, rules) -> int:
     from config.settings import load
-    from sinks.clickhouse import ClickHouseArchive
     from streams.backtest import backtest, render
 
     settings = load()
-    archive = ClickHouseArchive(settings.clickhouse)
+    archive = _archive(settings)
     since = parse_when(args.since)
     until = parse_when(args.until) if args.until else int(time.time() * 1000)
     print(f"[backtest] replaying {archive.database} from {_stamp(since)} to {_stamp(until)} UTC under "
           f"{rules.path} ({rules.version})", file=sys.stderr)
     try:
         report = backtest(archive, rules, since, until, progress=None if args.quiet else sys.stderr)
-    except OSError as exc:
-        print(f"paodan rules backtest: cannot reach ClickHouse at {settings.clickhouse} ({exc}); start it "
-              "with `paodan stack up` or set PAODAN_CLICKHOUSE", file=sys.stderr)
-        return 1
+    except UNREACHABLE as exc:
+        return _unreachable("paodan rules backtest", settings.clickhouse, exc)
     if args.json:
         sys.stdout.buffer.write(orjson.dumps(report.to_dict(), option=orjson.OPT_INDENT_2) + b"\n")
     else:
