@@ -37,6 +37,7 @@ URL = re.compile(
     r"(?:(https?)://)?((?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.|。|点))+[a-z]{2,10})(?![a-z0-9])(?::[0-9]{2,5})?"
     r"(/[\x21-\x7e]*)?", re.IGNORECASE)
 TAO_PASSWORD = re.compile(r"[￥¥$€₤₳¢₰₴₵]((?=[A-Za-z0-9]*[A-Za-z])[A-Za-z0-9]{8,14})[￥¥$€₤₳¢₰₴₵/]")
+ASCII_HINT = re.compile(r"[0-9A-Za-z０-９Ａ-Ｚａ-ｚ]")
 LINK_HINT = re.compile(r"[.。点][a-z]{2}|[￥¥$€₤₳¢₰₴₵]", re.IGNORECASE)
 
 
@@ -143,6 +144,8 @@ def ascii_finds(text: str, wechat_ids: re.Pattern | None, shop_domains: tuple[st
 
     Searched in the id view (emoji and symbols dropped, full width folded), so 薇❤️信号 and
     taobao😀.com are read as written without them."""
+    if not ASCII_HINT.search(text):
+        return []  # every id, number, link and code has a Latin letter or a digit
     table = _ID_TABLE or id_table()
     view = text.translate(table)
     found: list[tuple[str, int, int, str]] = []
