@@ -31,6 +31,7 @@ TEXT_FIELDS = {
 }
 MAX_ITEMS = 200  # items looked at inside one chatrecord/mixed message
 MAX_DEPTH = 3
+MAX_PARTS = 1000  # text parts of one record, however deeply nested
 
 
 @dataclass(frozen=True)
@@ -72,7 +73,7 @@ def _items(msgtype: str, payload: dict, prefix: str, depth: int, parts: list[Par
     if not isinstance(items, list):
         return
     for i, item in enumerate(items[:MAX_ITEMS]):
-        if not isinstance(item, dict):
+        if not isinstance(item, dict) or len(parts) >= MAX_PARTS:
             continue
         name = f"{prefix}[{i}]"
         content = item.get("content")

@@ -207,3 +207,14 @@ def test_partly_inspected_records_are_named_for_the_counters():
     assert skipped(record(text="x" * 101), 100) == "truncated"
     assert skipped(record(text="x" * 100), 100) is None
     assert skipped(record("image", {"md5sum": "a"}), 100) is None
+
+
+def test_deeply_nested_chat_records_are_bounded():
+    from detectors.content.parts import MAX_PARTS, of_record
+
+    leaf = {"item": [{"type": "text", "content": orjson.dumps({"content": "好的"}).decode()}] * 200}
+    mid = {"item": [{"type": "ChatRecordMixed", "content": orjson.dumps(leaf).decode()}] * 200}
+    top = record("chatrecord", {"item": [{"type": "ChatRecordChatRecord", "content": orjson.dumps(mid).decode()}] * 200})
+    began = time.monotonic()
+    parts, _ = of_record(top, "chatrecord")
+    assert len(parts) <= MAX_PARTS + 1 and time.monotonic() - began < 2.0
