@@ -24,7 +24,7 @@ from detectors import contacts, followup, hr, hygiene, orders, peers, risk
 from detectors.alert import Alert
 from detectors.context import Ctx
 from detectors.events import ChatTouch, ContactEvent, HrEvent, OrderEvent
-from detectors.windows import accept, clock, day_window, prune
+from detectors.windows import DAY_MS, accept, clock, day_window, prune
 
 STATE_VERSION = 1
 SOURCES = {ChatTouch: "c", ContactEvent: "k", OrderEvent: "o", HrEvent: "h"}  # per-input watermarks
@@ -54,6 +54,7 @@ def _close_days(state: dict, ctx: Ctx) -> None:
             followup.close_day(state, day, ctx)
             peers.summary(state, day, ctx)
     followup.stalled(state, closable, ctx)
+    orders.forget_finished(state, state["wm"] - 2 * DAY_MS)
     state["cd"] = closable
     prune(state, closable, w.history_days)
     hygiene.expire(state, state["wm"], ctx.rules.hygiene.cooldown_hours * 3_600_000)

@@ -103,9 +103,12 @@ def on_chat(state: dict, touch: ChatTouch, ctx: Ctx) -> None:
             if int(key) not in today[1]:
                 today[1].append(int(key))
                 bump(state, day, "followed")
-            for entry in state.get("o", {}).values():
-                if entry[3] == int(key):
-                    entry[1] |= TOUCHED
+            waiting = state.get("ou")  # customers with an order nobody has written about since
+            if waiting and int(key) in waiting:
+                for entry in state.get("o", {}).values():
+                    if entry[3] == int(key):
+                        entry[1] |= TOUCHED
+                waiting[:] = [c for c in waiting if c != int(key)]
         elif owner and owner.get("o") and ctx.rules.followup.enabled:
             _others(state, touch, ctx)
     elif not exempt(touch.text, ctx.rules.followup.exempt_phrases):
@@ -116,27 +119,21 @@ def on_chat(state: dict, touch: ChatTouch, ctx: Ctx) -> None:
         check_timeouts(state, touch.ts, ctx)
 
 
-def _rate(state: dict, day: int) -> float | None:
-    owned = get(state, day, "owned")
-    return get(state, day, "followed") / owned if owned else None
-
-
 def close_day(state: dict, day: int, ctx: Ctx) -> None:
     """Close a day the employee was active on: snapshot own customers, compare the follow-up rate."""
     bump(state, day, "owned", state.get("own", 0) - get(state, day, "owned"))
     cfg = ctx.rules.followup
     if not cfg.enabled:
         return
-    weekend = ctx.rules.windows.weekend_days
-    rates: list[tuple[int, float]] = []
-    d = day
-    need = cfg.rate_recent_days + cfg.rate_baseline_days
-    while len(rates) < need and d > day - 3 * need:
-        if is_working_day(d, weekend) and not on_leave(state, d, ctx):
-            r = _rate(state, d)
-            if r is not None and str(d) in state.get("d", {}):
-                rates.append((d, r))
-        d -= 1
+    # The day's rate joins the employee's series of working-day rates (leave days and weekends don't).
+    owned = get(state, day, "owned")
+    history = state.setdefault("rt", [])
+    if owned and is_working_day(day, ctx.rules.windows.weekend_days) and not on_leave(state, day, ctx):
+        history.append([day, round(get(state, day, "followed") / owned, 4)])
+        del history[:-(cfg.rate_recent_days + cfg.rate_baseline_days)]
+    if not history or history[-1][0] != day:
+        return
+    rates = [(d, r) for d, r in reversed(history) if d > day - 3 * (cfg.rate_recent_days + cfg.rate_baseline_days)]
     recent, base = rates[:cfg.rate_recent_days], rates[cfg.rate_recent_days:]
     if len(recent) == cfg.rate_recent_days and len(base) >= max(3, cfg.rate_baseline_days // 2):
         r_now = sum(r for _, r in recent) / len(recent)

@@ -39,7 +39,19 @@ def _remember(state: dict, ev: OrderEvent) -> list:
         victim = min(done or orders, key=lambda k: orders[k][0])
         del orders[victim]
     entry = orders[ev.order_id] = [ev.ts, 0, round(ev.amount, 2), short(ev.customer_id) if ev.customer_id else 0]
+    if entry[3]:
+        waiting = state.setdefault("ou", [])  # see followup.on_chat: written to since?
+        waiting.append(entry[3])
+        del waiting[:-MAX_OPEN]
     return entry
+
+
+def forget_finished(state: dict, before: int) -> None:
+    """Drop paid or closed orders created before `before`: what stays is what may still need a look."""
+    orders = state.get("o")
+    if orders:
+        for oid in [k for k, e in orders.items() if e[1] & (PAID | CLOSED) and e[0] < before]:
+            del orders[oid]
 
 
 def _created(state: dict, ev: OrderEvent, ctx: Ctx) -> None:

@@ -140,10 +140,16 @@ def active_days(state: dict, first: int, last: int) -> list[int]:
 
 
 def prune(state: dict, today: int, keep_days: int) -> None:
+    """Forget days beyond the history; closed days keep their counters without trailing zeros."""
     days = state.get("d")
     if days:
-        for key in [k for k in days if int(k) < today - keep_days]:
-            del days[key]
+        for key in list(days):
+            if int(key) < today - keep_days:
+                del days[key]
+            elif int(key) <= today:
+                row = days[key]
+                while row and not row[-1]:
+                    row.pop()
 
 
 def accept(state: dict, source: str, ts: int, lateness_ms: int) -> bool:

@@ -1,0 +1,159 @@
+"""Benchmark: the live worker with every detector on, against the raw aiokafka consume rate, same run.
+
+    .venv/bin/python -m bench.bench_worker [--size 80] [--days 28] [--seed 7]
+
+1. Simulates the company (`ingest/simulator.py`, unique id prefix) and produces every record to the
+   four input topics as fast as aiokafka will take them (the producer rate is printed too).
+2. Raw consume: one aiokafka consumer reads exactly those records back (from the offsets noted before
+   producing to the end) — the ceiling any Kafka consumer in Python has on this machine.
+3. Worker: a fresh `paodan worker` (own consumer group, offsets reset to the positions noted before
+   producing, by committing them for its group first) processes the same records with every agent
+   on: chat content, behaviour (all families, hygiene, risk), team aggregates, archives to ClickHouse
+   and Redis. Timed from its first poll until its committed offsets reach the end.
+4. In memory: the behaviour engine alone (streams.behaviour_memory, as `paodan replay` runs it).
+Prints events/s for each and the worker / raw ratio. Target (issue #4): worker ≥ 20,000 events/s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import orjson
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+
+from config.settings import load
+from ingest import simulator
+from tests.live import Worker
+
+TOPICS = ("wecom.msgaudit", "wecom.contacts", "crm.orders", "hr.events")
+
+
+async def end_offsets(bootstrap: str) -> dict[TopicPartition, int]:
+    c = AIOKafkaConsumer(*TOPICS, bootstrap_servers=bootstrap, group_id=None)
+    await c.start()  # without a group, every partition of the topics is assigned
+    try:
+        return await c.end_offsets(sorted(c.assignment()))
+    finally:
+        await c.stop()
+
+
+async def produce(bootstrap: str, records: list[tuple[str, bytes, bytes]]) -> float:
+    p = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, linger_ms=20,
+                         max_batch_size=256 * 1024)
+    await p.start()
+    began = time.perf_counter()
+    try:
+        futures = [await p.send(t, key=k, value=v) for t, k, v in records]
+        await asyncio.gather(*futures)
+    finally:
+        await p.stop()
+    return time.perf_counter() - began
+
+
+async def raw_consume(bootstrap: str, start: dict, end: dict) -> float:
+    c = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
+                         max_partition_fetch_bytes=4 * 1024 * 1024)
+    await c.start()
+    try:
+        tps = [tp for tp in start if end[tp] > start[tp]]
+        c.assign(tps)
+        for tp in tps:
+            c.seek(tp, start[tp])
+        want = sum(end[tp] - start[tp] for tp in tps)
+        got = 0
+        began = time.perf_counter()
+        while got < want:
+            batch = await c.getmany(timeout_ms=500, max_records=10_000)
+            for tp, msgs in batch.items():
+                for m in msgs:
+                    orjson.loads(m.value)  # the least any consumer does with a record
+                    got += 1
+        return time.perf_counter() - began
+    finally:
+        await c.stop()
+
+
+async def commit_positions(bootstrap: str, group: str, positions: dict) -> None:
+    """Give the worker's (new) group committed offsets at `positions`, so it starts exactly there."""
+    c = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False)
+    await c.start()
+    try:
+        c.assign(list(positions))
+        await c.commit({tp: off for tp, off in positions.items()})
+    finally:
+        await c.stop()
+
+
+async def worker_done(bootstrap: str, group: str, end: dict, timeout: float) -> float:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    began = time.perf_counter()
+    try:
+        while time.perf_counter() - began < timeout:
+            committed = await admin.list_consumer_group_offsets(group)
+            behind = sum(max(0, end[tp] - (committed[tp].offset if tp in committed else 0)) for tp in end)
+            if behind == 0:
+                return time.perf_counter()
+            await asyncio.sleep(0.25)
+        raise TimeoutError(f"worker still {behind} records behind after {timeout}s")
+    finally:
+        await admin.close()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--size", type=int, default=80)
+    ap.add_argument("--days", type=int, default=28)
+    ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--keep", help="keep the worker's log and data in this directory")
+    args = ap.parse_args()
+    settings = load()
+    prefix = f"bw{uuid.uuid4().hex[:6]}-"
+    world = simulator.build(args.seed, args.size, 1_764_172_800_000, args.days, prefix)
+    records = [(t, k.encode(), orjson.dumps(v)) for t, k, v in simulator.records(world)]
+    n = len(records)
+    print(f"simulated company: {args.size} employees, {args.days} days, {n:,} records")
+
+    start = asyncio.run(end_offsets(settings.kafka))
+    took = asyncio.run(produce(settings.kafka, records))
+    end = asyncio.run(end_offsets(settings.kafka))
+    print(f"produce (aiokafka, acks=all): {n / took:,.0f} records/s")
+    raw = asyncio.run(raw_consume(settings.kafka, start, end))
+    print(f"raw aiokafka consume + JSON decode: {n / raw:,.0f} records/s")
+
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = args.keep or tmp
+        Path(tmp).mkdir(parents=True, exist_ok=True)
+        app_id = f"paodan-bench-{uuid.uuid4().hex[:8]}"
+        asyncio.run(commit_positions(settings.kafka, app_id, start))
+        w = Worker(Path(tmp), app_id=app_id, env={"PAODAN_COMMIT_INTERVAL": "1.0"}, name="bench")
+        began = time.perf_counter()
+        w.start(timeout=180)
+        ready = time.perf_counter()
+        try:
+            done = asyncio.run(worker_done(settings.kafka, app_id, end, timeout=1800))
+        finally:
+            w.stop()
+    worker = done - ready
+    print(f"worker, every detector on: {n / worker:,.0f} records/s ({worker:.1f}s after ready; "
+          f"start-up {ready - began:.1f}s)")
+    print(f"ratio worker / raw consume: {raw / worker:.3f}")
+
+    from config.rules import load_rules
+    from streams.behaviour_memory import MemoryBehaviour
+    engine = MemoryBehaviour(load_rules(settings.rules_file))
+    began = time.perf_counter()
+    for t, k, v in records:
+        engine.handle(t, k.decode(), v)
+    mem = time.perf_counter() - began
+    print(f"behaviour engine alone, in memory (replay's path): {n / mem:,.0f} records/s")
+
+
+if __name__ == "__main__":
+    main()
