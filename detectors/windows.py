@@ -136,7 +136,7 @@ def active_days(state: dict, first: int, last: int) -> list[int]:
     """Days in first..last on which the employee did anything (wrote to customers or took orders)."""
     o, w = F["orders"], F["outbound"]
     return sorted(int(k) for k, row in state.get("d", {}).items()
-                  if first <= int(k) <= last and (row[o] or row[w]))
+                  if first <= int(k) <= last and any(row[i] for i in (o, w) if i < len(row)))
 
 
 def prune(state: dict, today: int, keep_days: int) -> None:
