@@ -126,11 +126,12 @@ async def _poll(archive: ClickHouseArchive, tag: str, sent: dict[int, float], se
         await asyncio.sleep(0.1)
 
 
-async def lag(settings, base: str, rate: int, seconds: float) -> None:
+async def lag(settings, base: str, rate: int, seconds: float, flush: float | None) -> None:
     database = unique("paodan_bench_lag_")
     url = f"{base}/{database}"
     with tempfile.TemporaryDirectory(prefix="paodan-bench-") as tmp:
-        worker = Worker(Path(tmp), env={"PAODAN_CLICKHOUSE": url, "PAODAN_ARCHIVE_STATS_S": "5"}).start()
+        worker = Worker(Path(tmp), env={"PAODAN_CLICKHOUSE": url, "PAODAN_ARCHIVE_STATS_S": "5",
+                                         **({"PAODAN_SINK_FLUSH": str(flush)} if flush else {})}).start()
         archive = ClickHouseArchive(url)
         try:
             deadline = time.monotonic() + 60
@@ -152,7 +153,7 @@ async def lag(settings, base: str, rate: int, seconds: float) -> None:
             q = statistics.quantiles(lags, n=100)
             print(f"archive lag at {total / produced:,.0f} chat records/s for {seconds:.0f}s ({total:,} records, "
                   f"{len(seen):,} seen): p50 {q[49]:.2f}s, p99 {q[98]:.2f}s, max {lags[-1]:.2f}s "
-                  f"(PAODAN_SINK_BATCH={settings.sink_batch_rows}, PAODAN_SINK_FLUSH={settings.sink_flush_s}s, "
+                  f"(PAODAN_SINK_BATCH={settings.sink_batch_rows}, PAODAN_SINK_FLUSH={flush or settings.sink_flush_s}s, "
                   f"polled every 0.1s)")
             for line in worker.log().splitlines():
                 if "archived " in line and " batches over " in line:
@@ -170,15 +171,17 @@ def main() -> None:
     p.add_argument("--rate", type=int, default=5000)
     p.add_argument("--seconds", type=float, default=30)
     p.add_argument("--skip-lag", action="store_true")
+    p.add_argument("--skip-insert", action="store_true")
+    p.add_argument("--flush", type=float, help="PAODAN_SINK_FLUSH for the worker in the lag run")
     args = p.parse_args()
     settings = load()
     base = settings.clickhouse.rsplit("/", 1)[0]
     server = ClickHouseArchive(settings.clickhouse).server_version()
     print(f"ClickHouse {server} at {base}; 2-core machine shared with the rest of the stack")
-    for procs in sorted({1, args.procs}):
+    for procs in [] if args.skip_insert else sorted({1, args.procs}):
         insert_rate(base, args.records, args.batch, procs)
     if not args.skip_lag:
-        asyncio.run(lag(settings, base, args.rate, args.seconds))
+        asyncio.run(lag(settings, base, args.rate, args.seconds, args.flush))
 
 
 if __name__ == "__main__":
