@@ -159,7 +159,7 @@ async def test_clickhouse_outage_loses_nothing_and_detection_goes_on(private_cli
 async def test_kill_9_mid_batch_loses_nothing_and_stores_once(private_clickhouse, settings, tmp_path):
     database = unique("paodan_kill_")
     # A long flush window: the records sit in an open batch, consumed but neither archived nor committed.
-    env = {"PAODAN_CLICKHOUSE": private_clickhouse.url(database), "PAODAN_SINK_FLUSH": "4"}
+    env = {"PAODAN_CLICKHOUSE": private_clickhouse.url(database), "PAODAN_SINK_FLUSH": "6"}
     first = archiving(Worker(tmp_path, env=env, name="first").start())
     archive = ClickHouseArchive(private_clickhouse.url(database))
     try:
@@ -172,8 +172,8 @@ async def test_kill_9_mid_batch_loses_nothing_and_stores_once(private_clickhouse
         employees = [unique("kill_emp_") for _ in range(16)]
         records = [chat(e, i) for i, e in enumerate(employees * 10)]
         await produce(settings.kafka, [("wecom.msgaudit", r["from"], r) for r in records])
-        await asyncio.sleep(1.0)
-        assert (await archived(archive, employees, 1, 0.1))[0] == 0  # still in the open batch
+        await asyncio.sleep(0.5)
+        assert (await archived(archive, employees, 1, 0.1))[0] == 0  # not archived yet: in the open batch
         first.stop(signal.SIGKILL)
 
         second = archiving(Worker(tmp_path, app_id=first.app_id, env=env, name="second").start())
