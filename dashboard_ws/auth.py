@@ -47,10 +47,12 @@ class Claims:
     def can_see(self, alert: dict) -> bool:
         return self.sees_team(alert.get("team"))
 
+    @property
+    def sees_all(self) -> bool:
+        return self.role in ("compliance", "admin")
+
     def sees_team(self, team: str | None) -> bool:
-        if self.role in ("compliance", "admin"):
-            return True
-        return bool(self.team) and team == self.team
+        return self.sees_all or (bool(self.team) and team == self.team)
 
     @property
     def can_read_content(self) -> bool:

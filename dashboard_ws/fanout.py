@@ -117,11 +117,12 @@ class Fanout:
         if replay is not None:
             await viewer.ws.send(orjson.dumps({"type": "resume", "seq": since, "epoch": self.epoch}).decode())
             viewer.seq = since
-            for raw in replay:
+            for raw in replay:  # written without awaiting each frame: a storm of resumes stays cheap
                 change, _ = Change.parse(raw)
                 if viewer.sees(change.team):
-                    await viewer.ws.send(change.text_for(viewer.claims))
+                    broadcast([viewer.ws], change.text_for(viewer.claims))
                 viewer.seq = change.seq
+            self._check_backlog(viewer)
         else:
             viewer.seq, frames = await self.snapshot(viewer.claims)
             for frame in frames:
@@ -133,7 +134,7 @@ class Fanout:
     async def snapshot(self, claims: Claims) -> tuple[int, list[str]]:
         """The snapshot for `claims` as frames of at most ~SNAPSHOT_FRAME bytes: a `snapshot` (with
         silences and precision) and, for a large one, `snapshot_more` frames; the last has `more: false`."""
-        seq, alerts = await self.live.latest(SNAPSHOT_SIZE)
+        seq, alerts = await self.live.latest(SNAPSHOT_SIZE, None if claims.sees_all else claims.team)
         now = int(time.time() * 1000)
         silences = [s for s in await self.live.silences(now) if s.get("team") is None or claims.sees_team(s["team"])]
         bodies = [orjson.dumps(a if claims.can_read_content else redact(a)) for a in alerts if claims.can_see(a)]

@@ -82,7 +82,8 @@ class Board:
                 claims = await self.authenticate(token)
             except AuthError as exc:
                 return text_response(HTTPStatus.UNAUTHORIZED, f"refused: {exc}\n")
-            except RedisError:
+            except RedisError as exc:
+                log.warning("cannot check a token's revocation (%s: %s)", type(exc).__name__, exc)
                 return text_response(HTTPStatus.SERVICE_UNAVAILABLE, "cannot check the token now; retry shortly\n")
             if url.path == "/ws":
                 connection.claims = claims  # type: ignore[attr-defined]
@@ -147,9 +148,10 @@ class Board:
                 self.fanout.on_alert = notifier.offer
                 tasks.append(asyncio.create_task(notifier.run()))
         # No per-message compression: deflating every change once per viewer costs more CPU than the
-        # bandwidth it saves on a LAN (bench/bench_fanout.py).
+        # bandwidth it saves on a LAN (bench/bench_fanout.py). A deep accept backlog: after a network
+        # blip every viewer reconnects at once, and asyncio's default of 100 drops the rest's SYNs.
         async with serve(self.handler, host, port, process_request=self.process_request, compression=None,
-                         ping_interval=20, max_size=2**16) as server:
+                         ping_interval=20, max_size=2**16, backlog=2048) as server:
             self.port = next(iter(server.sockets)).getsockname()[1]
             if ready is not None:
                 ready.set()

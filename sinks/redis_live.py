@@ -4,6 +4,8 @@ Keys (all under the `paodan:` prefix):
 - `paodan:alert:{alert_id}` — hash with `revision` and `json` (the alert as published by the worker)
 - `paodan:state:{alert_id}` — hash with `version` and `json` (triage state: status, assignee, comments…)
 - `paodan:alerts` — sorted set of alert ids scored by event time, newest last
+- `paodan:alerts:team:{team}` — the same for one team, so a supervisor's snapshot is their team's newest
+  alerts however busy the other teams are
 - `paodan:seq` — counter; every change (alert, action, silence) gets the next sequence number
 - `paodan:changes` — capped stream of every change, entry id `{seq}-0`: a board that lost its
   subscription, or a browser that reconnects with `?since=seq`, replays from here without gaps
@@ -60,15 +62,18 @@ redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], seq .. '-0', 'm', msg)
 redis.call('PUBLISH', ARGV[3], msg)
 """
 
-# KEYS: seq, changes, alert hash, alerts zset. ARGV: change, maxlen, channel, id, revision, json, ts, ttl, cap
+# KEYS: seq, changes, alert hash, alerts zset, the team's alerts zset.
+# ARGV: change, maxlen, channel, id, revision, json, ts, ttl, cap
 _UPSERT = """
 local cur = redis.call('HGET', KEYS[3], 'revision')
 if cur and tonumber(cur) >= tonumber(ARGV[5]) then return 0 end
 redis.call('HSET', KEYS[3], 'revision', ARGV[5], 'json', ARGV[6])
 redis.call('EXPIRE', KEYS[3], ARGV[8])
-redis.call('ZADD', KEYS[4], ARGV[7], ARGV[4])
-local n = redis.call('ZCARD', KEYS[4])
-if n > tonumber(ARGV[9]) then redis.call('ZREMRANGEBYRANK', KEYS[4], 0, n - tonumber(ARGV[9]) - 1) end
+for i = 4, 5 do
+  redis.call('ZADD', KEYS[i], ARGV[7], ARGV[4])
+  local n = redis.call('ZCARD', KEYS[i])
+  if n > tonumber(ARGV[9]) then redis.call('ZREMRANGEBYRANK', KEYS[i], 0, n - tonumber(ARGV[9]) - 1) end
+end
 """ + _APPEND_CHANGE + "return seq\n"
 
 # KEYS: seq, changes, state hash, precision hash, outbox.
@@ -101,6 +106,10 @@ return seq
 """
 
 
+def team_key(team: str) -> str:
+    return f"{ALERTS_ZSET}:team:{team}"
+
+
 def alert_key(alert_id: str) -> str:
     return f"{PREFIX}alert:{alert_id}"
 
@@ -117,12 +126,15 @@ class Conflict(Exception):
     """Someone changed the alert's triage state between our read and our write: read again and retry."""
 
 
-def connect(url: str, socket_timeout: float = 5) -> aioredis.Redis:
-    """An asyncio Redis client that retries a command on a fresh connection when a pooled one turns
-    out dead (after a Redis restart every pooled connection fails once)."""
-    return aioredis.Redis.from_url(url, socket_timeout=socket_timeout, socket_connect_timeout=3,
-                                   retry=Retry(ExponentialBackoff(cap=1.0, base=0.05), 3),
-                                   retry_on_error=[RedisConnectionError, RedisTimeoutError])
+def connect(url: str, socket_timeout: float = 5, max_connections: int = 32) -> aioredis.Redis:
+    """An asyncio Redis client with a bounded pool (a reconnect storm of a thousand viewers queues for
+    32 connections instead of opening a thousand) that retries a command on a fresh connection when a
+    pooled one turns out dead (after a Redis restart every pooled connection fails once)."""
+    pool = aioredis.BlockingConnectionPool.from_url(
+        url, max_connections=max_connections, timeout=10, socket_timeout=socket_timeout,
+        socket_connect_timeout=3, retry=Retry(ExponentialBackoff(cap=1.0, base=0.05), 3),
+        retry_on_error=[RedisConnectionError, RedisTimeoutError])
+    return aioredis.Redis(connection_pool=pool)
 
 
 class LiveAlerts:
@@ -139,7 +151,7 @@ class LiveAlerts:
         body = orjson.dumps(alert)
         change = b'{"type":"alert","alert":' + body + b"}"
         return int(await self._upsert(
-            keys=[SEQ_KEY, CHANGES, alert_key(alert["alert_id"]), ALERTS_ZSET],
+            keys=[SEQ_KEY, CHANGES, alert_key(alert["alert_id"]), ALERTS_ZSET, team_key(alert.get("team") or "")],
             args=[change, CHANGES_MAXLEN, CHANNEL, alert["alert_id"], int(alert.get("revision", 1)), body,
                   int(alert["ts"]), ALERT_TTL_S, MAX_LIVE_ALERTS]))
 
@@ -156,12 +168,12 @@ class LiveAlerts:
         await self.redis.set(EPOCH_KEY, secrets.token_hex(6), nx=True)
         return (await self.redis.get(EPOCH_KEY) or b"").decode()
 
-    async def latest(self, limit: int = 500) -> tuple[int, list[dict[str, Any]]]:
-        """The newest `limit` alerts (oldest first), each with its triage `state`, and the sequence
-        number they are current as of."""
+    async def latest(self, limit: int = 500, team: str | None = None) -> tuple[int, list[dict[str, Any]]]:
+        """The newest `limit` alerts (oldest first) — of one `team`, or of all — each with its triage
+        `state`, and the sequence number they are current as of."""
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.get(SEQ_KEY)
-            pipe.zrange(ALERTS_ZSET, -limit, -1)
+            pipe.zrange(ALERTS_ZSET if team is None else team_key(team), -limit, -1)
             seq_raw, ids = await pipe.execute()
             if ids:
                 for aid in ids:

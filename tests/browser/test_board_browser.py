@@ -10,7 +10,8 @@ import time
 import pytest
 from playwright.async_api import expect
 
-from dashboard_ws.auth import issue
+from dashboard_ws.actions import Actions
+from dashboard_ws.auth import issue, verify
 from tests.browser.boardkit import make_alert
 from tests.integration.test_walking_skeleton import chat_record
 from tests.live import produce, unique
@@ -160,10 +161,19 @@ async def test_screenshot_of_a_busy_board(board, chromium, live, settings):
     team = unique("华东")
     now = int(time.time() * 1000)
     rules = ["chat.diversion_phrase", "orders.self_approval", "contacts.mass_delete"]
+    made = []
     for i in range(18):
-        await live.upsert(make_alert(team, employee=f"emp{i % 5:02d}", rule=rules[i % 3],
-                                     severity=["critical", "high", "medium"][i % 3], score=95 - i * 3,
-                                     ts=now - i * 9 * 3_600_000, title=["引导客户到外部平台下单", "自批订单", "批量删除客户"][i % 3]))
+        made.append(make_alert(team, employee=f"emp{i % 5:02d}", rule=rules[i % 3],
+                               severity=["critical", "high", "medium"][i % 3], score=95 - i * 3,
+                               ts=now - i * 9 * 3_600_000, title=["引导客户到外部平台下单", "自批订单", "批量删除客户"][i % 3]))
+        await live.upsert(made[-1])
+    claims = verify(settings.secret, issue(settings.secret, "supervisor", team, sub="王主管"))
+    triage = Actions(live)
+    for i, (action, detail) in enumerate([("acknowledge", {}), ("claim", {}), ("escalate", {}),
+                                          ("resolve", {"resolution": "true_positive"}),
+                                          ("resolve", {"resolution": "false_positive"})]):
+        result = await triage.perform(claims, {"action": action, "alert_id": made[i + 1]["alert_id"], "detail": detail})
+        assert result["ok"], result
     page = await open_board(chromium, board, issue(settings.secret, "supervisor", team, sub="王主管"))
     await expect(page.locator("#alerts tr")).to_have_count(18, timeout=5_000)
     await page.screenshot(path=SCREENSHOT, full_page=True)
