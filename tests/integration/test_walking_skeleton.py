@@ -103,7 +103,7 @@ async def test_diversion_message_reaches_topic_clickhouse_and_board(worker, boar
                              "WHERE alert_id = %(id)s", {"id": alert["alert_id"]})
         await asyncio.sleep(0.3)
     assert rows == [(alert["alert_id"], "chat.diversion_phrase", employee)]
-    msgs = archive.query(f"SELECT msgid, content FROM {archive.database}.messages WHERE msgid = %(id)s",
+    msgs = archive.query(f"SELECT msgid, content FROM {archive.database}.messages FINAL WHERE msgid = %(id)s",
                          {"id": record["msgid"]})
     assert msgs == [(record["msgid"], record["text"]["content"])]
 
