@@ -138,9 +138,10 @@ class Viewer(asyncio.Protocol):
             self.seq = int(text[7:text.find(b",")])
             at = text.find(b'"bench_sent":')
             if at >= 0:
-                self.latencies[self.phase].append(now - float(text[at + 13:text.find(b",", at)]))
                 n = text.find(b'"bench_n":')
-                self.bench_seqs.add(int(text[n + 10:text.find(b",", n)]))
+                number = int(text[n + 10:text.find(b",", n)])
+                self.latencies[self.phase].append((number, now - float(text[at + 13:text.find(b",", at)])))
+                self.bench_seqs.add(number)
         elif not self.synced.is_set():
             msg = orjson.loads(text)
             if msg["type"] in ("snapshot", "resume"):
@@ -224,9 +225,11 @@ async def run(args) -> None:
             await asyncio.get_running_loop().run_in_executor(None, conn.recv)
         print(f"[bench] all viewers connected with their snapshot in {time.monotonic() - t0:.1f}s", flush=True)
 
-        cpu0, wall0 = cpu_seconds(board.proc.pid), time.monotonic()
+        pids = [board.proc.pid, redis.proc.pid] + [p.pid for p, _ in procs]
+        cpu0, wall0 = [cpu_seconds(pid) for pid in pids], time.monotonic()
         n = await publish(live, args.rate, args.seconds, 0)
-        cpu = (cpu_seconds(board.proc.pid) - cpu0) / (time.monotonic() - wall0)
+        wall = time.monotonic() - wall0
+        cpu, redis_cpu, *client_cpu = [(cpu_seconds(pid) - c0) / wall for pid, c0 in zip(pids, cpu0)]
         steady_n = n
         await asyncio.sleep(1)
 
@@ -249,8 +252,12 @@ async def run(args) -> None:
         for p, _ in procs:
             p.join(5)
 
-    steady = [x for r in results for x in r["steady"]]
-    storm_lat = [x for r in results for x in r["storm"]]
+    steady = [x for r in results for _, x in r["steady"]]
+    storm_lat = [x for r in results for _, x in r["storm"]]
+    per_second: dict[int, list[float]] = {}
+    for r in results:
+        for number, x in r["steady"]:
+            per_second.setdefault(int(number // args.rate), []).append(x)
     seen = [set(s) for r in results for s in r["seen"]]
     missing = sum(len(set(range(1, n + 1)) - s) for s in seen)
     dropped = board_log.count("dropping a slow viewer")
@@ -260,7 +267,9 @@ async def run(args) -> None:
           f"(expected {n * args.clients:,} in all)")
     print(f"delivery latency     p50 {statistics.median(steady) * 1000:.1f} ms   p99 {pct(steady, 99) * 1000:.1f} ms"
           f"   max {max(steady) * 1000:.1f} ms   (target p99 < 100 ms)")
-    print(f"board CPU            {cpu * 100:.0f}% of one core during the steady phase")
+    print("p99 by second         " + " ".join(f"{pct(v, 99) * 1000:.0f}" for _, v in sorted(per_second.items())) + " ms")
+    print(f"board CPU            {cpu * 100:.0f}% of one core during the steady phase "
+          f"(redis {redis_cpu * 100:.0f}%, viewer processes {' + '.join(f'{c * 100:.0f}%' for c in client_cpu)})")
     print(f"viewers dropped      {dropped} as too slow")
     print(f"around the storm     delivery p99 {pct(storm_lat, 99) * 1000:.0f} ms, max {max(storm_lat, default=0) * 1000:.0f} ms "
           "(alerts published while viewers were away arrive on resume)")

@@ -14,8 +14,9 @@ Scope: every change names its team (an alert's, an action's alert's, a silenced 
 rule silence, which everyone may see) and is sent only to viewers whose token sees that team, so a
 supervisor's socket never carries another team's alert, action or silence.
 
-Slow viewers: messages are written without awaiting each client (websockets' `broadcast`); a viewer whose
-unsent backlog passes `max_backlog` bytes is cut off (it reconnects and resumes), never slowing the rest.
+Slow viewers: each change is framed once and the same bytes are written to every viewer without awaiting
+any of them; a viewer whose unsent backlog passes `max_backlog` bytes is cut off (it reconnects and
+resumes), never slowing the rest.
 """
 
 from __future__ import annotations
@@ -23,12 +24,16 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import deque
 from dataclasses import dataclass, field
+from functools import cached_property
+from itertools import islice
 from typing import Any, Callable
 
 import orjson
 import redis.asyncio as aioredis
-from websockets.asyncio.server import ServerConnection, broadcast
+from websockets.asyncio.server import ServerConnection
+from websockets.protocol import State
 
 from dashboard_ws.auth import Claims
 from dashboard_ws.tokens import REVOCATIONS, REVOKED
@@ -37,6 +42,7 @@ from sinks.redis_live import CHANNEL, LiveAlerts
 log = logging.getLogger("paodan.board.fanout")
 SNAPSHOT_SIZE = 500
 SNAPSHOT_FRAME = 256 * 1024
+RECENT = 20_000
 MAX_BACKLOG = 1 << 20
 REVOKED_CLOSE = 4401  # application close code: token revoked or expired, sign in again
 
@@ -75,6 +81,35 @@ class Change:
     def text_for(self, claims: Claims) -> str:
         return self.full if claims.can_read_content else self.redacted
 
+    @cached_property
+    def _frames(self) -> tuple[bytes, bytes]:
+        full = text_frame(self.full.encode())
+        return full, (full if self.redacted is self.full else text_frame(self.redacted.encode()))
+
+    def frame_for(self, claims: Claims) -> bytes:
+        """The whole websocket frame, built once per change and written to every viewer as is."""
+        return self._frames[0 if claims.can_read_content else 1]
+
+
+def text_frame(payload: bytes) -> bytes:
+    """An unfragmented, unmasked, uncompressed text frame (RFC 6455 §5.2), as a server sends it."""
+    size = len(payload)
+    if size < 126:
+        head = bytes((0x81, size))
+    elif size < 1 << 16:
+        head = bytes((0x81, 126)) + size.to_bytes(2, "big")
+    else:
+        head = bytes((0x81, 127)) + size.to_bytes(8, "big")
+    return head + payload
+
+
+def write_frame(ws: ServerConnection, frame: bytes) -> None:
+    """Queue a ready-made frame on an open connection without awaiting it (what websockets' `broadcast`
+    does, minus building the same frame again for every viewer). Frames are written whole, so they
+    never interleave with the library's own pings or sends."""
+    if ws.protocol.state is State.OPEN and ws.transport is not None:
+        ws.transport.write(frame)
+
 
 @dataclass(eq=False)
 class Viewer:
@@ -95,6 +130,9 @@ class Fanout:
         self.viewers: set[Viewer] = set()
         self.last_seq = 0
         self.epoch = ""
+        # The latest changes this process delivered, contiguous by seq: most resumes replay from here
+        # without asking Redis or parsing anything again.
+        self.recent: deque[Change] = deque(maxlen=RECENT)
         self.ready = asyncio.Event()
         self.dropped = 0
         # Called with each new or changed alert (sinks.notify); must not block.
@@ -111,16 +149,22 @@ class Fanout:
     def detach(self, viewer: Viewer) -> None:
         self.viewers.discard(viewer)
 
+    async def _replay(self, since: int) -> list[Change] | None:
+        """The changes after `since`, from memory when it reaches back that far, else from Redis."""
+        if self.recent and self.recent[0].seq <= since + 1 and since <= self.last_seq:
+            return list(islice(self.recent, since + 1 - self.recent[0].seq, None))
+        raw = await self.live.changes_since(since)
+        return None if raw is None else [Change.parse(r)[0] for r in raw]
+
     async def _sync(self, viewer: Viewer, since: int | None) -> None:
         viewer.pending = []
-        replay = await self.live.changes_since(since) if since is not None else None
+        replay = await self._replay(since) if since is not None else None
         if replay is not None:
             await viewer.ws.send(orjson.dumps({"type": "resume", "seq": since, "epoch": self.epoch}).decode())
             viewer.seq = since
-            for raw in replay:  # written without awaiting each frame: a storm of resumes stays cheap
-                change, _ = Change.parse(raw)
+            for change in replay:  # written without awaiting each frame: a storm of resumes stays cheap
                 if viewer.sees(change.team):
-                    broadcast([viewer.ws], change.text_for(viewer.claims))
+                    write_frame(viewer.ws, change.frame_for(viewer.claims))
                 viewer.seq = change.seq
             self._check_backlog(viewer)
         else:
@@ -162,7 +206,7 @@ class Fanout:
         if change.seq <= viewer.seq or not viewer.sees(change.team):
             return
         viewer.seq = change.seq
-        broadcast([viewer.ws], change.text_for(viewer.claims))
+        write_frame(viewer.ws, change.frame_for(viewer.claims))
         self._check_backlog(viewer)
 
     def _check_backlog(self, viewer: Viewer) -> None:
@@ -179,19 +223,17 @@ class Fanout:
         change, body = Change.parse(raw)
         if change.seq <= self.last_seq:
             return
+        if self.recent and change.seq != self.recent[-1].seq + 1:
+            self.recent.clear()  # keep the memory contiguous; Redis answers for older resumes
+        self.recent.append(change)
         self.last_seq = change.seq
-        full, redacted = [], []
         for viewer in list(self.viewers):
             if viewer.pending is not None or change.seq <= viewer.seq:
                 self._deliver(viewer, change)
             elif viewer.sees(change.team):
                 viewer.seq = change.seq
-                (full if viewer.claims.can_read_content else redacted).append(viewer)
-        for group, text in ((full, change.full), (redacted, change.redacted)):
-            if group:
-                broadcast([v.ws for v in group], text)
-                for viewer in group:
-                    self._check_backlog(viewer)
+                write_frame(viewer.ws, change.frame_for(viewer.claims))
+                self._check_backlog(viewer)
         if self.on_alert is not None and body["type"] == "alert":
             self.on_alert(body["alert"])
 
@@ -212,6 +254,7 @@ class Fanout:
             log.warning("change log does not reach back to seq %d (epoch %s → %s): resending snapshots",
                         self.last_seq, self.epoch, epoch)
             self.epoch = epoch
+            self.recent.clear()
             self.last_seq = int(await self.live.redis.get("paodan:seq") or 0)
             for viewer in list(self.viewers):
                 if viewer.pending is None:

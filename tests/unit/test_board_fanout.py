@@ -43,3 +43,21 @@ def test_changes_without_content_are_sent_as_they_are():
     raw = orjson.dumps({"seq": 8, "type": "action", "team": "A", "state": {"status": "resolved"}})
     change, _ = Change.parse(raw)
     assert change.text_for(SUPERVISOR) == change.text_for(COMPLIANCE) == raw.decode()
+
+
+def test_a_prebuilt_frame_is_exactly_what_websockets_would_send():
+    from websockets.frames import Frame, Opcode
+
+    from dashboard_ws.fanout import text_frame
+
+    for size in (0, 125, 126, 65_535, 65_536, 300_000):  # each length encoding and its edges
+        payload = "告".encode() * (size // 3) + b"x" * (size % 3)
+        assert text_frame(payload) == Frame(Opcode.TEXT, payload).serialize(mask=False)
+
+
+def test_each_change_is_framed_once_per_audience():
+    raw = orjson.dumps({"seq": 9, "type": "alert", "alert": ALERT})
+    change, _ = Change.parse(raw)
+    assert change.frame_for(COMPLIANCE) is change.frame_for(COMPLIANCE)
+    assert change.frame_for(SUPERVISOR).endswith(change.redacted.encode())
+    assert b"\xe5\x8a\xa0\xe6\x88\x91" not in change.frame_for(SUPERVISOR)  # 加我
