@@ -37,12 +37,14 @@ from websockets.protocol import State
 
 from dashboard_ws.auth import Claims
 from dashboard_ws.tokens import REVOCATIONS, REVOKED
+from sinks import redis_risk
 from sinks.redis_live import CHANNEL, LiveAlerts
 
 log = logging.getLogger("paodan.board.fanout")
 SNAPSHOT_SIZE = 500
 SNAPSHOT_FRAME = 256 * 1024
 RECENT = 20_000
+RISK_TOP = 20
 MAX_BACKLOG = 1 << 20
 REVOKED_CLOSE = 4401  # application close code: token revoked or expired, sign in again
 
@@ -160,7 +162,8 @@ class Fanout:
         viewer.pending = []
         replay = await self._replay(since) if since is not None else None
         if replay is not None:
-            await viewer.ws.send(orjson.dumps({"type": "resume", "seq": since, "epoch": self.epoch}).decode())
+            await viewer.ws.send(orjson.dumps({"type": "resume", "seq": since, "epoch": self.epoch,
+                                               "risk": await self.risk_for(viewer.claims)}).decode())
             viewer.seq = since
             for change in replay:  # written without awaiting each frame: a storm of resumes stays cheap
                 if viewer.sees(change.team):
@@ -191,13 +194,31 @@ class Fanout:
             pages[-1].append(body)
             size += len(body)
         head = orjson.dumps({"type": "snapshot", "seq": seq, "epoch": self.epoch, "silences": silences,
-                             "precision": await self.live.precision()})[:-1]
+                             "precision": await self.live.precision(),
+                             "risk": await self.risk_for(claims)})[:-1]
         frames = []
         for i, page in enumerate(pages):
             start = head if i == 0 else b'{"type":"snapshot_more"'
             more = b"true" if i < len(pages) - 1 else b"false"
             frames.append((start + b',"alerts":[' + b",".join(page) + b'],"more":' + more + b"}").decode())
         return seq, frames
+
+    async def risk_for(self, claims: Claims) -> list[dict[str, Any]]:
+        """The highest current risk scores `claims` may see (the behaviour engine's `paodan:risk`)."""
+        scan = RISK_TOP if claims.sees_all else 10 * RISK_TOP  # a supervisor's team among the riskiest
+        ids = await self.live.redis.zrevrange(redis_risk.RANK, 0, scan - 1)
+        values = await self.live.redis.hmget(redis_risk.HASH, ids) if ids else []
+        visible = [r for r in map(orjson.loads, filter(None, values)) if claims.sees_team(r.get("team"))]
+        return visible[:RISK_TOP]
+
+    def publish_risk(self, raw: bytes) -> None:
+        """A risk update (not part of the change log: it is a current value, resent on every resume)."""
+        update = orjson.loads(raw)
+        frame = text_frame(orjson.dumps({"type": "risk", **update}))
+        for viewer in list(self.viewers):
+            if viewer.pending is None and viewer.sees(update.get("team") or ""):
+                write_frame(viewer.ws, frame)
+                self._check_backlog(viewer)
 
     def _deliver(self, viewer: Viewer, change: Change) -> None:
         if viewer.pending is not None:
@@ -267,19 +288,22 @@ class Fanout:
             self.publish(raw)
 
     async def follow(self) -> None:
-        """Forward the channel to viewers, forever; after losing Redis, resubscribe and catch up."""
+        """Forward the channels (changes, revocations, risk updates) to viewers, forever; after losing
+        Redis, resubscribe, catch up and close connections whose token was revoked meanwhile."""
         delay = 0.2
         first = True
         while True:
             pubsub = aioredis.Redis.from_url(self.redis_url, socket_connect_timeout=3).pubsub()
             try:
-                await pubsub.subscribe(CHANNEL, REVOCATIONS)
+                await pubsub.subscribe(CHANNEL, REVOCATIONS, redis_risk.CHANNEL)
                 if first:
                     self.epoch = await self.live.epoch()
                     self.last_seq = int(await self.live.redis.get("paodan:seq") or 0)
                     first = False
                 else:
                     await self._catch_up()
+                    for viewer in [v for v in self.viewers if await self.is_revoked(v.claims.jti)]:
+                        self.close_token(viewer.claims.jti, "token revoked")  # revoked while we were away
                 self.ready.set()
                 delay = 0.2
                 async for message in pubsub.listen():
@@ -287,6 +311,9 @@ class Fanout:
                         continue
                     if message["channel"] == REVOCATIONS.encode():
                         self.close_token(message["data"].decode(), "token revoked")
+                        continue
+                    if message["channel"] == redis_risk.CHANNEL.encode():
+                        self.publish_risk(message["data"])
                         continue
                     seq = int(orjson.loads(message["data"])["seq"])
                     if seq > self.last_seq + 1:

@@ -182,11 +182,17 @@ function renderLeaders() {
     if (!byEmployee.has(a.employee_id)) byEmployee.set(a.employee_id, []);
     byEmployee.get(a.employee_id).push(a);
   }
-  const rows = [...byEmployee.entries()].map(([emp, alerts]) => {
-    const series = state.risk.has(emp) ? state.risk.get(emp).series : dailyMax(alerts, 14, now);
-    const risk = state.risk.has(emp) ? state.risk.get(emp).score : Math.max(...series.slice(-7));
-    return { emp, team: alerts[0].team, risk, series };
-  }).sort((x, y) => y.risk - x.risk).slice(0, 10);
+  // The behaviour engine's risk score where it publishes one; else the highest alert score of the last
+  // 7 days. The sparkline: the risk scores seen on this page, or the daily highest alert score.
+  const employees = new Set([...byEmployee.keys(), ...state.risk.keys()]);
+  const rows = [...employees].map((emp) => {
+    const alerts = byEmployee.get(emp) || [];
+    const derived = dailyMax(alerts, 14, now);
+    const r = state.risk.get(emp);
+    const series = r && r.series.length > 1 ? r.series : derived;
+    return { emp, team: r ? r.team : alerts[0].team, risk: r ? r.score : Math.max(...derived.slice(-7)), series };
+  }).filter((row) => !state.filters.team || row.team === state.filters.team)
+    .sort((x, y) => y.risk - x.risk).slice(0, 10);
   $("leaders").replaceChildren(...rows.map((r) => el("li", { "data-employee": r.emp },
     el("span", { class: "name", text: `${r.emp}${r.team ? " · " + r.team : ""}` }), sparkline(r.series),
     el("span", { class: "risk", text: r.risk.toFixed(0) }))));
@@ -335,6 +341,11 @@ function send(action, alertId, detail) {
 }
 
 // --- applying server messages -----------------------------------------------------------------------
+function setRisk(update) {  // the behaviour engine's score; its series is what this page has seen of it
+  const prev = state.risk.get(update.employee_id);
+  const series = prev ? prev.series.concat([update.score]).slice(-30) : [update.score];
+  state.risk.set(update.employee_id, { score: update.score, team: update.team, level: update.level, series });
+}
 function upsertAlert(alert) {
   const prev = state.alerts.get(alert.alert_id);
   if (prev && (prev.revision || 1) > (alert.revision || 1)) return;
@@ -360,7 +371,7 @@ function apply(msg) {
     state.silences.set(`${msg.silence.target}:${msg.silence.value}`, msg.silence);
     scheduleRender();
   } else if (msg.type === "risk") {
-    state.risk.set(msg.employee_id, { score: msg.score, series: msg.series || [msg.score] });
+    setRisk(msg);
     scheduleRender();
   }
 }
@@ -404,6 +415,7 @@ function connect() {
       state.alerts = new Map(msg.alerts.map((a) => [a.alert_id, a]));
       state.silences = new Map(msg.silences.map((s) => [`${s.target}:${s.value}`, s]));
       state.precision = msg.precision || {};
+      (msg.risk || []).forEach(setRisk);
       state.seq = msg.seq; state.epoch = msg.epoch;
       scheduleRender();
     } else if (msg.type === "snapshot_more") {  // a large snapshot comes in several frames
@@ -411,6 +423,8 @@ function connect() {
       scheduleRender();
     } else if (msg.type === "resume") {
       state.seq = msg.seq; state.epoch = msg.epoch;
+      (msg.risk || []).forEach(setRisk);
+      scheduleRender();
     } else if (msg.type === "action_result") {
       if (!msg.ok) $("d-error").textContent = msg.message;
     } else {

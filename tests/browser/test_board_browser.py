@@ -222,3 +222,29 @@ async def test_evidence_highlights_for_compliance_metadata_only_for_a_supervisor
     assert views[0][0] >= 1, "the compliance officer's content view was not audited"
     await officer.context.close()
     await supervisor.context.close()
+
+
+async def test_risk_updates_from_the_behaviour_engine_feed_the_leaderboard(board, chromium, settings):
+    from sinks.redis_risk import LiveRisk
+
+    team, other = unique("风险组"), unique("别组")
+    risk = LiveRisk(settings.redis)
+    now = int(time.time() * 1000)
+    mine, theirs = unique("risky_"), unique("other_")
+    try:
+        await risk.upsert_many([{"employee_id": mine, "team": team, "branch": "SH-01", "score": 61.0,
+                                 "level": "high", "ts": now, "contributions": []}])
+        frames: list = []
+        page = await open_board(chromium, board, issue(settings.secret, "supervisor", team), frames=frames)
+        entry = page.locator(f'#leaders li[data-employee="{mine}"]')
+        await expect(entry.locator(".risk")).to_have_text("61", timeout=5_000)  # from the snapshot
+        await risk.upsert_many([{"employee_id": mine, "team": team, "branch": "SH-01", "score": 88.0,
+                                 "level": "critical", "ts": now + 1000, "contributions": []},
+                                {"employee_id": theirs, "team": other, "branch": "SH-01", "score": 99.0,
+                                 "level": "critical", "ts": now + 1000, "contributions": []}])
+        await expect(entry.locator(".risk")).to_have_text("88", timeout=5_000)  # live
+        await expect(entry.locator("svg polyline")).to_have_count(1)
+        assert theirs not in "".join(f if isinstance(f, str) else f.decode() for f in frames)
+        await page.context.close()
+    finally:
+        await risk.close()
