@@ -32,6 +32,16 @@ async def open_board(chromium, board, token, viewport=None, frames=None):
     return page
 
 
+async def open_evidence(page, employee, msgid, timeout):
+    """Open the employee's alert and wait for the evidence message `msgid` in the detail panel."""
+    hit = page.locator("#alerts tr", has_text=employee)
+    await expect(hit).to_have_count(1, timeout=timeout)
+    await hit.click()
+    evidence = page.locator(f'#d-evidence .msg[data-msgid="{msgid}"]')
+    await expect(evidence).to_be_visible(timeout=15_000)
+    return evidence
+
+
 def row(page, alert_id):
     return page.locator(f'#alerts tr[data-id="{alert_id}"]')
 
@@ -195,11 +205,7 @@ async def test_evidence_highlights_for_compliance_metadata_only_for_a_supervisor
     await produce(settings.kafka, [("wecom.msgaudit", employee, before), ("wecom.msgaudit", employee, hostile)])
 
     officer = await open_board(chromium, board, issue(settings.secret, "compliance", sub=unique("合规")))
-    hit = officer.locator("#alerts tr", has_text=employee)
-    await expect(hit).to_have_count(1, timeout=25_000)
-    await hit.click()
-    evidence = officer.locator(f'#d-evidence .msg[data-msgid="{hostile["msgid"]}"]')
-    await expect(evidence).to_be_visible(timeout=15_000)
+    evidence = await open_evidence(officer, employee, hostile["msgid"], timeout=25_000)
     await expect(evidence.locator(".body")).to_contain_text('<img src=x onerror="window.__pwned=3">')
     await expect(evidence.locator("mark").first).to_be_visible()
     await expect(officer.locator(f'#d-evidence .msg[data-msgid="{before["msgid"]}"]')).to_contain_text("这款现在有货")
@@ -208,11 +214,7 @@ async def test_evidence_highlights_for_compliance_metadata_only_for_a_supervisor
     actor = await officer.evaluate("state.hello.actor")
 
     supervisor = await open_board(chromium, board, issue(settings.secret, "supervisor", team, sub="主管"))
-    hit = supervisor.locator("#alerts tr", has_text=employee)
-    await expect(hit).to_have_count(1, timeout=10_000)
-    await hit.click()
-    meta = supervisor.locator(f'#d-evidence .msg[data-msgid="{hostile["msgid"]}"]')
-    await expect(meta).to_be_visible(timeout=15_000)
+    await open_evidence(supervisor, employee, hostile["msgid"], timeout=10_000)
     await expect(supervisor.locator("#d-evidence")).to_contain_text("仅显示元数据")
     assert "私人微信" not in await supervisor.locator("#d-evidence").inner_text()
 
