@@ -334,7 +334,7 @@ class Fanout:
     async def is_revoked(self, jti: str) -> bool:
         return bool(await self.live.redis.hexists(REVOKED, jti))
 
-    async def enforce_expiry(self, every_s: float = 10.0) -> None:
+    async def enforce_expiry(self, every_s: float = 2.0) -> None:
         """Close connections whose token expired while they were open."""
         while True:
             await asyncio.sleep(every_s)

@@ -135,7 +135,7 @@ async def test_a_viewer_resumes_after_a_reconnect_without_gaps(boards, live, set
         await officer.act("escalate", missed[0]["alert_id"], reason="金额大")
     # Back, on the other board process: only what was missed, only what this supervisor may see.
     async with WsClient(f"{url(b, settings.secret, 'supervisor', team)}&since={since}&epoch={epoch}") as back:
-        assert back.messages[1] == {"type": "resume", "seq": since, "epoch": epoch}
+        assert back.messages[1] == {"type": "resume", "seq": since, "epoch": epoch, "risk": []}
         await back.until(lambda m: m["type"] == "action" and m["alert_id"] == missed[0]["alert_id"])
         got = [m["alert"]["alert_id"] for m in back.of("alert")]
         assert missed[0]["alert_id"] in got and missed[2]["alert_id"] in got
@@ -162,6 +162,13 @@ async def test_revoked_tokens_are_refused_and_open_boards_closed(boards, setting
             pass
     assert refused.value.response.status_code == 401 and b"revoked" in refused.value.response.body
     assert any(r["jti"] == claims.jti and r["revoked"] for r in tokens.listing(settings.redis))
+
+
+async def test_a_token_that_expires_while_connected_is_cut_off(boards, settings):
+    a, _ = boards
+    token = issue(settings.secret, "supervisor", unique("组"), ttl_s=2)
+    async with WsClient(f"{a.ws}?token={token}") as viewer:
+        assert await asyncio.wait_for(viewer.closed, 6) == 4401
 
 
 async def test_a_slow_viewer_is_dropped_and_never_stalls_the_others(stack, settings, tmp_path):
