@@ -105,10 +105,16 @@ def on_chat(state: dict, touch: ChatTouch, ctx: Ctx) -> None:
                 bump(state, day, "followed")
             waiting = state.get("ou")  # customers with an order nobody has written about since
             if waiting and int(key) in waiting:
+                untouched = False
                 for entry in state.get("o", {}).values():
                     if entry[3] == int(key):
-                        entry[1] |= TOUCHED
-                waiting[:] = [c for c in waiting if c != int(key)]
+                        # Only a message written after the order counts (by event time: the order
+                        # may be read from its topic before the chat that preceded it).
+                        if touch.ts > entry[0]:
+                            entry[1] |= TOUCHED
+                        untouched = untouched or not entry[1] & TOUCHED
+                if not untouched:
+                    waiting[:] = [c for c in waiting if c != int(key)]
         elif owner and owner.get("o") and ctx.rules.followup.enabled:
             _others(state, touch, ctx)
     elif not exempt(touch.text, ctx.rules.followup.exempt_phrases):
