@@ -151,6 +151,26 @@ async def test_live_and_replay_raise_the_same_alerts(stack, worker):
     assert 0 < top["score"] <= 100 and top["contributions"]
 
 
+async def pin_group_at_end(bootstrap: str, group: str) -> None:
+    """Commit the group's offsets at the current end of every topic the worker reads, so a restarted
+    worker resumes exactly where the killed one committed (never by `auto_offset_reset`)."""
+    from aiokafka import AIOKafkaConsumer
+    topics = ("wecom.msgaudit", "wecom.contacts", "crm.orders", "hr.events", "paodan.behaviour", "paodan.team-days")
+    c = AIOKafkaConsumer(*topics, bootstrap_servers=bootstrap, group_id=None)
+    await c.start()
+    try:
+        end = await c.end_offsets(sorted(c.assignment()))
+    finally:
+        await c.stop()
+    g = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False)
+    await g.start()
+    try:
+        g.assign(list(end))
+        await g.commit(end)
+    finally:
+        await g.stop()
+
+
 def _half(records):
     """Split after the allocations and the first plant day, so the second half builds on restored state."""
     cut = len(records) * 2 // 3
@@ -162,7 +182,9 @@ async def test_a_killed_worker_restores_state_from_changelogs_and_loses_nothing(
     records = company_slice(prefix)
     expected = replayed(stack, records)
     first, second = _half(records)
-    w = Worker(tmp_path, name="recovery").start()
+    w = Worker(tmp_path, name="recovery")
+    await pin_group_at_end(stack.kafka, w.app_id)
+    w.start()
     log = await AlertLog(stack, prefix).start()
     try:
         await produce(stack.kafka, first)
@@ -187,6 +209,7 @@ async def test_two_workers_share_the_partitions_and_one_takes_over(stack, tmp_pa
     expected = replayed(stack, records)
     first, second = _half(records)
     app_id = unique("paodan-scale-")
+    await pin_group_at_end(stack.kafka, app_id)
     a = Worker(tmp_path, app_id=app_id, name="a").start()
     b = Worker(tmp_path, app_id=app_id, name="b").start()
     log = await AlertLog(stack, prefix).start()
