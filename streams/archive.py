@@ -1,4 +1,4 @@
-"""The archive consumer: every stream into ClickHouse (CONTRACT §10); and alerts into Redis live state.
+"""The archive consumer: every stream into ClickHouse (CONTRACT §10). (Alerts into Redis: streams.live.)
 
 Why not Faust agents for the archive: Faust hands each record of a topic to every agent subscribed to it
 and waits when any agent's buffer is full, so an archive agent held up by a ClickHouse outage would soon
@@ -42,7 +42,6 @@ from sinks.clickhouse import ClickHouseArchive
 from sinks.clickhouse.rows import contact_row, hr_row, message_row, now, order_row
 from sinks.clickhouse.schema import CONTACT_EVENTS, HR_EVENTS, MESSAGES, ORDERS, Table, apply_retention
 from sinks.clickhouse.writer import ensure_schema_once, write_alert_changes
-from sinks.redis_live import LiveAlerts
 from sinks.retry import until_written
 from streams import topics
 from streams.app import app, settings
@@ -303,30 +302,3 @@ async def _archive_process(n: int) -> None:
             raise
         log.warning("archive process %d exited with %s; restarting in 2s", n, proc.exitcode)
         await asyncio.sleep(2)
-
-
-def _alerts(events) -> list[dict]:
-    out = []
-    for event in events:
-        alert = _json_object(event.value)
-        if alert is None:
-            log.error("paodan.alerts holds a record that is not a JSON object at offset %s", event.message.offset)
-        else:
-            out.append(alert)
-    return out
-
-
-_live: LiveAlerts | None = None
-
-
-@app.agent(topics.alerts)
-async def live_alerts(stream):
-    # Small batches, short wait: the board should see an alert well within a second.
-    global _live
-    async for events in stream.take_events(500, within=0.05):
-        alerts = _alerts(events)
-        if not alerts:
-            continue
-        if _live is None:
-            _live = LiveAlerts(settings.redis)
-        await until_written(lambda: _live.upsert_many(alerts), f"publish {len(alerts)} alerts to Redis")

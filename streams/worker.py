@@ -9,7 +9,7 @@ def run(loglevel: str = "info") -> None:
     from faust import Worker
 
     from streams.app import app, settings
-    from streams import archive, behaviour, chat, directory  # noqa: F401 - importing registers the agents
+    from streams import archive, behaviour, chat, directory, live  # noqa: F401 - importing registers the agents
     from streams.rules_state import current_rules
 
     rules = current_rules()  # fail before joining the group if the rules file is bad

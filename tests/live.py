@@ -54,11 +54,12 @@ class Worker:
             return ""
 
     def wait_ready(self, timeout: float, after: int = 0) -> None:
-        """Wait until Faust reports the worker ready with partitions assigned (`after`: log offset)."""
+        """Wait until Faust reports the worker ready with partitions assigned, and the consumer that feeds
+        the board's live state is positioned (`after`: log offset)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             text = self.log()[after:]
-            if "Worker ready" in text:
+            if "Worker ready" in text and "live alerts consumer ready" in text:
                 return
             if self.proc and self.proc.poll() is not None:
                 raise RuntimeError(f"worker exited with {self.proc.returncode}:\n{self.log()[-3000:]}")

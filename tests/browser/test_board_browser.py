@@ -14,7 +14,7 @@ from dashboard_ws.actions import Actions
 from dashboard_ws.auth import issue, verify
 from tests.browser.boardkit import make_alert
 from tests.integration.test_walking_skeleton import chat_record
-from tests.live import produce, unique
+from tests.live import Consumer, produce, unique
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
 SCREENSHOT = "/tmp/paodan-board.png"
@@ -195,10 +195,16 @@ async def test_evidence_highlights_for_compliance_metadata_only_for_a_supervisor
 
     team, employee = unique("证据组"), unique("ev_emp_")
     now = int(time.time() * 1000)
-    await produce(settings.kafka, [("hr.events", employee, {"type": "employee", "ts": now - 60_000,
-                                                            "employee_id": employee, "name": "测试", "team": team,
-                                                            "branch": "SH-01", "status": "active"})])
-    await asyncio.sleep(2)  # the directory entry first, so the alert carries the team
+    directory = await Consumer(settings.kafka, f"{worker.app_id}-directory-changelog").start()
+    try:
+        await produce(settings.kafka, [("hr.events", employee, {"type": "employee", "ts": now - 60_000,
+                                                                "employee_id": employee, "name": "测试",
+                                                                "team": team, "branch": "SH-01",
+                                                                "status": "active"})])
+        # The directory entry first (the worker's table changelog says so), so the alert carries the team.
+        await directory.until(lambda kv: kv[0] is not None and employee in kv[0], timeout=20)
+    finally:
+        await directory.stop()
     before = chat_record(employee, "您好，这款现在有货", msgtime=now - 1000)
     hostile = chat_record(employee, '<img src=x onerror="window.__pwned=3">亲，加我私人微信，私下交易更便宜',
                           msgtime=now)

@@ -1,0 +1,86 @@
+"""Alerts into the board's live state in Redis (sinks.redis_live), read with a Kafka consumer of its own.
+
+Why not a Faust agent: before a rebalance Faust waits until every agent has acked its in-flight events,
+so an agent retrying a Redis that is down would hold up the whole worker, detection included. This
+consumer (group `{app_id}-live`) is the only thing a Redis outage holds up: it retries the batch until
+Redis takes it and only then commits the batch's offsets, so nothing is lost across an outage or a crash,
+and a redelivered alert is ignored by revision (and never republished).
+
+Small batches and a short poll: the board should show an alert well within a second. The consumer logs
+"live alerts consumer ready" once its partitions are positioned (records produced after it reach Redis).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+import orjson
+from aiokafka import AIOKafkaConsumer
+from aiokafka.errors import CommitFailedError, KafkaError
+
+from config.settings import Settings
+from sinks.redis_live import LiveAlerts
+from sinks.retry import until_written
+from streams.app import app, settings
+
+log = logging.getLogger(__name__)
+TOPIC = "paodan.alerts"
+BATCH = 500
+
+
+def decode(values: list[bytes]) -> list[dict]:
+    """The alerts among the records' values (the chat agent dead-letters anything else upstream)."""
+    out = []
+    for value in values:
+        try:
+            alert = orjson.loads(value)
+        except orjson.JSONDecodeError:
+            alert = None
+        if isinstance(alert, dict) and "alert_id" in alert and "ts" in alert:
+            out.append(alert)
+        else:
+            log.error("%s holds a record that is not an alert; not shown on the board", TOPIC)
+    return out
+
+
+async def feed(s: Settings) -> None:
+    consumer = AIOKafkaConsumer(TOPIC, bootstrap_servers=s.kafka, group_id=f"{s.app_id}-live",
+                                enable_auto_commit=False, auto_offset_reset=s.offset_reset,
+                                session_timeout_ms=10_000, heartbeat_interval_ms=2_000,
+                                max_poll_interval_ms=3_600_000)  # a long Redis outage is not a dead consumer
+    live = LiveAlerts(s.redis)
+    await consumer.start()
+    try:
+        deadline = time.monotonic() + 60
+        while not consumer.assignment() and time.monotonic() < deadline:
+            await asyncio.sleep(0.1)
+        for tp in consumer.assignment():
+            await consumer.position(tp)
+        log.info("live alerts consumer ready (group %s-live, %d partitions) → Redis", s.app_id,
+                 len(consumer.assignment()))
+        while True:
+            batch = await consumer.getmany(timeout_ms=50, max_records=BATCH)
+            alerts = decode([m.value for msgs in batch.values() for m in msgs])
+            if alerts:
+                await until_written(lambda: live.upsert_many(alerts), f"publish {len(alerts)} alerts to Redis",
+                                    max_delay=5.0)
+            if batch:
+                try:
+                    await consumer.commit()
+                except CommitFailedError as exc:  # a rebalance moved the partitions: redelivery is harmless
+                    log.warning("live alerts offsets not committed (%s)", exc)
+    finally:
+        await consumer.stop()
+        await live.close()
+
+
+@app.task
+async def live_alerts_feed():
+    while True:
+        try:
+            await feed(settings)
+        except KafkaError as exc:
+            log.warning("live alerts consumer: Kafka error %s; restarting in 2s", exc)
+            await asyncio.sleep(2)
