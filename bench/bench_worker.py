@@ -112,6 +112,7 @@ def main() -> None:
     ap.add_argument("--days", type=int, default=28)
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--keep", help="keep the worker's log and data in this directory")
+    ap.add_argument("--linger-ms", type=int, default=5, help="the worker's producer linger (PAODAN_LINGER_MS)")
     args = ap.parse_args()
     settings = load()
     prefix = f"bw{uuid.uuid4().hex[:6]}-"
@@ -132,7 +133,8 @@ def main() -> None:
         Path(tmp).mkdir(parents=True, exist_ok=True)
         app_id = f"paodan-bench-{uuid.uuid4().hex[:8]}"
         asyncio.run(commit_positions(settings.kafka, app_id, start))
-        w = Worker(Path(tmp), app_id=app_id, env={"PAODAN_COMMIT_INTERVAL": "1.0"}, name="bench")
+        w = Worker(Path(tmp), app_id=app_id, env={"PAODAN_COMMIT_INTERVAL": "1.0", "PAODAN_LINGER_MS": str(args.linger_ms)},
+                   name="bench")
         began = time.perf_counter()
         w.start(timeout=180)
         ready = time.perf_counter()

@@ -164,8 +164,9 @@ def stalled(state: dict, day: int, ctx: Ctx) -> None:
         return
     orders = state.get("o", {})
     cutoff = day_start(day + 1, ctx.tz) - cfg.stalled_days * DAY_MS
-    stalled = [oid for oid, e in orders.items()
-               if e[0] <= cutoff and not e[1] & (PAID | CLOSED | TOUCHED | STALLED)]
+    stalled = sorted((e[0], oid) for oid, e in orders.items()
+                     if e[0] <= cutoff and not e[1] & (PAID | CLOSED | TOUCHED | STALLED))
+    stalled = [oid for _, oid in stalled]  # in creation order, however the state was rebuilt
     if len(stalled) < cfg.stalled_orders:
         return
     for oid in stalled:
