@@ -53,12 +53,17 @@ def _close_days(state: dict, ctx: Ctx) -> None:
         if str(day) in days:
             followup.close_day(state, day, ctx)
             peers.summary(state, day, ctx)
-    followup.stalled(state, closable, ctx)
-    orders.forget_finished(state, state["wm"] - 2 * DAY_MS)
+        if day > closable - 7:
+            # Every closed day in turn (not only the last): the alert's window must not depend on
+            # how far one event moved the clock.
+            followup.stalled(state, day, ctx)
+    # Times below are the closed day's end, not the watermark: the same for any arrival order.
+    end = day_window(closable, ctx.tz)[1]
+    orders.forget_finished(state, end - 2 * DAY_MS)
     state["cd"] = closable
     prune(state, closable, w.history_days)
-    hygiene.expire(state, state["wm"], ctx.rules.hygiene.cooldown_hours * 3_600_000)
-    risk.relax(state, state["wm"], ctx.rules.risk)
+    hygiene.expire(state, end, ctx.rules.hygiene.cooldown_hours * 3_600_000)
+    risk.relax(state, end, ctx.rules.risk)
 
 
 def _notice(state: dict, body: dict, ctx: Ctx) -> None:
