@@ -52,7 +52,7 @@ async def test_redis_restart_mid_stream_loses_nothing(stack, settings, tmp_path)
                 ids = {a["alert_id"] for _, a in found}
                 archive = ClickHouseArchive(settings.clickhouse)
                 rows: list = []
-                while len(rows) < 3 and time.monotonic() - began < 30:
+                while len(rows) < 3 and time.monotonic() - began < 60:  # the archive batches (and may restart)
                     rows = archive.query(f"SELECT alert_id FROM {archive.database}.alerts FINAL WHERE alert_id "
                                          "IN %(ids)s", {"ids": tuple(ids)})
                     await asyncio.sleep(0.3)
