@@ -221,18 +221,27 @@ class Notifier:
             if not self.limits[target.name].take():
                 self.suppressed[target.name] += 1
                 continue
-            if self.suppressed[target.name] and self.limits[target.name].take():
-                await self._post(session, target, summary(target, self.suppressed[target.name]))
-                self.suppressed[target.name] = 0
             await self._post(session, target, render(target, alert, self.board_url))
 
-    async def run(self) -> None:
+    async def flush_suppressed(self, session: aiohttp.ClientSession) -> None:
+        """Sum up what the rate held back, in one message per target, as soon as the rate allows."""
+        for name, count in self.suppressed.items():
+            if count and self.limits[name].take():
+                self.suppressed[name] = 0
+                await self._post(session, self.routing.targets[name], summary(self.routing.targets[name], count))
+
+    async def run(self, idle_s: float = 5.0) -> None:
         timeout = aiohttp.ClientTimeout(total=5)
         async with aiohttp.ClientSession(timeout=timeout) as session:
             try:
                 while True:
-                    alert = await self.queue.get()
                     try:
+                        alert = await asyncio.wait_for(self.queue.get(), idle_s)
+                    except asyncio.TimeoutError:
+                        await self.flush_suppressed(session)
+                        continue
+                    try:
+                        await self.flush_suppressed(session)
                         await self.deliver(session, alert)
                     except Exception as exc:  # noqa: BLE001 - Redis away: the alert stays on the board
                         log.warning("notification for %s skipped (%s: %s)", alert.get("alert_id"),

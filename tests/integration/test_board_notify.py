@@ -100,3 +100,25 @@ routes:
         board.stop()
         await live.close()
         await receiver.runner.cleanup()
+
+
+async def test_alerts_held_back_by_the_rate_are_summed_up_in_one_message(stack, settings, tmp_path):
+    import aiohttp
+
+    from sinks.notify import Notifier, load_routing
+
+    receiver = await Receiver().start()
+    routes = tmp_path / "notify.yaml"
+    routes.write_text("targets:\n  robot: {kind: wecom_robot, url_env: R, per_minute: 1}\n"
+                      "routes:\n  - {rule: '*', team: '*', min_severity: high, targets: [robot]}\n", encoding="utf-8")
+    notifier = Notifier(load_routing(routes, {"R": f"http://127.0.0.1:{receiver.port}/robot"}), settings.redis)
+    try:
+        notifier.suppressed["robot"] = 4  # four alerts came while the robot's minute was used up
+        async with aiohttp.ClientSession() as session:
+            await notifier.flush_suppressed(session)
+            await notifier.flush_suppressed(session)  # nothing left to say, and no token left to say it
+        assert [m["text"]["content"] for m in receiver.robot] == ["另有 4 条高风险告警因推送频率限制未单独推送，请在看板查看。"]
+        assert notifier.suppressed["robot"] == 0
+    finally:
+        await notifier.redis.aclose()
+        await receiver.runner.cleanup()
