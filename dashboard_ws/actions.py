@@ -6,19 +6,27 @@ to see it (the actor included) through Redis pub/sub, so all board processes agr
 
 The payload produced to `paodan.alert_actions` (key: the alert's employee_id) is built by
 `action_payload`; `action_id` is unique per action so downstream sinks deduplicate redeliveries.
+
+An admin also lists and revokes board tokens here (`list_tokens`, `revoke_token` with `detail.jti`); the
+reply carries `tokens` (ids, roles, teams, users, expiry — never a token itself).
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import secrets
 import time
 from typing import Any, Callable
 
+from dashboard_ws import tokens
 from dashboard_ws.auth import Claims
 from dashboard_ws.lifecycle import ActionError, apply, authorize
 from sinks.redis_live import Conflict, LiveAlerts
 
+log = logging.getLogger("paodan.board.actions")
 SILENCE_TARGETS = ("rule", "employee")
+TOKEN_ACTIONS = ("list_tokens", "revoke_token")
 MAX_SILENCE_MINUTES = 90 * 24 * 60
 CAS_ATTEMPTS = 5
 
@@ -48,6 +56,8 @@ class Actions:
             detail = message.get("detail") or {}
             if not isinstance(action, str) or not isinstance(detail, dict):
                 raise ActionError("bad_request", "an action needs `action` (text) and `detail` (object)")
+            if action in TOKEN_ACTIONS:
+                return {**reply, "ok": True, **await self._tokens(claims, action, detail)}
             if action == "silence":
                 seq = await self._silence(claims, message.get("alert_id"), detail)
             else:
@@ -55,6 +65,20 @@ class Actions:
         except ActionError as exc:
             return {**reply, "ok": False, "error": exc.code, "message": str(exc)}
         return {**reply, "ok": True, "seq": seq}
+
+    async def _tokens(self, claims: Claims, action: str, detail: dict[str, Any]) -> dict[str, Any]:
+        """Admin only: the issued tokens (ids and scopes, never the tokens), and revoking one by id."""
+        if claims.role != "admin":
+            raise ActionError("forbidden", "only an admin manages tokens")
+        url = self.live.url
+        if action == "revoke_token":
+            jti = detail.get("jti")
+            if not isinstance(jti, str) or not jti:
+                raise ActionError("bad_request", "detail.jti (the token id) is required")
+            if not await asyncio.to_thread(tokens.revoke, url, jti):
+                raise ActionError("not_found", "no such unexpired token")
+            log.info("token %s revoked by %s", jti, claims.actor)
+        return {"tokens": await asyncio.to_thread(tokens.listing, url)}
 
     async def _on_alert(self, claims: Claims, action: str, alert_id: str, detail: dict[str, Any]) -> int:
         for _ in range(CAS_ATTEMPTS):

@@ -139,6 +139,7 @@ def connect(url: str, socket_timeout: float = 5, max_connections: int = 32) -> a
 
 class LiveAlerts:
     def __init__(self, url: str, *, socket_timeout: float = 5):
+        self.url = url
         self.redis = connect(url, socket_timeout)
         self._upsert = self.redis.register_script(_UPSERT)
         self._action = self.redis.register_script(_ACTION)

@@ -17,7 +17,7 @@ const I18N = {
     viewerTime: "本地时间", branchTime: "分支时间", assignee: "处理人", resolution: "结论", window: "时间窗口",
     acknowledge: "确认", claim: "认领", assign: "指派…", resolveTP: "属实", resolveFP: "误报", resolveBenign: "无害",
     reopen: "重新打开", escalate: "升级至合规", silenceRule: "静默规则…", silenceEmployee: "静默员工…",
-    lift: "解除", assignPrompt: "指派给（用户名）：", silencePrompt: "静默多少分钟？", until: "至",
+    lift: "解除", tokens: "访问令牌", revoke: "吊销", revoked: "已吊销", expires: "到期", assignPrompt: "指派给（用户名）：", silencePrompt: "静默多少分钟？", until: "至",
     metadataOnly: "仅显示元数据：您的角色无权查看消息内容。", loading: "加载中…", noEvidence: "没有找到消息记录。",
     timeline: "员工时间线", chars: "字", precisionCol: "准确率", tp: "属实", fp: "误报", benign: "无害",
     sev: { info: "提示", low: "低", medium: "中", high: "高", critical: "严重" },
@@ -39,7 +39,8 @@ const I18N = {
     assignee: "Assignee", resolution: "Resolution", window: "Window", acknowledge: "Acknowledge", claim: "Claim",
     assign: "Assign…", resolveTP: "True positive", resolveFP: "False positive", resolveBenign: "Benign",
     reopen: "Reopen", escalate: "Escalate to compliance", silenceRule: "Silence rule…",
-    silenceEmployee: "Silence employee…", lift: "Lift", assignPrompt: "Assign to (user name):",
+    silenceEmployee: "Silence employee…", lift: "Lift", tokens: "Access tokens", revoke: "Revoke",
+    revoked: "revoked", expires: "expires", assignPrompt: "Assign to (user name):",
     silencePrompt: "Silence for how many minutes?", until: "until",
     metadataOnly: "Metadata only: your role may not read message content.", loading: "Loading…",
     noEvidence: "No messages found.", timeline: "Employee timeline", chars: "chars", precisionCol: "Precision",
@@ -247,6 +248,13 @@ function renderSilences() {
     : [el("li", { class: "hint", text: t("noSilences") })]));
 }
 
+function renderTokens(tokens) {  // admin only: ids and scopes of issued tokens, never the tokens
+  $("tokens").replaceChildren(...tokens.map((k) => el("li", { "data-jti": k.jti },
+    `${k.sub || "—"} · ${t("role")[k.role] || k.role}${k.team ? " · " + k.team : ""} · ${t("expires")} ${fmtTime(k.exp * 1000, viewerZone)} `,
+    k.revoked ? el("span", { class: "hint", text: t("revoked") })
+      : el("button", { type: "button", text: t("revoke"), onclick: () => send("revoke_token", null, { jti: k.jti }) }))));
+}
+
 function renderAll() {
   renderFilters(); renderCounters(); renderTable(); renderLeaders(); renderChart(); renderPrecision(); renderSilences();
   if (state.selected) renderDetail();
@@ -410,6 +418,8 @@ function connect() {
       state.hello = msg;
       $("signin").hidden = true;
       $("board").hidden = false;
+      $("tokens-card").hidden = msg.role !== "admin";
+      if (msg.role === "admin") ws.send(JSON.stringify({ type: "action", action: "list_tokens", detail: {} }));
       renderCounters();
     } else if (msg.type === "snapshot") {
       state.alerts = new Map(msg.alerts.map((a) => [a.alert_id, a]));
@@ -427,6 +437,7 @@ function connect() {
       scheduleRender();
     } else if (msg.type === "action_result") {
       if (!msg.ok) $("d-error").textContent = msg.message;
+      if (msg.tokens) renderTokens(msg.tokens);
     } else {
       apply(msg);
     }

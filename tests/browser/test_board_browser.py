@@ -256,3 +256,21 @@ async def test_risk_updates_from_the_behaviour_engine_feed_the_leaderboard(board
         await page.context.close()
     finally:
         await risk.close()
+
+
+async def test_an_admin_revokes_a_token_on_the_board_and_that_board_closes(board, chromium, settings):
+    from dashboard_ws import tokens
+
+    leaver = issue(settings.secret, "supervisor", unique("组"), sub=unique("离职主管"))
+    claims = verify(settings.secret, leaver)
+    tokens.record(settings.redis, claims, int(time.time()))
+    victim = await open_board(chromium, board, leaver)
+    admin = await open_board(chromium, board, issue(settings.secret, "admin", sub="管理员"))
+    entry = admin.locator(f'#tokens li[data-jti="{claims.jti}"]')
+    await expect(entry).to_contain_text(claims.sub, timeout=5_000)
+    await entry.locator("button").click()
+    await expect(entry).to_contain_text("已吊销", timeout=5_000)
+    await expect(victim.locator("#signin-error")).to_have_text("令牌无效、已过期或已吊销，请重新登录。", timeout=5_000)
+    await expect(victim.locator("#board")).to_be_hidden()
+    await victim.context.close()
+    await admin.context.close()

@@ -97,6 +97,7 @@ async def test_actions_are_checked_by_role_and_team(boards, live, settings):
         bad = await officer.act("resolve", theirs["alert_id"], resolution="probably")
         assert bad["error"] == "bad_request" and "resolution" in bad["message"]
         assert (await officer.act("reopen", theirs["alert_id"]))["error"] == "conflict"
+        assert (await officer.act("list_tokens"))["error"] == "forbidden"  # tokens are the admin's
     assert (await live.alert(theirs["alert_id"]))[1] == {}  # nothing was recorded
 
 
