@@ -391,8 +391,14 @@ def replay_lines(seed: int, count: int | None, start_ms: int, size: int = 40, da
 
 
 async def produce_live(bootstrap: str, seed: int, rate: float, duration_s: float | None = None,
-                       size: int = 40, quiet: bool = False, days: int = 28, prefix: str = "") -> int:
-    """Produce the simulated days ending now at up to `rate` records/s, then real-time traffic."""
+                       size: int = 40, quiet: bool = False, days: int = 28, prefix: str = "",
+                       chatter_rate: float = 0.0) -> int:
+    """Produce the simulated days ending now at up to `rate` records/s, then real-time traffic.
+
+    With `chatter_rate` > 0, once the history has been sent, live chat (event time = now) is added at
+    that many records/s: ordinary exchanges, and now and then a diversion line from one salesperson
+    per team — so a board (every supervisor's team included) keeps showing new alerts in a demo.
+    """
     from aiokafka import AIOKafkaProducer
 
     now = int(time.time() * 1000)
@@ -401,10 +407,15 @@ async def produce_live(bootstrap: str, seed: int, rate: float, duration_s: float
     await producer.start()
     sent = 0
     began = time.monotonic()
+    chatter: asyncio.Task | None = None
     try:
         for topic, key, value in records(world, days=-1):
             ts = value.get("msgtime") or value.get("ts") or value.get("CreateTime", 0) * 1000
             wait_event = (ts - int(time.time() * 1000)) / 1000  # caught up with the present: real time
+            if wait_event > 0 and chatter is None and chatter_rate > 0:
+                if not quiet:
+                    print(f"[simulate] history sent ({sent} records); live traffic from now on", flush=True)
+                chatter = asyncio.create_task(_chatter(world, producer, chatter_rate, seed))
             wait_rate = began + sent / rate - time.monotonic()
             delay = max(wait_event, wait_rate)
             if duration_s is not None and time.monotonic() + max(0, delay) - began >= duration_s:
@@ -416,5 +427,31 @@ async def produce_live(bootstrap: str, seed: int, rate: float, duration_s: float
             if not quiet and sent % max(1, int(rate * 10)) == 0:
                 print(f"[simulate] {sent} records sent", flush=True)
     finally:
+        if chatter is not None:
+            chatter.cancel()
+            await asyncio.gather(chatter, return_exceptions=True)
         await producer.stop()
     return sent
+
+
+async def _chatter(world: World, producer, rate: float, seed: int) -> None:
+    """Live chat at `rate` records/s; one salesperson per team now and then steers a customer away."""
+    rng = random.Random(seed * 31 + 7)
+    sales = [e for e in world.staff if not e.manager and world.own.get(e.userid)]
+    steerers = {e.team: e for e in sorted(sales, key=lambda e: e.userid)}  # one per team, deterministic
+    n = 0
+    while True:
+        e = rng.choice(sales)
+        customer = rng.choice(world.own[e.userid])
+        ts = int(time.time() * 1000)
+        if steerers.get(e.team) is e and rng.random() < 0.25:
+            rec = chat(world, e, customer, ts, True, rng.choice(DIVERSION_LINES))
+        elif rng.random() < 0.5:
+            rec = chat(world, e, customer, ts, True, rng.choice(EMPLOYEE_LINES))
+        else:
+            rec = chat(world, e, customer, ts, False, rng.choice(CUSTOMER_LINES))
+        topic, key, value = rec
+        value["msgid"] = f"simlive{world.prefix}-{ts}-{n}_external"  # unique across demo runs too
+        await producer.send(topic, key=key.encode(), value=orjson.dumps(value))
+        n += 1
+        await asyncio.sleep(rng.expovariate(rate))
