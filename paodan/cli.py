@@ -253,7 +253,6 @@ def _wait_for_port(host: str, port: int, proc: subprocess.Popen, timeout: float)
 
 
 def cmd_demo(args) -> int:
-    from dashboard_ws import auth
     from ingest import simulator
     from paodan.stack import manager
 
@@ -266,16 +265,33 @@ def cmd_demo(args) -> int:
         return 1
     logs = settings.stack_dir / "demo"
     logs.mkdir(parents=True, exist_ok=True)
+    # Each demo runs as its own application (consumer groups, tables) starting from the topics' end, so
+    # it shows its own simulated company at once instead of first working through whatever earlier
+    # runs or tests left on the topics. Its changelog topics are deleted when it stops.
+    app_id = f"paodan-demo-{int(time.time())}"
+    worker_env = {**os.environ, "PAODAN_APP_ID": app_id, "PAODAN_OFFSET_RESET": "latest",
+                  "PAODAN_DATA_DIR": str(logs / f"{app_id}-data")}
     exe = [sys.executable, "-m", "paodan"]
+    worker_log = logs / "worker.log"
+    worker_log_start = worker_log.stat().st_size if worker_log.exists() else 0
     procs = {
-        "worker": subprocess.Popen(exe + ["worker"], stdout=open(logs / "worker.log", "ab"),
+        "worker": subprocess.Popen(exe + ["worker"], stdout=open(worker_log, "ab"), env=worker_env,
                                    stderr=subprocess.STDOUT, start_new_session=True),
         "board": subprocess.Popen(exe + ["board", "--port", str(args.port)], stdout=open(logs / "board.log", "ab"),
                                   stderr=subprocess.STDOUT, start_new_session=True),
     }
     if not _wait_for_port(settings.board_host, args.port, procs["board"], timeout=30):
         print(f"paodan demo: the board did not start; see {logs}/board.log", file=sys.stderr)
-    token = auth.issue(settings.secret, "compliance", ttl_s=24 * 3600)
+    print("waiting for the worker to join its topics…", flush=True)
+    try:
+        from streams.worker import wait_ready
+
+        wait_ready(worker_log, procs["worker"], timeout=180, after=worker_log_start)
+    except (RuntimeError, TimeoutError) as exc:
+        print(f"paodan demo: {exc}", file=sys.stderr)
+        _stop_demo(procs, settings, app_id, started_stack and not args.keep_stack)
+        return 1
+    token = _recorded_token(settings, "compliance")
     url = f"http://{settings.board_host}:{args.port}/?token={token}"
     print(f"\n跑单哨兵 board / Paodan Sentinel board:\n  {url}\n"
           f"(logs: {logs}/; Ctrl-C stops the demo)\n", flush=True)
@@ -293,18 +309,38 @@ def cmd_demo(args) -> int:
     except KeyboardInterrupt:
         pass
     finally:
-        print("\nstopping the demo…", flush=True)
-        for name, proc in procs.items():
-            if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGTERM)
-        for proc in procs.values():
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-        if started_stack and not args.keep_stack:
-            manager.down(settings)
+        _stop_demo(procs, settings, app_id, started_stack and not args.keep_stack)
     return 0
+
+
+def _recorded_token(settings, role: str) -> str:
+    """A token recorded in Redis like `paodan token issue`'s, so `paodan token revoke` can revoke it."""
+    from dashboard_ws import auth, tokens
+
+    token = auth.issue(settings.secret, role, ttl_s=24 * 3600, sub="demo")
+    try:
+        tokens.record(settings.redis, auth.verify(settings.secret, token), int(time.time()))
+    except Exception as exc:  # noqa: BLE001 - the demo still works; only revocation by id is lost
+        print(f"(token not recorded for revocation: {exc})", file=sys.stderr)
+    return token
+
+
+def _stop_demo(procs: dict, settings, app_id: str, stack_down: bool) -> None:
+    from paodan.stack import manager
+
+    print("\nstopping the demo…", flush=True)
+    for proc in procs.values():
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+    for proc in procs.values():
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+    if stack_down:
+        manager.down(settings)
+    else:
+        manager.delete_topics(settings, prefix=app_id + "-")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -3,6 +3,32 @@
 from __future__ import annotations
 
 import logging
+import subprocess
+import time
+from pathlib import Path
+
+# What a started worker logs once it consumes: Faust's agents, the consumer feeding the board's live
+# state (streams/live.py) and the archive consumer (streams/archive.py) each positioned on their topics.
+# Records produced after all three lines are seen by every part of the worker.
+READY_LINES = ("Worker ready", "live alerts consumer ready", "archive consumer ready")
+
+
+def wait_ready(log_path: Path, proc: subprocess.Popen | None, timeout: float, after: int = 0) -> None:
+    """Wait until the worker writing `log_path` (from byte `after` on) has logged every READY_LINES."""
+    deadline = time.monotonic() + timeout
+    text = ""
+    while time.monotonic() < deadline:
+        try:
+            text = log_path.read_text(errors="replace")[after:]
+        except FileNotFoundError:
+            text = ""
+        if all(line in text for line in READY_LINES):
+            return
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"worker exited with {proc.returncode}; see {log_path}:\n{text[-3000:]}")
+        time.sleep(0.3)
+    missing = [line for line in READY_LINES if line not in text]
+    raise TimeoutError(f"worker not ready within {timeout:.0f}s (not yet: {', '.join(missing)}); see {log_path}")
 
 
 def run(loglevel: str = "info") -> None:

@@ -20,6 +20,8 @@ from typing import Any, Callable
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
+from streams.worker import wait_ready
+
 REPO = Path(__file__).resolve().parent.parent
 
 
@@ -54,17 +56,9 @@ class Worker:
             return ""
 
     def wait_ready(self, timeout: float, after: int = 0) -> None:
-        """Wait until Faust reports the worker ready with partitions assigned, and the consumer that feeds
-        the board's live state is positioned (`after`: log offset)."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            text = self.log()[after:]
-            if "Worker ready" in text and "live alerts consumer ready" in text:
-                return
-            if self.proc and self.proc.poll() is not None:
-                raise RuntimeError(f"worker exited with {self.proc.returncode}:\n{self.log()[-3000:]}")
-            time.sleep(0.3)
-        raise TimeoutError(f"worker not ready within {timeout}s:\n{self.log()[-3000:]}")
+        """Wait until every part of the worker is positioned (streams.worker.READY_LINES) in the log
+        from byte `after` on."""
+        wait_ready(self.log_path, self.proc, timeout, after)
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 30.0) -> None:
         if not self.proc or self.proc.poll() is not None:

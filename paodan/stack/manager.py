@@ -320,6 +320,24 @@ def create_topics(settings: Settings, extra: tuple[str, ...] = ()) -> list[str]:
     return asyncio.run(run())
 
 
+def delete_topics(settings: Settings, prefix: str) -> list[str]:
+    """Delete the topics whose names start with `prefix` (a finished demo's changelogs); return them."""
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    async def run() -> list[str]:
+        admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka)
+        await admin.start()
+        try:
+            doomed = sorted(t for t in await admin.list_topics() if t.startswith(prefix))
+            if doomed:
+                await admin.delete_topics(doomed)
+            return doomed
+        finally:
+            await admin.close()
+
+    return asyncio.run(run())
+
+
 def up(settings: Settings) -> None:
     settings.stack_dir.mkdir(parents=True, exist_ok=True)
     for name, svc in services(settings).items():
