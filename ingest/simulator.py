@@ -419,6 +419,8 @@ async def produce_live(bootstrap: str, seed: int, rate: float, duration_s: float
             wait_rate = began + sent / rate - time.monotonic()
             delay = max(wait_event, wait_rate)
             if duration_s is not None and time.monotonic() + max(0, delay) - began >= duration_s:
+                # The next record falls after the end: keep the live chat going until the end.
+                await asyncio.sleep(max(0.0, began + duration_s - time.monotonic()))
                 break
             if delay > 0:
                 await asyncio.sleep(delay)
