@@ -103,11 +103,16 @@ class Consumer:
             await self.consumer.position(tp)
         return self
 
-    async def until(self, predicate: Callable[[Any], bool], timeout: float = 10.0,
-                    count: int = 1) -> list[Any]:
-        """Records (key, JSON value) matching `predicate` until `count` were seen; TimeoutError else."""
+    async def until(self, predicate: Callable[[Any], bool], timeout: float = 10.0, count: int = 1,
+                    distinct: Callable[[Any], Any] | None = None) -> list[Any]:
+        """Records (key, JSON value) matching `predicate` until `count` were seen; TimeoutError else.
+
+        With `distinct`, records with the same `distinct(record)` count once and only the first is
+        returned: while several workers run (the session's and a test's own), each publishes the same
+        alert — same id, same content — and a test asks how many different ones there were."""
         assert self.consumer is not None
         found: list[Any] = []
+        seen: set[Any] = set()
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             batch = await self.consumer.getmany(timeout_ms=200)
@@ -118,8 +123,14 @@ class Consumer:
                     except orjson.JSONDecodeError:
                         value = m.value
                     item = (m.key.decode() if m.key else None, value)
-                    if predicate(item):
-                        found.append(item)
+                    if not predicate(item):
+                        continue
+                    if distinct is not None:
+                        marker = distinct(item)
+                        if marker in seen:
+                            continue
+                        seen.add(marker)
+                    found.append(item)
             if len(found) >= count:
                 return found
         raise TimeoutError(f"{self.topic}: {len(found)}/{count} matching records within {timeout}s")
@@ -127,4 +138,9 @@ class Consumer:
     async def stop(self) -> None:
         if self.consumer:
             await self.consumer.stop()
+
+
+def alert_revision(record: Any) -> tuple[str, int]:
+    """`distinct` for `paodan.alerts`: one alert revision, whichever worker published it."""
+    return record[1]["alert_id"], record[1].get("revision", 1)
 

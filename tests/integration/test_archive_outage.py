@@ -20,7 +20,7 @@ import pytest
 
 from paodan.stack import manager
 from sinks.clickhouse import ClickHouseArchive
-from tests.live import Consumer, Worker, produce, unique
+from tests.live import Consumer, Worker, alert_revision, produce, unique
 
 pytestmark = pytest.mark.integration
 OUTAGE_S = float(os.environ.get("PAODAN_TEST_OUTAGE_S", "12"))
@@ -136,7 +136,8 @@ async def test_clickhouse_outage_loses_nothing_and_detection_goes_on(private_cli
         await produce(settings.kafka, [("wecom.msgaudit", r["from"], r) for r in during + [diversion]])
         try:
             # Detection does not wait for the archive.
-            [(_, alert)] = await alerts.until(lambda kv: kv[1]["employee_id"] == employees[0], timeout=10)
+            [(_, alert)] = await alerts.until(lambda kv: kv[1]["employee_id"] == employees[0], timeout=10,
+                                                  distinct=alert_revision)
         finally:
             await alerts.stop()
         assert alert["evidence"][0]["id"] == diversion["msgid"]

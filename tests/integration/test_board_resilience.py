@@ -16,7 +16,7 @@ from sinks.clickhouse.connection import ClickHouseArchive
 from sinks.redis_live import OUTBOX, LiveAlerts
 from tests.browser.boardkit import BoardProcess, PrivateRedis, WsClient, free_port, make_alert
 from tests.integration.test_walking_skeleton import chat_record
-from tests.live import Consumer, Worker, produce, unique
+from tests.live import Consumer, Worker, alert_revision, produce, unique
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
 DIVERSION = "亲，这款你去拼多多下单，比这里便宜"
@@ -47,7 +47,8 @@ async def test_redis_restart_mid_stream_loses_nothing(stack, settings, tmp_path)
                 redis.stop()
                 began = time.monotonic()
                 await produce(settings.kafka, [("wecom.msgaudit", e, chat_record(e, DIVERSION)) for e in during])
-                found = await topic.until(lambda kv: kv[1]["employee_id"] in during, timeout=25, count=3)
+                found = await topic.until(lambda kv: kv[1]["employee_id"] in during, timeout=25, count=3,
+                                          distinct=alert_revision)
                 on_topic = time.monotonic() - began
                 ids = {a["alert_id"] for _, a in found}
                 archive = ClickHouseArchive(settings.clickhouse)

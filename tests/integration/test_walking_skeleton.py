@@ -19,7 +19,7 @@ from websockets.exceptions import InvalidStatus
 
 from dashboard_ws.auth import issue
 from sinks.clickhouse import ClickHouseArchive
-from tests.live import REPO, Consumer, produce, unique
+from tests.live import REPO, Consumer, alert_revision, produce, unique
 
 pytestmark = pytest.mark.integration
 
@@ -79,7 +79,8 @@ async def test_diversion_message_reaches_topic_clickhouse_and_board(worker, boar
     record = chat_record(employee, "亲，这款你去拼多多下单，比这里便宜")
     await produce(settings.kafka, [("wecom.msgaudit", employee, record)])
     try:
-        [(key, alert)] = await alerts.until(lambda kv: kv[1]["employee_id"] == employee, timeout=10)
+        [(key, alert)] = await alerts.until(lambda kv: kv[1]["employee_id"] == employee, timeout=10,
+                                            distinct=alert_revision)
     finally:
         await alerts.stop()
     on_topic = time.monotonic() - began
@@ -118,8 +119,10 @@ async def test_garbage_goes_to_deadletter_and_the_stream_goes_on(worker, setting
                                    ("wecom.msgaudit", employee, {"msgid": "x", "action": "send"}),
                                    ("wecom.msgaudit", employee, good)])
     try:
-        letters = await dead.until(lambda kv: kv[0] == employee, timeout=10, count=2)
-        [(_, alert)] = await alerts.until(lambda kv: kv[1]["employee_id"] == employee, timeout=10)
+        letters = await dead.until(lambda kv: kv[0] == employee, timeout=10, count=2,
+                                  distinct=lambda kv: kv[1]["raw"])
+        [(_, alert)] = await alerts.until(lambda kv: kv[1]["employee_id"] == employee, timeout=10,
+                                          distinct=alert_revision)
     finally:
         await dead.stop()
         await alerts.stop()
