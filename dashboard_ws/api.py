@@ -88,6 +88,10 @@ class Api:
         content = claims.can_read_content
         spans: dict[str, list[dict[str, int]]] = {}
         for h in alert.get("highlights", ()):
+            # Only spans in the message's text line up with the archived content; spans inside other
+            # parts (a mixed item, a 名片) have offsets of their own.
+            if h.get("part", "text") != "text" or h.get("start", -1) < 0:
+                continue
             spans.setdefault(h.get("msgid") or h.get("id"), []).append({"start": h["start"], "end": h["end"]})
         ids = [e["id"] for e in alert.get("evidence", ()) if e.get("topic") == "wecom.msgaudit"][:MAX_EVIDENCE]
         found = {m["msgid"]: m for m in history.messages(archive, caller, ids, content=content,
