@@ -12,8 +12,8 @@ Tables (declared here, beside the agents that use them; all changelog-backed, Ro
 - the employee directory (streams/directory.py), upserted here from `hr.events` `employee` records.
 
 Topics: `paodan.team-days` (team-keyed summaries), `paodan.behaviour` (employee-keyed notices: a
-customer handed away, a peer signal), `paodan.risk` (risk updates; the `live_risk` agent mirrors them
-into Redis, sinks/redis_risk.py). Records that cannot be decoded go to `paodan.deadletter` — except
+customer handed away, a peer signal), `paodan.risk` (risk updates; streams/live.py mirrors them into
+Redis, sinks/redis_risk.py). Records that cannot be decoded go to `paodan.deadletter` — except
 chat records, which the chat agent dead-letters already.
 """
 
@@ -29,8 +29,6 @@ import orjson
 from faust.streams import _current_event  # private: see _during
 
 from detectors.context import NOTICE_TOPIC, TEAM_TOPIC
-from sinks.redis_risk import LiveRisk
-from sinks.retry import until_written
 from streams import deadletter, topics
 from streams.app import app, settings
 from streams.directory import directory, lookup
@@ -151,22 +149,3 @@ async def team(stream):
         await asyncio.gather(*[await OUT[t].send(key=k.encode(), value=orjson.dumps(v)) for t, k, v in messages])
         team_days[key] = _commit(state, msg)
 
-
-_live: LiveRisk | None = None
-
-
-@app.agent(risk_topic)
-async def live_risk(stream):
-    global _live
-    async for events in stream.take_events(500, within=0.1):
-        updates = []
-        for e in events:
-            try:
-                updates.append(orjson.loads(e.value))
-            except orjson.JSONDecodeError:
-                log.error("paodan.risk holds a record that is not JSON at offset %s", e.message.offset)
-        if not updates:
-            continue
-        if _live is None:
-            _live = LiveRisk(settings.redis)
-        await until_written(lambda: _live.upsert_many(updates), f"publish {len(updates)} risk updates to Redis")

@@ -1,4 +1,5 @@
-"""Alerts into the board's live state in Redis (sinks.redis_live), read with a Kafka consumer of its own.
+"""Alerts and risk updates into the board's live state in Redis (sinks.redis_live, sinks.redis_risk),
+read with a Kafka consumer of its own.
 
 Why not a Faust agent: before a rebalance Faust waits until every agent has acked its in-flight events,
 so an agent retrying a Redis that is down would hold up the whole worker, detection included. This
@@ -22,35 +23,39 @@ from aiokafka.errors import CommitFailedError, KafkaError
 
 from config.settings import Settings
 from sinks.redis_live import LiveAlerts
+from sinks.redis_risk import LiveRisk
 from sinks.retry import until_written
 from streams.app import app, settings
 
 log = logging.getLogger(__name__)
 TOPIC = "paodan.alerts"
+RISK_TOPIC = "paodan.risk"
 BATCH = 500
+# What each topic's records must carry to be shown on the board.
+REQUIRED = {TOPIC: ("alert_id", "ts"), RISK_TOPIC: ("employee_id", "ts", "score")}
 
 
-def decode(values: list[bytes]) -> list[dict]:
-    """The alerts among the records' values (the chat agent dead-letters anything else upstream)."""
+def decode(values: list[bytes], topic: str = TOPIC) -> list[dict]:
+    """The well-formed records among the values (the worker wrote them; anything else is logged)."""
     out = []
     for value in values:
         try:
-            alert = orjson.loads(value)
+            record = orjson.loads(value)
         except orjson.JSONDecodeError:
-            alert = None
-        if isinstance(alert, dict) and "alert_id" in alert and "ts" in alert:
-            out.append(alert)
+            record = None
+        if isinstance(record, dict) and all(k in record for k in REQUIRED[topic]):
+            out.append(record)
         else:
-            log.error("%s holds a record that is not an alert; not shown on the board", TOPIC)
+            log.error("%s holds a record that is not shown on the board: %.200r", topic, value)
     return out
 
 
 async def feed(s: Settings) -> None:
-    consumer = AIOKafkaConsumer(TOPIC, bootstrap_servers=s.kafka, group_id=f"{s.app_id}-live",
+    consumer = AIOKafkaConsumer(TOPIC, RISK_TOPIC, bootstrap_servers=s.kafka, group_id=f"{s.app_id}-live",
                                 enable_auto_commit=False, auto_offset_reset=s.offset_reset,
                                 session_timeout_ms=10_000, heartbeat_interval_ms=2_000,
                                 max_poll_interval_ms=3_600_000)  # a long Redis outage is not a dead consumer
-    live = LiveAlerts(s.redis)
+    live, risk = LiveAlerts(s.redis), LiveRisk(s.redis)
     await consumer.start()
     try:
         deadline = time.monotonic() + 60
@@ -62,10 +67,15 @@ async def feed(s: Settings) -> None:
                  len(consumer.assignment()))
         while True:
             batch = await consumer.getmany(timeout_ms=50, max_records=BATCH)
-            alerts = decode([m.value for msgs in batch.values() for m in msgs])
+            alerts = decode([m.value for tp, msgs in batch.items() if tp.topic == TOPIC for m in msgs])
+            updates = decode([m.value for tp, msgs in batch.items() if tp.topic == RISK_TOPIC for m in msgs],
+                             RISK_TOPIC)
             if alerts:
                 await until_written(lambda: live.upsert_many(alerts), f"publish {len(alerts)} alerts to Redis",
                                     max_delay=5.0)
+            if updates:
+                await until_written(lambda: risk.upsert_many(updates),
+                                    f"publish {len(updates)} risk updates to Redis", max_delay=5.0)
             if batch:
                 try:
                     await consumer.commit()
@@ -74,6 +84,7 @@ async def feed(s: Settings) -> None:
     finally:
         await consumer.stop()
         await live.close()
+        await risk.close()
 
 
 @app.task
