@@ -27,6 +27,7 @@ import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
+from bench.bench_e2e import commit_positions
 from config.settings import load
 from ingest import simulator
 from tests.live import Worker
@@ -75,17 +76,6 @@ async def raw_consume(bootstrap: str, start: dict, end: dict) -> float:
                     orjson.loads(m.value)  # the least any consumer does with a record
                     got += 1
         return time.perf_counter() - began
-    finally:
-        await c.stop()
-
-
-async def commit_positions(bootstrap: str, group: str, positions: dict) -> None:
-    """Give the worker's (new) group committed offsets at `positions`, so it starts exactly there."""
-    c = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False)
-    await c.start()
-    try:
-        c.assign(list(positions))
-        await c.commit({tp: off for tp, off in positions.items()})
     finally:
         await c.stop()
 

@@ -69,30 +69,27 @@ class Settings:
         ]
 
 
-def _int(env: dict[str, str], name: str, default: int, lo: int, hi: int) -> int:
+def _number(env: dict[str, str], name: str, default, lo, hi, kind=int):
+    """`name` as an int (or `kind`) within [lo, hi]; SettingsError naming the variable otherwise."""
+    what = "an integer" if kind is int else "a number"
     raw = env.get(name)
     if raw is None or raw == "":
         return default
     try:
-        value = int(raw)
+        value = kind(raw)
     except ValueError:
-        raise SettingsError(f"{name}={raw!r}: expected an integer between {lo} and {hi}") from None
+        raise SettingsError(f"{name}={raw!r}: expected {what} between {lo} and {hi}") from None
     if not lo <= value <= hi:
-        raise SettingsError(f"{name}={value}: expected an integer between {lo} and {hi}")
+        raise SettingsError(f"{name}={value}: expected {what} between {lo} and {hi}")
     return value
+
+
+def _int(env: dict[str, str], name: str, default: int, lo: int, hi: int) -> int:
+    return _number(env, name, default, lo, hi)
 
 
 def _float(env: dict[str, str], name: str, default: float, lo: float, hi: float) -> float:
-    raw = env.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise SettingsError(f"{name}={raw!r}: expected a number between {lo} and {hi}") from None
-    if not lo <= value <= hi:
-        raise SettingsError(f"{name}={value}: expected a number between {lo} and {hi}")
-    return value
+    return _number(env, name, default, lo, hi, float)
 
 
 def _choice(env: dict[str, str], name: str, default: str, choices: tuple[str, ...]) -> str:
