@@ -19,6 +19,7 @@ const I18N = {
     reopen: "重新打开", escalate: "升级至合规", silenceRule: "静默规则…", silenceEmployee: "静默员工…",
     lift: "解除", tokens: "访问令牌", revoke: "吊销", revoked: "已吊销", expires: "到期", assignPrompt: "指派给（用户名）：", silencePrompt: "静默多少分钟？", until: "至",
     metadataOnly: "仅显示元数据：您的角色无权查看消息内容。", loading: "加载中…", noEvidence: "没有找到消息记录。",
+    pendingEvidence: "部分证据消息尚未归档，稍后自动刷新…",
     timeline: "员工时间线", chars: "字", precisionCol: "准确率", tp: "属实", fp: "误报", benign: "无害",
     sev: { info: "提示", low: "低", medium: "中", high: "高", critical: "严重" },
     st: { new: "新告警", acknowledged: "已确认", assigned: "处理中", escalated: "已升级", resolved: "已处理" },
@@ -43,7 +44,7 @@ const I18N = {
     revoked: "revoked", expires: "expires", assignPrompt: "Assign to (user name):",
     silencePrompt: "Silence for how many minutes?", until: "until",
     metadataOnly: "Metadata only: your role may not read message content.", loading: "Loading…",
-    noEvidence: "No messages found.", timeline: "Employee timeline", chars: "chars", precisionCol: "Precision",
+    noEvidence: "No messages found.", pendingEvidence: "Some evidence is not archived yet; refreshing shortly…", timeline: "Employee timeline", chars: "chars", precisionCol: "Precision",
     tp: "TP", fp: "FP", benign: "Benign",
     sev: { info: "info", low: "low", medium: "medium", high: "high", critical: "critical" },
     st: { new: "new", acknowledged: "acknowledged", assigned: "assigned", escalated: "escalated", resolved: "resolved" },
@@ -316,9 +317,10 @@ function highlighted(text, spans) {
   out.push(document.createTextNode(chars.slice(at).join("")));
   return out;
 }
-async function loadEvidence(id) {
+const EVIDENCE_RETRIES = 30;  // about half a minute of archive lag before the page stops asking
+async function loadEvidence(id, attempt = 0) {
   const box = $("d-evidence");
-  box.replaceChildren(el("p", { class: "hint", text: t("loading") }));
+  if (!attempt) box.replaceChildren(el("p", { class: "hint", text: t("loading") }));
   try {
     const res = await fetch(`/api/alerts/${encodeURIComponent(id)}/evidence`, { headers: { Authorization: `Bearer ${token()}` } });
     if (!res.ok) throw new Error(await res.text());
@@ -326,7 +328,11 @@ async function loadEvidence(id) {
     if (state.selected !== id) return;
     const parts = [];
     if (!ev.content) parts.push(el("p", { class: "hint", text: t("metadataOnly") }));
-    if (!ev.messages.length) parts.push(el("p", { class: "hint", text: t("noEvidence") }));
+    const waiting = (ev.pending || []).length > 0 && attempt < EVIDENCE_RETRIES;
+    if (waiting) {
+      parts.push(el("p", { class: "hint pending", text: t("pendingEvidence") }));
+      setTimeout(() => { if (state.selected === id) loadEvidence(id, attempt + 1); }, 1000);
+    } else if (!ev.messages.length) parts.push(el("p", { class: "hint", text: t("noEvidence") }));
     for (const m of ev.messages) {
       const head = el("div", { class: "who-line", text: `${fmtTime(m.msgtime, viewerZone)} · ${m.sender} → ${m.roomid || (m.tolist || []).join(", ")} · ${m.msgtype}` });
       const body = ev.content ? el("div", { class: "body" }, ...highlighted(m.content, m.highlights || [])) : el("div", { class: "body hint", text: `${m.length} ${t("chars")}` });

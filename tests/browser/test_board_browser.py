@@ -232,6 +232,27 @@ async def test_evidence_highlights_for_compliance_metadata_only_for_a_supervisor
     await supervisor.context.close()
 
 
+async def test_evidence_not_yet_archived_appears_once_the_archive_has_it(board, chromium, live, settings):
+    from sinks.clickhouse.connection import ClickHouseArchive
+    from sinks.clickhouse.rows import message_row
+    from sinks.clickhouse.schema import MESSAGES
+
+    team = unique("迟到组")
+    record = chat_record(unique("late_"), "加我私人微信", msgtime=int(time.time() * 1000))
+    alert = make_alert(team, employee=record["from"], evidence=[{"topic": "wecom.msgaudit", "id": record["msgid"]}])
+    officer = await open_board(chromium, board, issue(settings.secret, "compliance", sub=unique("合规")))
+    await live.upsert(alert)
+    await row(officer, alert["alert_id"]).click()
+    # The alert is live before the archive sink's next flush: the page says so and asks again.
+    await expect(officer.locator("#d-evidence .pending")).to_be_visible(timeout=5_000)
+    archive = ClickHouseArchive(settings.clickhouse)
+    await asyncio.to_thread(archive.insert, MESSAGES, [message_row(record, record["text"]["content"])])
+    await expect(officer.locator(f'#d-evidence .msg[data-msgid="{record["msgid"]}"]')).to_contain_text(
+        "私人微信", timeout=10_000)
+    await expect(officer.locator("#d-evidence .pending")).to_have_count(0)
+    await officer.context.close()
+
+
 async def test_risk_updates_from_the_behaviour_engine_feed_the_leaderboard(board, chromium, settings):
     from sinks.redis_risk import LiveRisk
 
