@@ -28,6 +28,7 @@ from websockets.http11 import Response
 
 from config.settings import Settings
 from dashboard_ws.auth import Claims
+from dashboard_ws.privacy import mask_title
 from sinks import history
 from sinks.clickhouse.connection import ClickHouseArchive
 from sinks.redis_live import LiveAlerts
@@ -45,7 +46,8 @@ def json_response(status: HTTPStatus, body: Any) -> Response:
     return Response(status.value, status.phrase, headers, orjson.dumps(body))
 
 
-def _summary(item: dict[str, Any]) -> str:
+def _summary(item: dict[str, Any], content: bool) -> str:
+    """One line per timeline item; an alert's title without chat details for viewers who may not read them."""
     d = item["data"]
     if item["kind"] == "order":
         return f"{d['order_id']} {d['event']} {d['amount']} {d['currency']}"
@@ -53,7 +55,8 @@ def _summary(item: dict[str, Any]) -> str:
         return f"{d['change_type']} {d['external_user_id']}"
     if item["kind"] == "hr":
         return " ".join(str(v) for v in (d.get("type"), d.get("team"), d.get("status"), d.get("reason")) if v)
-    return f"{d['severity']} {d['rule']} {d['title']} ({d['status'] or 'new'})"
+    title = d["title"] if content else mask_title(d["title"])
+    return f"{d['severity']} {d['rule']} {title} ({d['status'] or 'new'})"
 
 
 class Api:
@@ -117,4 +120,4 @@ class Api:
         # asks again rather than showing an alert without its messages.
         pending = [i for i in ids if i not in found]
         return {"alert_id": alert["alert_id"], "content": content, "messages": messages, "pending": pending,
-                "timeline": [{"ts": i["ts"], "kind": i["kind"], "summary": _summary(i)} for i in items]}
+                "timeline": [{"ts": i["ts"], "kind": i["kind"], "summary": _summary(i, content)} for i in items]}

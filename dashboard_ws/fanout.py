@@ -12,7 +12,8 @@ How a viewer stays complete:
 
 Scope: every change names its team (an alert's, an action's alert's, a silenced employee's; `null` for a
 rule silence, which everyone may see) and is sent only to viewers whose token sees that team, so a
-supervisor's socket never carries another team's alert, action or silence.
+supervisor's socket never carries another team's alert, action or silence. Viewers whose role may not
+read chat content get every alert redacted (dashboard_ws/privacy.py): one redacted text per change.
 
 Slow viewers: each change is framed once and the same bytes are written to every viewer without awaiting
 any of them; a viewer whose unsent backlog passes `max_backlog` bytes is cut off (it reconnects and
@@ -36,6 +37,7 @@ from websockets.asyncio.server import ServerConnection
 from websockets.protocol import State
 
 from dashboard_ws.auth import Claims
+from dashboard_ws.privacy import redact
 from dashboard_ws.tokens import REVOCATIONS, REVOKED
 from sinks import redis_risk
 from sinks.redis_live import CHANNEL, LiveAlerts
@@ -54,13 +56,6 @@ def scope_of(change: dict[str, Any]) -> str | None:
     if change.get("type") == "alert":
         return change["alert"].get("team") or ""
     return change.get("team")
-
-
-def redact(alert: dict[str, Any]) -> dict[str, Any]:
-    """The alert without message content (highlight texts), for roles that may not read it."""
-    if not any("text" in h for h in alert.get("highlights", ())):
-        return alert
-    return {**alert, "highlights": [{k: v for k, v in h.items() if k != "text"} for h in alert["highlights"]]}
 
 
 @dataclass(frozen=True)

@@ -210,7 +210,9 @@ async def test_evidence_highlights_for_compliance_metadata_only_for_a_supervisor
                           msgtime=now)
     await produce(settings.kafka, [("wecom.msgaudit", employee, before), ("wecom.msgaudit", employee, hostile)])
 
-    officer = await open_board(chromium, board, issue(settings.secret, "compliance", sub=unique("合规")))
+    officer_frames, supervisor_frames = [], []
+    officer = await open_board(chromium, board, issue(settings.secret, "compliance", sub=unique("合规")),
+                               frames=officer_frames)
     evidence = await open_evidence(officer, employee, hostile["msgid"], timeout=25_000)
     await expect(evidence.locator(".body")).to_contain_text('<img src=x onerror="window.__pwned=3">')
     await expect(evidence.locator("mark").first).to_be_visible()
@@ -219,10 +221,18 @@ async def test_evidence_highlights_for_compliance_metadata_only_for_a_supervisor
     assert await officer.locator("#d-evidence img").count() == 0
     actor = await officer.evaluate("state.hello.actor")
 
-    supervisor = await open_board(chromium, board, issue(settings.secret, "supervisor", team, sub="主管"))
+    await expect(officer.locator("#d-explain")).to_contain_text("私人微信")
+    supervisor = await open_board(chromium, board, issue(settings.secret, "supervisor", team, sub="主管"),
+                                  frames=supervisor_frames)
     await open_evidence(supervisor, employee, hostile["msgid"], timeout=10_000)
     await expect(supervisor.locator("#d-evidence")).to_contain_text("仅显示元数据")
     assert "私人微信" not in await supervisor.locator("#d-evidence").inner_text()
+    # The alert's title, explanation and highlights quote the words too: the board never sends them to a
+    # role without content permission — not in the snapshot, not in live frames (dashboard_ws/privacy.py).
+    await expect(supervisor.locator("#d-explain")).to_contain_text("＊＊＊")
+    assert "私人微信" not in await supervisor.locator("body").inner_text()
+    assert any("私人微信" in str(f) for f in officer_frames)
+    assert supervisor_frames and not any("私人微信" in str(f) for f in supervisor_frames)
 
     archive = ClickHouseArchive(settings.clickhouse)
     views = archive.query(f"SELECT count() FROM {archive.database}.alert_actions WHERE actor = %(a)s "
