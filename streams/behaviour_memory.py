@@ -29,30 +29,46 @@ class MemoryBehaviour:
         self.risk: dict[str, dict] = {}   # the latest risk update per employee
         self.internal = 0                 # internal messages routed
 
-    def handle(self, topic: str, key: str | None, raw: bytes) -> list[Alert]:
+    def handle(self, topic: str, key: str | None, raw: bytes | dict) -> list[Alert]:
         """Process one input record and everything it sets off; RecordError for a bad record."""
         alerts: list[Alert] = []
-        queue: deque[tuple[str, str | None, bytes]] = deque([(topic, key, raw)])
+        self._drain(deque([(topic, key, raw)]), alerts)
+        return alerts
+
+    def handle_decoded(self, employee: str, event: Any, upsert: dict | None) -> list[Alert]:
+        """`handle` for a record already decoded (streams.processing.decode_behaviour's answer)."""
+        alerts: list[Alert] = []
+        queue: deque[tuple[str, str | None, bytes]] = deque()
+        self._event(employee, event, upsert, queue, alerts)
+        if queue:
+            self._drain(queue, alerts)
+        return alerts
+
+    def _drain(self, queue: deque, alerts: list[Alert]) -> None:
         while queue:
             t, k, r = queue.popleft()
             if t == TEAM_TOPIC:
                 self.teams[k], messages = process_team(r, self.teams.get(k), self.rules)
+                self._route(messages, queue)
             else:
-                employee, event, upsert = decode_behaviour(t, k, r)
-                if upsert is not None:
-                    self.directory[employee] = upsert
-                if event is None:
-                    continue
-                out = process_behaviour(employee, event, self.states.get(employee), self.rules,
-                                        self.directory.get(employee), self.owners.get)
-                self.states[employee] = out.state
-                for customer, value in out.owner_updates:
-                    self.owners[customer] = value
-                if out.risk is not None:
-                    self.risk[employee] = out.risk
-                alerts.extend(out.alerts)
-                messages = out.messages
-            for mt, mk, mv in messages:
-                self.internal += 1
-                queue.append((mt, mk, orjson.dumps(mv)))
-        return alerts
+                self._event(*decode_behaviour(t, k, r), queue, alerts)
+
+    def _event(self, employee: str, event: Any, upsert: dict | None, queue: deque, alerts: list[Alert]) -> None:
+        if upsert is not None:
+            self.directory[employee] = upsert
+        if event is None:
+            return
+        out = process_behaviour(employee, event, self.states.get(employee), self.rules,
+                                self.directory.get(employee), self.owners.get)
+        self.states[employee] = out.state
+        for customer, value in out.owner_updates:
+            self.owners[customer] = value
+        if out.risk is not None:
+            self.risk[employee] = out.risk
+        alerts.extend(out.alerts)
+        self._route(out.messages, queue)
+
+    def _route(self, messages, queue: deque) -> None:
+        for mt, mk, mv in messages:
+            self.internal += 1
+            queue.append((mt, mk, orjson.dumps(mv)))  # as through Kafka: a copy, in JSON types

@@ -11,6 +11,7 @@ from typing import Any
 from config.rules import Rules
 from detectors.content import pipeline as chat_content
 from detectors.alert import Alert
+from detectors.events import ChatMessage
 from streams.records import RecordError, decode_msgaudit
 from detectors import behaviour, peers
 from detectors.context import BehaviourRules, Ctx
@@ -28,11 +29,18 @@ def process_msgaudit(key: bytes | str | None, raw: bytes | str | None, state: di
     record, msg = decode_msgaudit(key, raw)
     if msg is None:
         return record, None, []
+    new_state, alerts = detect_chat(msg, record, state, rules, directory)
+    return record, new_state, alerts
+
+
+def detect_chat(msg: ChatMessage, record: dict[str, Any], state: dict[str, Any] | None, rules: Rules,
+                directory: dict[str, Any] | None = None) -> tuple[dict[str, Any] | None, list[Alert]]:
+    """The chat detectors on a record decode_msgaudit accepted: (new state or None, alerts)."""
     try:
         new_state, alerts = chat_content.detect(state, msg, record, rules, directory)
     except Exception as exc:  # a detector bug must not stop the stream: dead-letter the record
         raise RecordError(f"chat content detectors failed: {type(exc).__name__}: {exc}") from exc
-    return record, (new_state if new_state != (state or {}) else None), alerts
+    return (new_state if new_state != (state or {}) else None), alerts
 
 
 # --- behaviour (contacts, orders, HR, chat as contact; detectors/behaviour.py) ----------------------
@@ -46,9 +54,7 @@ def decode_behaviour(topic: str, key: bytes | str | None, raw: bytes | str | Non
     Raises RecordError for a bad record. Returns event None for records the engine does not use
     (archive `switch` records, colleague-to-colleague chat)."""
     if topic == "wecom.msgaudit":
-        record, msg = decode_msgaudit(key, raw)
-        touch = chat_touch(record, msg) if msg is not None else None
-        return (touch.employee_id, touch if touch.customer_id else None, None) if touch else ("", None, None)
+        return chat_contact(*decode_msgaudit(key, raw))
     if topic == "wecom.contacts":
         ev = decode_contact(key, raw)
         return ev.employee_id, ev, None
@@ -66,6 +72,12 @@ def decode_behaviour(topic: str, key: bytes | str | None, raw: bytes | str | Non
             raise RecordError("a paodan.behaviour notice needs `employee_id` and `kind`")
         return employee, notice, None
     raise RecordError(f"no behaviour processing for topic {topic!r}")
+
+
+def chat_contact(record: dict[str, Any], msg: ChatMessage | None) -> tuple[str, Any, None]:
+    """decode_behaviour's answer for a decoded `wecom.msgaudit` record: the chat as customer contact."""
+    touch = chat_touch(record, msg) if msg is not None else None
+    return (touch.employee_id, touch if touch.customer_id else None, None) if touch else ("", None, None)
 
 
 def directory_entry(rec: dict[str, Any]) -> dict[str, Any]:

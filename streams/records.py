@@ -19,7 +19,10 @@ class RecordError(ValueError):
     """A record that cannot be processed; str(exc) is the reason stored in the dead letter."""
 
 
-def loads_object(raw: bytes | str | None) -> dict[str, Any]:
+def loads_object(raw: bytes | str | dict | None) -> dict[str, Any]:
+    """The JSON object `raw` holds (a dict already parsed, e.g. a replay line's `value`, as is)."""
+    if type(raw) is dict:
+        return raw
     if raw is None:
         raise RecordError("empty record (no value)")
     try:

@@ -18,8 +18,9 @@ import orjson
 
 from config.rules import Rules
 from streams.behaviour_memory import MemoryBehaviour
-from streams.processing import BEHAVIOUR_TOPICS, process_msgaudit
-from streams.records import RecordError, loads_object
+from detectors.events import ChatMessage
+from streams.processing import BEHAVIOUR_TOPICS, chat_contact, detect_chat
+from streams.records import RecordError, decode_msgaudit, loads_object
 
 BEHAVIOUR_INPUTS = BEHAVIOUR_TOPICS[:4]  # the contract's input topics (not the internal notices)
 
@@ -50,19 +51,25 @@ class Replay:
                 raise RecordError("missing 'topic'")
             if key is not None and not isinstance(key, str):
                 raise RecordError("'key' must be a string")
-            value_raw = orjson.dumps(value)
+            if type(value) is not dict:
+                raise RecordError(f"expected a JSON object, got {type(value).__name__}")
             self.records += 1
+            # Each record is decoded once (the decoders take the parsed value as it is).
             if topic == "wecom.msgaudit":
-                self._msgaudit(key, value_raw)
-            if topic in BEHAVIOUR_INPUTS:  # contacts, orders, HR (and chat as contact); updates the directory
-                self._write(self.behaviour.handle(topic, key, value_raw))
+                record, msg = decode_msgaudit(key, value)
+                if msg is not None:
+                    self._chat(key, record, msg)
+                # and the chat as customer contact, for the behaviour engine:
+                self._write(self.behaviour.handle_decoded(*chat_contact(record, msg)))
+            elif topic in BEHAVIOUR_INPUTS:  # contacts, orders, HR; HR updates the directory
+                self._write(self.behaviour.handle(topic, key, value))
         except RecordError as exc:
             self._bad(where, str(exc))
 
-    def _msgaudit(self, key: str | None, value_raw: bytes) -> None:
+    def _chat(self, key: str | None, record: dict[str, Any], msg: ChatMessage) -> None:
         employee = key or ""
-        _rec, new_state, alerts = process_msgaudit(key, value_raw, self.chat_state.get(employee),
-                                                   self.rules, self.directory.get(employee))
+        new_state, alerts = detect_chat(msg, record, self.chat_state.get(employee), self.rules,
+                                        self.directory.get(employee))
         if new_state is not None:
             self.chat_state[employee] = new_state
         self._write(alerts)
