@@ -62,7 +62,7 @@ class Ctx:
         return self.directory.get("timezone") or DEFAULT_TZ
 
     def day(self, ts: int) -> int:
-        return local_day(ts, self.tz)
+        return local_day(ts, self.directory.get("timezone") or DEFAULT_TZ)  # self.tz, inlined: hot
 
     def day_window(self, ts: int) -> tuple[int, int]:
         return day_window(local_day(ts, self.tz), self.tz)

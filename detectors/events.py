@@ -6,10 +6,10 @@ Detectors see these rather than raw dicts so that every detector agrees on what 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from detectors.frozen import record
 
 
-@dataclass(frozen=True)
+@record
 class ChatMessage:
     msgid: str
     employee_id: str  # the internal party this copy of the record is keyed by (CONTRACT.md §2)
@@ -28,7 +28,7 @@ class ChatMessage:
 
 # --- behaviour events (contacts, orders, HR); see detectors/behaviour.py -----------------------------
 
-@dataclass(frozen=True)
+@record
 class ChatTouch:
     """A chat message seen as contact between an employee and one external customer."""
     msgid: str
@@ -39,7 +39,7 @@ class ChatTouch:
     text: str
 
 
-@dataclass(frozen=True)
+@record
 class ContactEvent:
     """A `wecom.contacts` change (CONTRACT.md §3). `ts` is CreateTime converted to ms."""
     employee_id: str
@@ -50,7 +50,7 @@ class ContactEvent:
     fail_reason: str = ""
 
 
-@dataclass(frozen=True)
+@record
 class OrderEvent:
     """A `crm.orders` event (CONTRACT.md §4); amounts and commission in yuan."""
     order_id: str
@@ -70,7 +70,7 @@ class OrderEvent:
         return f"{self.order_id}:{self.event}"
 
 
-@dataclass(frozen=True)
+@record
 class HrEvent:
     """An `hr.events` record (CONTRACT.md §5): the common fields plus the type's own fields."""
     kind: str

@@ -18,10 +18,10 @@ and emoji/symbols dropped (offsets mapped back to the original text).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
 from config.lexicon import Allow
 from detectors.textnorm import Mapped
+from detectors.frozen import record
 
 PHONE = re.compile(r"(?<![0-9])(?:0{0,2}86)?(1[3-9][0-9]{9})(?![0-9])")
 BANK_CARD = re.compile(r"(?<![0-9])([1-9][0-9]{15,18})(?![0-9])")
@@ -41,7 +41,7 @@ ASCII_HINT = re.compile(r"[0-9A-Za-z０-９Ａ-Ｚａ-ｚ]")
 LINK_HINT = re.compile(r"[.。点][a-z]{2}|[￥¥$€₤₳¢₰₴₵]", re.IGNORECASE)
 
 
-@dataclass(frozen=True)
+@record
 class Found:
     kind: str  # phone, bank_card, wechat_id, shop_link, link, tao_password
     start: int  # offsets into the original text

@@ -20,18 +20,18 @@ match wins, so 加我私人微信 is reported rather than 微信 inside it).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 
 import ahocorasick
 from pypinyin import Style, lazy_pinyin
 
 from config.lexicon import Lexicon, Term
 from detectors.textnorm import Mapped, collapse, fold, match_view, with_offsets
+from detectors.frozen import record
 
 MAX_FORMS_PER_TERM = 64
 
 
-@dataclass(frozen=True)
+@record
 class Hit:
     term: Term
     form: str  # the normalised form that matched (e.g. "pdd")

@@ -16,10 +16,12 @@ archived, never rejected, and never crash detection.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
 
 import orjson
+
+from detectors.frozen import record
 
 PAYLOAD_KEY = {"external_redpacket": "redpacket", "docmsg": "doc", "markdown": "info", "news": "info"}
 # Fields of each type that hold free text worth scanning.
@@ -34,13 +36,13 @@ MAX_DEPTH = 3
 MAX_PARTS = 1000  # text parts of one record, however deeply nested
 
 
-@dataclass(frozen=True)
+@record
 class Part:
     name: str
     text: str
 
 
-@dataclass(frozen=True)
+@record
 class Finding:
     kind: str  # card, weapp, redpacket, external_redpacket, url
     part: str

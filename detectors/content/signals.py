@@ -8,14 +8,14 @@ highlight the span.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 
 from detectors.alert import SEVERITY_RANK
+from detectors.frozen import record
 
 SEVERITIES = tuple(SEVERITY_RANK)
 
 
-@dataclass(frozen=True)
+@record
 class Signal:
     rule: str  # the alert rule it feeds, e.g. chat.private_contact
     kind: str  # what it is: entity, phrase, phone, wechat_id, bank_card, shop_link, card, weapp, …
