@@ -18,7 +18,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
 from config.chat_rules import PARSERS as CHAT_PARSERS
 from config.chat_rules import ChatRule
@@ -88,12 +88,20 @@ def load_rules(path: Path | str) -> Rules:
 
 def sources_digest(paths: tuple[Path, ...]) -> str:
     """sha256 over the files' bytes (missing files hash as empty): equal digests, equal rules."""
-    h = hashlib.sha256()
-    for p in paths:
+    def read(p: Path) -> bytes:
         try:
-            h.update(p.read_bytes())
+            return p.read_bytes()
         except OSError:
-            pass
+            return b""
+
+    return contents_digest(read(p) for p in paths)
+
+
+def contents_digest(contents: Iterable[bytes]) -> str:
+    """The digest of the rules file's and its lexicons' bytes, in load order (also a published bundle's)."""
+    h = hashlib.sha256()
+    for data in contents:
+        h.update(data)
         h.update(b"\x00")
     return h.hexdigest()
 

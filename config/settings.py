@@ -34,6 +34,8 @@ class Settings:
     app_id: str = "paodan"
     partitions: int = 8
     rules_file: Path = CONFIG_DIR / "rules.yaml"
+    # Compacted topic of published rules bundles (`paodan rules publish`); every worker follows it.
+    rules_topic: str = "paodan.rules"
     stack_dir: Path = REPO_ROOT / ".stack"
     data_dir: Path = REPO_ROOT / ".stack" / "worker"
     board_host: str = "127.0.0.1"
@@ -143,6 +145,7 @@ def load(env: dict[str, str] | None = None) -> Settings:
         app_id=env.get("PAODAN_APP_ID") or "paodan",
         partitions=_int(env, "PAODAN_PARTITIONS", 8, 1, 1024),
         rules_file=rules,
+        rules_topic=env.get("PAODAN_RULES_TOPIC") or "paodan.rules",
         stack_dir=stack_dir,
         data_dir=Path(env.get("PAODAN_DATA_DIR") or stack_dir / "worker"),
         board_host=env.get("PAODAN_BOARD_HOST") or "127.0.0.1",

@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 from config.settings import SettingsError, load
-from paodan import history_cmd
+from paodan import history_cmd, rules_cmd
 
 
 def _settings():
@@ -398,6 +398,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("file")
     r.set_defaults(func=cmd_rules)
     history_cmd.add_backtest_parser(rsub, cmd_backtest)
+    rules_cmd.add_parsers(rsub, _rules, _settings)
     history_cmd.add_history_parser(sub)
 
     s = sub.add_parser("ingest", help="WeCom callback receiver, chat-archive loader, order/HR intake")

@@ -39,7 +39,9 @@ class Worker:
         self.log_path = tmp / f"{name}.log"
         self.data_dir = tmp / f"{name}-data"
         self.env = {**os.environ, "PAODAN_APP_ID": self.app_id, "PAODAN_DATA_DIR": str(self.data_dir),
-                    "PAODAN_OFFSET_RESET": "latest", "PAODAN_COMMIT_INTERVAL": "0.2", **(env or {})}
+                    "PAODAN_OFFSET_RESET": "latest", "PAODAN_COMMIT_INTERVAL": "0.2",
+                    # Test workers run the checkout's rules, never what someone published to paodan.rules.
+                    "PAODAN_RULES_TOPIC": "paodan.rules.tests", **(env or {})}
         self.proc: subprocess.Popen | None = None
 
     def start(self, timeout: float = 90.0) -> "Worker":

@@ -24,6 +24,7 @@ from urllib.parse import urlparse
 
 from config.settings import Settings
 from config.wecom import EVENT_TOPICS
+from streams import rules_bundle
 
 HERE = Path(__file__).resolve().parent
 CACHE = Path(os.environ.get("PAODAN_CACHE") or Path.home() / ".cache" / "paodan")
@@ -313,6 +314,9 @@ def create_topics(settings: Settings, extra: tuple[str, ...] = ()) -> list[str]:
             missing = [t for t in wanted if t not in existing]
             if missing:
                 await admin.create_topics([NewTopic(t, settings.partitions, 1) for t in missing])
+            # Published rules: one partition, compacted (streams/rules_bundle.py).
+            if await rules_bundle.ensure_topic(settings.kafka, settings.rules_topic):
+                missing.append(settings.rules_topic)
             return missing
         finally:
             await admin.close()
@@ -353,7 +357,8 @@ def up(settings: Settings) -> None:
         say(f"{name}: ready")
     created = create_topics(settings)
     if created:
-        say(f"created topics: {', '.join(created)} ({settings.partitions} partitions each)")
+        say(f"created topics: {', '.join(created)} ({settings.partitions} partitions each, "
+            f"{settings.rules_topic} one compacted partition)")
     for line in settings.env_lines():
         print(line)
 
