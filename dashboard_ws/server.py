@@ -41,6 +41,7 @@ from dashboard_ws.actions import Actions
 from dashboard_ws.api import Api
 from dashboard_ws.auth import AuthError, Claims, verify
 from dashboard_ws.fanout import Fanout, Viewer
+from dashboard_ws.privacy import redact
 from dashboard_ws.relay import ActionRelay
 from sinks.redis_live import LiveAlerts
 
@@ -145,7 +146,8 @@ class Board:
 
             notifier = Notifier.from_settings(self.settings)
             if notifier is not None:
-                self.fanout.on_alert = notifier.offer
+                # Robot groups and webhooks are not a content role: they get the redacted alert.
+                self.fanout.on_alert = lambda alert: notifier.offer(redact(alert))
                 tasks.append(asyncio.create_task(notifier.run()))
         # No per-message compression: deflating every change once per viewer costs more CPU than the
         # bandwidth it saves on a LAN (bench/bench_fanout.py). A deep accept backlog: after a network

@@ -76,6 +76,7 @@ routes:
         assert len(receiver.robot) == 1 and receiver.soc == []
         content = receiver.robot[0]["markdown"]["content"]
         assert high["title"] in content and high["employee_id"] in content and "私密原文" not in content
+        assert "去拼多多下单" not in content and "「＊＊＊」" in content  # the explanation's quote is masked
 
         await live.upsert({**high, "revision": 2})  # revised, same severity: nothing new to say
         await live.upsert({**high, "revision": 3, "severity": "critical", "score": 97.0})
@@ -83,6 +84,7 @@ routes:
         assert len(receiver.robot) == 2 and receiver.soc_calls == 2
         assert [m["alert"]["alert_id"] for m in receiver.soc] == [high["alert_id"]]
         assert receiver.soc[0]["alert"]["severity"] == "critical" and "highlights" not in receiver.soc[0]["alert"]
+        assert "去拼多多下单" not in str(receiver.soc[0])
 
         quiet = make_alert(team, severity="high")
         async with WsClient(f"{board.ws}?token={issue(settings.secret, 'admin', sub='管理员')}") as admin:
