@@ -356,9 +356,11 @@ def up(settings: Settings) -> None:
         _wait(svc, lambda: ready(settings), timeout)
         say(f"{name}: ready")
     created = create_topics(settings)
-    if created:
-        say(f"created topics: {', '.join(created)} ({settings.partitions} partitions each, "
-            f"{settings.rules_topic} one compacted partition)")
+    shared = [t for t in created if t != settings.rules_topic]
+    if shared:
+        say(f"created topics: {', '.join(shared)} ({settings.partitions} partitions each)")
+    if settings.rules_topic in created:
+        say(f"created topic {settings.rules_topic} (published rules: one partition, compacted)")
     for line in settings.env_lines():
         print(line)
 
