@@ -7,16 +7,18 @@ group (`{app_id}-archive`), decoupled from detection: ClickHouse can be down for
 the records, and detection and alerting go on.
 
 It runs in PAODAN_ARCHIVE_PROCESSES child processes of the worker (cores of their own for decoding and
-building rows; they die with the worker). Per batch — up to PAODAN_SINK_BATCH records or PAODAN_SINK_FLUSH
-seconds, so about one insert per second per table — it builds the rows and inserts them in a thread,
-retrying with backoff until ClickHouse accepted all of them (sinks.retry), and only then commits the
-batch's offsets; the next batch is collected meanwhile. A crash or a rebalance redelivers an uncommitted
-batch, which the ReplacingMergeTree tables store once. The range assignor puts the same partition of
-`paodan.alerts` and `paodan.alert_actions` (both keyed by the alert's employee) on the same consumer,
-which folds an alert's revisions and triage actions in order.
+building rows; they die with the worker). Records become rows as they are fetched (`Batch`). A batch
+closes at PAODAN_SINK_BATCH records or once its oldest record is PAODAN_SINK_FLUSH seconds old (so about
+one insert per second per table, and a record is in ClickHouse about that long after it was sent); it is
+then inserted in a thread, retried with backoff until ClickHouse accepted all of it (sinks.retry), and
+only then are the batch's offsets committed; the next batch is collected meanwhile. A crash or a
+rebalance redelivers an uncommitted batch, which the ReplacingMergeTree tables store once. The range
+assignor puts the same partition of `paodan.alerts` and `paodan.alert_actions` (both keyed by the
+alert's employee) on the same consumer, which folds an alert's revisions and triage actions in order.
 
-A record the archive cannot turn into a row (not JSON, no natural id) is skipped here: the detecting
-agent of that topic sends it to `paodan.deadletter` with the reason.
+A record the archive cannot turn into a row (not a JSON object, no natural id) is skipped here: the
+detecting agent of that topic sends it to `paodan.deadletter` with the reason. A chat record with a
+`msgid` is archived even if detection rejects it (it is evidence all the same, and in the dead letters).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ import signal
 import sys
 import time
 from collections import defaultdict
+from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import orjson
@@ -39,13 +42,13 @@ from aiokafka.errors import CommitFailedError, KafkaError
 
 from config.settings import Settings
 from sinks.clickhouse import ClickHouseArchive
-from sinks.clickhouse.rows import contact_row, hr_row, message_row, now, order_row
+from sinks.clickhouse.rows import contact_row, hr_row, message_row, order_row
 from sinks.clickhouse.schema import CONTACT_EVENTS, HR_EVENTS, MESSAGES, ORDERS, Table, apply_retention
 from sinks.clickhouse.writer import ensure_schema_once, write_alert_changes
 from sinks.retry import until_written
 from streams import topics
 from streams.app import app, settings
-from streams.records import RecordError, decode_msgaudit, loads_object, message_text
+from streams.records import RecordError, loads_object, message_text
 
 log = logging.getLogger(__name__)
 
@@ -56,30 +59,27 @@ RETENTION_EVERY_S = 6 * 3600.0
 Records = list[tuple[bytes | None, bytes | None]]  # (key, value) as they came from Kafka
 
 
-def message_rows(records: Records) -> list[tuple]:
-    rows = []
-    stamp = now()  # one ingestion time per batch
-    for key, value in records:
-        try:
-            record, _ = decode_msgaudit(key, value)
-        except RecordError:
-            continue  # the chat agent dead-letters it
-        rows.append(message_row(record, message_text(record), stamp, value))
-    return rows
-
-
-def _rows_of(build: Callable[[dict[str, Any]], tuple | None]) -> Callable[[Records], list[tuple]]:
+def _rows_of(build: Callable[[dict[str, Any], int, bytes], tuple | None]) -> Callable[[Records], list[tuple]]:
+    """Rows of one table from a topic's records: `build(record, ingested_at, raw bytes)` per record."""
     def rows(records: Records) -> list[tuple]:
         out = []
+        stamp = int(time.time())  # one ingestion time (DateTime, epoch seconds) per batch
         for _, value in records:
             try:
-                row = build(loads_object(value))
+                row = build(loads_object(value), stamp, value)
             except RecordError:
-                continue  # dead-lettered by the topic's detecting agent
+                continue  # not a JSON object: dead-lettered by the topic's detecting agent
             if row is not None:
                 out.append(row)
         return out
     return rows
+
+
+def _message(rec: dict[str, Any], stamp: int, raw: bytes) -> tuple | None:
+    return message_row(rec, message_text(rec), stamp, raw)
+
+
+message_rows = _rows_of(_message)
 
 
 # Input topic → (table, rows from records).
@@ -102,52 +102,100 @@ def _json_object(value: bytes | None) -> dict[str, Any] | None:
     return obj if isinstance(obj, dict) else None
 
 
-def write_batch(archive: ClickHouseArchive, batch: list[tuple[str, bytes | None, bytes | None]]) -> dict[str, int]:
-    """Archive one batch of (topic, key, value) in topic order; return rows written per table.
+@dataclass
+class Batch:
+    """One write's worth of records, turned into rows as they arrive: a closed batch waits only for its
+    insert, and a retried write does not build its rows again. Alert revisions and triage actions are
+    kept as records (in topic order) and folded at write time, against what the archive holds then."""
 
-    Safe to run again on the same batch (the retry after a failure does): every table deduplicates."""
-    by_topic: dict[str, Records] = defaultdict(list)
-    changes: list[tuple[str, dict[str, Any]]] = []
-    for topic, key, value in batch:
-        if topic in EVENT_TABLES:
+    rows: dict[Table, list[tuple]] = field(default_factory=dict)
+    changes: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    size: int = 0  # records
+    offsets: dict[TopicPartition, int] = field(default_factory=dict)  # next offset per partition
+    oldest: float = float("inf")  # Kafka timestamp of its oldest record (epoch s)
+    closed: float = 0.0  # when collection ended (epoch s)
+    building: float = 0.0  # seconds spent building rows
+
+    @classmethod
+    def of(cls, records: list[tuple[str, bytes | None, bytes | None]]) -> "Batch":
+        """A batch of (topic, key, value) records (benchmarks and tests)."""
+        by_topic: dict[str, Records] = defaultdict(list)
+        for topic, key, value in records:
             by_topic[topic].append((key, value))
-        else:
+        batch = cls()
+        for topic, its_records in by_topic.items():
+            batch.add(topic, its_records)
+        return batch
+
+    def add(self, topic: str, records: Records) -> None:
+        """Records of one topic, in their order."""
+        self.size += len(records)
+        if topic in EVENT_TABLES:
+            table, rows_of = EVENT_TABLES[topic]
+            began = time.perf_counter()
+            self.rows.setdefault(table, []).extend(rows_of(records))
+            self.building += time.perf_counter() - began
+            return
+        for _, value in records:
             change = _json_object(value)
             if change is None:
                 log.error("%s holds a record that is not a JSON object; not archived", topic)
                 continue
-            changes.append(("alert" if topic == ALERTS_TOPIC else "action", change))
-    written = {}
-    for topic, records in by_topic.items():
-        table, rows_of = EVENT_TABLES[topic]
-        written[table.name] = archive.insert(table, rows_of(records))
-    if changes:
-        written["alert_actions"], written["alerts"] = write_alert_changes(archive, changes)
+            self.changes.append(("alert" if topic == ALERTS_TOPIC else "action", change))
+
+
+def write_batch(archive: ClickHouseArchive, batch: Batch) -> dict[str, int]:
+    """Archive a batch; return rows written per table.
+
+    Safe to run again on the same batch (the retry after a failure does): every table deduplicates."""
+    written = {table.name: archive.insert(table, rows) for table, rows in batch.rows.items()}
+    if batch.changes:
+        written["alert_actions"], written["alerts"] = write_alert_changes(archive, batch.changes)
     return written
 
 
+def closing_time(oldest: float, fetched: float, flush_s: float) -> float:
+    """When a batch closes (epoch s): once its oldest record has waited `flush_s` since it was produced
+    (its Kafka timestamp), yet never sooner than half of that after the record was fetched, nor later
+    than all of it — a producer's clock off by seconds can neither hold a batch back nor make tiny ones.
+
+    Timing the window from production rather than from the fetch means a record that waited in Kafka
+    or in the fetch buffer (the consumer was busy writing) does not wait a whole window more: a record
+    is written about `flush_s` after it was sent, whatever the consumer was doing meanwhile."""
+    return max(fetched + flush_s / 2, min(oldest, fetched) + flush_s)
+
+
 class _Stats:
-    """Throughput and write times, logged every minute so operators see the archive keeping up."""
+    """Where the time goes, logged every minute so operators see the archive keeping up: records per
+    second; how old a batch's oldest record was when the batch closed (time in Kafka, in the fetch
+    buffer and in the batch window); how long a closed batch waited for the previous write; and the
+    write itself — building rows, the insert (retries included) and the offset commit."""
+
+    PHASES = ("oldest", "queued", "rows", "insert", "commit")
 
     def __init__(self, every_s: float = 60.0):
         self.every_s = every_s
         self._reset()
 
     def _reset(self) -> None:
-        self.since, self.records, self.batches, self.write_s, self.max_write_s = time.monotonic(), 0, 0, 0.0, 0.0
+        self.since, self.records, self.batches = time.monotonic(), 0, 0
+        self.sum = dict.fromkeys(self.PHASES, 0.0)
+        self.max = dict.fromkeys(self.PHASES, 0.0)
 
-    def add(self, records: int, write_s: float) -> None:
+    def add(self, records: int, took: dict[str, float]) -> None:
         self.records += records
         self.batches += 1
-        self.write_s += write_s
-        self.max_write_s = max(self.max_write_s, write_s)
+        for phase, seconds in took.items():
+            self.sum[phase] += seconds
+            self.max[phase] = max(self.max[phase], seconds)
 
     def maybe_log(self) -> None:
         took = time.monotonic() - self.since
         if took >= self.every_s and self.batches:
-            log.info("archived %d records in %d batches over %.0fs (%.0f records/s); write %.0f ms mean, %.0f ms max",
-                     self.records, self.batches, took, self.records / took, 1000 * self.write_s / self.batches,
-                     1000 * self.max_write_s)
+            log.info("archived %d records in %d batches over %.0fs (%.0f records/s); ms mean/max: %s",
+                     self.records, self.batches, took, self.records / took,
+                     ", ".join(f"{phase} {1000 * self.sum[phase] / self.batches:.0f}/{1000 * self.max[phase]:.0f}"
+                               for phase in self.PHASES))
             self._reset()
 
 
@@ -174,7 +222,7 @@ class ArchiveConsumer:
             self._archive.close()
         self._archive = None
 
-    def _write(self, batch) -> dict[str, int]:
+    def _write(self, batch: Batch) -> dict[str, int]:
         archive = self._get()
         written = write_batch(archive, batch)
         if time.monotonic() - self._last_retention > RETENTION_EVERY_S:
@@ -183,26 +231,29 @@ class ArchiveConsumer:
             self._last_retention = time.monotonic()
         return written
 
-    async def _collect(self, consumer: AIOKafkaConsumer):
-        """Up to sink_batch_rows records, or what arrived within sink_flush_s of the first one."""
-        batch: list[tuple[str, bytes | None, bytes | None]] = []
-        offsets: dict[TopicPartition, int] = {}
-        limit = self.settings.sink_batch_rows
-        deadline = None
-        while len(batch) < limit:
-            wait = 1.0 if deadline is None else deadline - time.monotonic()
-            if wait <= 0:
-                break
-            got = await consumer.getmany(timeout_ms=int(wait * 1000), max_records=limit - len(batch))
+    async def _collect(self, consumer: AIOKafkaConsumer) -> Batch:
+        """Up to sink_batch_rows records, closed at `closing_time`; what is already fetched when it
+        closes still joins it, up to the limit (so a backlog goes in full batches)."""
+        batch = Batch()
+        limit, flush = self.settings.sink_batch_rows, self.settings.sink_flush_s
+        close_at = None
+        while batch.size < limit:
+            wait = 1.0 if close_at is None else close_at - time.time()
+            got = await consumer.getmany(timeout_ms=max(0, int(wait * 1000)), max_records=limit - batch.size)
             for tp, messages in got.items():
-                for m in messages:
-                    batch.append((tp.topic, m.key, m.value))
-                offsets[tp] = messages[-1].offset + 1
-            if batch and deadline is None:
-                deadline = time.monotonic() + self.settings.sink_flush_s
-            if not batch:
+                batch.add(tp.topic, [(m.key, m.value) for m in messages])
+                batch.offsets[tp] = messages[-1].offset + 1
+                if messages[0].timestamp is not None:
+                    batch.oldest = min(batch.oldest, messages[0].timestamp / 1000)
+            if not batch.size:
                 break  # idle: come back to the caller (lets it notice cancellation promptly)
-        return batch, offsets
+            if close_at is None:
+                fetched = time.time()
+                close_at = closing_time(batch.oldest, fetched, flush)
+            elif not got and wait <= 0:
+                break
+        batch.closed = time.time()
+        return batch
 
     async def _positioned(self, consumer: AIOKafkaConsumer, timeout: float = 60.0) -> None:
         """Wait for the group's assignment and resolve every position, then say so in the log (tests and
@@ -215,19 +266,24 @@ class ArchiveConsumer:
         log.info("archive consumer ready (group %s, %d partitions) → %s", self.group,
                  len(consumer.assignment()), self.settings.clickhouse.split("@")[-1])
 
-    async def _store(self, consumer: AIOKafkaConsumer, batch, offsets: dict[TopicPartition, int]) -> None:
+    async def _store(self, consumer: AIOKafkaConsumer, batch: Batch) -> None:
         """Write the batch until ClickHouse accepts it, then commit its offsets."""
-        began = time.monotonic()
+        took = {"oldest": max(0.0, batch.closed - batch.oldest) if batch.oldest != float("inf") else 0.0,
+                "queued": time.time() - batch.closed, "rows": batch.building}
         # Backoff capped at 5 s: the archive catches up within seconds of ClickHouse's return.
-        await until_written(lambda: asyncio.to_thread(self._write, batch), f"archive {len(batch)} records",
+        began = time.perf_counter()
+        await until_written(lambda: asyncio.to_thread(self._write, batch), f"archive {batch.size} records",
                             on_error=self._reset, max_delay=5.0)
-        self._stats.add(len(batch), time.monotonic() - began)
+        took["insert"] = time.perf_counter() - began
+        began = time.perf_counter()
         try:
-            await consumer.commit(offsets)
+            await consumer.commit(batch.offsets)
         except CommitFailedError as exc:
             # A rebalance took the partitions: their new owner re-reads and the tables dedupe.
             log.warning("archive offsets not committed (%s); the batch will be stored again, once", exc)
+        took["commit"] = time.perf_counter() - began
         self.batches += 1
+        self._stats.add(batch.size, took)
         self._stats.maybe_log()
 
     async def run(self) -> None:
@@ -243,15 +299,15 @@ class ArchiveConsumer:
             await until_written(lambda: asyncio.to_thread(self._get), "archive schema migration",
                                 on_error=self._reset)
             await self._positioned(consumer)
-            # One batch is written (in a thread) while the next one is collected: a record waits for at
-            # most one batch window plus one write. Writes and commits stay in order, one at a time.
+            # One batch is written (in a thread) while the next one is collected: a record waits for its
+            # batch window plus at most one write before its own. Writes and commits stay in order.
             while True:
-                batch, offsets = await self._collect(consumer)
+                batch = await self._collect(consumer)
                 if writing is not None:
                     await writing
                     writing = None
-                if batch:
-                    writing = asyncio.create_task(self._store(consumer, batch, offsets))
+                if batch.size:
+                    writing = asyncio.create_task(self._store(consumer, batch))
         finally:
             if writing is not None and not writing.done():
                 writing.cancel()

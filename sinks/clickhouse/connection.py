@@ -106,6 +106,8 @@ class ClickHouseArchive(Archive):
 
 
 def _literal(value: Any) -> str:
+    if isinstance(value, bytes):  # a String column given the bytes as received (UTF-8 JSON)
+        value = value.decode()
     if isinstance(value, datetime):
         return f"'{value.strftime('%Y-%m-%d %H:%M:%S')}'"
     if isinstance(value, date):
