@@ -71,8 +71,10 @@ class Change:
         change = orjson.loads(raw)
         full = raw.decode()
         redacted = full
-        if change.get("type") == "alert" and redact(change["alert"]) is not change["alert"]:
-            redacted = orjson.dumps({**change, "alert": redact(change["alert"])}).decode()
+        if change.get("type") == "alert":
+            hidden = redact(change["alert"])
+            if hidden is not change["alert"]:
+                redacted = orjson.dumps({**change, "alert": hidden}).decode()
         return cls(int(change["seq"]), scope_of(change), full, redacted), change
 
     def text_for(self, claims: Claims) -> str:
