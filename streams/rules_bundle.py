@@ -59,8 +59,15 @@ def pack(rules: Rules, published_by: str | None = None, now_ms: int | None = Non
     body = {"kind": KIND, "schema": SCHEMA, "version": rules.version,
             "digest": contents_digest(f["text"].encode() for f in files), "rules_file": files[0]["path"],
             "files": files, "published_at": now_ms if now_ms is not None else int(time.time() * 1000),
-            "published_by": published_by or f"{getpass.getuser()}@{socket.gethostname()}"}
+            "published_by": published_by or f"{_user()}@{socket.gethostname()}"}
     return orjson.dumps(body)
+
+
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no login name and no passwd entry (some containers)
+        return "unknown"
 
 
 # --- unpacking (every worker) ----------------------------------------------------------------------

@@ -71,7 +71,7 @@ async def follow(holder) -> None:
             await consumer.position(tp)
         log.info("rules feed ready (following %s; running version %s from the %s)", settings.rules_topic,
                  holder.rules.version, "published bundle" if holder.origin == "published" else f"file {holder.path}")
-        reported = 0.0
+        reported, reporting = 0.0, None
         while True:
             batch = await consumer.getmany(timeout_ms=500)
             for tp, records in batch.items():
@@ -80,9 +80,9 @@ async def follow(holder) -> None:
                     if record.key == rules_bundle.KEY:
                         holder.apply_published(record.value)
                         reported = 0.0  # report the change now
-            if time.monotonic() - reported >= REPORT_INTERVAL_S:
-                await report(holder)
-                reported = time.monotonic()
+            # In the background: a slow or absent Redis must not delay the next bundle.
+            if time.monotonic() - reported >= REPORT_INTERVAL_S and (reporting is None or reporting.done()):
+                reporting, reported = asyncio.create_task(report(holder)), time.monotonic()
     finally:
         await consumer.stop()
 
