@@ -40,3 +40,8 @@ def record(cls: type[T]) -> type[T]:
     init.__qualname__ = f"{cls.__qualname__}.__init__"
     cls.__init__ = init
     return cls
+
+
+def field_names(cls: type) -> tuple[str, ...]:
+    """A record's field names, in order (its positional arguments)."""
+    return tuple(f.name for f in fields(cls))

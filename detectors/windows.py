@@ -135,8 +135,12 @@ def total(state: dict, first: int, last: int, field: str) -> float:
 def active_days(state: dict, first: int, last: int) -> list[int]:
     """Days in first..last on which the employee did anything (wrote to customers or took orders)."""
     o, w = F["orders"], F["outbound"]
-    return sorted(int(k) for k, row in state.get("d", {}).items()
-                  if first <= int(k) <= last and any(row[i] for i in (o, w) if i < len(row)))
+    out = []
+    for key, row in state.get("d", {}).items():
+        day = int(key)
+        if first <= day <= last and ((o < len(row) and row[o]) or (w < len(row) and row[w])):
+            out.append(day)
+    return sorted(out)
 
 
 def prune(state: dict, today: int, keep_days: int) -> None:

@@ -36,6 +36,8 @@ def loads_object(raw: bytes | str | dict | None) -> dict[str, Any]:
 
 def _str(rec: dict[str, Any], name: str, required: bool = True) -> str:
     value = rec.get(name)
+    if type(value) is str and value:  # the usual case, first: this runs for every field of every record
+        return value
     if value is None or value == "":
         if required:
             raise RecordError(f"missing field {name!r}")
@@ -49,6 +51,8 @@ def _str(rec: dict[str, Any], name: str, required: bool = True) -> str:
 
 def _ms(rec: dict[str, Any], name: str) -> int:
     value = rec.get(name)
+    if type(value) is int and value >= 0:  # the usual case, first
+        return value
     if isinstance(value, bool) or not isinstance(value, (int, float, str)):
         raise RecordError(f"field {name!r} must be epoch milliseconds, got {value!r}")
     try:
@@ -145,8 +149,11 @@ def _is_external(userid: str) -> bool:
 def chat_touch(rec: dict[str, Any], msg: ChatMessage) -> ChatTouch:
     """The customer a chat message is with: the external sender, or the first external recipient."""
     if msg.outbound:
-        tolist = rec.get("tolist") or []
-        customer = next((t for t in tolist if isinstance(t, str) and _is_external(t)), "")
+        customer = ""
+        for t in rec.get("tolist") or ():
+            if isinstance(t, str) and _is_external(t):
+                customer = t
+                break
     else:
         customer = msg.sender if _is_external(msg.sender) else ""
     return ChatTouch(msgid=msg.msgid, employee_id=msg.employee_id, customer_id=customer, ts=msg.msgtime,

@@ -9,6 +9,7 @@ file and line number and the replay goes on.
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 import time
@@ -46,26 +47,32 @@ class Replay:
         if not raw.strip():
             return
         try:
-            envelope = loads_object(raw)
-            topic, key, value = envelope.get("topic"), envelope.get("key"), envelope.get("value")
-            if not isinstance(topic, str):
-                raise RecordError("missing 'topic'")
-            if key is not None and not isinstance(key, str):
-                raise RecordError("'key' must be a string")
-            if type(value) is not dict:
-                raise RecordError(f"expected a JSON object, got {type(value).__name__}")
-            self.records += 1
-            # Each record is decoded once (the decoders take the parsed value as it is).
-            if topic == "wecom.msgaudit":
-                record, msg = decode_msgaudit(key, value)
-                if msg is not None:
-                    self._chat(key, record, msg)
-                # and the chat as customer contact, for the behaviour engine:
-                self._write(self.behaviour.handle_decoded(*chat_contact(record, msg)))
-            elif topic in BEHAVIOUR_INPUTS:  # contacts, orders, HR; HR updates the directory
-                self._write(self.behaviour.handle(topic, key, value))
+            self._record(raw)
         except RecordError as exc:
             self._bad(where, str(exc))
+
+    def _record(self, raw: bytes) -> None:
+        envelope = loads_object(raw)
+        topic, key, value = envelope.get("topic"), envelope.get("key"), envelope.get("value")
+        if not isinstance(topic, str):
+            raise RecordError("missing 'topic'")
+        if key is not None and not isinstance(key, str):
+            raise RecordError("'key' must be a string")
+        self.records += 1
+        if type(value) is not dict:
+            raise RecordError(f"expected a JSON object, got {type(value).__name__}")
+        # Each record is decoded once (the decoders take the parsed value as it is).
+        if topic == "wecom.msgaudit":
+            self._msgaudit(key, value)
+        elif topic in BEHAVIOUR_INPUTS:  # contacts, orders, HR; HR updates the directory
+            self._write(self.behaviour.handle(topic, key, value))
+
+    def _msgaudit(self, key: str | None, value: dict[str, Any]) -> None:
+        record, msg = decode_msgaudit(key, value)
+        if msg is not None:
+            self._chat(key, record, msg)
+        # and the chat as customer contact, for the behaviour engine:
+        self._write(self.behaviour.handle_decoded(*chat_contact(record, msg)))
 
     def _chat(self, key: str | None, record: dict[str, Any], msg: ChatMessage) -> None:
         """The chat content detectors on one message (replaced in the parallel replay's main process)."""
@@ -77,6 +84,8 @@ class Replay:
         self._write(alerts)
 
     def _write(self, alerts) -> None:
+        if not alerts:
+            return
         now = int(time.time() * 1000)
         for alert in alerts:
             body = alert.to_dict()
@@ -89,6 +98,19 @@ class Replay:
         them, the chat content detectors run in a second process (streams.replay_split); the output
         is the same, line for line."""
         paths = list(paths)
+        # The records' objects are freed by reference counting; the cycle collector only costs time here
+        # (walking a growing state again and again): run it rarely, and never over what start-up built.
+        threshold = gc.get_threshold()
+        gc.freeze()
+        gc.set_threshold(100_000, 50, 1000)
+        try:
+            self._run(paths, parallel)
+        finally:
+            gc.set_threshold(*threshold)
+            gc.unfreeze()
+        self.out.flush()
+
+    def _run(self, paths: list[str], parallel: bool | None) -> None:
         if parallel is None:
             parallel = len(os.sched_getaffinity(0)) > 1 if hasattr(os, "sched_getaffinity") else False
         if parallel and "-" not in paths:
@@ -98,7 +120,6 @@ class Replay:
         else:
             for where, raw in lines(paths):
                 self.line(where, raw)
-        self.out.flush()
 
 
 def lines(paths: Iterable[str]) -> Iterator[tuple[str, bytes]]:

@@ -1,13 +1,19 @@
-"""`paodan replay` on two cores: the chat content detectors in a second process, same output.
+"""`paodan replay` on two cores: chat records in a second process, the same output.
 
 The behaviour engine has state that crosses employees (customer ownership, team aggregates, notices
-to other employees), so it must see the records one by one in file order, in one process. The chat
-content detectors keep state per employee and need only the directory (team and branch, from
-`hr.events`). So the replay forks: the child reads the same files and runs the content detectors
-(keeping its own copy of the directory), the parent runs everything else. For each line the parent
-writes the child's alerts exactly where the one-process replay writes them — before the behaviour
-engine's — and a content-detector failure ends the line there as it would in one process. Bad lines
-are reported by the parent only. The output is the same, line for line (apart from `detected_at`).
+to other employees), so it must see every record in file order, in one process. The chat content
+detectors keep state per employee and need only the directory (team and branch, from `hr.events`).
+So the replay forks, and both processes read the same files:
+
+- the child takes the `wecom.msgaudit` lines (most of a company's traffic): it parses and decodes
+  them, runs the content detectors, and reports per line the alerts they wrote, the line's error if
+  any, and the chat as customer contact (a ChatTouch, as plain values) for the behaviour engine. It
+  also keeps its own copy of the directory from the `hr.events` lines, and skips everything else
+  unparsed;
+- the parent does everything else and, for a line the child took, writes the child's alerts and
+  hands the contact to the behaviour engine — exactly where and in the order the one-process replay
+  does (Replay._msgaudit), so the output and stderr are the same, line for line, apart from
+  `detected_at`.
 """
 
 from __future__ import annotations
@@ -15,27 +21,32 @@ from __future__ import annotations
 import io
 import multiprocessing
 import traceback
+from operator import attrgetter
 from typing import TYPE_CHECKING, Any
 
+from detectors.events import ChatTouch
+from detectors.frozen import field_names
 from streams.processing import decode_behaviour
 from streams.records import RecordError
 
 if TYPE_CHECKING:
     from streams.replay import Replay
 
-CHUNK = 2000  # lines per report from the content process
-POLL_EVERY = 1024  # lines between the parent's non-blocking looks at the reports
+CHUNK = 2000  # lines per report from the child
 DONE = -1
+_TOUCH_VALUES = attrgetter(*field_names(ChatTouch))  # a ChatTouch as a tuple, cheap to pickle
 
 
-class _DirectoryOnly:
-    """The content process's stand-in for the behaviour engine: it keeps the directory up to date
-    (the content detectors name the employee's team and branch) and raises no alert."""
+class _ChatSide:
+    """The child's stand-in for the behaviour engine: keeps the directory up to date (the content
+    detectors name the employee's team and branch) and keeps the line's chat contact for the parent."""
 
     def __init__(self, directory: dict[str, dict[str, Any]]):
         self.directory = directory
+        self.contact: tuple | None = None
 
     def handle_decoded(self, employee: str, event: Any, upsert: dict | None) -> list:
+        self.contact = (employee, None if event is None else _TOUCH_VALUES(event))
         return []
 
     def handle(self, topic: str, key: str | None, value: dict) -> list:
@@ -47,103 +58,109 @@ class _DirectoryOnly:
 
 
 def _may_matter(raw: bytes) -> bool:
-    """False for a line the content process can skip unparsed: not chat, not HR (a topic spelled
-    with JSON escapes contains a backslash-u and is parsed)."""
+    """False for a line the child can skip unparsed: neither chat nor HR (a topic spelled with JSON
+    escapes contains a backslash-u and is parsed)."""
     return b"msgaudit" in raw or b"hr.events" in raw or b"\\u" in raw
 
 
-def _content_side(replay: Replay, paths: list[str], conn) -> None:
-    """The child: content alerts per line number, reported every CHUNK lines as
-    (lines done, [(n, alert lines)], [(n, failure)])."""
+def _child(replay: Replay, paths: list[str], conn) -> None:
+    """Reports every CHUNK lines: (lines done, {n: (alert lines, error or None, contact or None)})
+    for the lines that reached Replay._msgaudit."""
     from streams.replay import lines
 
     try:
         out = io.BytesIO()
         replay.out, replay.err = out, io.StringIO()
-        replay.behaviour = _DirectoryOnly(replay.directory)
-        chat, failed, current = replay._chat, {}, [0]
+        side = replay.behaviour = _ChatSide(replay.directory)
+        taken: dict[int, tuple] = {}
+        state: dict[str, Any] = {"n": 0, "took": False, "error": None}
+        msgaudit, bad = replay._msgaudit, replay._bad
 
-        def content(key, record, msg) -> None:
-            try:
-                chat(key, record, msg)
-            except RecordError as exc:
-                failed[current[0]] = str(exc)
-                raise
+        def take(key, value) -> None:
+            state["took"] = True
+            msgaudit(key, value)
 
-        replay._chat = content
-        alerts: list[tuple[int, bytes]] = []
-        n = 0
+        def failed(where: str, reason: str) -> None:
+            state["error"] = reason
+            bad(where, reason)
+
+        replay._msgaudit, replay._bad = take, failed
         try:
             for n, (where, raw) in enumerate(lines(paths), 1):
                 if _may_matter(raw):
-                    current[0] = n
+                    state.update(took=False, error=None)
+                    side.contact = None
                     replay.line(where, raw)
+                    if state["took"]:
+                        taken[n] = (out.getvalue(), state["error"], side.contact)
                     if out.tell():
-                        alerts.append((n, out.getvalue()))
                         out.seek(0)
                         out.truncate()
                 if n % CHUNK == 0:
-                    conn.send((n, alerts, list(failed.items())))
-                    alerts = []
-                    failed.clear()
+                    conn.send((n, taken))
+                    taken = {}
         except FileNotFoundError:
             pass  # the parent stops at the same file and says so
-        conn.send((DONE, alerts, list(failed.items())))
+        conn.send((DONE, taken))
     except BaseException:  # noqa: BLE001 — whatever it is, the parent must hear of it, not wait
-        conn.send((None, traceback.format_exc(), []))
+        conn.send((None, traceback.format_exc()))
     finally:
         conn.close()
 
 
 def run_split(replay: Replay, paths: list[str]) -> None:
-    """Replay `paths` (files, not stdin) with the content detectors in a forked child."""
+    """Replay `paths` (files, not stdin) with the chat records in a forked child."""
     from streams.replay import lines
 
     ctx = multiprocessing.get_context("fork")
     receiver, sender = ctx.Pipe(duplex=False)
-    child = ctx.Process(target=_content_side, args=(replay, paths, sender), daemon=True,
-                        name="paodan-replay-content")
+    child = ctx.Process(target=_child, args=(replay, paths, sender), daemon=True, name="paodan-replay-chat")
     child.start()
     sender.close()
     done = 0
-    alerts: dict[int, bytes] = {}
-    failures: dict[int, str] = {}
-    current = [0]
+    taken: dict[int, tuple] = {}
 
     def receive() -> None:
         nonlocal done
         try:
-            upto, found, failed = receiver.recv()
+            upto, found = receiver.recv()
         except EOFError:
-            raise RuntimeError("the replay's content process ended without a word") from None
+            raise RuntimeError("the replay's chat process ended without a word") from None
         if upto is None:
-            raise RuntimeError(f"the replay's content process failed:\n{found}")
+            raise RuntimeError(f"the replay's chat process failed:\n{found}")
         done = float("inf") if upto == DONE else upto
-        alerts.update(found)
-        failures.update(failed)
+        taken.update(found)
 
-    def content(key, record, msg) -> None:
-        n = current[0]
-        while done < n:
-            receive()
-        found = alerts.pop(n, None)
-        if found:
-            replay.out.write(found)
-            replay.alerts += found.count(b"\n")
-        failure = failures.pop(n, None)
-        if failure is not None:
-            raise RecordError(failure)
+    def settle(alerts: bytes, error: str | None, contact: tuple | None) -> None:
+        """What Replay._record does for a chat line, from the child's report."""
+        replay.records += 1
+        if alerts:
+            replay.out.write(alerts)
+            replay.alerts += alerts.count(b"\n")
+        if error is not None:
+            raise RecordError(error)
+        employee, touch = contact
+        if touch is not None:
+            replay._write(replay.behaviour.handle_decoded(employee, ChatTouch(*touch), None))
 
-    replay._chat = content
+    def not_here(key, value) -> None:
+        raise RuntimeError("a chat line the replay's chat process did not take")  # the two disagree: a bug
+
+    replay._msgaudit = not_here
     try:
         for n, (where, raw) in enumerate(lines(paths), 1):
-            current[0] = n
-            replay.line(where, raw)
-            if n % POLL_EVERY == 0:
-                while done != float("inf") and receiver.poll():
-                    receive()  # keep the pipe empty so the child never waits on it
+            while done < n:
+                receive()
+            report = taken.pop(n, None)
+            if report is None:
+                replay.line(where, raw)
+                continue
+            try:
+                settle(*report)
+            except RecordError as exc:
+                replay._bad(where, str(exc))
     finally:
-        del replay._chat
+        del replay._msgaudit
         receiver.close()
         child.join(timeout=5)
         if child.is_alive():

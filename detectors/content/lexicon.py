@@ -22,7 +22,6 @@ from __future__ import annotations
 
 
 import ahocorasick
-from pypinyin import Style, lazy_pinyin
 
 from config.lexicon import Lexicon, Term
 from detectors.textnorm import Mapped, collapse, fold, match_view, with_offsets
@@ -59,6 +58,8 @@ def _forms(term: Term, variants: tuple[tuple[str, tuple[str, ...]], ...]) -> lis
     for v in term.variants:
         forms.setdefault(v, "variant")
     if _has_cjk(term.text):
+        from pypinyin import Style, lazy_pinyin  # here, not at import: loading its dictionaries takes 0.3 s
+
         if "full" in term.pinyin:
             forms.setdefault("".join(lazy_pinyin(term.text)), "pinyin")
         if "initials" in term.pinyin:
