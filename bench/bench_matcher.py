@@ -8,8 +8,9 @@ containing a term, some written with spaces or full-width letters). Measured in 
 
 - `matcher`: what the worker does per message — normalise (translate + collapse) and scan with the
   Aho-Corasick automaton, then, for the few messages that hit, offsets and overlap resolution;
-- `regex`: `re.compile("|".join(terms))` over the raw text (what a plain substring/regex lexicon does;
-  it also misses every evasion the matcher catches);
+- `regex`: the baseline the issue names — one compiled alternation of the same 5,000 terms (escaped,
+  normalised like the matcher's keys, longest first) and `finditer` over the same normalised text
+  (normalised beforehand, untimed: only the matching is compared, in the regex's favour);
 - `analyse`: the whole content pipeline for a text message with the real rules (lexicon, numbers, ids,
   links, intent) — for reference.
 
@@ -27,7 +28,7 @@ import time
 
 from config.lexicon import Lexicon, Term
 from detectors.content.lexicon import LexiconMatcher
-from detectors.textnorm import fold, with_offsets
+from detectors.textnorm import fold, match_view, with_offsets
 
 COMMON = ("的一是不了人我在有他这中大来上个国到说们为子和你地出道也时年得就那要下以生会自着去之过家学对可她里后"
           "小么心多天而能好都然没日于起还发成事只作当想看文无开手十用主行方又如前所本见经头面公同三已老从动两长"
@@ -75,8 +76,8 @@ def run_matcher(matcher: LexiconMatcher, msgs: list[str]) -> int:
     return hits
 
 
-def run_regex(pattern: re.Pattern, msgs: list[str]) -> int:
-    return sum(1 for text in msgs if pattern.search(text))
+def run_regex(pattern: re.Pattern, folded: list[str]) -> int:
+    return sum(1 for text in folded if any(True for _ in pattern.finditer(text)))
 
 
 def timed(fn, *args, repeat: int = 5) -> tuple[float, object]:
@@ -106,12 +107,12 @@ def main() -> None:
     began = time.perf_counter()
     matcher = LexiconMatcher([Term(t, "g", "high") for t in terms], Lexicon())
     build = time.perf_counter() - began
-    pattern = re.compile("|".join(re.escape(t) for t in sorted(terms, key=len, reverse=True)))
+    pattern = re.compile("|".join(re.escape(t) for t in sorted({match_view(t) for t in terms}, key=len, reverse=True)))
 
     run_matcher(matcher, msgs[:2000])  # warm the normalisation table
     m_time, m_hits = timed(run_matcher, matcher, msgs)
     sample = msgs[:args.regex_messages]
-    r_time, r_hits = timed(run_regex, pattern, sample, repeat=3)
+    r_time, r_hits = timed(run_regex, pattern, [fold(t) for t in sample], repeat=3)
     sample_mb = sum(len(m.encode()) for m in sample) / 1e6
 
     from config.rules import load_rules
@@ -127,14 +128,14 @@ def main() -> None:
     # Where the matcher's time goes: the fold (str.translate), the automaton scan, and the rest
     # (Python calls, and offsets/resolution for the messages that hit).
     f_time, folded = timed(lambda: [fold(t) for t in msgs])
-    automaton = matcher.automaton
-    s_time, _ = timed(lambda: [list(automaton.iter(f)) for f in folded])
+    find = matcher.automaton.find_matches_as_indexes
+    s_time, _ = timed(lambda: [find(f, overlapping=True) for f in folded])
     m_rate, r_rate = len(msgs) / m_time, len(sample) / r_time
     # Longer texts (8 messages joined, like a forwarded chat record): per-message overheads weigh less.
     longs = ["，".join(msgs[i:i + 8]) for i in range(0, len(msgs), 8)]
     long_sample = longs[:len(sample) // 8]
     ml_time, _ = timed(run_matcher, matcher, longs)
-    rl_time, _ = timed(run_regex, pattern, long_sample, repeat=3)
+    rl_time, _ = timed(run_regex, pattern, [fold(t) for t in long_sample], repeat=3)
     ml_rate, rl_rate = len(longs) / ml_time, len(long_sample) / rl_time
     print(f"lexicon: {len(terms)} terms -> {matcher.patterns} automaton keys, built in {build:.2f}s")
     print(f"messages: {len(msgs)} ({size_mb:.2f} MB, avg {size_mb * 1e6 / len(msgs):.0f} bytes), one core")
@@ -143,7 +144,7 @@ def main() -> None:
     print(f"  per message {m_time * us:.2f} us = fold {f_time * us:.2f} + automaton {s_time * us:.2f} + "
           f"the rest {(m_time - f_time - s_time) * us:.2f}")
     print(f"regex   : {r_rate:>12,.0f} msgs/s  {sample_mb / r_time:8.2f} MB/s  ({r_hits}/{len(sample)} hit; "
-          f"spaced terms missed)")
+          f"finditer over the normalised text)")
     print(f"analyse : {len(msgs) / a_time:>12,.0f} msgs/s  (whole content pipeline, real rules)")
     print(f"matcher / regex = {m_rate / r_rate:,.0f}x")
     long_mb = sum(len(m.encode()) for m in longs) / 1e6

@@ -24,6 +24,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
+from itertools import compress
 
 import opencc
 
@@ -111,11 +112,50 @@ class Mapped:
         return self.original[s:e]
 
 
+_LENGTHS: list[str] = []
+
+
+def _lengths() -> list[str]:
+    """Per code point, how many characters it folds to, as a character: "\x00", "\x01" or "\x02" (two
+    or more). `translate` with it gives a text's fold lengths in one pass."""
+    if not _LENGTHS:
+        _LENGTHS.extend(chr(min(len(f), 2)) for f in _TABLE or _table())
+    return _LENGTHS
+
+
 def with_offsets(text: str, collapse_repeats: bool = True) -> Mapped:
     """The match view (or, without collapsing, the fold view) of `text` with offsets into `text`.
 
     Equal, character for character, to `match_view(text)` (or `fold(text)`), by construction.
     """
+    lengths = text.translate(_LENGTHS or _lengths())
+    if not lengths.isascii() or "\x02" in lengths:
+        return _with_offsets_by_char(text, collapse_repeats)  # a character folding to several, or past the table
+    # Every character folds to one character or none: view character i comes from the i-th one kept,
+    # found in C (itertools.compress) rather than by a Python loop over the text.
+    keep = lengths.encode("ascii")
+    view = text.translate(_TABLE)
+    starts = list(compress(range(len(text)), keep))
+    ends = list(compress(range(1, len(text) + 1), keep))
+    if collapse_repeats and _REPEATS.search(view):
+        # A run of one non-digit character is one view character spanning the whole run.
+        run_starts: list[int] = []
+        run_ends: list[int] = []
+        done = 0
+        for m in _REPEATS.finditer(view):
+            a, b = m.span()
+            run_starts += starts[done:a + 1]
+            run_ends += ends[done:a]
+            run_ends.append(ends[b - 1])
+            done = b
+        starts = run_starts + starts[done:]
+        ends = run_ends + ends[done:]
+        view = _REPEATS.sub(r"\1", view)
+    return Mapped(text, view, tuple(starts), tuple(ends))
+
+
+def _with_offsets_by_char(text: str, collapse_repeats: bool) -> Mapped:
+    """with_offsets() for any text: applies the fold table character by character, as translate does."""
     chars: list[str] = []
     starts: list[int] = []
     ends: list[int] = []

@@ -4,8 +4,9 @@ At build time each lexicon term is expanded into the forms an evader uses — th
 variants and homophones (微信 → 薇信, V信, vx; from the lexicon's `variants` and the term's own), its
 full pinyin (pinduoduo) and its initials (pdd) where the group asks for them — and every form is put,
 normalised exactly like message text (detectors.textnorm), into one Aho-Corasick automaton
-(pyahocorasick, a C extension). Matching a message is then one `str.translate`, one repeat-collapse
-and one automaton scan, whatever the number of terms; nothing in Python runs per term.
+(ahocorasick-rs: Rust's aho-corasick crate, a DFA; about twice as fast per character as
+pyahocorasick, whose nodes look their children up one by one). Matching a message is then one
+`str.translate` and one automaton scan, whatever the number of terms; nothing in Python runs per term.
 
 Collapsing repeated characters costs as much as the scan itself, and is rarely needed: the automaton
 also holds every doubled character of the terms' alphabet (多多, 信信) as a marker, and only a message
@@ -21,7 +22,7 @@ match wins, so 加我私人微信 is reported rather than 微信 inside it).
 from __future__ import annotations
 
 
-import ahocorasick
+import ahocorasick_rs
 
 from config.lexicon import Lexicon, Term
 from detectors.textnorm import Mapped, collapse, fold, match_view, with_offsets
@@ -75,7 +76,6 @@ class LexiconMatcher:
     """An Aho-Corasick automaton over all forms of a set of terms. Built once per rules version."""
 
     def __init__(self, terms: list[Term], lexicon: Lexicon, min_chars: int = 2):
-        self.automaton = ahocorasick.Automaton()
         self.patterns = 0
         entries: dict[str, list[tuple[Term, str]]] = {}
         for term in terms:
@@ -84,15 +84,28 @@ class LexiconMatcher:
                 if len(key) < min_chars:
                     continue  # a one-letter form would match everywhere
                 entries.setdefault(key, []).append((term, how))
+        keys: list[str] = []
+        # What each automaton pattern stands for: (key, its owners, word edges), or None for a marker.
+        self.values: list[tuple | None] = []
         for key, owners in entries.items():
             # Word edges are checked for forms that begin or end with a Latin letter or digit.
             edges = (_ascii_alnum(key[0]), _ascii_alnum(key[-1]))
-            self.automaton.add_word(key, (key, tuple(owners), edges))
+            keys.append(key)
+            self.values.append((key, tuple(owners), edges))
         self.patterns = len(entries)
-        for ch in {c for key in entries for c in key if not "0" <= c <= "9"}:
-            self.automaton.add_word(ch + ch, None)  # a repeat marker (see the module's docstring)
-        if entries:
-            self.automaton.make_automaton()
+        for ch in sorted({c for key in entries for c in key if not "0" <= c <= "9"}):
+            keys.append(ch + ch)  # a repeat marker (see the module's docstring)
+            self.values.append(None)
+        # All matches, overlapping ones included (resolve() picks among them).
+        self.automaton = ahocorasick_rs.AhoCorasick(
+            keys, matchkind=ahocorasick_rs.MatchKind.Standard,
+            implementation=ahocorasick_rs.Implementation.DFA) if keys else None
+
+    def _raw(self, found: list[tuple[int, int, int]], markers: bool = True) -> list[tuple[int, tuple | None]]:
+        """Automaton matches as (view index of the last character, value), by end then longest first."""
+        values = self.values
+        found.sort(key=lambda m: (m[2], m[1]))
+        return [(end - 1, values[i]) for i, _start, end in found if markers or values[i] is not None]
 
     def scan(self, folded: str) -> tuple[list, str, bool]:
         """Raw hits on the fold view of a text: (hits, the view they index, whether it is collapsed).
@@ -101,19 +114,21 @@ class LexiconMatcher:
         """
         if not self.patterns:
             return [], folded, False
-        raw = list(self.automaton.iter(folded))
-        if not raw:
-            return raw, folded, False
+        found = self.automaton.find_matches_as_indexes(folded, overlapping=True)
+        if not found:
+            return [], folded, False
+        raw = self._raw(found)
         if any(value is None for _, value in raw):
             view = collapse(folded)
-            return [h for h in self.automaton.iter(view) if h[1] is not None], view, True
+            return self.scan_view(view), view, True
         return raw, folded, False
 
     def scan_view(self, view: str) -> list:
         """Raw hits on a view as it is (for cues, scanned on the view the words were found in)."""
         if not self.patterns:
             return []
-        return [h for h in self.automaton.iter(view) if h[1] is not None]
+        found = self.automaton.find_matches_as_indexes(view, overlapping=True)
+        return self._raw(found, markers=False) if found else []
 
     def resolve(self, raw_hits: list, mapped: Mapped, longest_only: bool = True) -> list[Hit]:
         """Turn raw hits into Hits with original offsets; check word edges; keep the longest."""
