@@ -36,7 +36,7 @@ from detectors.content.alerting import apply, prune
 from detectors.content.intent import grade
 from detectors.content.lexicon import LexiconMatcher
 from detectors.textnorm import fold, with_offsets
-from detectors.content.parts import Finding, of_record, payload_of
+from detectors.content.parts import Finding, Part, of_record, payload_of
 from detectors.content.recall import recalled, remember
 from detectors.content.signals import Signal
 from detectors.events import ChatMessage
@@ -136,18 +136,32 @@ def analyse(msg: ChatMessage, record: dict[str, Any], rules: Rules,
             directory: dict[str, Any] | None = None, known: frozenset[str] = frozenset()) -> list[Signal]:
     """All content signals of one sent message (`known`: numbers the customer gave)."""
     c = compiled(rules)
-    outbound = msg.outbound
-    if not outbound and not msg.sender.startswith(EXTERNAL_PREFIXES):
+    if not msg.outbound and not msg.sender.startswith(EXTERNAL_PREFIXES):
         return []  # a colleague's message: theirs to answer for, on their own copy
+    return _signals(c, msg, _texts(c, record, msg.msgtype), directory, known)
+
+
+Texts = tuple[list[Part], list[Finding], list[str]]  # a record's parts, findings and folded part texts
+
+
+def _texts(c: Compiled, record: dict[str, Any], msgtype: str) -> Texts:
+    """A record's parts, read and folded once (up to the length limit) for every detector."""
+    parts, findings = of_record(record, msgtype)
+    limit = c.limits.max_text_chars
+    return parts, findings, [fold(p.text[:limit]) for p in parts]
+
+
+def _signals(c: Compiled, msg: ChatMessage, texts: Texts, directory: dict[str, Any] | None,
+             known: frozenset[str]) -> list[Signal]:
+    outbound = msg.outbound
     directory = directory or {}
     who = (msg.employee_id, directory.get("team", ""), directory.get("branch", ""))
-    parts, findings = of_record(record, msg.msgtype)
+    parts, findings, folds = texts
     signals = _findings(c, findings) if outbound else []
     pointer = any(s.rule != "chat.diversion_phrase" for s in signals)
     limit = c.limits.max_text_chars
-    for part in parts:
+    for part, folded in zip(parts, folds):
         text = part.text[:limit]
-        folded = fold(text)
         raw, view, collapsed = c.words.scan(folded)
         mapped = with_offsets(text, collapsed) if raw else None
         found: list[contacts.Found] = []
@@ -172,9 +186,8 @@ def analyse(msg: ChatMessage, record: dict[str, Any], rules: Rules,
     return list(unique.values())
 
 
-def _numbers_given(record: dict[str, Any], msgtype: str, limit: int) -> list[str]:
-    parts, _ = of_record(record, msgtype)
-    return sorted({n for p in parts for n in contacts.numbers_in(fold(p.text[:limit]))})
+def _numbers_given(texts: Texts) -> list[str]:
+    return sorted({n for folded in texts[2] for n in contacts.numbers_in(folded)})
 
 
 def detect(state: dict[str, Any] | None, msg: ChatMessage, record: dict[str, Any], rules: Rules,
@@ -190,13 +203,17 @@ def detect(state: dict[str, Any] | None, msg: ChatMessage, record: dict[str, Any
         signals = [hit] if hit else []
     elif msg.action == "send":
         remembered = state.get("customer_numbers", [])
-        if not msg.outbound and msg.sender.startswith(EXTERNAL_PREFIXES):
-            given = _numbers_given(record, msg.msgtype, c.limits.max_text_chars)
-            if given:
-                horizon = msg.msgtime - CUSTOMER_NUMBERS_MS
-                kept = [r for r in remembered if r[1] >= horizon and r[0] not in given]
-                state = dict(state, customer_numbers=(kept + [[n, msg.msgtime] for n in given])[-CUSTOMER_NUMBERS_KEPT:])
-        signals = analyse(msg, record, rules, directory, frozenset(r[0] for r in remembered))
+        if msg.outbound or msg.sender.startswith(EXTERNAL_PREFIXES):
+            texts = _texts(c, record, msg.msgtype)
+            if not msg.outbound:
+                given = _numbers_given(texts)
+                if given:
+                    horizon = msg.msgtime - CUSTOMER_NUMBERS_MS
+                    kept = [r for r in remembered if r[1] >= horizon and r[0] not in given]
+                    state = dict(state, customer_numbers=(kept + [[n, msg.msgtime] for n in given])[-CUSTOMER_NUMBERS_KEPT:])
+            signals = _signals(c, msg, texts, directory, frozenset(r[0] for r in remembered))
+        else:
+            signals = []  # a colleague's message: theirs to answer for, on their own copy
     else:
         signals = []
     if not signals:
