@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import multiprocessing
 import statistics
 import tempfile
@@ -28,12 +29,13 @@ import time
 from pathlib import Path
 
 import orjson
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from config.settings import load
 from sinks.clickhouse import ClickHouseArchive
 from sinks.clickhouse.schema import MESSAGES, migrate
-from streams.archive import Batch, message_rows, write_batch
+from streams.archive import ArchiveConsumer, Batch, message_rows, write_batch
 from tests.live import Worker, unique
 
 TEXTS = ["您好，请问有什么可以帮您？", "这款今天有满减活动，官方旗舰店下单就行。", "明天下午三点前可以送到。",
@@ -100,7 +102,7 @@ def insert_rate(base: str, records: int, batch_size: int, procs: int, repeat: in
         print(f"insert rate, {procs} process(es), {records:,} chat records in batches of {batch_size:,}, best of "
               f"{repeat}: {rate:,.0f} rows/s end to end (decode, rows with normalised text, insert) = "
               f"{rate / ceiling:.2f} x inserting pre-built rows ({ceiling:,.0f} rows/s, same run); "
-              f"stored once: {stored:,} rows under FINAL ({2 * repeat * records:,} inserted)")
+              f"{stored:,} rows stored under FINAL ({2 * repeat * records:,} distinct records inserted)")
         # Where the time goes, in one process: building rows versus inserting them.
         raws = [(f"emp{i % 500}".encode(), chat(tag, i, 0)) for i in range(batch_size)]
         began = time.monotonic()
@@ -114,6 +116,79 @@ def insert_rate(base: str, records: int, batch_size: int, procs: int, repeat: in
               f"insert only {batch_size / insert:,.0f} rows/s")
     finally:
         archive.execute(f"DROP DATABASE IF EXISTS {archive.database}")
+
+
+def _archive_process(topic: str, url: str, group: str, batch_rows: int) -> None:
+    """A child process running the archive consumer (streams.archive) on the private topic, as if it
+    were `wecom.msgaudit`, into the benchmark's database; the parent ends it."""
+    settings = dataclasses.replace(load(), clickhouse=url, offset_reset="earliest", sink_batch_rows=batch_rows)
+    asyncio.run(ArchiveConsumer(settings, group, {topic: "wecom.msgaudit"}).run())
+
+
+async def _raw_consume(kafka: str, topic: str, records: int) -> float:
+    """Records per second of a bare aiokafka consumer reading the topic from the start (one process)."""
+    consumer = AIOKafkaConsumer(topic, bootstrap_servers=kafka, auto_offset_reset="earliest", group_id=None,
+                                enable_auto_commit=False, max_partition_fetch_bytes=4 * 1024 * 1024)
+    await consumer.start()
+    try:
+        got, began = 0, None
+        while got < records:
+            batch = await consumer.getmany(timeout_ms=1000, max_records=20_000)
+            began = began or time.monotonic()
+            got += sum(len(messages) for messages in batch.values())
+        return got / (time.monotonic() - began)
+    finally:
+        await consumer.stop()
+
+
+async def consumer_rate(settings, base: str, records: int, procs: int, batch_rows: int) -> None:
+    """Sustained archive rate through Kafka: a backlog of chat records on a private 8-partition topic,
+    archived by `procs` archive consumer processes (the worker's own code, PAODAN_ARCHIVE_PROCESSES), next
+    to a bare aiokafka consumer reading the same records in the same run."""
+    database, topic = unique("paodan_bench_"), unique("bench.archive.")
+    archive = ClickHouseArchive(f"{base}/{database}")
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka)
+    await admin.start()
+    children = []
+    try:
+        migrate(archive)
+        await admin.create_topics([NewTopic(topic, 8, 1)])
+        producer = AIOKafkaProducer(bootstrap_servers=settings.kafka, linger_ms=20, max_batch_size=512 * 1024)
+        await producer.start()
+        now_ms = int(time.time() * 1000)
+        for i in range(records):
+            await producer.send(topic, key=f"emp{i % 500}".encode(), value=chat(topic, i, now_ms + i))
+        await producer.stop()
+        raw = await _raw_consume(settings.kafka, topic, records)
+        ctx = multiprocessing.get_context("spawn")
+        group = unique("bench-archive-")
+        children = [ctx.Process(target=_archive_process, args=(topic, f"{base}/{database}", group, batch_rows))
+                    for _ in range(procs)]
+        for child in children:
+            child.start()
+        first = None
+        deadline = time.monotonic() + 120 + records / 5000
+        while time.monotonic() < deadline:
+            [(stored,)] = await asyncio.to_thread(archive.execute, f"SELECT count() FROM {database}.messages")
+            now = time.monotonic()
+            if stored and first is None:
+                first = (now, stored)
+            if stored >= records:
+                break
+            await asyncio.sleep(0.1)
+        rate = (stored - first[1]) / (now - first[0]) if first and now > first[0] else 0.0
+        print(f"archive consumer, {procs} process(es), a backlog of {records:,} chat records on 8 partitions, "
+              f"PAODAN_SINK_BATCH={batch_rows}: {rate:,.0f} rows/s from Kafka into ClickHouse = {rate / raw:.2f} x "
+              f"a bare aiokafka consumer reading them ({raw:,.0f} records/s, one process, same run); "
+              f"{stored:,} stored")
+    finally:
+        for child in children:
+            child.terminate()
+        for child in children:
+            child.join(30)
+        await admin.delete_topics([topic])
+        await admin.close()
+        archive.execute(f"DROP DATABASE IF EXISTS {database}")
 
 
 async def _produce(kafka: str, tag: str, rate: int, seconds: float, sent: dict[int, float]) -> None:
@@ -200,6 +275,8 @@ def main() -> None:
     p.add_argument("--rate", type=int, default=5000)
     p.add_argument("--seconds", type=float, default=30)
     p.add_argument("--skip-lag", action="store_true")
+    p.add_argument("--skip-consumer", action="store_true")
+    p.add_argument("--sink-batch", type=int, help="PAODAN_SINK_BATCH for the archive consumer run (default: the setting)")
     p.add_argument("--skip-insert", action="store_true")
     p.add_argument("--flush", type=float, help="PAODAN_SINK_FLUSH for the worker in the lag run")
     args = p.parse_args()
@@ -209,6 +286,9 @@ def main() -> None:
     print(f"ClickHouse {server} at {base}; 2-core machine shared with the rest of the stack")
     for procs in [] if args.skip_insert else sorted({1, args.procs}):
         insert_rate(base, args.records, args.batch, procs, args.repeat)
+    if not args.skip_consumer:
+        for procs in sorted({1, args.procs}):
+            asyncio.run(consumer_rate(settings, base, args.records, procs, args.sink_batch or settings.sink_batch_rows))
     if not args.skip_lag:
         asyncio.run(lag(settings, base, args.rate, args.seconds, args.flush))
 

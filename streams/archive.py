@@ -38,7 +38,7 @@ from typing import Any, Callable
 import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.coordinator.assignors.range import RangePartitionAssignor
-from aiokafka.errors import CommitFailedError, KafkaError
+from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 
 from config.settings import Settings
 from sinks.clickhouse import ClickHouseArchive
@@ -202,9 +202,12 @@ class _Stats:
 class ArchiveConsumer:
     """Kafka → ClickHouse with offsets committed after the insert; see the module docstring."""
 
-    def __init__(self, settings: Settings, group: str | None = None):
+    def __init__(self, settings: Settings, group: str | None = None, topics: dict[str, str] | None = None):
+        """`topics`: Kafka topic → the archived topic whose records it holds (a benchmark archives a
+        private copy of a stream); by default every archived topic as itself."""
         self.settings = settings
         self.group = group or f"{settings.app_id}-archive"
+        self.topics = topics or {t: t for t in ARCHIVED_TOPICS}
         self._archive: ClickHouseArchive | None = None
         self.batches = 0
         self._last_retention = 0.0
@@ -241,7 +244,7 @@ class ArchiveConsumer:
             wait = 1.0 if close_at is None else close_at - time.time()
             got = await consumer.getmany(timeout_ms=max(0, int(wait * 1000)), max_records=limit - batch.size)
             for tp, messages in got.items():
-                batch.add(tp.topic, [(m.key, m.value) for m in messages])
+                batch.add(self.topics[tp.topic], [(m.key, m.value) for m in messages])
                 batch.offsets[tp] = messages[-1].offset + 1
                 if messages[0].timestamp is not None:
                     batch.oldest = min(batch.oldest, messages[0].timestamp / 1000)
@@ -276,10 +279,14 @@ class ArchiveConsumer:
                             on_error=self._reset, max_delay=5.0)
         took["insert"] = time.perf_counter() - began
         began = time.perf_counter()
+        # A rebalance may have taken partitions meanwhile: their new owner re-reads them from the last
+        # commit, and the tables store the records again only once.
+        assigned = consumer.assignment()
+        offsets = {tp: offset for tp, offset in batch.offsets.items() if tp in assigned}
         try:
-            await consumer.commit(batch.offsets)
-        except CommitFailedError as exc:
-            # A rebalance took the partitions: their new owner re-reads and the tables dedupe.
+            if offsets:
+                await consumer.commit(offsets)
+        except (CommitFailedError, IllegalStateError) as exc:
             log.warning("archive offsets not committed (%s); the batch will be stored again, once", exc)
         took["commit"] = time.perf_counter() - began
         self.batches += 1
@@ -289,7 +296,7 @@ class ArchiveConsumer:
     async def run(self) -> None:
         s = self.settings
         consumer = AIOKafkaConsumer(
-            *ARCHIVED_TOPICS, bootstrap_servers=s.kafka, group_id=self.group, enable_auto_commit=False,
+            *self.topics, bootstrap_servers=s.kafka, group_id=self.group, enable_auto_commit=False,
             auto_offset_reset=s.offset_reset, partition_assignment_strategy=(RangePartitionAssignor,),
             max_poll_interval_ms=MAX_POLL_INTERVAL_MS, session_timeout_ms=10_000, heartbeat_interval_ms=2_000,
             max_partition_fetch_bytes=4 * 1024 * 1024)
