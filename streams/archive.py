@@ -31,7 +31,7 @@ import os
 import signal
 import sys
 import time
-from collections import defaultdict
+from collections import defaultdict, deque
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -154,15 +154,17 @@ def write_batch(archive: ClickHouseArchive, batch: Batch) -> dict[str, int]:
     return written
 
 
-def closing_time(oldest: float, fetched: float, flush_s: float) -> float:
-    """When a batch closes (epoch s): once its oldest record has waited `flush_s` since it was produced
-    (its Kafka timestamp), yet never sooner than half of that after the record was fetched, nor later
-    than all of it — a producer's clock off by seconds can neither hold a batch back nor make tiny ones.
+def closing_time(oldest: float, fetched: float, flush_s: float, write_s: float = 0.0) -> float:
+    """When a batch closes (epoch s), so that its oldest record is in ClickHouse about `flush_s` after it
+    was produced (its Kafka timestamp): `write_s` (what recent writes took) before that — yet never
+    sooner than half of `flush_s` after the record was fetched (at most about two inserts a second per
+    table, however slow the writes or however far off a producer's clock), nor later than all of it.
 
-    Timing the window from production rather than from the fetch means a record that waited in Kafka
-    or in the fetch buffer (the consumer was busy writing) does not wait a whole window more: a record
-    is written about `flush_s` after it was sent, whatever the consumer was doing meanwhile."""
-    return max(fetched + flush_s / 2, min(oldest, fetched) + flush_s)
+    Timing from production rather than from the fetch means a record that waited in Kafka or in the
+    fetch buffer (the consumer was busy writing) does not wait a whole window more; allowing for the
+    write means a record's wait does not grow with the load on ClickHouse. With writes of a few tens
+    of milliseconds (the usual case) that is about one insert per second per table."""
+    return max(fetched + flush_s / 2, min(oldest + flush_s - write_s, fetched + flush_s))
 
 
 class _Stats:
@@ -210,6 +212,7 @@ class ArchiveConsumer:
         self.topics = topics or {t: t for t in ARCHIVED_TOPICS}
         self._archive: ClickHouseArchive | None = None
         self.batches = 0
+        self._writes: deque[float] = deque(maxlen=8)  # how long the last writes took (s)
         self._last_retention = 0.0
         self._stats = _Stats(float(os.environ.get("PAODAN_ARCHIVE_STATS_S", "60")))
 
@@ -252,7 +255,7 @@ class ArchiveConsumer:
                 break  # idle: come back to the caller (lets it notice cancellation promptly)
             if close_at is None:
                 fetched = time.time()
-                close_at = closing_time(batch.oldest, fetched, flush)
+                close_at = closing_time(batch.oldest, fetched, flush, max(self._writes, default=0.0))
             elif not got and wait <= 0:
                 break
         batch.closed = time.time()
@@ -278,6 +281,7 @@ class ArchiveConsumer:
         await until_written(lambda: asyncio.to_thread(self._write, batch), f"archive {batch.size} records",
                             on_error=self._reset, max_delay=5.0)
         took["insert"] = time.perf_counter() - began
+        self._writes.append(took["queued"] + took["insert"])
         began = time.perf_counter()
         # A rebalance may have taken partitions meanwhile: their new owner re-reads them from the last
         # commit, and the tables store the records again only once.

@@ -1,6 +1,6 @@
 """The archive consumer's batches (streams.archive): records become rows as they are fetched, keep the
 bytes they came with, and land once in the archive (current ClickHouse, chdb); a batch closes about
-PAODAN_SINK_FLUSH seconds after its oldest record was sent."""
+PAODAN_SINK_FLUSH seconds after its oldest record was sent, less what writes take."""
 
 from __future__ import annotations
 
@@ -51,12 +51,16 @@ def test_a_batch_archives_each_record_once_with_the_bytes_it_came_with(archive):
     assert archive.execute(f"SELECT order_id, toFloat64(amount) FROM {db}.orders FINAL") == [("SO-1", 12.5)]
 
 
-def test_a_batch_closes_when_its_oldest_record_has_waited_the_flush_interval():
+def test_a_batch_closes_so_that_its_oldest_record_is_stored_a_flush_interval_after_it_was_sent():
     fetched, flush = 1000.0, 1.0
     assert closing_time(fetched - 0.01, fetched, flush) == pytest.approx(fetched + 0.99)  # fresh: a window
     # It waited 0.3 s before we fetched it (we were busy writing): 0.7 s more, not a whole window.
     assert closing_time(fetched - 0.3, fetched, flush) == pytest.approx(fetched + 0.7)
-    # Old (a backlog) — or the producer's clock runs behind: half a window, so no stream of tiny inserts.
+    # Recent writes took 0.2 s: close that much sooner, so the record is stored on time all the same.
+    assert closing_time(fetched - 0.01, fetched, flush, write_s=0.2) == pytest.approx(fetched + 0.79)
+    # Never sooner than half a window after the fetch (old records, a producer's clock running behind,
+    # very slow writes): no stream of tiny inserts.
     assert closing_time(fetched - 60, fetched, flush) == fetched + 0.5
+    assert closing_time(fetched - 0.01, fetched, flush, write_s=3.0) == fetched + 0.5
     # The producer's clock runs ahead: never longer than a window.
     assert closing_time(fetched + 5, fetched, flush) == fetched + 1.0
