@@ -112,6 +112,8 @@ def cmd_history(args) -> int:
 
     settings = load()
     caller = _caller(settings, args)
+    if args.action == "renormalise":
+        return _renormalise(settings, caller, parse_when(args.since))
     archive = _archive(settings)
     since, until = parse_when(getattr(args, "since", None)), parse_when(getattr(args, "until", None))
     try:
@@ -156,6 +158,26 @@ def cmd_history(args) -> int:
     return 0
 
 
+def _renormalise(settings, caller, since_ms: int | None) -> int:
+    """Re-derive archived `content_norm` with the current normaliser (sinks/clickhouse/renormalise.py);
+    an admin's job, as it rewrites archived rows (their text and ids stay as they were)."""
+    from sinks.clickhouse.renormalise import renormalise
+
+    if caller.role != "admin":
+        print("paodan history renormalise: not allowed: an admin token is needed", file=sys.stderr)
+        return 3
+
+    def progress(day: str, changed: int, seen: int) -> None:
+        print(f"{day}: {changed:,} of {seen:,} messages re-normalised", file=sys.stderr)
+
+    try:
+        changed = renormalise(_archive(settings), since_ms, progress=progress)
+    except UNREACHABLE as exc:
+        return _unreachable("paodan history renormalise", settings.clickhouse, exc)
+    print(f"{changed:,} messages now carry the current normaliser's form of their text")
+    return 0
+
+
 def add_history_parser(sub) -> None:
     s = sub.add_parser("history", help="an employee's history, chat search and alert statistics from the archive")
     s.add_argument("--token", help="board access token (default: PAODAN_TOKEN)")
@@ -175,6 +197,9 @@ def add_history_parser(sub) -> None:
     c.add_argument("msgid")
     c.add_argument("--before", type=int, default=10)
     c.add_argument("--after", type=int, default=10)
+    r = hsub.add_parser("renormalise", help="after a change to the live matcher's normaliser: re-derive the "
+                        "archived messages' searchable text (admin)")
+    r.add_argument("--since", type=_when, help="only messages sent since then (default: all)")
     for p in (t, q, st):
         p.add_argument("--since", type=_when, default="30d", help="30d, 12h, 2w or a date (default 30d)")
         p.add_argument("--until", type=_when, help="same forms (default: now)")

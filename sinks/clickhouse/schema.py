@@ -218,19 +218,11 @@ class Migration:
 def _backfill_content_norm(archive: "Archive") -> None:
     """Fill `content_norm` for messages archived before it existed, by re-inserting them (a newer
     ingested_at replaces the old row)."""
-    from sinks.clickhouse.rows import norm
+    from sinks.clickhouse.renormalise import renormalise
 
-    db = archive.database
-    older = [c for c in MESSAGES.column_names if c != "content_norm"]
-    at, content = older.index("ingested_at"), older.index("content")
-    months = archive.execute(f"SELECT DISTINCT toYYYYMM(msg_date) FROM {db}.messages "
-                             "WHERE content != '' AND content_norm = ''")
-    for (month,) in months:
-        rows = archive.execute(f"SELECT {', '.join(older)} FROM {db}.messages FINAL WHERE toYYYYMM(msg_date) "
-                               "= %(m)s AND content != '' AND content_norm = ''", {"m": int(month)})
-        stamp = archive.now()
-        archive.insert(MESSAGES, [(*r[:at], stamp, *r[at + 1:], norm(r[content])) for r in rows])
-        log.info("backfilled content_norm for %d messages of %s", len(rows), month)
+    done = renormalise(archive, only_missing=True)
+    if done:
+        log.info("backfilled content_norm for %d messages", done)
 
 
 MIGRATIONS = (

@@ -1,4 +1,4 @@
-"""`paodan history …` and `paodan rules backtest` as an operator runs them, against ClickHouse 18.16."""
+"""`paodan history …` (renormalise too) and `paodan rules backtest` as an operator runs them, on 18.16."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import pytest
 
 from dashboard_ws.auth import issue
 from sinks.clickhouse import ClickHouseArchive
+from sinks.clickhouse.schema import MESSAGES
 from tests.live import REPO, unique
 from tests.unit.test_clickhouse_history import seed_company
 
@@ -61,3 +62,24 @@ def test_rules_backtest_reports_alerts_and_precision_from_the_archive(archive):
     rule = report["rules"]["chat.diversion_phrase"]
     assert (rule["alerts"], rule["live_alerts"], rule["labelled"]) == (2, 2, 1)
     assert rule["employees"] == {"zs": 1, "ls": 1}
+
+
+def test_renormalise_brings_archived_text_to_the_current_normaliser_for_an_admin(archive, settings):
+    from detectors.textnorm import match_view
+
+    db = archive.database
+    [(msgid, content)] = archive.execute(f"SELECT msgid, content FROM {db}.messages FINAL WHERE content != '' "
+                                         "ORDER BY msgid LIMIT 1")
+    # As an older normaliser left it: re-inserted with an older version and another form.
+    [row] = archive.execute(f"SELECT {MESSAGES.columns_sql()} FROM {db}.messages FINAL WHERE msgid = %(m)s",
+                            {"m": msgid})
+    row = dict(zip(MESSAGES.column_names, row), content_norm="older form")
+    archive.insert(MESSAGES, [tuple(row.values())])
+    compliance = issue(settings.secret, "compliance", ttl_s=600)
+    done = paodan(archive, "history", "renormalise", token=compliance)
+    assert done.returncode == 3 and "admin" in done.stderr
+    done = paodan(archive, "history", "renormalise", "--since", "30d", token=issue(settings.secret, "admin", ttl_s=600))
+    assert done.returncode == 0, done.stderr
+    assert "1 messages now carry" in done.stdout and "1 of" in done.stderr  # progress per day
+    assert archive.execute(f"SELECT content_norm FROM {db}.messages FINAL WHERE msgid = %(m)s", {"m": msgid}) \
+        == [(match_view(content),)]
