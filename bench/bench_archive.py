@@ -1,20 +1,23 @@
-"""Archive benchmarks on the local stack: sustained insert rate of chat records, and archive lag under load.
+"""Archive benchmarks on the local stack: sustained archive rate of chat records, and archive lag under load.
 
 1. Insert rate. Chat records as they come off `wecom.msgaudit` (raw JSON bytes) are archived in batches
-   of --batch with the archive consumer's own code (`streams.archive.Batch`, `write_batch`): decode, build rows
-   (with the matcher's normalisation of the text) and insert. Reported: rows/s end to end, and the
-   share of the time spent building rows versus inserting.
-2. Archive lag. A fresh `paodan worker` (own consumer group, archiving into a throw-away database) runs
-   while chat records are produced to Kafka at --rate per second for --seconds. The archive is polled
-   every 100 ms; a record's lag is the time from its send to the first poll that sees it in ClickHouse.
-   Reported: p50 / p99 / max.
+   of --batch by 1 and --procs processes with the archive consumer's own code (`streams.archive.Batch`
+   decodes and builds rows with the matcher's normalisation of the text, `write_batch` inserts), beside
+   the ceiling measured in the same run: the same processes inserting rows built beforehand. The best of
+   --repeat runs of each counts (the machine is shared). Also: one batch's build and insert rates.
+2. Archive consumer. A backlog of --records chat records on a private 8-partition topic is archived by 1
+   and --procs archive consumer processes (`streams.archive.ArchiveConsumer`, what the worker runs in
+   PAODAN_ARCHIVE_PROCESSES child processes) with PAODAN_SINK_BATCH=--sink-batch, beside a bare aiokafka
+   consumer reading the same records in the same run. Reported: rows/s from Kafka into ClickHouse.
+3. Archive lag. A fresh `paodan worker` (default settings unless --flush; own consumer group, archiving
+   into a throw-away database) runs while chat records are produced to `wecom.msgaudit` at --rate per
+   second for --seconds. The archive is polled every 100 ms; a record's lag is the time from its send to
+   the first poll that sees it in ClickHouse. Reported: p50 / p99 / max, and the archive's own account of
+   where the time went (streams.archive's stats line, every 5 s).
 
-   With --procs N the records are shared by N processes (PAODAN_ARCHIVE_PROCESSES does the same in the
-   worker); both 1 and N are reported.
-
-Usage: .venv/bin/python -m bench.bench_archive [--records 500000] [--batch 20000] [--procs 2] [--rate 5000]
-       [--seconds 30] [--skip-lag]
-Needs `paodan stack up`. Throw-away databases are dropped at the end.
+Usage: .venv/bin/python -m bench.bench_archive [--records 500000] [--batch 20000] [--procs 2] [--repeat 3]
+       [--sink-batch N] [--rate 5000] [--seconds 30] [--flush S] [--skip-insert] [--skip-consumer] [--skip-lag]
+Needs `paodan stack up`. Throw-away databases and topics are dropped at the end.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import argparse
 import asyncio
 import dataclasses
 import multiprocessing
+import os
 import statistics
 import tempfile
 import time
@@ -43,6 +47,11 @@ TEXTS = ["您好，请问有什么可以帮您？", "这款今天有满减活动
          "会员价是 1299 元，送保温杯一个。", "退换货七天无理由，放心购买。"]
 
 
+def _load() -> str:
+    """How busy the shared machine was (figures from a busy machine are lower)."""
+    return f"load average {os.getloadavg()[0]:.1f}"
+
+
 def chat(tag: str, i: int, ms: int) -> bytes:
     employee = f"emp{i % 500}"
     return orjson.dumps({"msgid": f"{tag}-{i}", "action": "send", "from": employee,
@@ -50,14 +59,16 @@ def chat(tag: str, i: int, ms: int) -> bytes:
                          "text": {"content": f"{TEXTS[i % len(TEXTS)]}（{i}）"}, "corpid": tag, "seq": i})
 
 
-def _insert_share(url: str, tag: str, first: int, count: int, batch_size: int, prebuilt: bool, ready, results) -> None:
-    """One process's share of the insert benchmark: build its records, wait for the others, archive
-    them in batches with the archive consumer's own code (`Batch.of` decodes and builds rows, `write_batch` inserts) — or,
-    with `prebuilt`, only insert rows built beforehand (the ceiling: clickhouse-driver and the server);
-    put (start, finish) on `results`."""
+def _insert_share(url: str, tag: str, first: int, count: int, batch_size: int, prebuilt: bool, ready,
+                  results) -> None:
+    """One process's share of the insert benchmark: make its records, wait for the others, archive them
+    in batches with the archive consumer's own code (`Batch.of` decodes and builds rows, `write_batch`
+    inserts) — or, with `prebuilt`, only insert rows built beforehand (the ceiling: clickhouse-driver and
+    the server); put (start, finish) on `results`."""
     archive = ClickHouseArchive(url)
     now = int(time.time() * 1000)
-    raws = [("wecom.msgaudit", f"emp{i % 500}".encode(), chat(tag, i, now + i)) for i in range(first, first + count)]
+    raws = [("wecom.msgaudit", f"emp{i % 500}".encode(), chat(tag, i, now + i))
+            for i in range(first, first + count)]
     rows = message_rows([(key, value) for _, key, value in raws]) if prebuilt else []
     archive.execute("SELECT 1")  # connected before the clock starts
     ready.wait()
@@ -102,7 +113,7 @@ def insert_rate(base: str, records: int, batch_size: int, procs: int, repeat: in
         print(f"insert rate, {procs} process(es), {records:,} chat records in batches of {batch_size:,}, best of "
               f"{repeat}: {rate:,.0f} rows/s end to end (decode, rows with normalised text, insert) = "
               f"{rate / ceiling:.2f} x inserting pre-built rows ({ceiling:,.0f} rows/s, same run); "
-              f"{stored:,} rows stored under FINAL ({2 * repeat * records:,} distinct records inserted)")
+              f"{stored:,} rows stored under FINAL ({2 * repeat * records:,} distinct records inserted); {_load()}")
         # Where the time goes, in one process: building rows versus inserting them.
         raws = [(f"emp{i % 500}".encode(), chat(tag, i, 0)) for i in range(batch_size)]
         began = time.monotonic()
@@ -180,7 +191,7 @@ async def consumer_rate(settings, base: str, records: int, procs: int, batch_row
         print(f"archive consumer, {procs} process(es), a backlog of {records:,} chat records on 8 partitions, "
               f"PAODAN_SINK_BATCH={batch_rows}: {rate:,.0f} rows/s from Kafka into ClickHouse = {rate / raw:.2f} x "
               f"a bare aiokafka consumer reading them ({raw:,.0f} records/s, one process, same run); "
-              f"{stored:,} stored")
+              f"{stored:,} stored; {_load()}")
     finally:
         for child in children:
             child.terminate()
@@ -256,8 +267,8 @@ async def lag(settings, base: str, rate: int, seconds: float, flush: float | Non
             q = statistics.quantiles(lags, n=100)
             print(f"archive lag at {total / produced:,.0f} chat records/s for {seconds:.0f}s ({total:,} records, "
                   f"{len(seen):,} seen): p50 {q[49]:.2f}s, p99 {q[98]:.2f}s, max {lags[-1]:.2f}s "
-                  f"(PAODAN_SINK_BATCH={settings.sink_batch_rows}, PAODAN_SINK_FLUSH={flush or settings.sink_flush_s}s, "
-                  f"polled every 0.1s)")
+                  f"(PAODAN_SINK_BATCH={settings.sink_batch_rows}, PAODAN_SINK_FLUSH={flush or settings.sink_flush_s}"
+                  f"s, PAODAN_ARCHIVE_PROCESSES={settings.archive_processes}, polled every 0.1s; {_load()})")
             for line in worker.log().splitlines():
                 if "archived " in line and " batches over " in line:
                     print("  worker:", line.split("] ")[-1])
@@ -276,19 +287,21 @@ def main() -> None:
     p.add_argument("--seconds", type=float, default=30)
     p.add_argument("--skip-lag", action="store_true")
     p.add_argument("--skip-consumer", action="store_true")
-    p.add_argument("--sink-batch", type=int, help="PAODAN_SINK_BATCH for the archive consumer run (default: the setting)")
+    p.add_argument("--sink-batch", type=int, help="PAODAN_SINK_BATCH for the archive consumer run "
+                   "(default: the setting)")
     p.add_argument("--skip-insert", action="store_true")
     p.add_argument("--flush", type=float, help="PAODAN_SINK_FLUSH for the worker in the lag run")
     args = p.parse_args()
     settings = load()
     base = settings.clickhouse.rsplit("/", 1)[0]
     server = ClickHouseArchive(settings.clickhouse).server_version()
-    print(f"ClickHouse {server} at {base}; 2-core machine shared with the rest of the stack")
+    print(f"ClickHouse {server} at {base}; {os.cpu_count()} cores shared with the rest of the stack ({_load()})")
     for procs in [] if args.skip_insert else sorted({1, args.procs}):
         insert_rate(base, args.records, args.batch, procs, args.repeat)
     if not args.skip_consumer:
         for procs in sorted({1, args.procs}):
-            asyncio.run(consumer_rate(settings, base, args.records, procs, args.sink_batch or settings.sink_batch_rows))
+            asyncio.run(consumer_rate(settings, base, args.records, procs,
+                                      args.sink_batch or settings.sink_batch_rows))
     if not args.skip_lag:
         asyncio.run(lag(settings, base, args.rate, args.seconds, args.flush))
 
