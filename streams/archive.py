@@ -8,9 +8,9 @@ the records, and detection and alerting go on.
 
 It runs in PAODAN_ARCHIVE_PROCESSES child processes of the worker (cores of their own for decoding and
 building rows; they die with the worker). Records become rows as they are fetched (`Batch`). A batch
-closes at PAODAN_SINK_BATCH records or once its oldest record is PAODAN_SINK_FLUSH seconds old (so about
-one insert per second per table, and a record is in ClickHouse about that long after it was sent); it is
-then inserted in a thread, retried with backoff until ClickHouse accepted all of it (sinks.retry), and
+closes at PAODAN_SINK_BATCH records or in time for its oldest record to be in ClickHouse about
+PAODAN_SINK_FLUSH seconds after it was sent (`closing_time`: about one insert per second per table); it
+is then inserted in a thread, retried with backoff until ClickHouse accepted all of it (sinks.retry), and
 only then are the batch's offsets committed; the next batch is collected meanwhile. A crash or a
 rebalance redelivers an uncommitted batch, which the ReplacingMergeTree tables store once. The range
 assignor puts the same partition of `paodan.alerts` and `paodan.alert_actions` (both keyed by the
