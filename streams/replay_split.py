@@ -163,6 +163,9 @@ def run_split(replay: Replay, paths: list[str]) -> None:
                 settle(*report)
             except RecordError as exc:
                 replay._bad(where, str(exc))
+    except BaseException:
+        child.terminate()  # stopped early (a closed stdout, ^C, a bug): the child's work is moot
+        raise
     finally:
         del replay._msgaudit
         receiver.close()
