@@ -102,6 +102,8 @@ class LexiconMatcher:
         self.automaton = ahocorasick_rs.AhoCorasick(
             keys, matchkind=ahocorasick_rs.MatchKind.Standard,
             implementation=ahocorasick_rs.Implementation.ContiguousNFA) if keys else None
+        # find(text, True): all matches, overlapping ones too (positional: a keyword costs 0.3 µs a call)
+        self._find = self.automaton.find_matches_as_indexes if keys else None
 
     def _raw(self, found: list[tuple[int, int, int]], markers: bool = True) -> list[tuple[int, tuple | None]]:
         """Automaton matches as (view index of the last character, value), by end then longest first."""
@@ -116,7 +118,7 @@ class LexiconMatcher:
         """
         if not self.patterns:
             return [], folded, False
-        found = self.automaton.find_matches_as_indexes(folded, overlapping=True)
+        found = self._find(folded, True)
         if not found:
             return [], folded, False
         raw = self._raw(found)
@@ -129,7 +131,7 @@ class LexiconMatcher:
         """Raw hits on a view as it is (for cues, scanned on the view the words were found in)."""
         if not self.patterns:
             return []
-        found = self.automaton.find_matches_as_indexes(view, overlapping=True)
+        found = self._find(view, True)
         return self._raw(found, markers=False) if found else []
 
     def resolve(self, raw_hits: list, mapped: Mapped, longest_only: bool = True) -> list[Hit]:
