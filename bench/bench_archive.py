@@ -136,11 +136,26 @@ def insert_rate(base: str, records: int, batch_size: int, procs: int, repeat: in
         archive.execute(f"DROP DATABASE IF EXISTS {archive.database}")
 
 
-def _archive_process(topic: str, url: str, group: str, batch_rows: int) -> None:
+class _StartTogether(ArchiveConsumer):
+    """The archive consumer, holding back once positioned until every process of the group is (so the
+    figure is the group's rate, not one process's rate and a rebalance)."""
+
+    def __init__(self, settings, group: str, topics: dict[str, str], ready, go):
+        super().__init__(settings, group, topics)
+        self.ready, self.go = ready, go
+
+    async def _positioned(self, consumer, timeout: float = 60.0) -> None:
+        await super()._positioned(consumer, timeout)
+        self.ready.set()
+        while not self.go.is_set():
+            await asyncio.sleep(0.05)
+
+
+def _archive_process(topic: str, url: str, group: str, batch_rows: int, ready, go) -> None:
     """A child process running the archive consumer (streams.archive) on the private topic, as if it
     were `wecom.msgaudit`, into the benchmark's database; the parent ends it."""
     settings = dataclasses.replace(load(), clickhouse=url, offset_reset="earliest", sink_batch_rows=batch_rows)
-    asyncio.run(ArchiveConsumer(settings, group, {topic: "wecom.msgaudit"}).run())
+    asyncio.run(_StartTogether(settings, group, {topic: "wecom.msgaudit"}, ready, go).run())
 
 
 async def _raw_consume(kafka: str, topic: str, records: int) -> float:
@@ -180,21 +195,23 @@ async def consumer_rate(settings, base: str, records: int, procs: int, batch_row
         raw = await _raw_consume(settings.kafka, topic, records)
         ctx = multiprocessing.get_context("spawn")
         group = unique("bench-archive-")
-        children = [ctx.Process(target=_archive_process, args=(topic, f"{base}/{database}", group, batch_rows))
-                    for _ in range(procs)]
+        ready, go = [ctx.Event() for _ in range(procs)], ctx.Event()
+        children = [ctx.Process(target=_archive_process, args=(topic, f"{base}/{database}", group, batch_rows,
+                                                               ready[n], go)) for n in range(procs)]
         for child in children:
             child.start()
-        first = None
-        deadline = time.monotonic() + 120 + records / 5000
+        for event in ready:  # every process positioned: the group's rebalancing is over
+            await asyncio.to_thread(event.wait, 120)
+        go.set()
+        began = time.monotonic()
+        deadline = began + 120 + records / 5000
         while time.monotonic() < deadline:
             [(stored,)] = await asyncio.to_thread(archive.execute, f"SELECT count() FROM {database}.messages")
             now = time.monotonic()
-            if stored and first is None:
-                first = (now, stored)
             if stored >= records:
                 break
-            await asyncio.sleep(0.1)
-        rate = (stored - first[1]) / (now - first[0]) if first and now > first[0] else 0.0
+            await asyncio.sleep(0.05)
+        rate = stored / (now - began)
         print(f"archive consumer, {procs} process(es), a backlog of {records:,} chat records on 8 partitions, "
               f"PAODAN_SINK_BATCH={batch_rows}: {rate:,.0f} rows/s from Kafka into ClickHouse = {rate / raw:.2f} x "
               f"a bare aiokafka consumer reading them ({raw:,.0f} records/s, one process, same run); "
