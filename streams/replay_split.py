@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import io
 import multiprocessing
+import queue
+import threading
 import traceback
 from operator import attrgetter
 from typing import TYPE_CHECKING, Any
@@ -34,7 +36,7 @@ from streams.records import RecordError
 if TYPE_CHECKING:
     from streams.replay import Replay
 
-CHUNK = 2000  # lines per report from the child
+CHUNK = 500  # lines per report from the child
 DONE = -1
 _TOUCH_VALUES = attrgetter(*field_names(ChatTouch))  # a ChatTouch as plain values
 
@@ -120,15 +122,21 @@ def run_split(replay: Replay, paths: list[str]) -> None:
     child = ctx.Process(target=_child, args=(replay, paths, sender), daemon=True, name="paodan-replay-chat")
     child.start()
     sender.close()
+    # A thread empties the pipe as reports come, so the child never waits for the parent to need
+    # them: a report of a few hundred KB through a 64 KB pipe would otherwise make the two take
+    # turns, chunk by chunk — seconds on a busy machine.
+    reports: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
+    reader = threading.Thread(target=_read, args=(receiver, reports), daemon=True, name="paodan-replay-reports")
+    reader.start()
     done = 0
     taken: dict[int, list] = {}
 
     def receive() -> None:
         nonlocal done
-        try:
-            upto, found = orjson.loads(receiver.recv_bytes())
-        except EOFError:
-            raise RuntimeError("the replay's chat process ended without a word") from None
+        report = reports.get()
+        if report is None:
+            raise RuntimeError("the replay's chat process ended without a word")
+        upto, found = orjson.loads(report)
         if upto is None:
             raise RuntimeError(f"the replay's chat process failed:\n{found}")
         done = float("inf") if upto == DONE else upto
@@ -168,8 +176,17 @@ def run_split(replay: Replay, paths: list[str]) -> None:
         raise
     finally:
         del replay._msgaudit
-        receiver.close()
         child.join(timeout=5)
         if child.is_alive():
             child.terminate()
             child.join()
+        reader.join(timeout=5)  # the child's end is closed: the reader sees the end of the pipe
+        receiver.close()
+
+
+def _read(receiver, reports: queue.SimpleQueue) -> None:
+    try:
+        while True:
+            reports.put(receiver.recv_bytes())
+    except (EOFError, OSError):
+        reports.put(None)
