@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import cProfile
 import io
+import os
 import pstats
 import subprocess
 import sys
@@ -63,6 +64,11 @@ def main() -> None:
             prof.disable()
             pstats.Stats(prof).sort_stats("tottime").print_stats(18)
             return
+        from streams.replay import second_core_free
+
+        mode = "two processes" if second_core_free() else "one process (the machine is busy)"
+        print(f"load average {os.getloadavg()[0]:.1f} on {len(os.sched_getaffinity(0))} cores: "
+              f"`paodan replay` runs in {mode}")
         began = time.perf_counter()
         done = subprocess.run([sys.executable, "-m", "paodan", "replay", str(path)], cwd=REPO,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, check=True)
