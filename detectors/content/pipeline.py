@@ -154,15 +154,15 @@ def _texts(c: Compiled, record: dict[str, Any], msgtype: str) -> Texts:
 def _signals(c: Compiled, msg: ChatMessage, texts: Texts, directory: dict[str, Any] | None,
              known: frozenset[str]) -> list[Signal]:
     outbound = msg.outbound
-    directory = directory or {}
-    who = (msg.employee_id, directory.get("team", ""), directory.get("branch", ""))
     parts, findings, folds = texts
-    signals = _findings(c, findings) if outbound else []
-    pointer = any(s.rule != "chat.diversion_phrase" for s in signals)
+    signals = _findings(c, findings) if outbound and findings else []
+    pointer = any(s.rule != "chat.diversion_phrase" for s in signals) if signals else False
     limit = c.limits.max_text_chars
     for part, folded in zip(parts, folds):
-        text = part.text[:limit]
         raw, view, collapsed = c.words.scan(folded)
+        if not raw and not outbound:
+            continue  # a customer's words are all we look for in what they write
+        text = part.text[:limit]
         mapped = with_offsets(text, collapsed) if raw else None
         found: list[contacts.Found] = []
         if outbound:
@@ -170,6 +170,8 @@ def _signals(c: Compiled, msg: ChatMessage, texts: Texts, directory: dict[str, A
                 found.extend(contacts.numbers(mapped or with_offsets(text, collapsed), c.allow, known))
             found.extend(contacts.ascii_finds(text, c.wechat_ids, c.shop_domains, c.allow))
         if raw:
+            directory = directory or {}
+            who = (msg.employee_id, directory.get("team", ""), directory.get("branch", ""))
             # Own names have done their job in resolve() (hiding what they contain); they are no finding.
             hits = [h for h in c.words.resolve(raw, mapped) if h.term.group != ALLOWED]
             cues = c.cues.resolve(c.cues.scan_view(view), mapped)  # longest first: 去年 hides 去
@@ -179,6 +181,8 @@ def _signals(c: Compiled, msg: ChatMessage, texts: Texts, directory: dict[str, A
             rule, contact, label = FOUND[f.kind]
             signals.append(Signal(rule, f.kind, _severity(c, rule, f.kind), label, f.written, f.normalized,
                                   part.name, f.start, f.end, contact=contact, source=rule))
+    if len(signals) < 2:
+        return signals
     # The same finding twice in one message (a mini-program's title and name both 拼多多) is one.
     unique: dict[tuple, Signal] = {}
     for s in signals:
