@@ -43,3 +43,19 @@ def test_odd_input_does_not_break_normalisation():
     for text in ("", "\x00\x01", "\ud800", "🙂" * 1000, "a" * 100_000):
         m = with_offsets(text)
         assert m.text == match_view(text)
+
+
+def test_offsets_are_the_same_whichever_way_they_are_computed():
+    """with_offsets() maps ordinary text in C-speed passes and falls back to one character at a time
+    (a character folding to several, or past the fold table): both must give the very same view."""
+    import random
+
+    from detectors.textnorm import _with_offsets_by_char
+
+    rng = random.Random(11)
+    alphabet = list("拼多夕微信薇Vv信 　，。！?★❤️😀①③⑧一三八幺壹ＰＤＤpdd138-_.") + ["½", "㎏", "ﬁ", "𠀀", "\u0301", "\u200b"]
+    texts = ["", "拼拼多多多", "拼 多 多", "a½b", "ﬁﬁ", "𠀀拼多多", "138 1234 5678", "1111"] + [
+        "".join(rng.choice(alphabet) for _ in range(rng.randint(1, 30))) for _ in range(3000)]
+    for text in texts:
+        for collapse in (True, False):
+            assert with_offsets(text, collapse) == _with_offsets_by_char(text, collapse), (text, collapse)
