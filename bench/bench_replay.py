@@ -64,9 +64,9 @@ def main() -> None:
             prof.disable()
             pstats.Stats(prof).sort_stats("tottime").print_stats(18)
             return
-        from streams.replay import second_core_free
+        from streams.replay import two_cores
 
-        mode = "two processes" if second_core_free() else "one process (the machine is busy)"
+        mode = "two processes" if two_cores() else "one process"
         print(f"load average {os.getloadavg()[0]:.1f} on {len(os.sched_getaffinity(0))} cores: "
               f"`paodan replay` runs in {mode}")
         began = time.perf_counter()
