@@ -17,7 +17,8 @@ from config.behaviour_rules import (CommissionRule, ContactsRule, ConversionRule
 from detectors.hygiene import Signal
 from detectors.windows import DEFAULT_TZ, day_window, local_day
 
-# Internal topics (streams/behaviour.py declares them; replay routes them in memory).
+# Internal topics by their logical names (streams/detection.py maps them to the application's own
+# topics; replay routes them in memory).
 TEAM_TOPIC = "paodan.team-days"       # keyed by team: an employee's closed-day summary
 NOTICE_TOPIC = "paodan.behaviour"     # keyed by employee: notices and peer signals for that employee
 

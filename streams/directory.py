@@ -2,7 +2,7 @@
 
 Kept in a table keyed by employee id. `hr.events` is co-partitioned with the other input topics, so the
 worker that owns an employee's chat also owns their directory entry and can stamp team and branch on
-alerts without a remote look-up. The behaviour agent (streams/behaviour.py), which reads every HR
+alerts without a remote look-up. The detection agent (streams/detection.py), which reads every HR
 event, writes the entries (streams.processing.directory_entry).
 """
 

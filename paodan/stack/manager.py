@@ -32,8 +32,9 @@ CACHE = Path(os.environ.get("PAODAN_CACHE") or Path.home() / ".cache" / "paodan"
 # CONTRACT.md §1; input topics share one partition count so an employee's events meet on one worker.
 INPUT_TOPICS = ("wecom.msgaudit", "wecom.contacts", "crm.orders", "hr.events")
 OUTPUT_TOPICS = ("paodan.alerts", "paodan.deadletter", "paodan.alert_actions",
-                 # risk updates (docs/detection-behaviour.md) and the behaviour engine's internal topics
-                 "paodan.risk", "paodan.behaviour", "paodan.team-days")
+                 # risk updates (docs/detection-behaviour.md); the engine's internal topics carry the
+                 # application id and the worker declares them (streams/detection.py)
+                 "paodan.risk")
 # The callback receiver's other WeCom events (group chats, tags, archive notices, approvals).
 WECOM_EVENT_TOPICS = tuple(t for t in EVENT_TOPICS.values() if t not in INPUT_TOPICS)
 

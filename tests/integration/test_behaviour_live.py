@@ -152,10 +152,11 @@ async def test_live_and_replay_raise_the_same_alerts(stack, worker):
 
 
 async def pin_group_at_end(bootstrap: str, group: str) -> None:
-    """Commit the group's offsets at the current end of every topic the worker reads, so a restarted
-    worker resumes exactly where the killed one committed (never by `auto_offset_reset`)."""
+    """Commit the group's offsets at the current end of every input topic, so a restarted worker resumes
+    exactly where the killed one committed (never by `auto_offset_reset`). The engine's internal topics
+    are the application's own: a new group finds them empty."""
     from aiokafka import AIOKafkaConsumer
-    topics = ("wecom.msgaudit", "wecom.contacts", "crm.orders", "hr.events", "paodan.behaviour", "paodan.team-days")
+    topics = ("wecom.msgaudit", "wecom.contacts", "crm.orders", "hr.events")
     c = AIOKafkaConsumer(*topics, bootstrap_servers=bootstrap, group_id=None)
     await c.start()
     try:
