@@ -111,12 +111,30 @@ def _during(event):
 
 class Batch:
     """What one batch changes: the states it read and updated (written once, at the end) and the
-    futures of everything it sent (awaited before the states are written)."""
+    futures of everything it sent (awaited before the states are written). Directory entries and
+    customer owners are read once per batch too (every chat record needs both; each read is a RocksDB
+    look-up and a JSON decode); the batch's own writes to them update what it read."""
 
     def __init__(self) -> None:
         self.chat: dict[str, tuple[dict, object]] = {}       # employee -> (state, their last event)
         self.behaviour: dict[str, tuple[dict, object]] = {}  # employee -> (state, their last event)
         self.pending: list = []
+        self._directory: dict[str, dict] = {}
+        self._owners: dict[str, dict | None] = {}
+
+    def directory(self, employee: str) -> dict:
+        if employee not in self._directory:
+            self._directory[employee] = lookup(employee)
+        return self._directory[employee]
+
+    def set_directory(self, employee: str, entry: dict) -> None:
+        directory[employee] = entry
+        self._directory[employee] = entry
+
+    def owner(self, customer: str) -> dict | None:
+        if customer not in self._owners:
+            self._owners[customer] = customer_owner.get(customer)
+        return self._owners[customer]
 
     def chat_state(self, employee: str) -> dict | None:
         return self.chat[employee][0] if employee in self.chat else chat_state.get(employee)
@@ -137,6 +155,7 @@ class Batch:
             await _owner_changelog_known()
         for customer, value in out.owner_updates:
             customer_owner[customer] = value
+            self._owners[customer] = value
         for t, k, v in out.messages:
             self.pending.append(await OUT[t].send(key=k.encode(), value=orjson.dumps(v)))
         await self.alerts(out.alerts)
@@ -170,7 +189,7 @@ async def _chat(batch: Batch, event, rules):
         employee = (event.key or b"").decode("utf-8", "replace")
         state = batch.chat_state(employee)
         try:
-            new_state, alerts = detect_chat(msg, record, state, rules, lookup(employee))
+            new_state, alerts = detect_chat(msg, record, state, rules, batch.directory(employee))
         except RecordError as exc:  # a detector failed on it: dead-lettered, yet still a customer contact
             await batch.dead_letter(event, str(exc))
         else:
@@ -190,11 +209,11 @@ async def _behaviour(batch: Batch, event, rules, decoded=None) -> None:
     try:
         employee, ev, upsert = decoded or decode_behaviour(LOGICAL.get(msg.topic, msg.topic), event.key, event.value)
         if upsert is not None:
-            directory[employee] = upsert
+            batch.set_directory(employee, upsert)
         state = batch.behaviour_state(employee)
         if ev is None or _already_applied(state, msg):
             return
-        out = process_behaviour(employee, ev, state, rules, lookup(employee), customer_owner.get)
+        out = process_behaviour(employee, ev, state, rules, batch.directory(employee), batch.owner)
     except RecordError as exc:
         await batch.dead_letter(event, str(exc))
         return
