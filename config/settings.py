@@ -55,7 +55,7 @@ class Settings:
     batch_max: int = 2000
     batch_wait_s: float = 0.1
     producer_linger_ms: int = 5
-    sink_batch_rows: int = 5000
+    sink_batch_rows: int = 20000
     sink_flush_s: float = 1.0
     # How long the archive keeps events (messages, contact changes, orders, HR events); alerts and their
     # audit trail are kept. TTL on current ClickHouse, dropped monthly partitions on 18.16.
@@ -162,7 +162,7 @@ def load(env: dict[str, str] | None = None) -> Settings:
         batch_max=_int(env, "PAODAN_BATCH_MAX", 2000, 1, 100_000),
         batch_wait_s=_int(env, "PAODAN_BATCH_WAIT_MS", 100, 1, 10_000) / 1000,
         producer_linger_ms=_int(env, "PAODAN_LINGER_MS", 5, 0, 10_000),
-        sink_batch_rows=_int(env, "PAODAN_SINK_BATCH", 5000, 1, 1_000_000),
+        sink_batch_rows=_int(env, "PAODAN_SINK_BATCH", 20_000, 1, 1_000_000),
         sink_flush_s=_float(env, "PAODAN_SINK_FLUSH", 1.0, 0.05, 60.0),
         retention_days=_int(env, "PAODAN_RETENTION_DAYS", 180, 1, 36_500),
         archive_processes=_int(env, "PAODAN_ARCHIVE_PROCESSES", 1, 1, 64),
