@@ -65,8 +65,9 @@ team_topic = _topic(INTERNAL[TEAM_TOPIC])
 risk_topic = _topic(RISK_TOPIC)
 OUT = {NOTICE_TOPIC: _topic(INTERNAL[NOTICE_TOPIC]), TEAM_TOPIC: team_topic}
 
-chat_state = app.Table("chat_state", default=None)
-behaviour_state = app.Table("behaviour", default=None)
+# Restored in batches of 10,000 changelog records (one RocksDB write batch each) rather than Faust's 1,000.
+chat_state = app.Table("chat_state", default=None, recovery_buffer_size=10_000)
+behaviour_state = app.Table("behaviour", default=None, recovery_buffer_size=10_000)
 team_days = app.Table("team_days", default=None)
 customer_owner = app.GlobalTable("customer_owner", default=None, partitions=1, recovery_buffer_size=1,
                                  use_partitioner=True)
