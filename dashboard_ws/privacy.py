@@ -27,24 +27,11 @@ import re
 from typing import Any
 
 from detectors.content.alerting import explain
+from detectors.content.labels import mask_label, mask_title
 
 MASK = "＊＊＊"
-# Labels written as `name（detail from the message）` by detectors/content/pipeline.py `_findings`.
-_DETAILED_LABEL = re.compile(r"^(其他企业名片|竞品小程序|非公司小程序|外部红包|红包)（.*）$", re.S)
 _QUOTES = (re.compile(r"「[^」]*」"), re.compile(r"“[^”]*”"))
 _CONTENT_KEYS = ("text", "term")
-
-
-def mask_label(label: str) -> str:
-    """A finding's label without the details the message itself supplied."""
-    match = _DETAILED_LABEL.match(label or "")
-    return match.group(1) if match else label
-
-
-def mask_title(title: str) -> str:
-    """An alert title `规则标题：label` with its label masked (titles of other shapes are kept)."""
-    head, sep, label = (title or "").partition("：")
-    return head + sep + mask_label(label) if sep else title
 
 
 def _masked_highlight(h: dict[str, Any]) -> dict[str, Any]:

@@ -32,6 +32,7 @@ from typing import Any, Iterable
 
 import orjson
 
+from detectors.content.labels import mask_title
 from detectors.textnorm import match_view, normalize
 from sinks.clickhouse.connection import Archive
 from sinks.clickhouse.rows import action_row, day
@@ -227,6 +228,16 @@ def _timeline_item(kind: str, row: tuple) -> dict[str, Any]:
 TIMELINE_KINDS = ("message", "contact", "order", "hr", "alert")
 
 
+def _without_content(item: dict[str, Any]) -> dict[str, Any]:
+    """A timeline item as a caller who may not read chat content sees it: a message's metadata, an
+    alert's title without the details its message supplied (detectors.content.labels)."""
+    if item["kind"] == "message":
+        return {**item, "data": metadata_only(item["data"])}
+    if item["kind"] == "alert":
+        return {**item, "data": {**item["data"], "title": mask_title(item["data"]["title"])}}
+    return item
+
+
 def timeline(archive: Archive, caller: Caller, employee_id: str, since_ms: int | None = None,
              until_ms: int | None = None, limit: int = 500,
              kinds: Iterable[str] = TIMELINE_KINDS) -> list[dict[str, Any]]:
@@ -248,7 +259,7 @@ def timeline(archive: Archive, caller: Caller, employee_id: str, since_ms: int |
     items = sorted((i for kind in per_kind for i in kind), key=lambda i: (i["ts"], rank[i["kind"]]))[-limit:]
     msgids = [i["id"] for i in items if i["kind"] == "message"]
     if not caller.reads_content:
-        return [{**i, "data": metadata_only(i["data"])} if i["kind"] == "message" else i for i in items]
+        return [_without_content(i) for i in items]
     if msgids:
         audit_view(archive, caller, "timeline", [employee_id], msgids,
                    {"employee_id": employee_id, "since": since, "until": until})

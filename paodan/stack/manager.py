@@ -10,6 +10,7 @@ whose pid files it wrote. Every step prints what it does, and every failure says
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import shutil
 import signal
@@ -291,9 +292,15 @@ def _redis_ready(settings: Settings) -> bool:
 
 def _clickhouse_ready(settings: Settings) -> bool:
     from clickhouse_driver import Client
+    # The driver logs each refused connection with its traceback; while the server starts that is the
+    # expected answer, not something to print.
+    logging.getLogger("clickhouse_driver.connection").setLevel(logging.CRITICAL)
     url = urlparse(settings.clickhouse)
     client = Client(host=url.hostname, port=url.port or 9000, connect_timeout=1)
-    return client.execute("SELECT 1") == [(1,)]
+    try:
+        return client.execute("SELECT 1") == [(1,)]
+    finally:
+        client.disconnect()
 
 
 STARTERS = {"kafka": (_start_kafka, _kafka_ready, 90),

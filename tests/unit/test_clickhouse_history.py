@@ -23,6 +23,7 @@ MIN = 60_000
 COMPLIANCE = Caller("auditor-1", "compliance")
 SUPERVISOR_A = Caller("boss-a", "supervisor", "华东一组")
 SUPERVISOR_B = Caller("boss-b", "supervisor", "华南二组")
+CARD_TITLE = "向客户发送私人联系方式：其他企业名片（别家公司）"  # the company's name came from the message
 
 
 def chat(msgid: str, sender: str, to: str, minute: int, text: str, room: str = "") -> tuple:
@@ -49,17 +50,17 @@ def seed_company(archive) -> None:
     archive.insert(ORDERS, [order_row({"order_id": "SO-1", "event": "cancelled", "ts": T0 + 10 * MIN,
                                        "employee_id": "zs", "amount": "1299.00", "customer_id": "wmCUST1"})])
 
-    def alert(alert_id, employee, team, minute, rule="chat.diversion_phrase"):
+    def alert(alert_id, employee, team, minute, rule="chat.diversion_phrase", title="t"):
         return {"alert_id": alert_id, "rule": rule, "severity": "high", "score": 80.0, "employee_id": employee,
                 "team": team, "branch": "", "ts": T0 + minute * MIN,
-                "window": {"start": T0, "end": T0 + 60 * MIN}, "title": "t", "explanation": "e",
+                "window": {"start": T0, "end": T0 + 60 * MIN}, "title": title, "explanation": "e",
                 "evidence": [{"topic": "wecom.msgaudit", "id": "m3"}], "rules_version": "r", "revision": 1}
 
     def resolve(alert_id, employee, resolution):
         return {"action_id": unique(""), "alert_id": alert_id, "employee_id": employee, "action": "resolve",
                 "actor": "boss", "actor_role": "supervisor", "ts": T0 + 90 * MIN, "resolution": resolution}
 
-    write_alert_changes(archive, [("alert", alert("A1", "zs", "华东一组", 3)),
+    write_alert_changes(archive, [("alert", alert("A1", "zs", "华东一组", 3, title=CARD_TITLE)),
                                   ("alert", alert("A2", "ls", "华南二组", 5)),
                                   ("action", resolve("A1", "zs", "true_positive")),
                                   ("action", resolve("A2", "ls", "false_positive"))])
@@ -87,6 +88,7 @@ def test_timeline_merges_every_stream_in_time_order_once(archive):
         ("hr", f"resignation:{T0 + 30 * MIN}")]
     assert items[3]["data"]["content"] == "加 我 私人 微-信，便宜两百"
     assert items[4]["data"]["status"] == "resolved" and items[4]["data"]["resolution"] == "true_positive"
+    assert items[4]["data"]["title"] == CARD_TITLE
     assert items[7]["data"]["amount"] == "1299.00"
     assert items[9]["data"]["last_day"] == T0 + 14 * 86400_000
     [view] = views(archive)
@@ -103,6 +105,7 @@ def test_timeline_keeps_the_latest_events_when_limited(archive):
 def test_a_supervisor_sees_their_own_team_only_and_messages_as_metadata(archive):
     items = timeline(archive, SUPERVISOR_A, "zs", T0 - 3600_000, T0 + 3 * 3600_000)
     m3 = next(i["data"] for i in items if i["id"] == "m3")
+    assert next(i["data"] for i in items if i["id"] == "A1")["title"] == "向客户发送私人联系方式：其他企业名片"
     assert "content" not in m3 and m3["length"] == len("加 我 私人 微-信，便宜两百") and m3["sender"] == "zs"
     around = context(archive, SUPERVISOR_A, "m3", before=1, after=1)
     assert [m["msgid"] for m in around["before"] + [around["message"]] + around["after"]] == ["m2", "m3", "m4"]
