@@ -31,38 +31,36 @@ def wait_ready(log_path: Path, proc: subprocess.Popen | None, timeout: float, af
     raise TimeoutError(f"worker not ready within {timeout:.0f}s (not yet: {', '.join(missing)}); see {log_path}")
 
 
-def prepare_internal_topics(settings, names: tuple[str, ...]) -> None:
-    """Create the application's internal topics and start its consumer group at their beginning.
+def create_own_topics(app, settings, internal: tuple[str, ...]) -> None:
+    """Create the topics this application subscribes to before its consumer does: the contract's,
+    the engine's internal ones and every table's changelog (compacted, the table's partition count).
 
-    They must exist before Faust's consumer subscribes (a subscription to a missing topic is ignored
-    until the next rebalance). And every record in them is this application's own: whatever
-    PAODAN_OFFSET_RESET says about the input topics, a partition without a committed offset (one no
-    member has committed yet when another takes it over) is read from its start, never skipped."""
+    Faust creates changelogs while it starts, racing its own consumer's first subscription: a topic
+    created just after the group's assignment is left out of it until the next metadata refresh
+    (five minutes), and the worker sits unready until then."""
     import asyncio
 
-    from aiokafka import AIOKafkaConsumer, TopicPartition
-    from aiokafka.errors import KafkaError
+    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
     from paodan.stack.manager import create_topics
 
-    create_topics(settings, extra=names)
+    create_topics(settings, extra=internal)
+    changelogs = {t.changelog_topic.get_topic_name(): t.changelog_topic.partitions or settings.partitions
+                  for t in app.tables.values()}
 
-    async def start_at_beginning() -> None:
-        tps = [TopicPartition(t, p) for t in names for p in range(settings.partitions)]
-        consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka, group_id=settings.app_id,
-                                    enable_auto_commit=False)
-        await consumer.start()
+    async def create() -> None:
+        admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka)
+        await admin.start()
         try:
-            consumer.assign(tps)
-            unset = [tp for tp in tps if await consumer.committed(tp) is None]
-            if unset:
-                await consumer.commit(await consumer.beginning_offsets(unset))
-        except KafkaError as exc:  # the group is running already: its members committed them
-            logging.getLogger(__name__).info("internal topics' offsets left as they are (%s)", exc)
+            missing = sorted(set(changelogs) - set(await admin.list_topics()))
+            if missing:
+                await admin.create_topics([NewTopic(name, changelogs[name], 1,
+                                                    topic_configs={"cleanup.policy": "compact"})
+                                           for name in missing])
         finally:
-            await consumer.stop()
+            await admin.close()
 
-    asyncio.run(start_at_beginning())
+    asyncio.run(create())
 
 
 def run(loglevel: str = "info") -> None:
@@ -73,7 +71,7 @@ def run(loglevel: str = "info") -> None:
     from streams.rules_state import current_rules
 
     rules = current_rules()  # fail before joining the group if the rules file is bad
-    prepare_internal_topics(settings, tuple(detection.INTERNAL.values()))
+    create_own_topics(app, settings, tuple(detection.INTERNAL.values()))
     logging.getLogger(__name__).info("rules %s loaded from %s", rules.version, rules.path)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     Worker(app, loglevel=loglevel, quiet=True).execute_from_commandline()

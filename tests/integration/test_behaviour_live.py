@@ -151,6 +151,12 @@ async def test_live_and_replay_raise_the_same_alerts(stack, worker):
     assert 0 < top["score"] <= 100 and top["contributions"]
 
 
+# With the group pinned (below), a partition without a committed offset is one of the application's own
+# internal topics: read it from its start, as production does (PAODAN_OFFSET_RESET=earliest), so a
+# worker taking over another's partitions never skips what was sent to them.
+FROM_PINNED = {"PAODAN_OFFSET_RESET": "earliest"}
+
+
 async def pin_group_at_end(bootstrap: str, group: str) -> None:
     """Commit the group's offsets at the current end of every input topic, so a restarted worker resumes
     exactly where the killed one committed (never by `auto_offset_reset`). The engine's internal topics
@@ -183,7 +189,7 @@ async def test_a_killed_worker_restores_state_from_changelogs_and_loses_nothing(
     records = company_slice(prefix)
     expected = replayed(stack, records)
     first, second = _half(records)
-    w = Worker(tmp_path, name="recovery")
+    w = Worker(tmp_path, name="recovery", env=FROM_PINNED)
     await pin_group_at_end(stack.kafka, w.app_id)
     w.start()
     log = await AlertLog(stack, prefix).start()
@@ -194,7 +200,7 @@ async def test_a_killed_worker_restores_state_from_changelogs_and_loses_nothing(
         w.stop(signal.SIGKILL)
         shutil.rmtree(w.data_dir)  # nothing local survives: state must come back from the changelogs
         # Same consumer group, new data dir: Faust restores the tables from their changelog topics.
-        w = Worker(tmp_path, app_id=w.app_id, name="recovery-restarted").start(timeout=120)
+        w = Worker(tmp_path, app_id=w.app_id, name="recovery-restarted", env=FROM_PINNED).start(timeout=120)
         await produce(stack.kafka, second)
         await log.until(set(expected), timeout=90)
     finally:
@@ -211,8 +217,8 @@ async def test_two_workers_share_the_partitions_and_one_takes_over(stack, tmp_pa
     first, second = _half(records)
     app_id = unique("paodan-scale-")
     await pin_group_at_end(stack.kafka, app_id)
-    a = Worker(tmp_path, app_id=app_id, name="a").start()
-    b = Worker(tmp_path, app_id=app_id, name="b").start()
+    a = Worker(tmp_path, app_id=app_id, name="a", env=FROM_PINNED).start()
+    b = Worker(tmp_path, app_id=app_id, name="b", env=FROM_PINNED).start()
     log = await AlertLog(stack, prefix).start()
     try:
         await asyncio.sleep(3)  # let the group settle with both members

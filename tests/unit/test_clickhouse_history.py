@@ -140,6 +140,19 @@ def test_search_normalises_like_the_live_matcher_and_highlights_the_original(arc
     assert audited == {("zs", "search"), ("ls", "search")}
 
 
+def test_search_pages_newest_first_across_the_period(archive):
+    # The same phrase on five days of a 30-day period: the newest `limit` come back, newest first,
+    # whether they sit on the last day or weeks before it.
+    days = [0, 1, 3, 9, 27]
+    archive.insert(MESSAGES, [chat(f"d{d}", "zs", "wmCUST1", -d * 24 * 60, "满减活动今天截止") for d in days])
+    until = T0 + 3 * 3600_000
+    page = search(archive, COMPLIANCE, "满减活动", until - 30 * 86_400_000, until, limit=2)
+    assert [h["msgid"] for h in page["hits"]] == ["d0", "d1"]
+    whole = search(archive, COMPLIANCE, "满减活动", until - 30 * 86_400_000, until, limit=10)
+    assert [h["msgid"] for h in whole["hits"]] == [f"d{d}" for d in days]
+    assert search(archive, COMPLIANCE, "满减活动", until - 5 * 86_400_000, until)["hits"][-1]["msgid"] == "d3"
+
+
 def test_context_shows_the_conversation_around_an_evidence_message(archive):
     result = context(archive, COMPLIANCE, "m3", before=1, after=5, alert_id="A1")
     assert result["message"]["content"] == "加 我 私人 微-信，便宜两百"
