@@ -48,7 +48,11 @@ class Worker:
         log = open(self.log_path, "ab")
         self.proc = subprocess.Popen([sys.executable, "-m", "paodan", "worker"], cwd=REPO, env=self.env,
                                      stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-        self.wait_ready(timeout)
+        try:
+            self.wait_ready(timeout)
+        except BaseException:
+            self.stop(signal.SIGKILL)  # a worker that never got ready must not outlive the test run
+            raise
         return self
 
     def log(self) -> str:
