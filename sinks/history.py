@@ -301,7 +301,7 @@ def search(archive: Archive, caller: Caller, query: str, since_ms: int | None = 
     if not terms:
         raise BadQuery("the search has no words left after normalisation")
     since, until = _window(since_ms, until_ms)
-    params: dict[str, Any] = {"n": int(limit)}
+    params: dict[str, Any] = {"n3": 3 * int(limit)}
     where = ["msg_date BETWEEN %(d0)s AND %(d1)s", "msgtime BETWEEN %(t0)s AND %(t1)s"]
     for i, term in enumerate(terms):
         params[f"q{i}"] = _like(term)
@@ -315,7 +315,6 @@ def search(archive: Archive, caller: Caller, query: str, since_ms: int | None = 
     # grow fourfold (the last day, the 4 days before, …): a common word fills the page from the last
     # day or two instead of reading the month; a rare one reads the period once, in a few queries.
     db = archive.database
-    params["n3"] = 3 * int(limit)
     found: dict[str, None] = {}
     hi, span = until, DAY_MS
     while hi >= since and len(found) < limit:

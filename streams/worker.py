@@ -38,29 +38,11 @@ def create_own_topics(app, settings, internal: tuple[str, ...]) -> None:
     Faust creates changelogs while it starts, racing its own consumer's first subscription: a topic
     created just after the group's assignment is left out of it until the next metadata refresh
     (five minutes), and the worker sits unready until then."""
-    import asyncio
-
-    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-
     from paodan.stack.manager import create_topics
 
-    create_topics(settings, extra=internal)
-    changelogs = {t.changelog_topic.get_topic_name(): t.changelog_topic.partitions or settings.partitions
-                  for t in app.tables.values()}
-
-    async def create() -> None:
-        admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka)
-        await admin.start()
-        try:
-            missing = sorted(set(changelogs) - set(await admin.list_topics()))
-            if missing:
-                await admin.create_topics([NewTopic(name, changelogs[name], 1,
-                                                    topic_configs={"cleanup.policy": "compact"})
-                                           for name in missing])
-        finally:
-            await admin.close()
-
-    asyncio.run(create())
+    create_topics(settings, extra=internal,
+                  compacted={t.changelog_topic.get_topic_name(): t.changelog_topic.partitions or settings.partitions
+                             for t in app.tables.values()})
 
 
 def run(loglevel: str = "info") -> None:

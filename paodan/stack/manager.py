@@ -308,11 +308,32 @@ STARTERS = {"kafka": (_start_kafka, _kafka_ready, 90),
             "clickhouse": (_start_clickhouse, _clickhouse_ready, 60)}
 
 
-def create_topics(settings: Settings, extra: tuple[str, ...] = ()) -> list[str]:
-    """Create the contract's topics (and `extra`) with the shared partition count; return those created."""
+async def _until_described(admin, topics: list[str], timeout: float = 30.0) -> None:
+    """Wait until the broker describes every topic with a leader for each partition. Creating a topic
+    returns before the broker's metadata has it: a client that fetches metadata in between (a worker
+    starting right away) does not see the topic, and Faust's group assignment then leaves it out until
+    the next metadata refresh, five minutes later."""
+    deadline = time.monotonic() + timeout
+    while True:
+        described = await admin.describe_topics(topics)
+        if all(d["error_code"] == 0 and d["partitions"] and all(p["leader"] >= 0 for p in d["partitions"])
+               for d in described):
+            return
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"Kafka did not report the new topics {topics} within {timeout:.0f}s; "
+                               "check the broker's log (`paodan stack status`)")
+        await asyncio.sleep(0.1)
+
+
+def create_topics(settings: Settings, extra: tuple[str, ...] = (),
+                  compacted: dict[str, int] | None = None) -> list[str]:
+    """Create the contract's topics (and `extra`) with the shared partition count, and the `compacted`
+    ones (name → partitions, cleanup.policy=compact: a worker's table changelogs); return those created."""
     from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-    wanted = list(INPUT_TOPICS + OUTPUT_TOPICS + WECOM_EVENT_TOPICS + extra)
+    wanted = {t: NewTopic(t, settings.partitions, 1) for t in INPUT_TOPICS + OUTPUT_TOPICS + WECOM_EVENT_TOPICS + extra}
+    for name, partitions in (compacted or {}).items():
+        wanted[name] = NewTopic(name, partitions, 1, topic_configs={"cleanup.policy": "compact"})
 
     async def run() -> list[str]:
         admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka)
@@ -321,7 +342,8 @@ def create_topics(settings: Settings, extra: tuple[str, ...] = ()) -> list[str]:
             existing = set(await admin.list_topics())
             missing = [t for t in wanted if t not in existing]
             if missing:
-                await admin.create_topics([NewTopic(t, settings.partitions, 1) for t in missing])
+                await admin.create_topics([wanted[t] for t in missing])
+                await _until_described(admin, missing)
             # Published rules: one partition, compacted (streams/rules_bundle.py).
             if await rules_bundle.ensure_topic(settings.kafka, settings.rules_topic):
                 missing.append(settings.rules_topic)
