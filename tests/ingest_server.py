@@ -5,21 +5,13 @@ from __future__ import annotations
 import os
 import secrets
 import signal
-import socket
 import string
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 from ingest.wecom_crypto import WecomCrypto
-from tests.live import REPO, unique
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from tests.live import REPO, free_port, unique, wait_listening
 
 
 class IngestServer:
@@ -44,16 +36,8 @@ class IngestServer:
         self.proc = subprocess.Popen([sys.executable, "-m", "paodan", "ingest", "callback", "--port", str(self.port)],
                                      cwd=REPO, env=self.env, stdout=out, stderr=subprocess.STDOUT,
                                      start_new_session=True)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"ingest server exited with {self.proc.returncode}; see {self.log_path}")
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
-                return self
-            except OSError:
-                time.sleep(0.1)
-        raise TimeoutError(f"ingest server not listening on {self.port} within {timeout}s")
+        wait_listening(self.proc, self.port, timeout, "ingest server", self.log_path)
+        return self
 
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:

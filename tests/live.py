@@ -3,6 +3,7 @@
 - `Worker`: a `paodan worker` subprocess with its own consumer group, data dir and log, started fresh
   for a test session (or a test), stopped with SIGTERM or killed with SIGKILL on request.
 - `produce` / `Consumer`: talk to the real Kafka broker with aiokafka.
+- `free_port` / `wait_listening`: for the servers tests start (board, ingest server, a private Redis).
 Nothing here stands in for Kafka, Redis or ClickHouse; it only drives them.
 """
 
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -27,6 +29,27 @@ REPO = Path(__file__).resolve().parent.parent
 
 def unique(prefix: str) -> str:
     return f"{prefix}{uuid.uuid4().hex[:10]}"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_listening(proc: subprocess.Popen, port: int, timeout: float, what: str, log_path: Path | None = None) -> None:
+    """Wait until `proc` accepts connections on `port`; raise if it exits first or the time runs out."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            tail = log_path.read_text(errors="replace")[-2000:] if log_path and log_path.exists() else ""
+            raise RuntimeError(f"{what} exited with {proc.returncode}; see {log_path}\n{tail}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise TimeoutError(f"{what} not listening on {port} within {timeout}s")
 
 
 class Worker:

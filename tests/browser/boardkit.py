@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -15,17 +14,11 @@ from pathlib import Path
 
 import orjson
 
-from tests.live import REPO, unique
+from tests.live import REPO, free_port, unique, wait_listening
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class BoardProcess:
@@ -50,16 +43,8 @@ class BoardProcess:
         self.proc = subprocess.Popen([sys.executable, "-m", "paodan", "board", "--port", str(self.port)],
                                      cwd=REPO, env=self.env, stdout=log, stderr=subprocess.STDOUT,
                                      start_new_session=True)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"board exited:\n{self.log_path.read_text()[-2000:]}")
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
-                return self
-            except OSError:
-                time.sleep(0.2)
-        raise TimeoutError(f"board not listening within {timeout}s")
+        wait_listening(self.proc, self.port, timeout, "board", self.log_path)
+        return self
 
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:
@@ -109,14 +94,8 @@ class PrivateRedis:
                                       "--dir", str(self.data_dir), "--save", "3600 1", "--appendonly", "no",
                                       "--protected-mode", "yes"],
                                      stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.3).close()
-                return self
-            except OSError:
-                time.sleep(0.1)
-        raise TimeoutError("private redis-server did not start")
+        wait_listening(self.proc, self.port, timeout, "private redis-server", self.data_dir / "redis.log")
+        return self
 
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:

@@ -10,8 +10,8 @@ from aiohttp import web
 
 from dashboard_ws.auth import issue
 from sinks.redis_live import LiveAlerts
-from tests.browser.boardkit import BoardProcess, WsClient, free_port, make_alert
-from tests.live import unique
+from tests.browser.boardkit import BoardProcess, WsClient, make_alert
+from tests.live import free_port, unique
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
 

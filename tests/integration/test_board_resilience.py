@@ -14,9 +14,9 @@ import pytest
 from dashboard_ws.auth import issue
 from sinks.clickhouse.connection import ClickHouseArchive
 from sinks.redis_live import OUTBOX, LiveAlerts
-from tests.browser.boardkit import BoardProcess, PrivateRedis, WsClient, free_port, make_alert
+from tests.browser.boardkit import BoardProcess, PrivateRedis, WsClient, make_alert
 from tests.integration.test_walking_skeleton import chat_record
-from tests.live import Consumer, Worker, alert_revision, produce, unique
+from tests.live import Consumer, Worker, alert_revision, free_port, produce, unique
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
 DIVERSION = "亲，这款你去拼多多下单，比这里便宜"

@@ -17,8 +17,7 @@ from config.wecom import IngestSettings
 from ingest.callback import make_app
 from ingest.wecom_client import contact_event, event_xml, signed_get, signed_post
 from ingest.wecom_crypto import WecomCrypto
-from tests.ingest_server import free_port
-from tests.live import Consumer, unique
+from tests.live import Consumer, free_port, unique
 from tests.unit.test_wecom_crypto import AES_KEY, CHANGE_TYPES, CORPID, GET, POST, TOKEN
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -19,7 +18,7 @@ from websockets.exceptions import InvalidStatus
 
 from dashboard_ws.auth import issue
 from sinks.clickhouse import ClickHouseArchive
-from tests.live import REPO, Consumer, alert_revision, produce, unique
+from tests.live import REPO, Consumer, alert_revision, free_port, produce, unique, wait_listening
 
 pytestmark = pytest.mark.integration
 
@@ -30,25 +29,13 @@ def chat_record(employee: str, text: str, msgtime: int | None = None) -> dict:
             "text": {"content": text}, "corpid": "wwtest", "seq": 1}
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def board(stack, tmp_path_factory):
-    port = _free_port()
+    port = free_port()
     log = open(tmp_path_factory.mktemp("board") / "board.log", "ab")
     proc = subprocess.Popen([sys.executable, "-m", "paodan", "board", "--port", str(port)], cwd=REPO,
                             stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            break
-        except OSError:
-            time.sleep(0.2)
+    wait_listening(proc, port, 20, "board")
     yield f"ws://127.0.0.1:{port}/ws"
     os.killpg(proc.pid, signal.SIGTERM)
     proc.wait(10)
