@@ -6,17 +6,19 @@ A generated lexicon of N terms (Chinese words of 3–6 characters from common ch
 Latin names) and realistic chat messages (customer-service sentences of 8–60 characters, about 3 %
 containing a term, some written with spaces or full-width letters). Measured in the same run:
 
-- `matcher`: what the worker does per message — normalise (translate + collapse) and scan with the
-  Aho-Corasick automaton, then, for the few messages that hit, offsets and overlap resolution;
+- `matcher`: what the worker does per message — make the match view (fold, collapse) and scan it with
+  the Aho-Corasick automaton (natively, in one call, where detectors/scanner is built), then, for the
+  few messages that hit, offsets and overlap resolution;
+- `python`: the same with the pure-Python path (`str.translate` + ahocorasick-rs), as on a machine
+  without cargo; both must find the same messages;
 - `regex`: the baseline the issue names — one compiled alternation of the same 5,000 terms (escaped,
   normalised like the matcher's keys, longest first) and `finditer` over the same normalised text
   (normalised beforehand, untimed: only the matching is compared, in the regex's favour);
 - `analyse`: the whole content pipeline for a text message with the real rules (lexicon, numbers, ids,
   links, intent) — for reference.
 
-Each figure is the best of several runs, the matcher's and the regex's alternated (the machine is
-shared). Prints messages/s and MB/s for
-each, where the matcher's time goes, and the matcher/regex ratio.
+Each figure is the best of several runs, the three alternated (the machine is shared). Prints
+messages/s and MB/s for each, where the time goes, and the matcher/regex ratio.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ import time
 
 from config.lexicon import Lexicon, Term
 from detectors.content.lexicon import LexiconMatcher
-from detectors.textnorm import fold, match_view, with_offsets
+from detectors.textnorm import fold, match_view
 
 COMMON = ("的一是不了人我在有他这中大来上个国到说们为子和你地出道也时年得就那要下以生会自着去之过家学对可她里后"
           "小么心多天而能好都然没日于起还发成事只作当想看文无开手十用主行方又如前所本见经头面公同三已老从动两长"
@@ -71,9 +73,9 @@ def messages(n: int, terms: list[str], rng: random.Random) -> list[str]:
 def run_matcher(matcher: LexiconMatcher, msgs: list[str]) -> int:
     hits = 0
     for text in msgs:
-        raw, _view, collapsed = matcher.scan(fold(text))
+        raw, mapped = matcher.scan_text(text)
         if raw:
-            hits += bool(matcher.resolve(raw, with_offsets(text, collapsed)))
+            hits += bool(matcher.resolve(raw, mapped))
     return hits
 
 
@@ -109,18 +111,23 @@ def main() -> None:
     began = time.perf_counter()
     matcher = LexiconMatcher([Term(t, "g", "high") for t in terms], Lexicon())
     build = time.perf_counter() - began
+    python = LexiconMatcher([Term(t, "g", "high") for t in terms], Lexicon(), native=False)
     pattern = re.compile("|".join(re.escape(t) for t in sorted({match_view(t) for t in terms}, key=len, reverse=True)))
 
     run_matcher(matcher, msgs[:2000])  # warm the normalisation table
     sample = msgs[:args.regex_messages]
     folded_sample = [fold(t) for t in sample]
-    # Alternated rounds, best of each: a load that comes and goes on the shared machine hits both.
-    m_time = r_time = float("inf")
+    # Alternated rounds, best of each: a load that comes and goes on the shared machine hits all three.
+    m_time = p_time = r_time = float("inf")
     for _ in range(args.rounds):
         t, m_hits = timed(run_matcher, matcher, msgs, repeat=2)
         m_time = min(m_time, t)
+        t, p_hits = timed(run_matcher, python, msgs, repeat=2)
+        p_time = min(p_time, t)
         t, r_hits = timed(run_regex, pattern, folded_sample, repeat=1)
         r_time = min(r_time, t)
+    if p_hits != m_hits:
+        raise SystemExit(f"the native and the Python matcher disagree: {m_hits} vs {p_hits} messages hit")
     sample_mb = sum(len(m.encode()) for m in sample) / 1e6
 
     from config.rules import load_rules
@@ -133,11 +140,13 @@ def main() -> None:
              for i, t in enumerate(msgs)]
     a_time, _ = timed(lambda: [analyse(msg, rec, rules) for msg, rec in views], repeat=3)
 
-    # Where the matcher's time goes: the fold (str.translate), the automaton scan, and the rest
-    # (Python calls, and offsets/resolution for the messages that hit).
+    # Where the time goes: the fold (str.translate), the automaton scan, and the rest (Python calls, and
+    # offsets/resolution for the messages that hit); natively, fold and scan are one call.
     f_time, folded = timed(lambda: [fold(t) for t in msgs])
-    find = matcher.automaton.find_matches_as_indexes
-    s_time, _ = timed(lambda: [find(f, True) for f in folded])
+    s_time, _ = timed(lambda: [python._find_in_view(f, True) for f in folded])
+    n_time = None
+    if matcher.native is not None:
+        n_time, _ = timed(lambda: [matcher.native.find(t) for t in msgs])
     m_rate, r_rate = len(msgs) / m_time, len(sample) / r_time
     # Longer texts (8 messages joined, like a forwarded chat record): per-message overheads weigh less.
     longs = ["，".join(msgs[i:i + 8]) for i in range(0, len(msgs), 8)]
@@ -147,14 +156,20 @@ def main() -> None:
     ml_rate, rl_rate = len(longs) / ml_time, len(long_sample) / rl_time
     print(f"lexicon: {len(terms)} terms -> {matcher.patterns} automaton keys, built in {build:.2f}s")
     print(f"messages: {len(msgs)} ({size_mb:.2f} MB, avg {size_mb * 1e6 / len(msgs):.0f} bytes), one core")
-    print(f"matcher : {m_rate:>12,.0f} msgs/s  {size_mb / m_time:8.2f} MB/s  ({m_hits} messages hit)")
     us = 1e6 / len(msgs)
-    print(f"  per message {m_time * us:.2f} us = fold {f_time * us:.2f} + automaton {s_time * us:.2f} + "
-          f"the rest {(m_time - f_time - s_time) * us:.2f}")
+    kind = "native fold+scan" if matcher.native is not None else "pure Python: the native scanner is not built"
+    print(f"matcher : {m_rate:>12,.0f} msgs/s  {size_mb / m_time:8.2f} MB/s  ({m_hits} messages hit; {kind})")
+    if n_time is not None:
+        print(f"  per message {m_time * us:.2f} us = fold+automaton {n_time * us:.2f} + the rest "
+              f"{(m_time - n_time) * us:.2f}")
+    p_rate = len(msgs) / p_time
+    print(f"python  : {p_rate:>12,.0f} msgs/s  {size_mb / p_time:8.2f} MB/s  (str.translate + ahocorasick-rs)")
+    print(f"  per message {p_time * us:.2f} us = fold {f_time * us:.2f} + automaton {s_time * us:.2f} + "
+          f"the rest {(p_time - f_time - s_time) * us:.2f}")
     print(f"regex   : {r_rate:>12,.0f} msgs/s  {sample_mb / r_time:8.2f} MB/s  ({r_hits}/{len(sample)} hit; "
           f"finditer over the normalised text)")
     print(f"analyse : {len(msgs) / a_time:>12,.0f} msgs/s  (whole content pipeline, real rules)")
-    print(f"matcher / regex = {m_rate / r_rate:,.0f}x")
+    print(f"matcher / regex = {m_rate / r_rate:,.0f}x   (python / regex = {p_rate / r_rate:,.0f}x)")
     long_mb = sum(len(m.encode()) for m in longs) / 1e6
     print(f"long texts (~{long_mb * 1e6 / len(longs):.0f} bytes): matcher {ml_rate:,.0f}/s "
           f"({long_mb / ml_time:.1f} MB/s), regex {rl_rate:,.0f}/s, matcher / regex = {ml_rate / rl_rate:,.0f}x")

@@ -16,7 +16,8 @@ phone number).
 Speed matters: most messages contain nothing, so the folded view is built with `str.translate` over a
 per-code-point table (a list: C speed), and the offsets back into the original — needed only to highlight a
 hit — are computed afterwards, for the few messages that hit, by `with_offsets()`, which applies the
-very same table character by character.
+very same table character by character. Where the native scanner is built (detectors/scanner, Rust),
+`native_fold()` applies the table there and the lexicon automaton folds and scans in the same pass.
 """
 
 from __future__ import annotations
@@ -27,6 +28,11 @@ from dataclasses import dataclass
 from itertools import compress
 
 import opencc
+
+try:  # the native fold-and-scan (detectors/scanner); without a Rust toolchain Python does the same, slower
+    import paodan_scanner
+except ImportError:  # pragma: no cover - depends on the machine
+    paodan_scanner = None
 
 _T2S = opencc.OpenCC("t2s")
 
@@ -73,6 +79,18 @@ def _table() -> list[str]:
     if not _TABLE:
         _TABLE.extend("" if 0xD800 <= i < 0xE000 else fold_char(chr(i)) for i in range(TABLE_SIZE))
     return _TABLE
+
+
+_NATIVE: list = []
+
+
+def native_fold():
+    """The fold table as a native `paodan_scanner.Fold` (built once), or None without the extension."""
+    if paodan_scanner is None:
+        return None
+    if not _NATIVE:
+        _NATIVE.append(paodan_scanner.Fold(_TABLE or _table()))
+    return _NATIVE[0]
 
 
 _REPEATS = re.compile(r"([^0-9])\1+")

@@ -159,22 +159,21 @@ def _signals(c: Compiled, msg: ChatMessage, texts: Texts, directory: dict[str, A
     pointer = any(s.rule != "chat.diversion_phrase" for s in signals) if signals else False
     limit = c.limits.max_text_chars
     for part, folded in zip(parts, folds):
-        raw, view, collapsed = c.words.scan(folded)
+        text = part.text[:limit]
+        raw, mapped = c.words.scan_text(text)
         if not raw and not outbound:
             continue  # a customer's words are all we look for in what they write
-        text = part.text[:limit]
-        mapped = with_offsets(text, collapsed) if raw else None
         found: list[contacts.Found] = []
         if outbound:
             if contacts.DIGIT_HINT.search(folded):
-                found.extend(contacts.numbers(mapped or with_offsets(text, collapsed), c.allow, known))
+                found.extend(contacts.numbers(mapped or with_offsets(text, False), c.allow, known))
             found.extend(contacts.ascii_finds(text, c.wechat_ids, c.shop_domains, c.allow))
         if raw:
             directory = directory or {}
             who = (msg.employee_id, directory.get("team", ""), directory.get("branch", ""))
             # Own names have done their job in resolve() (hiding what they contain); they are no finding.
             hits = [h for h in c.words.resolve(raw, mapped) if h.term.group != ALLOWED]
-            cues = c.cues.resolve(c.cues.scan_view(view), mapped)  # longest first: 去年 hides 去
+            cues = c.cues.resolve(c.cues.scan_view(mapped.text), mapped)  # longest first: 去年 hides 去
             signals.extend(grade(hits, cues, mapped, outbound, pointer or bool(found),
                                  c.cfg["chat.diversion_phrase"], who, c.titles, part.name))
         for f in found:
