@@ -201,12 +201,15 @@ class Fanout:
         return seq, frames
 
     async def risk_for(self, claims: Claims) -> list[dict[str, Any]]:
-        """The highest current risk scores `claims` may see (the behaviour engine's `paodan:risk`)."""
-        scan = RISK_TOP if claims.sees_all else 10 * RISK_TOP  # a supervisor's team among the riskiest
-        ids = await self.live.redis.zrevrange(redis_risk.RANK, 0, scan - 1)
+        """The highest current risk scores `claims` may see (the behaviour engine's `paodan:risk`): the
+        company's for compliance and admins, the supervisor's own team's for a supervisor."""
+        if not claims.sees_all and not claims.team:
+            return []
+        rank = redis_risk.RANK if claims.sees_all else redis_risk.team_rank(claims.team)
+        ids = await self.live.redis.zrevrange(rank, 0, RISK_TOP - 1)
         values = await self.live.redis.hmget(redis_risk.HASH, ids) if ids else []
-        visible = [r for r in map(orjson.loads, filter(None, values)) if claims.sees_team(r.get("team"))]
-        return visible[:RISK_TOP]
+        # The team filter again: an entry whose employee has just moved team may still be ranked here.
+        return [r for r in map(orjson.loads, filter(None, values)) if claims.sees_team(r.get("team"))]
 
     def publish_risk(self, raw: bytes) -> None:
         """A risk update (not part of the change log: it is a current value, resent on every resume)."""

@@ -6,6 +6,9 @@ Keys:
   "points"}]}`; `ts` is the event time the score was computed at; scores decay, so a board showing an
   old entry may say "as of ts")
 - `paodan:risk:rank` — sorted set: employee id scored by risk score (ZREVRANGE for the top N)
+- `paodan:risk:rank:team:{team}` — the same, one per team (a supervisor's leaderboard: the riskiest
+  of their own team, however low the team stands in the whole company); an employee who moves team
+  leaves the old team's set
 - channel `paodan:risk` — every accepted update, the same JSON
 
 Each update is one Lua call: an update older (by `ts`) than the stored one is ignored and not
@@ -21,17 +24,26 @@ import redis.asyncio as aioredis
 
 HASH = "paodan:risk"
 RANK = "paodan:risk:rank"
+TEAM_RANK = "paodan:risk:rank:team:"
 CHANNEL = "paodan:risk"
 
-# KEYS: hash, rank. ARGV: employee, ts, score, json, channel
+
+def team_rank(team: str) -> str:
+    return TEAM_RANK + team
+
+
+# KEYS: hash, rank, the team's rank. ARGV: employee, ts, score, json, channel, team rank prefix
 _UPSERT = """
 local cur = redis.call('HGET', KEYS[1], ARGV[1])
 if cur then
-  local ts = tonumber(string.match(cur, '"ts":(%d+)'))
-  if ts and ts > tonumber(ARGV[2]) then return 0 end
+  local old = cjson.decode(cur)
+  if tonumber(old.ts) and tonumber(old.ts) > tonumber(ARGV[2]) then return 0 end
+  local old_rank = ARGV[6] .. tostring(old.team or '')
+  if old_rank ~= KEYS[3] then redis.call('ZREM', old_rank, ARGV[1]) end
 end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[4])
 redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
+redis.call('ZADD', KEYS[3], ARGV[3], ARGV[1])
 redis.call('PUBLISH', ARGV[5], ARGV[4])
 return 1
 """
@@ -47,14 +59,16 @@ class LiveRisk:
         accepted = 0
         async with self.redis.pipeline(transaction=False) as pipe:
             for u in updates:
-                await self._upsert(keys=[HASH, RANK], args=[u["employee_id"], int(u["ts"]), float(u["score"]),
-                                                            orjson.dumps(u), CHANNEL], client=pipe)
+                await self._upsert(keys=[HASH, RANK, team_rank(u.get("team") or "")],
+                                   args=[u["employee_id"], int(u["ts"]), float(u["score"]), orjson.dumps(u),
+                                         CHANNEL, TEAM_RANK], client=pipe)
             for result in await pipe.execute():
                 accepted += int(result or 0)
         return accepted
 
-    async def top(self, n: int = 20) -> list[dict[str, Any]]:
-        ids = await self.redis.zrevrange(RANK, 0, n - 1)
+    async def top(self, n: int = 20, team: str | None = None) -> list[dict[str, Any]]:
+        """The `n` highest scores, in the whole company or in one team."""
+        ids = await self.redis.zrevrange(RANK if team is None else team_rank(team), 0, n - 1)
         if not ids:
             return []
         values = await self.redis.hmget(HASH, ids)
