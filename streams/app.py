@@ -19,7 +19,11 @@ app = faust.App(
     datadir=str(settings.data_dir),
     topic_partitions=settings.partitions,
     topic_replication_factor=1,
-    topic_allow_declare=True,
+    # The worker creates every topic it reads or writes before Faust starts (streams.worker
+    # create_own_topics), so Faust declares none: its declarations re-ask the broker for each of them
+    # one by one, about two seconds of every start. No agent runs `on_leader`, so no leader topic.
+    topic_allow_declare=False,
+    topic_disable_leader=True,
     web_enabled=False,
     # At-least-once in: offsets are committed after every agent acked the event (after its effects).
     broker_commit_interval=settings.commit_interval_s,

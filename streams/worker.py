@@ -54,6 +54,11 @@ def run(loglevel: str = "info") -> None:
 
     rules = current_rules()  # fail before joining the group if the rules file is bad
     create_own_topics(app, settings, tuple(detection.INTERNAL.values()))
+    # Table writes wait in Faust's producer buffer until its background task sends them; past 100
+    # waiting, Faust stops the consumer and drains the buffer a record at a time, logging a warning
+    # each time. A detection batch writes a state per employee and an owner per customer it touched
+    # (hundreds) at once, so allow a few batches' worth before that throttle (and its warning) starts.
+    app.producer.buffer.max_messages = 4 * settings.batch_max
     logging.getLogger(__name__).info("rules %s loaded from %s", rules.version, rules.path)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     Worker(app, loglevel=loglevel, quiet=True).execute_from_commandline()
