@@ -43,7 +43,7 @@ from detectors.content.parts import skipped
 from detectors.context import NOTICE_TOPIC, TEAM_TOPIC
 from streams import deadletter, topics
 from streams.app import app, settings
-from streams.directory import directory, lookup
+from streams.directory import directory, lookup, read
 from streams.processing import (BEHAVIOUR_TOPICS, chat_contact, decode_behaviour, detect_chat, process_behaviour,
                                 process_team)
 from streams.records import RecordError, decode_msgaudit
@@ -134,14 +134,14 @@ class Batch:
 
     def owner(self, customer: str) -> dict | None:
         if customer not in self._owners:
-            self._owners[customer] = customer_owner.get(customer)
+            self._owners[customer] = read(customer_owner, customer)
         return self._owners[customer]
 
     def chat_state(self, employee: str) -> dict | None:
-        return self.chat[employee][0] if employee in self.chat else chat_state.get(employee)
+        return self.chat[employee][0] if employee in self.chat else read(chat_state, employee)
 
     def behaviour_state(self, employee: str) -> dict | None:
-        return self.behaviour[employee][0] if employee in self.behaviour else behaviour_state.get(employee)
+        return self.behaviour[employee][0] if employee in self.behaviour else read(behaviour_state, employee)
 
     async def alerts(self, alerts) -> None:
         now = int(time.time() * 1000)
