@@ -41,9 +41,9 @@ from faust.streams import _current_event  # private: see _during
 
 from detectors.content.parts import skipped
 from detectors.context import NOTICE_TOPIC, TEAM_TOPIC
-from streams import deadletter, topics
+from streams import deadletter, tables, topics
 from streams.app import app, settings
-from streams.directory import directory, lookup, read
+from streams.directory import directory, lookup
 from streams.processing import (BEHAVIOUR_TOPICS, chat_contact, decode_behaviour, detect_chat, process_behaviour,
                                 process_team)
 from streams.records import RecordError, decode_msgaudit
@@ -65,12 +65,12 @@ team_topic = _topic(INTERNAL[TEAM_TOPIC])
 risk_topic = _topic(RISK_TOPIC)
 OUT = {NOTICE_TOPIC: _topic(INTERNAL[NOTICE_TOPIC]), TEAM_TOPIC: team_topic}
 
-# Restored in batches of 10,000 changelog records (one RocksDB write batch each) rather than Faust's 1,000.
-chat_state = app.Table("chat_state", default=None, recovery_buffer_size=10_000)
-behaviour_state = app.Table("behaviour", default=None, recovery_buffer_size=10_000)
-team_days = app.Table("team_days", default=None)
-customer_owner = app.GlobalTable("customer_owner", default=None, partitions=1, recovery_buffer_size=1,
-                                 use_partitioner=True)
+# JSON documents Faust keeps as bytes (streams/tables.py). Restored in batches of 10,000 changelog
+# records (one RocksDB write batch each) rather than Faust's 1,000.
+chat_state = tables.table("chat_state", recovery_buffer_size=10_000)
+behaviour_state = tables.table("behaviour", recovery_buffer_size=10_000)
+team_days = tables.table("team_days")
+customer_owner = tables.global_table("customer_owner", partitions=1, recovery_buffer_size=1, use_partitioner=True)
 counts: Counter[str] = Counter()
 _owner_partitions_known = False
 
@@ -129,19 +129,19 @@ class Batch:
         return self._directory[employee]
 
     def set_directory(self, employee: str, entry: dict) -> None:
-        directory[employee] = entry
+        tables.put(directory, employee, entry)
         self._directory[employee] = entry
 
     def owner(self, customer: str) -> dict | None:
         if customer not in self._owners:
-            self._owners[customer] = read(customer_owner, customer)
+            self._owners[customer] = tables.get(customer_owner, customer)
         return self._owners[customer]
 
     def chat_state(self, employee: str) -> dict | None:
-        return self.chat[employee][0] if employee in self.chat else read(chat_state, employee)
+        return self.chat[employee][0] if employee in self.chat else tables.get(chat_state, employee)
 
     def behaviour_state(self, employee: str) -> dict | None:
-        return self.behaviour[employee][0] if employee in self.behaviour else read(behaviour_state, employee)
+        return self.behaviour[employee][0] if employee in self.behaviour else tables.get(behaviour_state, employee)
 
     async def alerts(self, alerts) -> None:
         now = int(time.time() * 1000)
@@ -155,7 +155,7 @@ class Batch:
         if out.owner_updates:
             await _owner_changelog_known()
         for customer, value in out.owner_updates:
-            customer_owner[customer] = value
+            tables.put(customer_owner, customer, value)
             self._owners[customer] = value
         for t, k, v in out.messages:
             self.pending.append(await OUT[t].send(key=k.encode(), value=orjson.dumps(v)))
@@ -174,7 +174,7 @@ class Batch:
         for table, states in ((chat_state, self.chat), (behaviour_state, self.behaviour)):
             for employee, (state, event) in states.items():
                 with _during(event):
-                    table[employee] = state
+                    tables.put(table, employee, state)
 
 
 async def _chat(batch: Batch, event, rules):
@@ -251,7 +251,7 @@ async def team(stream):
     async for event in stream.events():
         msg = event.message
         key = (event.key or b"").decode("utf-8", "replace")
-        state = team_days.get(key)
+        state = tables.get(team_days, key)
         if _already_applied(state, msg):
             continue
         try:
@@ -260,7 +260,7 @@ async def team(stream):
             await deadletter.send(event, str(exc))
             continue
         await asyncio.gather(*[await OUT[t].send(key=k.encode(), value=orjson.dumps(v)) for t, k, v in messages])
-        team_days[key] = _commit(state, msg)
+        tables.put(team_days, key, _commit(state, msg))
 
 
 @app.timer(interval=60.0)

@@ -10,19 +10,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from streams.app import app
+from streams import tables
 
-# Keyed by employee id (str); values are dicts, stored as JSON by Faust.
-directory = app.Table("directory", default=None)
-
-
-def read(table, key: str) -> Any:
-    """`table.get(key)` in one store look-up. Faust's `Table.get` asks the store whether the key is
-    there and then reads it: two RocksDB reads (four for a global table, which also probes the bloom
-    filter each time). The store's own `get` reads once. For tables without windows or expiry only:
-    it skips their bookkeeping."""
-    return table.data.get(key)
+# Keyed by employee id (str); values are JSON documents (streams/tables.py).
+directory = tables.table("directory")
 
 
 def lookup(employee_id: str) -> dict[str, Any]:
-    return read(directory, employee_id) or {}
+    return tables.get(directory, employee_id) or {}
