@@ -24,12 +24,12 @@ detecting agent of that topic sends it to `paodan.deadletter` with the reason. A
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ctypes
 import logging
 import multiprocessing
 import os
 import signal
-import sys
 import time
 from collections import defaultdict, deque
 from dataclasses import dataclass, field
@@ -320,8 +320,11 @@ class ArchiveConsumer:
                 if batch.size:
                     writing = asyncio.create_task(self._store(consumer, batch))
         finally:
-            if writing is not None and not writing.done():
-                writing.cancel()
+            if writing is not None:
+                # Stopping (or failing): let the batch being written finish, so its offsets are committed
+                # and a restart does not write it again.
+                with contextlib.suppress(Exception):
+                    await writing
             await consumer.stop()
             self._reset()
 
@@ -333,9 +336,11 @@ def _archive_process_main() -> None:
     except OSError:
         pass
     logging.basicConfig(level=logging.INFO, format="[%(asctime)s] [%(process)d] [%(levelname)s] %(message)s")
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
 
     async def main() -> None:
+        # SIGTERM (the worker stopping) cancels the consumer, which finishes its write, commits and
+        # leaves its group, rather than exiting from inside the event loop with tasks still pending.
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, asyncio.current_task().cancel)
         while True:
             try:
                 await ArchiveConsumer(settings).run()
@@ -343,7 +348,8 @@ def _archive_process_main() -> None:
                 log.warning("archive consumer: Kafka error %s; restarting in 2s", exc)
                 await asyncio.sleep(2)
 
-    asyncio.run(main())
+    with contextlib.suppress(asyncio.CancelledError):
+        asyncio.run(main())
 
 
 @app.task
@@ -367,5 +373,8 @@ async def _archive_process(n: int) -> None:
             proc.terminate()
             await asyncio.to_thread(proc.join, 30)
             raise
-        log.warning("archive process %d exited with %s; restarting in 2s", n, proc.exitcode)
+        # Exit 0 is a stop asked for (SIGTERM, usually with the whole worker: then this task is cancelled
+        # in the sleep below); anything else is a crash.
+        log.log(logging.INFO if proc.exitcode == 0 else logging.WARNING,
+                "archive process %d exited with %s; restarting in 2s", n, proc.exitcode)
         await asyncio.sleep(2)
