@@ -51,6 +51,19 @@ MAX_BACKLOG = 1 << 20
 REVOKED_CLOSE = 4401  # application close code: token revoked or expired, sign in again
 
 
+# What a snapshot leaves out of each alert: its evidence ids and their matched spans, most of an alert's
+# bytes (up to 50 messages: some 17 kB of 18) and never shown in the list. The page asks the evidence API
+# for them when an alert is opened; live `alert` frames still carry the whole alert.
+SNAPSHOT_LEAVES_OUT = ("evidence", "highlights")
+
+
+def listed(alert: dict[str, Any]) -> dict[str, Any]:
+    """An alert as a snapshot lists it: without SNAPSHOT_LEAVES_OUT, with `evidence_count`."""
+    out = {k: v for k, v in alert.items() if k not in SNAPSHOT_LEAVES_OUT}
+    out["evidence_count"] = len(alert.get("evidence") or ())
+    return out
+
+
 def scope_of(change: dict[str, Any]) -> str | None:
     """The team a change belongs to; None for a change every viewer may see."""
     if change.get("type") == "alert":
@@ -181,7 +194,7 @@ class Fanout:
         seq, alerts = await self.live.latest(SNAPSHOT_SIZE, None if claims.sees_all else claims.team)
         now = int(time.time() * 1000)
         silences = [s for s in await self.live.silences(now) if s.get("team") is None or claims.sees_team(s["team"])]
-        bodies = [orjson.dumps(a if claims.can_read_content else redact(a)) for a in alerts if claims.can_see(a)]
+        bodies = [orjson.dumps(listed(a if claims.can_read_content else redact(a))) for a in alerts if claims.can_see(a)]
         pages: list[list[bytes]] = [[]]
         size = 0
         for body in bodies:

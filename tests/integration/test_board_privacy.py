@@ -57,6 +57,11 @@ async def test_a_supervisor_never_receives_the_matched_words_a_compliance_office
     for words in WORDS:
         assert words in seen_by_officer
         assert words not in seen_by_supervisor
+    # The snapshot lists the earlier alert without its evidence and spans (the evidence API has them).
+    [listed] = [a for m in off.messages if m["type"].startswith("snapshot") for a in m["alerts"]
+                if a["alert_id"] == earlier["alert_id"]]
+    assert "highlights" not in listed and "evidence" not in listed
+    assert listed["evidence_count"] == len(earlier["evidence"]) and listed["title"] == earlier["title"]
     [live_frame] = [m["alert"] for m in sup.messages if m["type"] == "alert"]
     assert live_frame["content_redacted"] is True and "「＊＊＊」（个人手机号）" in live_frame["explanation"]
     assert [(h["start"], h["end"]) for h in live_frame["highlights"]] == \
