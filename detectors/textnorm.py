@@ -17,7 +17,8 @@ Speed matters: most messages contain nothing, so the folded view is built with `
 per-code-point table (a list: C speed), and the offsets back into the original — needed only to highlight a
 hit — are computed afterwards, for the few messages that hit, by `with_offsets()`, which applies the
 very same table character by character. Where the native scanner is built (detectors/scanner, Rust),
-`native_fold()` applies the table there and the lexicon automaton folds and scans in the same pass.
+`native_fold()` applies the table there: the lexicon automaton folds and scans in the same pass, and
+`with_offsets()` is one native pass too.
 """
 
 from __future__ import annotations
@@ -146,6 +147,16 @@ def with_offsets(text: str, collapse_repeats: bool = True) -> Mapped:
 
     Equal, character for character, to `match_view(text)` (or `fold(text)`), by construction.
     """
+    native = native_fold()
+    if native is not None:  # the same, in one native pass (detectors/scanner)
+        view, starts, ends = native.offsets(text, collapse_repeats)
+        return Mapped(text, view, starts, ends)
+    return with_offsets_python(text, collapse_repeats)
+
+
+def with_offsets_python(text: str, collapse_repeats: bool = True) -> Mapped:
+    """with_offsets() without the native scanner: CPython's C-speed passes (translate, compress) where
+    they can, else one character at a time."""
     lengths = text.translate(_LENGTHS or _lengths())
     if not lengths.isascii() or "\x02" in lengths:
         return _with_offsets_by_char(text, collapse_repeats)  # a character folding to several, or past the table

@@ -13,7 +13,7 @@ import pytest
 from config.rules import load_rules
 from config.settings import CONFIG_DIR
 from detectors.content.lexicon import LexiconMatcher
-from detectors.textnorm import fold, match_view, native_fold, paodan_scanner
+from detectors.textnorm import _with_offsets_by_char, fold, match_view, native_fold, paodan_scanner, with_offsets
 from tests import corpus
 
 RULES = load_rules(CONFIG_DIR / "rules.yaml")
@@ -64,6 +64,13 @@ def test_folds_agree_on_thousands_of_generated_texts():
     folder = native_fold()
     assert [folder(t) for t in GENERATED] == [fold(t) for t in GENERATED]
     assert [folder(t, True) for t in GENERATED] == [match_view(t) for t in GENERATED]
+
+
+@needs_native
+def test_native_offsets_map_every_view_character_back_as_python_does():
+    for text in CORPUS_TEXTS + GENERATED + ["", "ﬁﬁ", "ßs", "拼拼多多多", "1111", "a" * 10_000]:
+        for collapse in (True, False):
+            assert with_offsets(text, collapse) == _with_offsets_by_char(text, collapse), (text, collapse)
 
 
 def _found(matcher: LexiconMatcher, text: str) -> list[tuple]:

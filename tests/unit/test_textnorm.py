@@ -47,10 +47,11 @@ def test_odd_input_does_not_break_normalisation():
 
 def test_offsets_are_the_same_whichever_way_they_are_computed():
     """with_offsets() maps ordinary text in C-speed passes and falls back to one character at a time
-    (a character folding to several, or past the fold table): both must give the very same view."""
+    (a character folding to several, or past the fold table): both must give the very same view. (The
+    native scanner's pass is held to the same in tests/unit/test_scanner.py.)"""
     import random
 
-    from detectors.textnorm import _with_offsets_by_char
+    from detectors.textnorm import _with_offsets_by_char, with_offsets_python
 
     rng = random.Random(11)
     alphabet = list("拼多夕微信薇Vv信 　，。！?★❤️😀①③⑧一三八幺壹ＰＤＤpdd138-_.") + ["½", "㎏", "ﬁ", "𠀀", "\u0301", "\u200b"]
@@ -58,4 +59,4 @@ def test_offsets_are_the_same_whichever_way_they_are_computed():
         "".join(rng.choice(alphabet) for _ in range(rng.randint(1, 30))) for _ in range(3000)]
     for text in texts:
         for collapse in (True, False):
-            assert with_offsets(text, collapse) == _with_offsets_by_char(text, collapse), (text, collapse)
+            assert with_offsets_python(text, collapse) == _with_offsets_by_char(text, collapse), (text, collapse)

@@ -22,7 +22,7 @@ use std::cell::RefCell;
 use daachorse::{CharwiseDoubleArrayAhoCorasick, CharwiseDoubleArrayAhoCorasickBuilder, MatchKind};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
-use pyo3::types::{PyList, PyString, PyStringData};
+use pyo3::types::{PyList, PyString, PyStringData, PyTuple};
 
 /// Table entry of a code point folded to nothing.
 const DELETED: u32 = u32::MAX;
@@ -120,6 +120,47 @@ impl Fold {
             });
         }
         Ok(Fold { table: entries, several })
+    }
+
+    /// The view of `text` (folded; runs collapsed when `collapse` is true) with, for each of its
+    /// characters, the span `[start, end)` of `text` it comes from: `(view, starts, ends)`, as
+    /// `textnorm.with_offsets` computes them. A collapsed run spans from its first character to its last.
+    #[pyo3(signature = (text, collapse=true))]
+    fn offsets<'py>(&self, py: Python<'py>, text: &Bound<'py, PyString>, collapse: bool)
+                    -> PyResult<(String, Bound<'py, PyTuple>, Bound<'py, PyTuple>)> {
+        let mut view = String::new();
+        let mut starts: Vec<usize> = Vec::new();
+        let mut ends: Vec<usize> = Vec::new();
+        let mut last = u32::MAX;
+        let mut emit = |i: usize, code: u32| {
+            if collapse && code == last && !(0x30..=0x39).contains(&code) {
+                if let Some(end) = ends.last_mut() {
+                    *end = i + 1;
+                }
+                return;
+            }
+            last = code;
+            view.push(char::from_u32(code).unwrap_or('\u{FFFD}'));
+            starts.push(i);
+            ends.push(i + 1);
+        };
+        let mut each = |i: usize, code: u32| match self.table.get(code as usize) {
+            None => emit(i, code),
+            Some(&DELETED) => {}
+            Some(&entry) if entry & SEVERAL != 0 => {
+                for &c in &self.several[(entry & !SEVERAL) as usize] {
+                    emit(i, c);
+                }
+            }
+            Some(&entry) => emit(i, entry),
+        };
+        // SAFETY: as in `write`.
+        match unsafe { text.data()? } {
+            PyStringData::Ucs1(s) => s.iter().enumerate().for_each(|(i, &c)| each(i, c as u32)),
+            PyStringData::Ucs2(s) => s.iter().enumerate().for_each(|(i, &c)| each(i, c as u32)),
+            PyStringData::Ucs4(s) => s.iter().enumerate().for_each(|(i, &c)| each(i, c)),
+        }
+        Ok((view, PyTuple::new(py, starts)?, PyTuple::new(py, ends)?))
     }
 
     /// `text` folded, and its runs collapsed when `collapse` is true: `text.translate(table)`, or
