@@ -38,7 +38,9 @@ local cur = redis.call('HGET', KEYS[1], ARGV[1])
 if cur then
   local old = cjson.decode(cur)
   if tonumber(old.ts) and tonumber(old.ts) > tonumber(ARGV[2]) then return 0 end
-  local old_rank = ARGV[6] .. tostring(old.team or '')
+  local team = old.team
+  if type(team) ~= 'string' then team = '' end  -- absent or JSON null (cjson.null): no team
+  local old_rank = ARGV[6] .. team
   if old_rank ~= KEYS[3] then redis.call('ZREM', old_rank, ARGV[1]) end
 end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[4])

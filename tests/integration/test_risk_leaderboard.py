@@ -71,6 +71,14 @@ async def test_an_employee_who_moves_team_leaves_the_old_teams_board(settings):
         # An older update (a worker replaying after a crash) moves nothing back.
         assert await risk.upsert_many([update(employee, old, 99.0, now)]) == 0
         assert await risk.top(5, team=old) == []
+        # Nor does an entry without a team (JSON null) linger in the no-team ranking once it has one.
+        await risk.upsert_many([{**update(employee, new, 50.0, now + 2000), "team": None}])
+        assert await risk.redis.zscore(team_rank(""), employee) == 50.0
+        await risk.upsert_many([update(employee, new, 55.0, now + 3000)])
+        assert await risk.redis.zscore(team_rank(""), employee) is None
     finally:
         await forget(risk, (old, new))
+        await risk.redis.hdel(HASH, employee)
+        await risk.redis.zrem(RANK, employee)
+        await risk.redis.zrem(team_rank(""), employee)
         await risk.close()
