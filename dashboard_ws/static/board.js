@@ -158,7 +158,25 @@ function row(a) {
     cell("score", document.createTextNode(Number(a.score).toFixed(1))));
   return tr;
 }
-function renderTable() { $("alerts").replaceChildren(...visible().map(row)); }
+// Rows are kept and reused while what they show is unchanged: rebuilding 500 rows took ~100 ms per
+// render, and a render follows every change. The key is everything a row shows (the alert with its
+// triage state, its silence, the selection and the language).
+const keptRows = new Map();  // alert_id -> { key, tr }
+function rowFor(a) {
+  const key = `${state.lang}|${state.selected === a.alert_id}|${!!silencedBy(a)}|${JSON.stringify(a)}`;
+  const kept = keptRows.get(a.alert_id);
+  if (kept && kept.key === key) return kept.tr;
+  const tr = row(a);
+  keptRows.set(a.alert_id, { key, tr });
+  return tr;
+}
+function renderTable() {
+  const list = visible();
+  $("alerts").replaceChildren(...list.map(rowFor));
+  if (keptRows.size > 2 * state.alerts.size + 100) {  // forget rows of alerts the board no longer holds
+    for (const id of keptRows.keys()) if (!state.alerts.has(id)) keptRows.delete(id);
+  }
+}
 
 // --- risk leaderboard with sparklines (risk updates if the worker publishes them, else alert scores) --
 function dailyMax(alerts, days, now) {
@@ -375,7 +393,11 @@ function apply(msg) {
     const isNew = !state.alerts.has(msg.alert.alert_id);
     upsertAlert(msg.alert);
     scheduleRender();
-    if (isNew) requestAnimationFrame(() => { const tr = document.querySelector(`tr[data-id="${CSS.escape(msg.alert.alert_id)}"]`); if (tr) tr.classList.add("fresh"); });
+    if (isNew) requestAnimationFrame(() => {
+      const tr = document.querySelector(`tr[data-id="${CSS.escape(msg.alert.alert_id)}"]`);
+      // Once: a kept row is moved again on later renders, which would replay the animation.
+      if (tr) { tr.classList.add("fresh"); tr.addEventListener("animationend", () => tr.classList.remove("fresh"), { once: true }); }
+    });
   } else if (msg.type === "action") {
     const a = state.alerts.get(msg.alert_id);
     if (a) a.state = msg.state;
