@@ -268,7 +268,12 @@ def cmd_demo(args) -> int:
     # Each demo runs as its own application (consumer groups, tables) starting from the topics' end, so
     # it shows its own simulated company at once instead of first working through whatever earlier
     # runs or tests left on the topics. Its changelog topics are deleted when it stops.
-    app_id = f"paodan-demo-{int(time.time())}"
+    started = int(time.time())
+    app_id = f"paodan-demo-{started}"
+    # Its company's ids carry the run's tag too (r52340-zhangwei): alert ids are deterministic, so a second
+    # run on the same day would otherwise raise the very alerts the first left in Redis, as older
+    # revisions the board ignores, and nothing would seem to arrive.
+    prefix = f"r{started % 100_000}-"
     worker_env = {**os.environ, "PAODAN_APP_ID": app_id, "PAODAN_OFFSET_RESET": "latest",
                   "PAODAN_DATA_DIR": str(logs / f"{app_id}-data")}
     exe = [sys.executable, "-m", "paodan"]
@@ -303,7 +308,7 @@ def cmd_demo(args) -> int:
     try:
         # A short history sent quickly (the board fills with behaviour and chat alerts), then live chat.
         asyncio.run(simulator.produce_live(settings.kafka, args.seed, args.history_rate, args.duration,
-                                           days=args.days, chatter_rate=args.rate, quiet=False))
+                                           days=args.days, prefix=prefix, chatter_rate=args.rate, quiet=False))
         if args.duration is not None:
             time.sleep(5)  # let the last alerts through before stopping
     except KeyboardInterrupt:
