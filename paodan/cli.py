@@ -306,7 +306,7 @@ def cmd_demo(args) -> int:
 
     signal.signal(signal.SIGTERM, stop)
     try:
-        # A short history sent quickly (the board fills with behaviour and chat alerts), then live chat.
+        # Four weeks of history sent quickly (the board fills with behaviour and chat alerts), then live chat.
         asyncio.run(simulator.produce_live(settings.kafka, args.seed, args.history_rate, args.duration,
                                            days=args.days, prefix=prefix, chatter_rate=args.rate, quiet=False))
         if args.duration is not None:
@@ -438,8 +438,10 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("demo", help="stack, worker, simulator and board together")
     s.add_argument("--port", type=int, default=8765)
     s.add_argument("--rate", type=float, default=3.0, help="live chat records per second after the history")
-    s.add_argument("--days", type=int, default=7, help="days of company history sent first")
-    s.add_argument("--history-rate", type=float, default=500.0, help="records per second for the history")
+    # Four weeks: every planted behaviour pattern needs two weeks of ordinary history before it (its
+    # baseline), so a shorter history shows only the live chat's content alerts.
+    s.add_argument("--days", type=int, default=28, help="days of company history sent first")
+    s.add_argument("--history-rate", type=float, default=1000.0, help="records per second for the history")
     s.add_argument("--seed", type=int, default=7)
     s.add_argument("--duration", type=float, help="stop after this many seconds (default: Ctrl-C)")
     s.add_argument("--keep-stack", action="store_true", help="leave Kafka, Redis and ClickHouse running")
