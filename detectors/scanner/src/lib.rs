@@ -41,11 +41,18 @@ struct Writer<'a> {
     last: u32,
 }
 
+/// Whether `code` continues a run of `last` that collapsing merges into one character (digits never
+/// collapse: 13888888888 stays a phone number), as `textnorm.collapse` does.
+#[inline]
+fn continues_run(last: u32, code: u32) -> bool {
+    code == last && !(0x30..=0x39).contains(&code)
+}
+
 impl Writer<'_> {
     #[inline]
     fn char(&mut self, code: u32) {
         if self.collapse {
-            if code == self.last && !(0x30..=0x39).contains(&code) {
+            if continues_run(self.last, code) {
                 return;
             }
             self.last = code;
@@ -70,17 +77,16 @@ struct Fold {
 }
 
 impl Fold {
+    /// Call `emit` with each character `code` folds to: none, one or several.
     #[inline]
-    fn apply(&self, code: u32, out: &mut Writer) {
+    fn apply(&self, code: u32, mut emit: impl FnMut(u32)) {
         match self.table.get(code as usize) {
-            None => out.char(code),
+            None => emit(code),
             Some(&DELETED) => {}
             Some(&entry) if entry & SEVERAL != 0 => {
-                for &c in &self.several[(entry & !SEVERAL) as usize] {
-                    out.char(c);
-                }
+                self.several[(entry & !SEVERAL) as usize].iter().for_each(|&c| emit(c))
             }
-            Some(&entry) => out.char(entry),
+            Some(&entry) => emit(entry),
         }
     }
 
@@ -91,9 +97,9 @@ impl Fold {
         // SAFETY: the data is read while the GIL is held and `text` is alive; no reference is kept.
         let data = unsafe { text.data()? };
         match (data, fold) {
-            (PyStringData::Ucs1(s), Some(f)) => s.iter().for_each(|&c| f.apply(c as u32, &mut out)),
-            (PyStringData::Ucs2(s), Some(f)) => s.iter().for_each(|&c| f.apply(c as u32, &mut out)),
-            (PyStringData::Ucs4(s), Some(f)) => s.iter().for_each(|&c| f.apply(c, &mut out)),
+            (PyStringData::Ucs1(s), Some(f)) => s.iter().for_each(|&c| f.apply(c as u32, |x| out.char(x))),
+            (PyStringData::Ucs2(s), Some(f)) => s.iter().for_each(|&c| f.apply(c as u32, |x| out.char(x))),
+            (PyStringData::Ucs4(s), Some(f)) => s.iter().for_each(|&c| f.apply(c, |x| out.char(x))),
             (PyStringData::Ucs1(s), None) => s.iter().for_each(|&c| out.char(c as u32)),
             (PyStringData::Ucs2(s), None) => s.iter().for_each(|&c| out.char(c as u32)),
             (PyStringData::Ucs4(s), None) => s.iter().for_each(|&c| out.char(c)),
@@ -133,7 +139,7 @@ impl Fold {
         let mut ends: Vec<usize> = Vec::new();
         let mut last = u32::MAX;
         let mut emit = |i: usize, code: u32| {
-            if collapse && code == last && !(0x30..=0x39).contains(&code) {
+            if collapse && continues_run(last, code) {
                 if let Some(end) = ends.last_mut() {
                     *end = i + 1;
                 }
@@ -144,16 +150,7 @@ impl Fold {
             starts.push(i);
             ends.push(i + 1);
         };
-        let mut each = |i: usize, code: u32| match self.table.get(code as usize) {
-            None => emit(i, code),
-            Some(&DELETED) => {}
-            Some(&entry) if entry & SEVERAL != 0 => {
-                for &c in &self.several[(entry & !SEVERAL) as usize] {
-                    emit(i, c);
-                }
-            }
-            Some(&entry) => emit(i, entry),
-        };
+        let mut each = |i: usize, code: u32| self.apply(code, |c| emit(i, c));
         // SAFETY: as in `write`.
         match unsafe { text.data()? } {
             PyStringData::Ucs1(s) => s.iter().enumerate().for_each(|(i, &c)| each(i, c as u32)),
