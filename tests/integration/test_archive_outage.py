@@ -20,7 +20,7 @@ import pytest
 
 from paodan.stack import manager
 from sinks.clickhouse import ClickHouseArchive
-from tests.live import Consumer, Worker, alert_revision, produce, unique
+from tests.live import Consumer, Worker, alert_revision, free_port, produce, unique
 
 pytestmark = pytest.mark.integration
 OUTAGE_S = float(os.environ.get("PAODAN_TEST_OUTAGE_S", "12"))
@@ -29,9 +29,7 @@ OUTAGE_S = float(os.environ.get("PAODAN_TEST_OUTAGE_S", "12"))
 def _free_port_pair() -> int:
     """A port p with p+1 free too (the private server's HTTP port)."""
     for _ in range(50):
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
+        port = free_port()
         with socket.socket() as s2:
             try:
                 s2.bind(("127.0.0.1", port + 1))
