@@ -9,11 +9,27 @@ from __future__ import annotations
 import faust
 
 from config import settings as settings_mod
+from streams.fetches import Fetches, Transport
 
 settings = settings_mod.load()
 
-app = faust.App(
+
+
+class App(faust.App):
+    """Faust's app, whose consumer hands the detection agent its records a fetch at a time
+    (streams/fetches.py); everything else as in Faust."""
+
+    def __init__(self, *args, batch_max: int, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fetches = Fetches(self, batch_max)
+
+    def _new_transport(self) -> Transport:
+        return Transport(self.conf.broker_consumer, self)
+
+
+app = App(
     settings.app_id,
+    batch_max=settings.batch_max,
     broker=[f"kafka://{server}" for server in settings.kafka.split(",")],
     store="rocksdb://",  # faust-streaming uses rocksdict when python-rocksdb is absent
     datadir=str(settings.data_dir),

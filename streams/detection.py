@@ -34,7 +34,7 @@ import logging
 import time
 import weakref
 from collections import Counter
-from contextlib import contextmanager
+from contextlib import aclosing, contextmanager
 
 import orjson
 from faust.streams import _current_event  # private: see _during
@@ -101,8 +101,8 @@ def _commit(state: dict, msg) -> dict:
 
 @contextmanager
 def _during(event):
-    """Make `event` Faust's current event, as during `stream.events()`: table reads and writes then use
-    its partition (RocksDB sub-store, changelog partition), which `take_events` batches leave unset."""
+    """Make `event` (a streams.fetches.Event) Faust's current event, as during `stream.events()`: table
+    reads and writes then use its partition (RocksDB sub-store, changelog partition)."""
     token = _current_event.set(weakref.ref(event))
     try:
         yield
@@ -224,26 +224,31 @@ async def _behaviour(batch: Batch, event, rules, decoded=None) -> None:
 
 @app.agent(inputs)
 async def detect(stream):
-    """Events in batches (≤ settings.batch_max, ≤ settings.batch_wait_s): each employee's states are read
-    once, updated by every event of theirs in the batch and written once — one changelog record per
-    employee per batch instead of one per event.
+    """Events in batches, a fetch or a few at a time (≤ settings.batch_max; streams/fetches.py): each
+    employee's states are read once, updated by every event of theirs in the batch and written once —
+    one changelog record per employee per batch instead of one per event.
 
     Effects first, state after: the batch's alerts, risk updates and internal messages are sent and
     acknowledged by Kafka, then the states are written (the behaviour state with the offsets it covers),
-    and only then does Faust ack the batch and let its offsets be committed. A crash before the state
-    write replays the batch from the old state and re-sends identical alert revisions (sinks keep one);
-    a crash after it finds the offsets in the restored state and skips those records. No alert is lost
+    and only then is the batch acked and its offsets let be committed. A crash before the state write
+    replays the batch from the old state and re-sends identical alert revisions (sinks keep one); a
+    crash after it finds the offsets in the restored state and skips those records. No alert is lost
     and no event is counted twice."""
-    async for events in stream.take_events(settings.batch_max, within=settings.batch_wait_s):
-        batch, rules = Batch(), current_rules()
-        for event in events:
-            with _during(event):
-                if event.message.topic != "wecom.msgaudit":
-                    await _behaviour(batch, event, rules)
-                elif (contact := await _chat(batch, event, rules)) is not None:
-                    await _behaviour(batch, event, rules, contact)
-        counts["records"] += len(events)
-        await batch.finish()
+    async with aclosing(app.fetches.batches(stream)) as batches:
+        async for events in batches:
+            await _detect(events)
+
+
+async def _detect(events) -> None:
+    batch, rules = Batch(), current_rules()
+    for event in events:
+        with _during(event):
+            if event.message.topic != "wecom.msgaudit":
+                await _behaviour(batch, event, rules)
+            elif (contact := await _chat(batch, event, rules)) is not None:
+                await _behaviour(batch, event, rules, contact)
+    counts["records"] += len(events)
+    await batch.finish()
 
 
 @app.agent(team_topic)
