@@ -15,7 +15,9 @@ How, keeping Faust's guarantees:
   Like Faust's stream taking an event, it marks the records as in flight, so a rebalance or a stop
   waits for them, and acks them once the agent's loop body has finished with them: their offsets
   are committed only after the batch's effects. A batch left unfinished (the agent crashed) is not
-  acked, and the worker crashes so that its records are redelivered rather than skipped.
+  acked, and the worker crashes so that its records are redelivered rather than skipped. Faust's
+  sensors (its monitor: the web view, statsd) do not count these records; the agent counts them
+  itself (streams.detection `counts`).
 - Rebalances: the queue belongs to Faust's flow control, which empties it when partitions are
   revoked, as it empties the agents' buffers. Records of an earlier generation still taken from it
   are dropped untouched (never marked in flight, never acked): after the rebalance the consumer
@@ -26,23 +28,24 @@ How, keeping Faust's guarantees:
 from __future__ import annotations
 
 import logging
+from operator import attrgetter
 from typing import Any, AsyncIterator
 
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from mode.utils.queues import FlowControlQueue
 
 log = logging.getLogger(__name__)
+_partition = attrgetter("partition")
 
 
-class Event:
-    """What the detection code uses of a Faust event: the message, its key and value. As the current
-    event (faust.streams._current_event) its message's partition decides the RocksDB store and the
-    changelog partition of every table read and write."""
+class Current:
+    """What Faust's tables use of the current event (faust.streams._current_event): its message,
+    whose partition decides the RocksDB store and the changelog partition of a read or write."""
 
-    __slots__ = ("message", "key", "value", "__weakref__")
+    __slots__ = ("message", "__weakref__")
 
     def __init__(self, message) -> None:
-        self.message, self.key, self.value = message, message.key, message.value
+        self.message = message
 
 
 class Fetches:
@@ -55,9 +58,9 @@ class Fetches:
         # Fetches, not records: at most `queued` fetches wait while the agent works on a batch.
         self.queue = FlowControlQueue(maxsize=queued, flow_control=app.flow_control, clear_on_resume=True)
 
-    async def batches(self, stream) -> AsyncIterator[list[Event]]:
-        """Batches of the stream's records, in fetch order, each acked once the loop body that got it
-        has finished. Call it once per agent, with the agent's stream, under `contextlib.aclosing`
+    async def batches(self, stream) -> AsyncIterator[list]:
+        """Batches of the stream's records (Faust ConsumerMessages) in partition order (each
+        partition's in offset order), each acked once the loop body that got it has finished. Call it once per agent, with the agent's stream, under `contextlib.aclosing`
         (so that a loop body that raises closes it at once, and the worker stops instead of carrying
         on with a hole in its offsets). The stream is not iterated: its topics are subscribed to and
         their records taken from the consumer."""
@@ -65,24 +68,32 @@ class Fetches:
         channel = stream.channel.clone(is_iterator=True)
         self.topics = frozenset(channel.topics)
         app.topics.add(channel)  # subscribe, as Faust does when a stream is iterated
-        consumer, queue = app.consumer, self.queue
+        consumer, queue, most = app.consumer, self.queue, self.batch_max
+        fetched: list = []  # taken from the queue, not yet in a batch (one fetch may hold 40,000)
         while True:
-            batch = await queue.get()
-            while len(batch) < self.batch_max and not queue.empty():
-                batch = batch + queue.get_nowait()
+            if not fetched:
+                fetched = await queue.get()
+            while len(fetched) < most and not queue.empty():
+                fetched = fetched + queue.get_nowait()
+            batch, fetched = fetched[:most], fetched[most:]
             if not app.flow_control.is_active():
+                fetched = []
                 continue  # a rebalance is under way: these are read again from the committed offsets
             generation = app.consumer_generation_id
             if batch[0].generation_id != generation or batch[-1].generation_id != generation:
                 batch = [m for m in batch if m.generation_id == generation]
                 if not batch:
                     continue
-            for message in batch:
+            in_flight = consumer.unacked.add
+            for message in batch:  # Consumer.track_message without its sensor call (see above)
                 message.tracked = True
-                consumer.track_message(message)
+                in_flight(message)
+            # Grouped by partition, so that the current event changes once per partition, not per record.
+            # Records of one partition keep their order (across topics too: they are co-partitioned).
+            batch.sort(key=_partition)
             finished = False
             try:
-                yield [Event(message) for message in batch]
+                yield batch
                 finished = True
             finally:
                 if finished:
