@@ -12,10 +12,9 @@ from streams.records import dead_letter
 log = logging.getLogger(__name__)
 
 
-async def send(event, error: str):
-    """Dead-letter the Faust event's original message with `error` as the reason; returns the future
-    Kafka resolves once it has the record."""
-    msg = event.message
-    value = dead_letter(msg.topic, msg.partition, msg.offset, error, event.value)
-    log.warning("dead-lettered %s[%s]@%s: %s", msg.topic, msg.partition, msg.offset, error)
-    return await topics.deadletter.send(key=event.key, value=orjson.dumps(value))
+async def send(message, error: str):
+    """Dead-letter a consumed Kafka message (a Faust `event.message`) with `error` as the reason;
+    returns the future Kafka resolves once it has the record."""
+    value = dead_letter(message.topic, message.partition, message.offset, error, message.value)
+    log.warning("dead-lettered %s[%s]@%s: %s", message.topic, message.partition, message.offset, error)
+    return await topics.deadletter.send(key=message.key, value=orjson.dumps(value))

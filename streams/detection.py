@@ -35,6 +35,8 @@ import time
 import weakref
 from collections import Counter
 from contextlib import aclosing, contextmanager
+from itertools import groupby
+from operator import attrgetter
 
 import orjson
 from faust.streams import _current_event  # private: see _during
@@ -44,6 +46,7 @@ from detectors.context import NOTICE_TOPIC, TEAM_TOPIC
 from streams import deadletter, tables, topics
 from streams.app import app, settings
 from streams.directory import directory, lookup
+from streams.fetches import Current
 from streams.processing import (BEHAVIOUR_TOPICS, chat_contact, decode_behaviour, detect_chat, process_behaviour,
                                 process_team)
 from streams.records import RecordError, decode_msgaudit
@@ -72,6 +75,7 @@ behaviour_state = tables.table("behaviour", recovery_buffer_size=10_000)
 team_days = tables.table("team_days")
 customer_owner = tables.global_table("customer_owner", partitions=1, recovery_buffer_size=1, use_partitioner=True)
 counts: Counter[str] = Counter()
+_partition = attrgetter("partition")
 _owner_partitions_known = False
 
 
@@ -82,7 +86,7 @@ async def _owner_changelog_known() -> None:
     drops out at the next refresh, and the write then fails with a TypeError inside aiokafka."""
     global _owner_partitions_known
     if not _owner_partitions_known:
-        name = customer_owner.changelog_topic.get_topic_name()
+        name = customer_owner.table.changelog_topic.get_topic_name()
         client = app.producer._ensure_producer().client  # faust exposes no public way to this
         await client.add_topic(name)
         await client._wait_on_metadata(name)
@@ -100,10 +104,11 @@ def _commit(state: dict, msg) -> dict:
 
 
 @contextmanager
-def _during(event):
-    """Make `event` (a streams.fetches.Event) Faust's current event, as during `stream.events()`: table
-    reads and writes then use its partition (RocksDB sub-store, changelog partition)."""
-    token = _current_event.set(weakref.ref(event))
+def _during(message):
+    """Make an event of `message` Faust's current event, as during `stream.events()`: table reads and
+    writes then use its partition (RocksDB sub-store, changelog partition)."""
+    current = Current(message)
+    token = _current_event.set(weakref.ref(current))
     try:
         yield
     finally:
@@ -113,35 +118,25 @@ def _during(event):
 class Batch:
     """What one batch changes: the states it read and updated (written once, at the end) and the
     futures of everything it sent (awaited before the states are written). Directory entries and
-    customer owners are read once per batch too (every chat record needs both; each read is a RocksDB
-    look-up and a JSON decode); the batch's own writes to them update what it read."""
+    customer owners are read through the tables' kept documents (streams/tables.py) and written at
+    once: the next record may need them."""
 
     def __init__(self) -> None:
-        self.chat: dict[str, tuple[dict, object]] = {}       # employee -> (state, their last event)
-        self.behaviour: dict[str, tuple[dict, object]] = {}  # employee -> (state, their last event)
+        self.chat: dict[str, tuple[dict, object]] = {}       # employee -> (state, their last message)
+        self.behaviour: dict[str, tuple[dict, object]] = {}  # employee -> (state, their last message)
         self.pending: list = []
-        self._directory: dict[str, dict] = {}
-        self._owners: dict[str, dict | None] = {}
 
-    def directory(self, employee: str) -> dict:
-        if employee not in self._directory:
-            self._directory[employee] = lookup(employee)
-        return self._directory[employee]
+    directory = staticmethod(lookup)
+    owner = staticmethod(customer_owner.get)
 
     def set_directory(self, employee: str, entry: dict) -> None:
-        tables.put(directory, employee, entry)
-        self._directory[employee] = entry
-
-    def owner(self, customer: str) -> dict | None:
-        if customer not in self._owners:
-            self._owners[customer] = tables.get(customer_owner, customer)
-        return self._owners[customer]
+        directory.put(employee, entry)
 
     def chat_state(self, employee: str) -> dict | None:
-        return self.chat[employee][0] if employee in self.chat else tables.get(chat_state, employee)
+        return self.chat[employee][0] if employee in self.chat else chat_state.get(employee)
 
     def behaviour_state(self, employee: str) -> dict | None:
-        return self.behaviour[employee][0] if employee in self.behaviour else tables.get(behaviour_state, employee)
+        return self.behaviour[employee][0] if employee in self.behaviour else behaviour_state.get(employee)
 
     async def alerts(self, alerts) -> None:
         now = int(time.time() * 1000)
@@ -155,71 +150,70 @@ class Batch:
         if out.owner_updates:
             await _owner_changelog_known()
         for customer, value in out.owner_updates:
-            tables.put(customer_owner, customer, value)
-            self._owners[customer] = value
+            customer_owner.put(customer, value)
         for t, k, v in out.messages:
             self.pending.append(await OUT[t].send(key=k.encode(), value=orjson.dumps(v)))
         await self.alerts(out.alerts)
         if out.risk is not None:
             self.pending.append(await risk_topic.send(key=employee.encode(), value=orjson.dumps(out.risk)))
 
-    async def dead_letter(self, event, reason: str) -> None:
+    async def dead_letter(self, message, reason: str) -> None:
         counts["dead_lettered"] += 1
-        self.pending.append(await deadletter.send(event, reason))
+        self.pending.append(await deadletter.send(message, reason))
 
     async def finish(self) -> None:
-        """Wait until Kafka has every effect, then write the states (each in its event's partition)."""
+        """Wait until Kafka has every effect, then write the states (each in its message's partition)."""
         if self.pending:
             await asyncio.gather(*self.pending)
         for table, states in ((chat_state, self.chat), (behaviour_state, self.behaviour)):
-            for employee, (state, event) in states.items():
-                with _during(event):
-                    tables.put(table, employee, state)
+            for employee, (state, message) in states.items():
+                with _during(message):
+                    table.put(employee, state)
 
 
-async def _chat(batch: Batch, event, rules):
+async def _chat(batch: Batch, message, rules):
     """The content detectors on one `wecom.msgaudit` record; returns what the behaviour engine makes of
     it (decode_behaviour's answer), or None when the record was dead-lettered."""
     try:
-        record, msg = decode_msgaudit(event.key, event.value)
+        record, msg = decode_msgaudit(message.key, message.value)
     except RecordError as exc:
-        await batch.dead_letter(event, str(exc))
+        await batch.dead_letter(message, str(exc))
         return None
     counts["chat_records"] += 1
     if msg is not None:
-        employee = (event.key or b"").decode("utf-8", "replace")
+        employee = (message.key or b"").decode("utf-8", "replace")
         state = batch.chat_state(employee)
         try:
             new_state, alerts = detect_chat(msg, record, state, rules, batch.directory(employee))
         except RecordError as exc:  # a detector failed on it: dead-lettered, yet still a customer contact
-            await batch.dead_letter(event, str(exc))
+            await batch.dead_letter(message, str(exc))
         else:
             partial = skipped(record, rules.rule("chat.content").max_text_chars)
             if partial:
                 counts[partial] += 1
             if new_state is not None:
-                batch.chat[employee] = (new_state, event)
+                batch.chat[employee] = (new_state, message)
             await batch.alerts(alerts)
     return chat_contact(record, msg)
 
 
-async def _behaviour(batch: Batch, event, rules, decoded=None) -> None:
+async def _behaviour(batch: Batch, message, rules, decoded=None) -> None:
     """The behaviour engine on one record of any input topic; `decoded` is decode_behaviour's answer
     when the caller has it already (chat records)."""
-    msg = event.message
     try:
-        employee, ev, upsert = decoded or decode_behaviour(LOGICAL.get(msg.topic, msg.topic), event.key, event.value)
+        topic = message.topic
+        employee, ev, upsert = decoded or decode_behaviour(LOGICAL.get(topic, topic), message.key, message.value)
         if upsert is not None:
             batch.set_directory(employee, upsert)
         state = batch.behaviour_state(employee)
-        if ev is None or _already_applied(state, msg):
+        if ev is None or _already_applied(state, message):
             return
         out = process_behaviour(employee, ev, state, rules, batch.directory(employee), batch.owner)
     except RecordError as exc:
-        await batch.dead_letter(event, str(exc))
+        await batch.dead_letter(message, str(exc))
         return
     await batch.effects(out, employee)
-    batch.behaviour[employee] = (_commit(out.state, msg), event)
+    batch.behaviour[employee] = (_commit(out.state, message), message)
 
 
 @app.agent(inputs)
@@ -235,19 +229,23 @@ async def detect(stream):
     crash after it finds the offsets in the restored state and skips those records. No alert is lost
     and no event is counted twice."""
     async with aclosing(app.fetches.batches(stream)) as batches:
-        async for events in batches:
-            await _detect(events)
+        async for messages in batches:
+            await _detect(messages)
 
 
-async def _detect(events) -> None:
+async def _detect(messages) -> None:
+    """One batch (Kafka messages in partition order)."""
     batch, rules = Batch(), current_rules()
-    for event in events:
-        with _during(event):
-            if event.message.topic != "wecom.msgaudit":
-                await _behaviour(batch, event, rules)
-            elif (contact := await _chat(batch, event, rules)) is not None:
-                await _behaviour(batch, event, rules, contact)
-    counts["records"] += len(events)
+    for _, of_partition in groupby(messages, key=_partition):
+        of_partition = list(of_partition)
+        with _during(of_partition[0]):
+            for message in of_partition:
+                if message.topic != "wecom.msgaudit":
+                    await _behaviour(batch, message, rules)
+                elif (contact := await _chat(batch, message, rules)) is not None:
+                    await _behaviour(batch, message, rules, contact)
+    counts["batches"] += 1
+    counts["records"] += len(messages)
     await batch.finish()
 
 
@@ -256,19 +254,19 @@ async def team(stream):
     async for event in stream.events():
         msg = event.message
         key = (event.key or b"").decode("utf-8", "replace")
-        state = tables.get(team_days, key)
+        state = team_days.get(key)
         if _already_applied(state, msg):
             continue
         try:
             state, messages = process_team(event.value, state, current_rules())
         except RecordError as exc:
-            await deadletter.send(event, str(exc))
+            await deadletter.send(msg, str(exc))
             continue
         await asyncio.gather(*[await OUT[t].send(key=k.encode(), value=orjson.dumps(v)) for t, k, v in messages])
-        tables.put(team_days, key, _commit(state, msg))
+        team_days.put(key, _commit(state, msg))
 
 
-@app.timer(interval=60.0)
+@app.timer(interval=2.0)
 async def log_counts() -> None:
     if counts:
         log.info("detection: %s", ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))

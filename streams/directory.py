@@ -17,4 +17,4 @@ directory = tables.table("directory")
 
 
 def lookup(employee_id: str) -> dict[str, Any]:
-    return tables.get(directory, employee_id) or {}
+    return directory.get(employee_id) or {}

@@ -1,12 +1,20 @@
-"""Faust tables of JSON documents that Faust stores and restores as bytes, never decoding them.
+"""Faust tables of JSON documents, stored and restored as bytes and kept decoded between batches.
 
 Every table here holds a JSON document per key (an employee's state, a directory entry, a customer's
-owner). Faust's own JSON codec would decode each value wherever the bytes pass through it — including
-every changelog record read while a worker restores its tables, although the RocksDB store then
-writes the record's raw bytes and throws the decoded value away: a third of a restore's time. So the
-tables are declared with raw values, and the agents encode and decode the documents themselves, once,
-with orjson. Keys keep Faust's JSON encoding (`"emp1"`), and the value bytes are the same JSON as
-before, so stores and changelogs written either way read the same.
+owner). Two things Faust would do for each of them cost more than the detection itself:
+
+- Faust's JSON codec would decode each value wherever the bytes pass through it — including every
+  changelog record read while a worker restores its tables, although the RocksDB store then writes
+  the record's raw bytes and throws the decoded value away: a third of a restore's time. So the
+  tables are declared with raw values, and `Documents` encodes and decodes them itself, with orjson.
+  Keys keep Faust's JSON encoding (`"emp1"`), and the value bytes are the same JSON as before, so
+  stores and changelogs written either way read the same.
+- A read is a RocksDB look-up (on a global table, one per partition until the key is found) and a
+  decode; every batch reads the state of each employee in it and the owner of each customer. So
+  `Documents` keeps up to `cached` decoded documents between batches. What it keeps stays right:
+  its own writes update it, and every changelog record Faust applies to the store — a restore after
+  a rebalance, a standby partition, another worker's write to a global table — drops that key from
+  it. Only the worker that owns a partition writes its keys, so nothing else changes them.
 """
 
 from __future__ import annotations
@@ -17,26 +25,57 @@ import orjson
 
 from streams.app import app
 
+_MISSING = object()
 
-def table(name: str, **options: Any):
+
+class Documents:
+    """A Faust table of JSON documents (`.table`), read and written through `get` and `put`."""
+
+    def __init__(self, table, cached: int) -> None:
+        self.table = table
+        self.cached = cached
+        self._docs: dict[str, Any] = {}
+        apply = table.apply_changelog_batch
+
+        def apply_changelog_batch(batch) -> None:  # Faust's recovery calls this with each buffer
+            apply(batch)
+            docs = self._docs
+            if docs:
+                for event in batch:
+                    docs.pop(orjson.loads(event.message.key), None)
+
+        table.apply_changelog_batch = apply_changelog_batch
+
+    def get(self, key: str) -> Any:
+        """The document under `key`, or None. Inside an agent (the current event decides the partition
+        of a partitioned table). A document read is shared: change it only to `put` it back."""
+        doc = self._docs.get(key, _MISSING)
+        if doc is _MISSING:
+            # One store look-up: Faust's `Table.get` asks the store whether the key is there and then
+            # reads it (two RocksDB reads; four for a global table, which also probes the bloom filter).
+            raw = self.table.data.get(key)
+            doc = None if raw is None else orjson.loads(raw)
+            self._keep(key, doc)
+        return doc
+
+    def put(self, key: str, document: Any) -> None:
+        """Store `document` under `key` and send it to the table's changelog. Inside an agent only: the
+        current event decides the partition."""
+        self.table[key] = orjson.dumps(document)
+        self._keep(key, document)
+
+    def _keep(self, key: str, doc: Any) -> None:
+        docs = self._docs
+        if key not in docs and len(docs) >= self.cached:
+            del docs[next(iter(docs))]  # the oldest kept: enough to stay bounded
+        docs[key] = doc
+
+
+def table(name: str, cached: int = 10_000, **options: Any) -> Documents:
     """A changelog-backed table of JSON documents (partitioned like the input topics)."""
-    return app.Table(name, default=None, value_type=bytes, **options)
+    return Documents(app.Table(name, default=None, value_type=bytes, **options), cached)
 
 
-def global_table(name: str, **options: Any):
+def global_table(name: str, cached: int = 100_000, **options: Any) -> Documents:
     """A table of JSON documents every worker holds in full."""
-    return app.GlobalTable(name, default=None, value_type=bytes, **options)
-
-
-def get(t, key: str) -> Any:
-    """The document under `key`, or None. One store look-up: Faust's `Table.get` asks the store whether
-    the key is there and then reads it (two RocksDB reads; four for a global table, which also probes
-    the bloom filter each time). For tables without windows or expiry, as all of these are."""
-    raw = t.data.get(key)
-    return None if raw is None else orjson.loads(raw)
-
-
-def put(t, key: str, document: Any) -> None:
-    """Store `document` under `key` (and send it to the table's changelog). Inside an agent only: the
-    current event decides the partition."""
-    t[key] = orjson.dumps(document)
+    return Documents(app.GlobalTable(name, default=None, value_type=bytes, **options), cached)
