@@ -40,7 +40,7 @@ from config.settings import load
 from sinks.clickhouse import ClickHouseArchive
 from sinks.clickhouse.schema import MESSAGES, migrate
 from streams.archive import ArchiveConsumer, Batch, message_rows, write_batch
-from tests.live import Worker, unique
+from tests.live import Worker, delete_app_topics, unique
 
 TEXTS = ["您好，请问有什么可以帮您？", "这款今天有满减活动，官方旗舰店下单就行。", "明天下午三点前可以送到。",
          "收到，稍后给您发电子发票。", "这个型号库存还有 12 件。", "好的，我帮您查一下物流，单号 SF1234567890。",
@@ -298,6 +298,7 @@ async def lag(settings, base: str, rate: int, seconds: float, flush: float | Non
                     print("  worker:", line.split("] ")[-1])
         finally:
             worker.stop()
+            await delete_app_topics(settings.kafka, worker.app_id)
             archive.execute(f"DROP DATABASE IF EXISTS {database}")
 
 

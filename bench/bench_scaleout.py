@@ -4,8 +4,8 @@
 
 For each round and each worker count: N `paodan worker` processes join one fresh consumer group and
 settle (every member assigned), then a backlog of chat records for 2,000 employees is produced to
-`wecom.msgaudit`; the rate is the records over the time from the group's first to its last committed
-offset (bench_e2e.worker_rate). Workers scale by partitions (8 per topic): each owns some and their
+`wecom.msgaudit`; the rate is the records over the time from the start of producing them to the
+commit of the last one (bench_e2e.worker_rate). Workers scale by partitions (8 per topic): each owns some and their
 state. On a 2-core machine that also runs the broker, ClickHouse and the archive consumers, the second
 worker has no core of its own, so the ratio shows what a second process adds here, not on a larger host.
 """
@@ -15,11 +15,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import tempfile
+import time
 from pathlib import Path
 
 from bench.bench_e2e import TOPIC, end_offsets, produce_backlog, worker_rate
 from config.settings import load
-from tests.live import Worker, unique
+from tests.live import Worker, delete_app_topics, unique
 
 SETTLE_S = 8.0  # after the last member is ready, so no rebalance runs during the measurement
 
@@ -34,14 +35,16 @@ async def measure(workers: int, records: int) -> float:
             w.start(timeout=120)
         await asyncio.sleep(SETTLE_S)
         start = await end_offsets(settings.kafka, TOPIC)
+        began = time.monotonic()
         await produce_backlog(settings.kafka, records, [unique("so_") for _ in range(2000)],
                               settings.producer_linger_ms)
         end = await end_offsets(settings.kafka, TOPIC)
-        rate, _ = await worker_rate(settings.kafka, app_id, start, end, timeout=600)
+        rate, _ = await worker_rate(settings.kafka, app_id, start, end, since=began, timeout=600)
         return rate
     finally:
         for w in started:
             w.stop()
+        await delete_app_topics(settings.kafka, app_id)
 
 
 async def main() -> None:

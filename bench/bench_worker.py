@@ -1,6 +1,6 @@
 """Benchmark: the live worker with every detector on, against the raw aiokafka consume rate, same run.
 
-    .venv/bin/python -m bench.bench_worker [--size 80] [--days 28] [--seed 7]
+    .venv/bin/python -m bench.bench_worker [--size 320] [--days 28] [--seed 7]
 
 1. Simulates the company (`ingest/simulator.py`, unique id prefix) and produces every record to the
    four input topics as fast as aiokafka will take them (the producer rate is printed too).
@@ -30,7 +30,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from bench.bench_e2e import commit_positions
 from config.settings import load
 from ingest import simulator
-from tests.live import Worker
+from tests.live import Worker, delete_app_topics
 
 TOPICS = ("wecom.msgaudit", "wecom.contacts", "crm.orders", "hr.events")
 
@@ -98,7 +98,7 @@ async def worker_done(bootstrap: str, group: str, end: dict, timeout: float) -> 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--size", type=int, default=80)
+    ap.add_argument("--size", type=int, default=320)
     ap.add_argument("--days", type=int, default=28)
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--keep", help="keep the worker's log and data in this directory")
@@ -132,6 +132,7 @@ def main() -> None:
             done = asyncio.run(worker_done(settings.kafka, app_id, end, timeout=1800))
         finally:
             w.stop()
+            asyncio.run(delete_app_topics(settings.kafka, app_id))
     worker = done - ready
     print(f"worker, every detector on: {n / worker:,.0f} records/s ({worker:.1f}s after ready; "
           f"start-up {ready - began:.1f}s)")

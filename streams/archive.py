@@ -1,4 +1,5 @@
-"""The archive consumer: every stream into ClickHouse (CONTRACT §10). (Alerts into Redis: streams.live.)
+"""The archive consumer: every stream into ClickHouse (CONTRACT §10). Its first process also runs the
+feed of alerts into Redis (streams.live).
 
 Why not Faust agents for the archive: Faust hands each record of a topic to every agent subscribed to it
 and waits when any agent's buffer is full, so an archive agent held up by a ClickHouse outage would soon
@@ -46,7 +47,7 @@ from sinks.clickhouse.rows import contact_row, hr_row, message_row, order_row
 from sinks.clickhouse.schema import CONTACT_EVENTS, HR_EVENTS, MESSAGES, ORDERS, Table, apply_retention
 from sinks.clickhouse.writer import ensure_schema_once, write_alert_changes
 from sinks.retry import until_written
-from streams import topics
+from streams import live, topics
 from streams.app import app, settings
 from streams.records import RecordError, loads_object, message_text
 
@@ -329,24 +330,28 @@ class ArchiveConsumer:
             self._reset()
 
 
-def _archive_process_main() -> None:
-    """Entry point of the archive's child process: dies with the worker, logs like it."""
+def _archive_process_main(n: int) -> None:
+    """Entry point of archive child process `n`: dies with the worker, logs like it. The first one
+    also feeds the board's live state in Redis (streams.live)."""
     try:  # Linux: the kernel signals us when the worker dies, even by SIGKILL
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
     except OSError:
         pass
     logging.basicConfig(level=logging.INFO, format="[%(asctime)s] [%(process)d] [%(levelname)s] %(message)s")
 
-    async def main() -> None:
-        # SIGTERM (the worker stopping) cancels the consumer, which finishes its write, commits and
-        # leaves its group, rather than exiting from inside the event loop with tasks still pending.
-        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, asyncio.current_task().cancel)
+    async def archive() -> None:
         while True:
             try:
                 await ArchiveConsumer(settings).run()
             except KafkaError as exc:
                 log.warning("archive consumer: Kafka error %s; restarting in 2s", exc)
                 await asyncio.sleep(2)
+
+    async def main() -> None:
+        # SIGTERM (the worker stopping) cancels the consumers, which finish their writes, commit and
+        # leave their groups, rather than exiting from inside the event loop with tasks still pending.
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, asyncio.current_task().cancel)
+        await asyncio.gather(archive(), *([live.run(settings)] if n == 0 else []))
 
     with contextlib.suppress(asyncio.CancelledError):
         asyncio.run(main())
@@ -365,7 +370,7 @@ async def archive_consumer():
 async def _archive_process(n: int) -> None:
     ctx = multiprocessing.get_context("spawn")
     while True:
-        proc = ctx.Process(target=_archive_process_main, name=f"paodan-archive-{n}", daemon=True)
+        proc = ctx.Process(target=_archive_process_main, args=(n,), name=f"paodan-archive-{n}", daemon=True)
         proc.start()
         try:
             await asyncio.to_thread(proc.join)

@@ -84,10 +84,9 @@ class Fetches:
                 batch = [m for m in batch if m.generation_id == generation]
                 if not batch:
                     continue
-            in_flight = consumer.unacked.add
-            for message in batch:  # Consumer.track_message without its sensor call (see above)
-                message.tracked = True
-                in_flight(message)
+            # In flight: a rebalance or a stop waits until Faust's unacked set is empty. Its last record
+            # stands for the whole batch (all are acked together): one weak reference, not 10,000.
+            consumer.unacked.add(batch[-1])
             # Grouped by partition, so that the current event changes once per partition, not per record.
             # Records of one partition keep their order (across topics too: they are co-partitioned).
             batch.sort(key=_partition)

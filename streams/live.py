@@ -1,5 +1,5 @@
 """Alerts and risk updates into the board's live state in Redis (sinks.redis_live, sinks.redis_risk),
-read with a Kafka consumer of its own.
+read with a Kafka consumer of its own, in the worker's first archive process (streams/archive.py).
 
 Why not a Faust agent: before a rebalance Faust waits until every agent has acked its in-flight events,
 so an agent retrying a Redis that is down would hold up the whole worker, detection included. This
@@ -25,7 +25,6 @@ from config.settings import Settings
 from sinks.redis_live import LiveAlerts
 from sinks.redis_risk import LiveRisk
 from sinks.retry import until_written
-from streams.app import app, settings
 
 log = logging.getLogger(__name__)
 TOPIC = "paodan.alerts"
@@ -87,11 +86,13 @@ async def feed(s: Settings) -> None:
         await risk.close()
 
 
-@app.task
-async def live_alerts_feed():
+async def run(s: Settings) -> None:
+    """Feed Redis until cancelled, reconnecting after Kafka errors. Runs in the worker's first archive
+    process (streams/archive.py), beside the archive consumer: decoding alerts and writing them to
+    Redis is work the detecting process need not do."""
     while True:
         try:
-            await feed(settings)
+            await feed(s)
         except KafkaError as exc:
             log.warning("live alerts consumer: Kafka error %s; restarting in 2s", exc)
             await asyncio.sleep(2)

@@ -7,8 +7,9 @@ import subprocess
 import time
 from pathlib import Path
 
-# What a started worker logs once it consumes: Faust's agents, the consumer feeding the board's live
-# state (streams/live.py) and the archive consumer (streams/archive.py) each positioned on their topics.
+# What a started worker logs once it consumes: Faust's agents, and in the archive's first process the
+# consumer feeding the board's live state (streams/live.py) and the archive consumer (streams/archive.py),
+# each positioned on their topics.
 # Records produced after all three lines are seen by every part of the worker.
 READY_LINES = ("Worker ready", "live alerts consumer ready", "archive consumer ready")
 
@@ -49,7 +50,7 @@ def run(loglevel: str = "info") -> None:
     from faust import Worker
 
     from streams.app import app, settings
-    from streams import archive, detection, directory, live  # noqa: F401 - importing registers the agents
+    from streams import archive, detection, directory  # noqa: F401 - importing registers the agents
     from streams.rules_state import current_rules
 
     rules = current_rules()  # fail before joining the group if the rules file is bad

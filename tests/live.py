@@ -21,6 +21,7 @@ from typing import Any, Callable
 
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient
 
 from streams.worker import wait_ready
 
@@ -98,6 +99,21 @@ class Worker:
         except subprocess.TimeoutExpired:
             os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait(10)
+
+
+async def delete_app_topics(bootstrap: str, app_id: str) -> int:
+    """Delete the topics a finished worker of `app_id` made (its changelogs and internal topics, all
+    named after it); returns how many. Benchmarks make a fresh application each run, and a broker
+    that keeps every run's topics ends up holding more partitions than it may open files."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        mine = [t for t in await admin.list_topics() if t.startswith(f"{app_id}-")]
+        if mine:
+            await admin.delete_topics(mine)
+        return len(mine)
+    finally:
+        await admin.close()
 
 
 async def produce(bootstrap: str, records: list[tuple[str, str | bytes | None, Any]]) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import resource
 import shutil
 import signal
 import socket
@@ -107,12 +108,21 @@ def _render(template: str, dest: Path, **values: object) -> Path:
     return dest
 
 
+def _open_files_up_to_hard_limit() -> None:
+    """In the child before exec: the broker keeps a file open per log segment of every partition and
+    one per connection, so a soft limit of 1,024 (common for shells) is too few for long; the hard
+    limit is what the machine allows."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
 def _spawn(svc: Service, argv: list[str]) -> None:
     svc.log_dir.mkdir(parents=True, exist_ok=True)
     out = open(svc.log_dir / "stdout.log", "ab")
     # A new session: Ctrl-C in the terminal that ran `stack up` must not take the services down.
     proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                            start_new_session=True, cwd=svc.root)
+                            start_new_session=True, cwd=svc.root, preexec_fn=_open_files_up_to_hard_limit)
     svc.pid_file.write_text(str(proc.pid))
 
 
