@@ -14,7 +14,9 @@ owner). Two things Faust would do for each of them cost more than the detection 
   `Documents` keeps up to `cached` decoded documents between batches. What it keeps stays right:
   its own writes update it, and every changelog record Faust applies to the store — a restore after
   a rebalance, a standby partition, another worker's write to a global table — drops that key from
-  it. Only the worker that owns a partition writes its keys, so nothing else changes them.
+  it, unless this worker wrote the key of a global table later in the log's order (then what it
+  keeps is newer). Only the worker that owns a partition writes its keys, so nothing else changes
+  them.
 """
 
 from __future__ import annotations
@@ -35,14 +37,24 @@ class Documents:
         self.table = table
         self.cached = cached
         self._docs: dict[str, Any] = {}
+        # A global table's changelog comes back to every worker, the one that wrote it too. Its own
+        # writes still to come back (key -> the bytes it wrote last) are the latest in the log's order:
+        # a record applied before the last of them is older (Faust's store holds it until then, so a
+        # read from the store would go back in time), and the last one is what is kept already.
+        self._echoes: dict[str, bytes] | None = {} if table.is_global else None
         apply = table.apply_changelog_batch
 
         def apply_changelog_batch(batch) -> None:  # Faust's recovery calls this with each buffer
             apply(batch)
-            docs = self._docs
-            if docs:
+            docs, echoes = self._docs, self._echoes
+            if docs or echoes:
                 for event in batch:
-                    docs.pop(orjson.loads(event.message.key), None)
+                    key = orjson.loads(event.message.key)
+                    ours = echoes.get(key) if echoes else None
+                    if ours is None:
+                        docs.pop(key, None)
+                    elif ours == event.message.value:
+                        del echoes[key]
 
         table.apply_changelog_batch = apply_changelog_batch
 
@@ -61,8 +73,12 @@ class Documents:
     def put(self, key: str, document: Any) -> None:
         """Store `document` under `key` and send it to the table's changelog. Inside an agent only: the
         current event decides the partition."""
-        self.table[key] = orjson.dumps(document)
+        raw = self.table[key] = orjson.dumps(document)
         self._keep(key, document)
+        if self._echoes is not None:
+            if len(self._echoes) >= self.cached:
+                self._echoes.clear()  # echoes that never came: forgetting them only costs look-ups
+            self._echoes[key] = raw
 
     def _keep(self, key: str, doc: Any) -> None:
         docs = self._docs

@@ -6,17 +6,33 @@ applied the way Faust's recovery applies them (restores, standby partitions, glo
 
 from __future__ import annotations
 
+import weakref
+from contextlib import contextmanager
+
 import faust
 import orjson
 import pytest
+from faust.streams import _current_event
 from faust.types import TP, Message
 
+from streams.fetches import Current
 from streams.tables import Documents
 
 
 class _Event:
     def __init__(self, message) -> None:
         self.message = message
+
+
+@contextmanager
+def current_partition(partition: int):
+    """As inside an agent: the current event decides the partition a table write goes to."""
+    current = Current(Message("in", partition, 0, 0.0, 0, None, b"k", b"v", 0, tp=TP("in", partition)))
+    token = _current_event.set(weakref.ref(current))
+    try:
+        yield
+    finally:
+        _current_event.reset(token)
 
 
 def changelog(partition: int, offset: int, key: str, doc) -> _Event:
@@ -50,3 +66,24 @@ def test_kept_documents_stay_bounded_and_evicted_ones_read_again(table):
     assert [docs.get(f"emp{i}") for i in range(5)] == [{"n": i} for i in range(5)]
     assert len(docs._docs) == 2
     assert docs.get("emp0") == {"n": 0}
+
+
+@pytest.fixture()
+def global_table(tmp_path):
+    app = faust.App("paodan-doc-test-g", store="rocksdb://", datadir=str(tmp_path))
+    return app.GlobalTable("g", default=None, value_type=bytes, partitions=1)
+
+
+def test_a_global_tables_echo_of_its_own_write_keeps_it_and_anothers_write_replaces_it(global_table):
+    docs = Documents(global_table, cached=100)
+    with current_partition(0):
+        docs.put("c1", {"o": "emp1"})  # to RocksDB now; the changelog record waits in Faust's producer
+        docs.put("c1", {"o": "emp2"})
+    # The first write comes back through the changelog after the second: not what the key now holds.
+    global_table.apply_changelog_batch([changelog(0, 0, "c1", {"o": "emp1"})])
+    assert docs.get("c1") == {"o": "emp2"}
+    global_table.apply_changelog_batch([changelog(0, 1, "c1", {"o": "emp2"})])
+    assert docs.get("c1") == {"o": "emp2"}
+    # Another worker's write to the same customer.
+    global_table.apply_changelog_batch([changelog(0, 2, "c1", {"o": "emp7"})])
+    assert docs.get("c1") == {"o": "emp7"}
