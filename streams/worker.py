@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import subprocess
 import time
@@ -46,6 +47,17 @@ def create_own_topics(app, settings, internal: tuple[str, ...]) -> None:
                              for t in app.tables.values()})
 
 
+def _collect_less_often() -> None:
+    """Tune CPython's cyclic garbage collector for a worker. Its default runs a young collection every
+    700 new containers, and a full one whenever the survivors grew by a quarter: every full one walks
+    everything alive (the lexicon's automaton, the rules, Faust, up to 10,000 decoded employee states),
+    about 90 ms each here. Over a 180,000-record backlog that was 1.3-1.5 s of a 10-12 s run; with
+    what start-up made frozen (never walked again) and young collections every 50,000, it was 0.4 s.
+    Almost nothing the worker makes forms reference cycles, so collecting later keeps little more."""
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 10)
+
+
 def run(loglevel: str = "info") -> None:
     from faust import Worker
 
@@ -54,6 +66,7 @@ def run(loglevel: str = "info") -> None:
     from streams.rules_state import current_rules
 
     rules = current_rules()  # fail before joining the group if the rules file is bad
+    _collect_less_often()  # after imports and rules: what they made is frozen
     create_own_topics(app, settings, tuple(detection.INTERNAL.values()))
     # Table writes wait in Faust's producer buffer until its background task sends them; past 100
     # waiting, Faust stops the consumer and drains the buffer a record at a time, logging a warning
