@@ -53,6 +53,9 @@ class Settings:
     # (streams/fetches.py): under load each employee's state is then read and written once per batch
     # rather than once per event; at low rates a batch is whatever has arrived, with no wait.
     batch_max: int = 10000
+    # Decoded documents each worker table keeps between batches (streams/tables.py; global tables ten
+    # times as many). An employee's behaviour state is about 13 KB decoded: 10,000 of them ~130 MB.
+    table_cache: int = 10000
     producer_linger_ms: int = 5
     sink_batch_rows: int = 20000
     sink_flush_s: float = 1.0
@@ -159,6 +162,7 @@ def load(env: dict[str, str] | None = None) -> Settings:
         stream_buffer=_int(env, "PAODAN_STREAM_BUFFER", 4096, 1, 1_000_000),
         commit_interval_s=_float(env, "PAODAN_COMMIT_INTERVAL", 1.0, 0.05, 60.0),
         batch_max=_int(env, "PAODAN_BATCH_MAX", 10000, 1, 100_000),
+        table_cache=_int(env, "PAODAN_TABLE_CACHE", 10000, 1, 10_000_000),
         producer_linger_ms=_int(env, "PAODAN_LINGER_MS", 5, 0, 10_000),
         sink_batch_rows=_int(env, "PAODAN_SINK_BATCH", 20_000, 1, 1_000_000),
         sink_flush_s=_float(env, "PAODAN_SINK_FLUSH", 1.0, 0.05, 60.0),

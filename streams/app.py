@@ -14,7 +14,6 @@ from streams.fetches import Fetches, Transport
 settings = settings_mod.load()
 
 
-
 class App(faust.App):
     """Faust's app, whose consumer hands the detection agent its records a fetch at a time
     (streams/fetches.py); everything else as in Faust."""

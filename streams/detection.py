@@ -266,7 +266,7 @@ async def team(stream):
         team_days.put(key, _commit(state, msg))
 
 
-@app.timer(interval=2.0)
+@app.timer(interval=60.0)
 async def log_counts() -> None:
     if counts:
         log.info("detection: %s", ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))

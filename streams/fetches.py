@@ -60,10 +60,12 @@ class Fetches:
 
     async def batches(self, stream) -> AsyncIterator[list]:
         """Batches of the stream's records (Faust ConsumerMessages) in partition order (each
-        partition's in offset order), each acked once the loop body that got it has finished. Call it once per agent, with the agent's stream, under `contextlib.aclosing`
-        (so that a loop body that raises closes it at once, and the worker stops instead of carrying
-        on with a hole in its offsets). The stream is not iterated: its topics are subscribed to and
-        their records taken from the consumer."""
+        partition's in offset order), each acked once the loop body that got it has finished.
+
+        Call it once per agent, with the agent's stream, under `contextlib.aclosing`: a loop body that
+        raises then closes it at once, and the worker stops instead of carrying on with a hole in its
+        offsets. The stream is not iterated: its topics are subscribed to and their records taken
+        from the consumer."""
         app = self.app
         channel = stream.channel.clone(is_iterator=True)
         self.topics = frozenset(channel.topics)

@@ -25,7 +25,7 @@ from typing import Any
 
 import orjson
 
-from streams.app import app
+from streams.app import app, settings
 
 _MISSING = object()
 
@@ -87,11 +87,13 @@ class Documents:
         docs[key] = doc
 
 
-def table(name: str, cached: int = 10_000, **options: Any) -> Documents:
-    """A changelog-backed table of JSON documents (partitioned like the input topics)."""
-    return Documents(app.Table(name, default=None, value_type=bytes, **options), cached)
+def table(name: str, **options: Any) -> Documents:
+    """A changelog-backed table of JSON documents (partitioned like the input topics), keeping
+    PAODAN_TABLE_CACHE of them decoded."""
+    return Documents(app.Table(name, default=None, value_type=bytes, **options), settings.table_cache)
 
 
-def global_table(name: str, cached: int = 100_000, **options: Any) -> Documents:
-    """A table of JSON documents every worker holds in full."""
-    return Documents(app.GlobalTable(name, default=None, value_type=bytes, **options), cached)
+def global_table(name: str, **options: Any) -> Documents:
+    """A table of JSON documents every worker holds in full, keeping ten times PAODAN_TABLE_CACHE of them
+    decoded (a customer's owner is a small document, read for every chat)."""
+    return Documents(app.GlobalTable(name, default=None, value_type=bytes, **options), 10 * settings.table_cache)
