@@ -74,7 +74,7 @@ def global_table(tmp_path):
     return app.GlobalTable("g", default=None, value_type=bytes, partitions=1)
 
 
-def test_a_global_tables_echo_of_its_own_write_keeps_it_and_anothers_write_replaces_it(global_table):
+async def test_a_global_tables_echo_of_its_own_write_keeps_it_and_anothers_write_replaces_it(global_table):
     docs = Documents(global_table, cached=100)
     with current_partition(0):
         docs.put("c1", {"o": "emp1"})  # to RocksDB now; the changelog record waits in Faust's producer
