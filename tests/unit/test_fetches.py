@@ -59,3 +59,16 @@ async def test_records_of_an_earlier_generation_are_dropped_untouched(app):
         assert where(batch) == [("in-a", 0, 1)] and batch[0].generation_id == 2
     # Never acked: after the rebalance the consumer reads them again from the committed offset.
     assert not any(m.acked for m in stale)
+
+
+async def test_a_loop_body_that_raises_leaves_its_batch_unacked_and_crashes_the_worker(app):
+    stream = SimpleNamespace(channel=app.topic("in-a"))
+    fetched = [msg("in-a", 0, 1), msg("in-a", 0, 2)]
+    await app.fetches.put(fetched)
+    with pytest.raises(RuntimeError, match="effects failed"):
+        async with aclosing(app.fetches.batches(stream)) as batches:
+            async for _ in batches:
+                raise RuntimeError("effects failed")  # e.g. Kafka refused an alert
+    # Acking would let the offsets past them be committed: their alerts would never be sent.
+    assert not any(m.acked for m in fetched)
+    assert app.crashed  # so that they are redelivered (to this worker restarted, or to another)
