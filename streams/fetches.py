@@ -27,8 +27,9 @@ How, keeping Faust's guarantees:
 
 from __future__ import annotations
 
+import heapq
 import logging
-from operator import attrgetter
+from operator import attrgetter, itemgetter
 from typing import Any, AsyncIterator
 
 from faust.transport.drivers import aiokafka as faust_aiokafka
@@ -36,6 +37,7 @@ from mode.utils.queues import FlowControlQueue
 
 log = logging.getLogger(__name__)
 _partition = attrgetter("partition")
+_time = itemgetter(0)
 
 
 class Current:
@@ -55,12 +57,15 @@ class Fetches:
         self.app = app
         self.batch_max = batch_max
         self.topics: frozenset[str] = frozenset()
+        self._clock: dict = {}  # topic-partition -> the time of its latest record taken (see _in_time_order)
+        self._clock_generation = -1
         # Fetches, not records: at most `queued` fetches wait while the agent works on a batch.
         self.queue = FlowControlQueue(maxsize=queued, flow_control=app.flow_control, clear_on_resume=True)
 
     async def batches(self, stream) -> AsyncIterator[list]:
-        """Batches of the stream's records (Faust ConsumerMessages) in partition order (each
-        partition's in offset order), each acked once the loop body that got it has finished.
+        """Batches of the stream's records (Faust ConsumerMessages), grouped by partition, each
+        partition's in the order they were written (see `_in_time_order`), each acked once the loop
+        body that got it has finished.
 
         Call it once per agent, with the agent's stream, under `contextlib.aclosing`: a loop body that
         raises then closes it at once, and the worker stops instead of carrying on with a hole in its
@@ -71,26 +76,26 @@ class Fetches:
         self.topics = frozenset(channel.topics)
         app.topics.add(channel)  # subscribe, as Faust does when a stream is iterated
         consumer, queue, most = app.consumer, self.queue, self.batch_max
-        fetched: list = []  # taken from the queue, not yet in a batch (one fetch may hold 40,000)
+        pending: list = []  # (time, message) taken from the queue, in time order, not yet in a batch
         while True:
-            if not fetched:
-                fetched = await queue.get()
-            while len(fetched) < most and not queue.empty():
-                fetched = fetched + queue.get_nowait()
-            batch, fetched = fetched[:most], fetched[most:]
+            if not pending:
+                pending = self._in_time_order(pending, await queue.get())
+            while len(pending) < most and not queue.empty():
+                pending = self._in_time_order(pending, queue.get_nowait())
+            batch, pending = [m for _, m in pending[:most]], pending[most:]
             if not app.flow_control.is_active():
-                fetched = []
+                pending = []
                 continue  # a rebalance is under way: these are read again from the committed offsets
             generation = app.consumer_generation_id
-            if batch[0].generation_id != generation or batch[-1].generation_id != generation:
+            if any(m.generation_id != generation for m in batch):
                 batch = [m for m in batch if m.generation_id == generation]
                 if not batch:
                     continue
             # In flight: a rebalance or a stop waits until Faust's unacked set is empty. Its last record
             # stands for the whole batch (all are acked together): one weak reference, not 10,000.
             consumer.unacked.add(batch[-1])
-            # Grouped by partition, so that the current event changes once per partition, not per record.
-            # Records of one partition keep their order (across topics too: they are co-partitioned).
+            # Grouped by partition, so that the current event changes once per partition, not per record;
+            # within a partition, in time order across its topics (they are co-partitioned).
             batch.sort(key=_partition)
             finished = False
             try:
@@ -104,6 +109,33 @@ class Fetches:
                     log.error("a batch of %d records was left unfinished; stopping the worker so that "
                               "they are redelivered instead of skipped", len(batch))
                     await app.crash(RuntimeError("detection batch left unfinished"))
+
+    def _in_time_order(self, pending: list, fetch: list) -> list:
+        """`pending` and a new fetch as one sequence of (time, message) in the order the records were
+        written (their Kafka timestamps), each topic-partition's records in offset order.
+
+        Why: a fetch brings each topic-partition's records up to a size, and Faust's consumer goes
+        round them in turn, so a backlog would hand the agent a day of orders beside an hour of chat.
+        The behaviour engine closes an employee's day by the latest event time of any of their inputs
+        (with a grace for the skew between topics), so the order decides what a day holds. In write
+        order, a record is processed in the same place among the others however the records were
+        fetched: live, or again after a crash. A timestamp earlier than one before it in the same
+        topic-partition counts as that one's: offset order wins."""
+        generation = self.app.consumer_generation_id
+        if generation != self._clock_generation:  # after a rebalance the records are read again
+            self._clock, self._clock_generation = {}, generation
+        by_tp: dict = {}
+        for message in fetch:
+            by_tp.setdefault(message.tp, []).append(message)
+        clock, runs = self._clock, [pending] if pending else []
+        for tp in sorted(by_tp):  # ties go to the earlier run, then in topic-partition order
+            last, run = clock.get(tp, 0.0), []
+            for message in by_tp[tp]:
+                last = max(last, message.timestamp or 0.0)
+                run.append((last, message))
+            clock[tp] = last
+            runs.append(run)
+        return runs[0] if len(runs) == 1 else list(heapq.merge(*runs, key=_time))
 
     async def put(self, batch: list) -> None:
         await self.queue.put(batch)

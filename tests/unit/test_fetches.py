@@ -15,8 +15,8 @@ from faust.types import TP, Message
 from streams.app import App
 
 
-def msg(topic: str, partition: int, offset: int, generation: int = 0) -> Message:
-    return Message(topic, partition, offset, 0.0, 0, None, b"emp", b"{}", None, tp=TP(topic, partition),
+def msg(topic: str, partition: int, offset: int, ts: float = 0.0, generation: int = 0) -> Message:
+    return Message(topic, partition, offset, ts, 0, None, b"emp", b"{}", None, tp=TP(topic, partition),
                    generation_id=generation)
 
 
@@ -31,22 +31,32 @@ def where(batch: list[Message]) -> list[tuple[str, int, int]]:
     return [(m.topic, m.partition, m.offset) for m in batch]
 
 
-async def test_a_fetch_becomes_batches_of_at_most_batch_max_in_partition_order(app):
+async def test_a_fetch_becomes_batches_of_at_most_batch_max_in_write_order_by_partition(app):
     stream = SimpleNamespace(channel=app.topic("in-a", "in-b"))
-    # Faust's consumer goes round the partitions: one fetch interleaves them.
-    await app.fetches.put([msg("in-a", 1, 10), msg("in-a", 0, 20), msg("in-b", 1, 5), msg("in-a", 1, 11),
-                           msg("in-a", 0, 21), msg("in-b", 0, 7)])
+    # Faust's consumer goes round the topic-partitions, so a fetch interleaves them whatever their times.
+    await app.fetches.put([msg("in-a", 1, 10, ts=1.0), msg("in-a", 0, 20, ts=2.0), msg("in-b", 1, 5, ts=0.5),
+                           msg("in-a", 1, 11, ts=3.0), msg("in-a", 0, 21, ts=4.0), msg("in-b", 0, 7, ts=5.0),
+                           msg("in-b", 1, 6, ts=2.5)])
     async with aclosing(app.fetches.batches(stream)) as batches:
         it = aiter(batches)
         first = await anext(it)
         assert app.fetches.topics == {"in-a", "in-b"}  # what the consumer now takes out of its fetches
-        # Each partition's records keep their order (across topics too: they are co-partitioned).
-        assert where(first) == [("in-a", 0, 20), ("in-a", 1, 10), ("in-b", 1, 5), ("in-a", 1, 11)]
+        # The four written first; by partition, and within one in the order written, across topics.
+        assert where(first) == [("in-a", 0, 20), ("in-b", 1, 5), ("in-a", 1, 10), ("in-b", 1, 6)]
         assert not any(m.acked for m in first)  # in flight while the loop body works on them
         assert first[-1] in app.consumer.unacked  # so a rebalance or a stop waits for the batch
         second = await anext(it)
         assert all(m.acked for m in first)  # the body finished with them: their offsets may be committed
-        assert where(second) == [("in-a", 0, 21), ("in-b", 0, 7)]
+        assert where(second) == [("in-a", 0, 21), ("in-b", 0, 7), ("in-a", 1, 11)]
+
+
+async def test_a_topic_partitions_offset_order_wins_over_its_timestamps(app):
+    stream = SimpleNamespace(channel=app.topic("in-a", "in-b"))
+    await app.fetches.put([msg("in-a", 0, 1, ts=5.0), msg("in-b", 0, 1, ts=3.0)])
+    await app.fetches.put([msg("in-a", 0, 2, ts=1.0), msg("in-b", 0, 2, ts=4.0)])  # a producer's clock went back
+    async with aclosing(app.fetches.batches(stream)) as batches:
+        batch = await anext(aiter(batches))
+    assert where(batch) == [("in-b", 0, 1), ("in-b", 0, 2), ("in-a", 0, 1), ("in-a", 0, 2)]
 
 
 async def test_records_of_an_earlier_generation_are_dropped_untouched(app):
