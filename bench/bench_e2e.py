@@ -65,7 +65,7 @@ async def commit_positions(bootstrap: str, group: str, offsets: dict[TopicPartit
 
 async def committed(admin: AIOKafkaAdminClient, group: str) -> dict[TopicPartition, int]:
     got = await admin.list_consumer_group_offsets(group)
-    return {tp: meta.offset for tp, meta in got.items() if tp.topic == TOPIC}
+    return {tp: meta.offset for tp, meta in got.items()}
 
 
 async def produce_backlog(bootstrap: str, n: int, employees: list[str], linger_ms: int) -> float:

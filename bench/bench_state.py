@@ -92,19 +92,6 @@ async def produce_changelog(bootstrap: str, topic: str, partitions: int, states:
     return time.perf_counter() - began
 
 
-async def delete_topics(bootstrap: str, topics: list[str]) -> None:
-    from aiokafka.admin import AIOKafkaAdminClient
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        existing = set(await admin.list_topics())
-        doomed = [t for t in topics if t in existing]
-        if doomed:
-            await admin.delete_topics(doomed)
-    finally:
-        await admin.close()
-
-
 def start_worker(tmp: Path, app_id: str) -> float:
     from tests.live import Worker
     w = Worker(tmp, app_id=app_id, name=app_id)
@@ -121,6 +108,7 @@ def start_worker(tmp: Path, app_id: str) -> float:
 
 
 def restore(states: list[dict], n: int) -> None:
+    from tests.live import delete_app_topics
     settings = load()
     base_id, full_id = f"paodan-bench-{uuid.uuid4().hex[:6]}", f"paodan-bench-{uuid.uuid4().hex[:6]}"
     topic = f"{full_id}-behaviour-changelog"
@@ -135,9 +123,8 @@ def restore(states: list[dict], n: int) -> None:
             print(f"  worker start-up, {n:,} employees' state restored from the changelog: {full:.1f}s "
                   f"to 'Worker ready' (restore itself ≈ {full - empty:.1f}s)")
         finally:
-            asyncio.run(delete_topics(settings.kafka, [topic] + [f"{a}-{t}-changelog" for a in (base_id, full_id)
-                                                              for t in ("behaviour", "team_days", "directory",
-                                                                        "chat_state", "customer_owner")]))
+            for app_id in (base_id, full_id):  # the seeded changelog is named after full_id too
+                asyncio.run(delete_app_topics(settings.kafka, app_id))
 
 
 def main() -> None:

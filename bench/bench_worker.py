@@ -10,7 +10,8 @@
    producing, by committing them for its group first) processes the same records with every agent
    on: chat content, behaviour (all families, hygiene, risk), team aggregates, archives to ClickHouse
    and Redis. Timed from Faust's "Worker ready" in its log (its agents consume from then on) until
-   its committed offsets reach the end (polled every 50 ms; the last commit interval, 1 s, included).
+   its committed offsets reach the end (bench_e2e.worker_rate: polled every 50 ms; the last commit
+   interval, 1 s, included).
 4. In memory: the behaviour engine alone (streams.behaviour_memory, as `paodan replay` runs it).
 Prints events/s for each and the worker / raw ratio. Target (issue #4): worker ≥ 20,000 events/s.
 """
@@ -27,9 +28,8 @@ from pathlib import Path
 
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
 
-from bench.bench_e2e import commit_positions
+from bench.bench_e2e import commit_positions, worker_rate
 from config.settings import load
 from ingest import simulator
 from tests.live import Worker, delete_app_topics
@@ -92,23 +92,6 @@ def agents_started(log: str) -> float:
     raise RuntimeError("the worker's log has no 'Worker ready' line")
 
 
-async def worker_done(bootstrap: str, group: str, end: dict, timeout: float) -> float:
-    """When `group` had committed every offset up to `end` (epoch seconds)."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    began = time.monotonic()
-    try:
-        while time.monotonic() - began < timeout:
-            committed = await admin.list_consumer_group_offsets(group)
-            behind = sum(max(0, end[tp] - (committed[tp].offset if tp in committed else 0)) for tp in end)
-            if behind == 0:
-                return time.time()
-            await asyncio.sleep(0.05)
-        raise TimeoutError(f"worker still {behind} records behind after {timeout}s")
-    finally:
-        await admin.close()
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--size", type=int, default=320)
@@ -141,15 +124,15 @@ def main() -> None:
         began = time.time()
         w.start(timeout=180)
         try:
-            done = asyncio.run(worker_done(settings.kafka, app_id, end, timeout=1800))
+            ready = agents_started(w.log())
+            since = time.monotonic() - (time.time() - ready)  # worker_rate times on the monotonic clock
+            rate, took = asyncio.run(worker_rate(settings.kafka, app_id, start, end, since=since, timeout=1800))
         finally:
             w.stop()
             asyncio.run(delete_app_topics(settings.kafka, app_id))
-        ready = agents_started(w.log())
-    worker = done - ready
-    print(f"worker, every detector on: {n / worker:,.0f} records/s ({worker:.1f}s from its agents' start "
+    print(f"worker, every detector on: {rate:,.0f} records/s ({took:.1f}s from its agents' start "
           f"to the last record committed; start-up {ready - began:.1f}s)")
-    print(f"ratio worker / raw consume: {raw / worker:.3f}")
+    print(f"ratio worker / raw consume: {rate / (n / raw):.3f}")
 
     from config.rules import load_rules
     from streams.behaviour_memory import MemoryBehaviour
