@@ -32,21 +32,19 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-import weakref
 from collections import Counter
-from contextlib import aclosing, contextmanager
+from contextlib import aclosing
 from itertools import groupby
 from operator import attrgetter
 
 import orjson
-from faust.streams import _current_event  # private: see _during
 
 from detectors.content.parts import skipped
 from detectors.context import NOTICE_TOPIC, TEAM_TOPIC
 from streams import deadletter, tables, topics
 from streams.app import app, settings
 from streams.directory import directory, lookup
-from streams.fetches import Current
+from streams.fetches import during
 from streams.processing import (BEHAVIOUR_TOPICS, chat_contact, decode_behaviour, detect_chat, process_behaviour,
                                 process_team)
 from streams.records import RecordError, decode_msgaudit
@@ -103,18 +101,6 @@ def _commit(state: dict, msg) -> dict:
     return state
 
 
-@contextmanager
-def _during(message):
-    """Make an event of `message` Faust's current event, as during `stream.events()`: table reads and
-    writes then use its partition (RocksDB sub-store, changelog partition)."""
-    current = Current(message)
-    token = _current_event.set(weakref.ref(current))
-    try:
-        yield
-    finally:
-        _current_event.reset(token)
-
-
 class Batch:
     """What one batch changes: the states it read and updated (written once, at the end) and the
     futures of everything it sent (awaited before the states are written). Directory entries and
@@ -167,7 +153,7 @@ class Batch:
             await asyncio.gather(*self.pending)
         for table, states in ((chat_state, self.chat), (behaviour_state, self.behaviour)):
             for employee, (state, message) in states.items():
-                with _during(message):
+                with during(message):
                     table.put(employee, state)
 
 
@@ -238,7 +224,7 @@ async def _detect(messages) -> None:
     batch, rules = Batch(), current_rules()
     for _, of_partition in groupby(messages, key=_partition):
         of_partition = list(of_partition)
-        with _during(of_partition[0]):
+        with during(of_partition[0]):
             for message in of_partition:
                 if message.topic != "wecom.msgaudit":
                     await _behaviour(batch, message, rules)

@@ -29,9 +29,12 @@ from __future__ import annotations
 
 import heapq
 import logging
+import weakref
+from contextlib import contextmanager
 from operator import attrgetter, itemgetter
 from typing import Any, AsyncIterator
 
+from faust.streams import _current_event  # private: Faust has no public way to set it (see `during`)
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from mode.utils.queues import FlowControlQueue
 
@@ -48,6 +51,19 @@ class Current:
 
     def __init__(self, message) -> None:
         self.message = message
+
+
+@contextmanager
+def during(message):
+    """Make an event of `message` Faust's current event, as during `stream.events()`: table reads and
+    writes then use its partition (RocksDB sub-store, changelog partition). The batches here are
+    handed over without Faust setting one."""
+    current = Current(message)  # held here: Faust keeps only a weak reference
+    token = _current_event.set(weakref.ref(current))
+    try:
+        yield
+    finally:
+        _current_event.reset(token)
 
 
 class Fetches:

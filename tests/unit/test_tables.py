@@ -6,38 +6,18 @@ applied the way Faust's recovery applies them (restores, standby partitions, glo
 
 from __future__ import annotations
 
-import weakref
-from contextlib import contextmanager
-
 import faust
 import orjson
 import pytest
-from faust.streams import _current_event
 from faust.types import TP, Message
 
-from streams.fetches import Current
+from streams.fetches import Current, during
 from streams.tables import Documents
 
 
-class _Event:
-    def __init__(self, message) -> None:
-        self.message = message
-
-
-@contextmanager
-def current_partition(partition: int):
-    """As inside an agent: the current event decides the partition a table write goes to."""
-    current = Current(Message("in", partition, 0, 0.0, 0, None, b"k", b"v", 0, tp=TP("in", partition)))
-    token = _current_event.set(weakref.ref(current))
-    try:
-        yield
-    finally:
-        _current_event.reset(token)
-
-
-def changelog(partition: int, offset: int, key: str, doc) -> _Event:
-    """A changelog record as Faust's recovery hands it to `apply_changelog_batch`."""
-    return _Event(Message("t-changelog", partition, offset, 0.0, 0, None, orjson.dumps(key),
+def changelog(partition: int, offset: int, key: str, doc) -> Current:
+    """A changelog record as Faust's recovery hands it to `apply_changelog_batch` (an event: a message)."""
+    return Current(Message("t-changelog", partition, offset, 0.0, 0, None, orjson.dumps(key),
                           None if doc is None else orjson.dumps(doc), 0, tp=TP("t-changelog", partition)))
 
 
@@ -76,7 +56,7 @@ def global_table(tmp_path):
 
 async def test_a_global_tables_echo_of_its_own_write_keeps_it_and_anothers_write_replaces_it(global_table):
     docs = Documents(global_table, cached=100)
-    with current_partition(0):
+    with during(Message("in", 0, 0, 0.0, 0, None, b"k", b"v", 0, tp=TP("in", 0))):  # as inside an agent
         docs.put("c1", {"o": "emp1"})  # to RocksDB now; the changelog record waits in Faust's producer
         docs.put("c1", {"o": "emp2"})
     # The first write comes back through the changelog after the second: not what the key now holds.
