@@ -10,6 +10,7 @@ import faust
 
 from config import settings as settings_mod
 from streams.fetches import Fetches, Transport
+from streams.partitioner import KeyPartitioner
 
 settings = settings_mod.load()
 
@@ -45,6 +46,7 @@ app = App(
     stream_buffer_maxsize=settings.stream_buffer,
     producer_acks=-1,
     producer_linger_ms=settings.producer_linger_ms,
+    producer_partitioner=KeyPartitioner(),
     consumer_auto_offset_reset=settings.offset_reset,
     # A worker that dies is noticed within 10 s, so its partitions (and their state) move quickly.
     broker_session_timeout=10.0,

@@ -41,7 +41,7 @@ import orjson
 
 from detectors.content.parts import skipped
 from detectors.context import NOTICE_TOPIC, TEAM_TOPIC
-from streams import deadletter, tables, topics
+from streams import deadletter, tables
 from streams.app import app, settings
 from streams.directory import directory, lookup
 from streams.fetches import during
@@ -52,6 +52,7 @@ from streams.rules_state import current_rules
 
 log = logging.getLogger(__name__)
 RISK_TOPIC = "paodan.risk"
+ALERT_TOPIC = "paodan.alerts"
 # Logical topic (what detectors and replay call it) → this application's topic.
 INTERNAL = {NOTICE_TOPIC: f"{settings.app_id}-behaviour-notices", TEAM_TOPIC: f"{settings.app_id}-team-days"}
 LOGICAL = {physical: logical for logical, physical in INTERNAL.items()}
@@ -63,7 +64,6 @@ def _topic(*names: str):
 
 inputs = _topic(*(INTERNAL.get(t, t) for t in BEHAVIOUR_TOPICS))
 team_topic = _topic(INTERNAL[TEAM_TOPIC])
-risk_topic = _topic(RISK_TOPIC)
 OUT = {NOTICE_TOPIC: _topic(INTERNAL[NOTICE_TOPIC]), TEAM_TOPIC: team_topic}
 
 # JSON documents Faust keeps as bytes (streams/tables.py). Restored in batches of 10,000 changelog
@@ -74,21 +74,6 @@ team_days = tables.table("team_days")
 customer_owner = tables.global_table("customer_owner", partitions=1, recovery_buffer_size=1, use_partitioner=True)
 counts: Counter[str] = Counter()
 _partition = attrgetter("partition")
-_owner_partitions_known = False
-
-
-async def _owner_changelog_known() -> None:
-    """Make the producer track `customer_owner`'s changelog in its metadata. A GlobalTable write picks
-    its partition with the producer's partitioner, synchronously, from the producer's metadata, which
-    keeps only the topics it was told to track: a topic it merely saw once (when Faust created it)
-    drops out at the next refresh, and the write then fails with a TypeError inside aiokafka."""
-    global _owner_partitions_known
-    if not _owner_partitions_known:
-        name = customer_owner.table.changelog_topic.get_topic_name()
-        client = app.producer._ensure_producer().client  # faust exposes no public way to this
-        await client.add_topic(name)
-        await client._wait_on_metadata(name)
-        _owner_partitions_known = True
 
 
 def _already_applied(state: dict | None, msg) -> bool:
@@ -102,21 +87,24 @@ def _commit(state: dict, msg) -> dict:
 
 
 class Batch:
-    """What one batch changes: the states it read and updated (written once, at the end) and the
-    futures of everything it sent (awaited before the states are written). Directory entries and
-    customer owners are read through the tables' kept documents (streams/tables.py) and written at
-    once: the next record may need them."""
+    """What one batch changes: the states and customer owners it read and updated (written once, at
+    the end) and the futures of everything it sent (awaited before the states are written). Directory
+    entries are read through the table's kept documents (streams/tables.py) and written at once."""
 
     def __init__(self) -> None:
         self.chat: dict[str, tuple[dict, object]] = {}       # employee -> (state, their last message)
         self.behaviour: dict[str, tuple[dict, object]] = {}  # employee -> (state, their last message)
+        self.owners: dict[str, tuple[dict, object]] = {}     # customer -> (owner, the message that set it)
         self.pending: list = []
+        self._send = app.producer.send  # the producer itself: Faust's topic layers cost more than the send
 
     directory = staticmethod(lookup)
-    owner = staticmethod(customer_owner.get)
 
     def set_directory(self, employee: str, entry: dict) -> None:
         directory.put(employee, entry)
+
+    def owner(self, customer: str) -> dict | None:
+        return self.owners[customer][0] if customer in self.owners else customer_owner.get(customer)
 
     def chat_state(self, employee: str) -> dict | None:
         return self.chat[employee][0] if employee in self.chat else chat_state.get(employee)
@@ -124,37 +112,39 @@ class Batch:
     def behaviour_state(self, employee: str) -> dict | None:
         return self.behaviour[employee][0] if employee in self.behaviour else behaviour_state.get(employee)
 
+    async def send(self, topic: str, key: str, value) -> None:
+        self.pending.append(await self._send(topic, key.encode(), orjson.dumps(value), None, None, None))
+
     async def alerts(self, alerts) -> None:
         now = int(time.time() * 1000)
         for alert in alerts:
             body = alert.to_dict()
             body["detected_at"] = now
-            self.pending.append(await topics.alerts.send(key=alert.employee_id.encode(), value=orjson.dumps(body)))
+            await self.send(ALERT_TOPIC, alert.employee_id, body)
 
-    async def effects(self, out, employee: str) -> None:
-        """Send everything one behaviour event set off."""
-        if out.owner_updates:
-            await _owner_changelog_known()
+    async def effects(self, out, employee: str, message) -> None:
+        """Send everything one behaviour event set off; keep its customer-owner changes for `finish`."""
         for customer, value in out.owner_updates:
-            customer_owner.put(customer, value)
+            self.owners[customer] = (value, message)
         for t, k, v in out.messages:
-            self.pending.append(await OUT[t].send(key=k.encode(), value=orjson.dumps(v)))
+            await self.send(INTERNAL[t], k, v)
         await self.alerts(out.alerts)
         if out.risk is not None:
-            self.pending.append(await risk_topic.send(key=employee.encode(), value=orjson.dumps(out.risk)))
+            await self.send(RISK_TOPIC, employee, out.risk)
 
     async def dead_letter(self, message, reason: str) -> None:
         counts["dead_lettered"] += 1
         self.pending.append(await deadletter.send(message, reason))
 
     async def finish(self) -> None:
-        """Wait until Kafka has every effect, then write the states (each in its message's partition)."""
+        """Wait until Kafka has every effect, then write the states and owners (each in the partition
+        of the message that changed it last)."""
         if self.pending:
             await asyncio.gather(*self.pending)
-        for table, states in ((chat_state, self.chat), (behaviour_state, self.behaviour)):
-            for employee, (state, message) in states.items():
-                with during(message):
-                    table.put(employee, state)
+        for table, changed in ((chat_state, self.chat), (behaviour_state, self.behaviour)):
+            await table.write((key, doc, message.partition) for key, (doc, message) in changed.items())
+        if self.owners:
+            await customer_owner.write((key, doc, message.partition) for key, (doc, message) in self.owners.items())
 
 
 async def _chat(batch: Batch, message, rules):
@@ -198,7 +188,7 @@ async def _behaviour(batch: Batch, message, rules, decoded=None) -> None:
     except RecordError as exc:
         await batch.dead_letter(message, str(exc))
         return
-    await batch.effects(out, employee)
+    await batch.effects(out, employee, message)
     batch.behaviour[employee] = (_commit(out.state, message), message)
 
 
