@@ -7,7 +7,7 @@ that does nothing, while aiokafka fetches and decodes over 300,000/s. The detect
 works in batches, so it takes what it reads the way Kafka delivers it: a fetch at a time.
 
 How, keeping Faust's guarantees:
-- `Consumer` is Faust's aiokafka consumer with one change in `getmany`: records of the topics the
+- `Consumer` is Faust's aiokafka consumer with one change in its fetch: records of the topics the
   detection agent reads are taken out of each fetch, passed the checks Faust's drain loop makes
   (read offset, offset gaps), and put into a bounded queue as one list. Every other record
   (changelogs while restoring, the team topic) goes on through Faust as before.
@@ -32,7 +32,7 @@ import logging
 import weakref
 from contextlib import contextmanager
 from operator import attrgetter, itemgetter
-from typing import Any, AsyncIterator
+from typing import AsyncIterator
 
 from faust.streams import _current_event  # private: Faust has no public way to set it (see `during`)
 from faust.transport.drivers import aiokafka as faust_aiokafka
@@ -160,24 +160,37 @@ class Fetches:
 class Consumer(faust_aiokafka.Consumer):
     """Faust's aiokafka consumer, handing the records of `app.fetches.topics` over a fetch at a time."""
 
-    async def getmany(self, timeout: float) -> AsyncIterator[tuple[Any, Any]]:
-        fetches = self.app.fetches
-        topics = fetches.topics
-        taken: list = []
-        read_offset = self._read_offset
-        async for tp, message in super().getmany(timeout):
+    async def _wait_next_records(self, timeout: float):
+        """Faust's fetch, with the detection agent's records taken out of it before Faust's `getmany`
+        hands out the rest one by one. Faust's `getmany` would, for each record, run its round-robin
+        scheduler, its flow, generation and active-partition checks, a high-water look-up and an async
+        generator step; here each topic-partition's records are checked and converted as one list."""
+        records, active = await super()._wait_next_records(timeout)
+        topics = self.app.fetches.topics
+        if not records or not topics or not self.flow_active or self.should_stop:
+            return records, active  # as they are: Faust's getmany deals with a stopped flow (it seeks back)
+        rest, taken = {}, []
+        to_message, read_offset, buffered = self._to_message, self._read_offset, self._buffered_partitions
+        for tp, fetched in records.items():
             if tp.topic not in topics:
-                yield tp, message
+                rest[tp] = fetched
                 continue
-            # Faust's drain loop's checks, made here for the records it will not see.
-            offset, last = message.offset, read_offset[tp]
-            if last is None or offset >= last:
-                if last and offset - last > 1 and self.app.topics.acks_enabled_for(tp.topic):
-                    await self._add_gap(tp, last + 1, offset)
-                read_offset[tp] = offset
-                taken.append(message)
+            if active is not None and tp not in active and tp not in buffered:
+                continue  # as Faust's getmany: a partition paused meanwhile is read again when resumed
+            self.app.monitor.track_tp_end_offset(tp, self.highwater(tp))
+            # Faust's drain loop's checks (read offset, offset gaps), made here for the records it will not see.
+            last = read_offset[tp]
+            for record in fetched:
+                offset = record.offset
+                if last is None or offset >= last:
+                    if last and offset - last > 1 and self.app.topics.acks_enabled_for(tp.topic):
+                        await self._add_gap(tp, last + 1, offset)
+                    last = offset
+                    taken.append(to_message(tp, record))
+            read_offset[tp] = last
         if taken:
-            await self.wait_first(fetches.put(taken), self.suspend_flow.wait())
+            await self.wait_first(self.app.fetches.put(taken), self.suspend_flow.wait())
+        return rest, active
 
 
 class Transport(faust_aiokafka.Transport):

@@ -82,3 +82,36 @@ async def test_a_loop_body_that_raises_leaves_its_batch_unacked_and_crashes_the_
     # Acking would let the offsets past them be committed: their alerts would never be sent.
     assert not any(m.acked for m in fetched)
     assert app.crashed  # so that they are redelivered (to this worker restarted, or to another)
+
+
+async def test_the_consumer_takes_the_agents_records_out_of_a_fetch_and_hands_faust_the_rest(app, monkeypatch):
+    from aiokafka.structs import ConsumerRecord
+    from faust.transport.drivers import aiokafka as faust_aiokafka
+
+    def record(topic: str, partition: int, offset: int) -> ConsumerRecord:
+        return ConsumerRecord(topic, partition, offset, offset * 10, 0, b"emp", b"{}", None, 3, 2, ())
+
+    a0, a1, a2, other = TP("in-a", 0), TP("in-a", 1), TP("in-a", 2), TP("team", 0)
+    fetched = {a0: [record("in-a", 0, o) for o in (4, 5, 6, 9)],  # 7-8 missing: compacted away
+               a1: [record("in-a", 1, 0)], a2: [record("in-a", 2, 3)],
+               other: [record("team", 0, 1)]}
+
+    async def faust_fetch(self, timeout):
+        return fetched, {a0, a1, other}  # in-a 2 was paused since the fetch began
+
+    monkeypatch.setattr(faust_aiokafka.Consumer, "_wait_next_records", faust_fetch)
+    consumer = app.consumer
+    consumer.highwater = lambda tp: 10
+    consumer._read_offset[a0] = 5  # records before the read offset were handed out already
+    app.fetches.topics = frozenset({"in-a"})
+    app.topics._acking_topics.add("in-a")  # as once the agent's stream subscribed (acks on: gaps matter)
+    rest, active = await consumer._wait_next_records(1.0)
+    assert rest == {other: fetched[other]}  # Faust's own loop hands this one out, as before
+    taken = app.fetches.queue.get_nowait()
+    assert where(taken) == [("in-a", 0, 5), ("in-a", 0, 6), ("in-a", 0, 9), ("in-a", 1, 0)]
+    assert all(isinstance(m, Message) and m.generation_id == app.consumer_generation_id for m in taken)
+    assert taken[0].timestamp == 0.05  # Kafka's milliseconds, as Faust's seconds
+    assert consumer._read_offset[a0] == 9 and consumer._read_offset[a1] == 0
+    assert a2 not in consumer._read_offset or consumer._read_offset[a2] is None
+    # Offsets 7-8 recorded as a gap (Faust's interval, end excluded), so commits can step over it.
+    assert [(i.begin, i.end) for i in consumer._gap[a0]] == [(7, 10)]
