@@ -76,13 +76,27 @@ counts: Counter[str] = Counter()
 _partition = attrgetter("partition")
 
 
+_offset_keys: dict = {}  # topic-partition -> "topic:partition", made once (this runs for every record)
+
+
+def _offset_key(msg) -> str:
+    key = _offset_keys.get(msg.tp)
+    if key is None:
+        key = _offset_keys[msg.tp] = f"{msg.topic}:{msg.partition}"
+    return key
+
+
 def _already_applied(state: dict | None, msg) -> bool:
     """True for a redelivered record whose effect the restored state already holds (see `_commit`)."""
-    return state is not None and state.get("off", {}).get(f"{msg.topic}:{msg.partition}", -1) >= msg.offset
+    offsets = state.get("off") if state is not None else None
+    return offsets is not None and offsets.get(_offset_key(msg), -1) >= msg.offset
 
 
 def _commit(state: dict, msg) -> dict:
-    state.setdefault("off", {})[f"{msg.topic}:{msg.partition}"] = msg.offset
+    offsets = state.get("off")
+    if offsets is None:
+        offsets = state["off"] = {}
+    offsets[_offset_key(msg)] = msg.offset
     return state
 
 
@@ -128,7 +142,8 @@ class Batch:
             self.owners[customer] = (value, message)
         for t, k, v in out.messages:
             await self.send(INTERNAL[t], k, v)
-        await self.alerts(out.alerts)
+        if out.alerts:
+            await self.alerts(out.alerts)
         if out.risk is not None:
             await self.send(RISK_TOPIC, employee, out.risk)
 
@@ -169,7 +184,8 @@ async def _chat(batch: Batch, message, rules):
                 counts[partial] += 1
             if new_state is not None:
                 batch.chat[employee] = (new_state, message)
-            await batch.alerts(alerts)
+            if alerts:
+                await batch.alerts(alerts)
     return chat_contact(record, msg)
 
 
