@@ -9,13 +9,13 @@ into table writes and Kafka sends; `paodan replay` applies them in memory, in th
 from __future__ import annotations
 
 import zlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable
 
 from config.behaviour_rules import (CommissionRule, ContactsRule, ConversionRule, FollowupRule, HrRule,
                                     HygieneRule, OrdersRule, RiskRule, WindowsRule)
 from detectors.hygiene import Signal
-from detectors.windows import DEFAULT_TZ, day_window, local_day
+from detectors.windows import DAY_MS, DEFAULT_TZ, HOUR_MS, day_window, hour_offsets, offset_ms
 
 # Internal topics by their logical names (streams/detection.py maps them to the application's own
 # topics; replay routes them in memory).
@@ -48,31 +48,44 @@ class BehaviourRules:
         return cached
 
 
-@dataclass
 class Ctx:
-    employee: str
-    rules: BehaviourRules
-    directory: dict[str, Any]
-    owner_of: Callable[[str], dict | None]     # customer id -> {"o": owner, "t": since, "b": first buy}
-    signals: list[Signal] = field(default_factory=list)
-    owner_updates: list[tuple[str, dict]] = field(default_factory=list)
-    messages: list[tuple[str, str, dict]] = field(default_factory=list)  # (topic, key, value)
+    """Per event (one is made for every behaviour event): a plain class with slots rather than a
+    dataclass, and the employee's timezone and its offset cache resolved once, because `day()` runs
+    several times per event."""
 
-    @property
-    def tz(self) -> str:
-        return self.directory.get("timezone") or DEFAULT_TZ
+    __slots__ = ("employee", "rules", "directory", "owner_of", "signals", "owner_updates", "messages", "tz",
+                 "_offsets")
+
+    def __init__(self, employee: str, rules: BehaviourRules, directory: dict[str, Any],
+                 owner_of: Callable[[str], dict | None], signals: list[Signal] | None = None,
+                 owner_updates: list[tuple[str, dict]] | None = None,
+                 messages: list[tuple[str, str, dict]] | None = None):
+        self.employee = employee
+        self.rules = rules
+        self.directory = directory
+        self.owner_of = owner_of    # customer id -> {"o": owner, "t": since, "b": first buy}
+        self.signals: list[Signal] = [] if signals is None else signals
+        self.owner_updates: list[tuple[str, dict]] = [] if owner_updates is None else owner_updates
+        self.messages: list[tuple[str, str, dict]] = [] if messages is None else messages  # (topic, key, value)
+        # The directory entry does not change while one event is processed.
+        self.tz: str = directory.get("timezone") or DEFAULT_TZ
+        self._offsets = hour_offsets(self.tz)
 
     def day(self, ts: int) -> int:
-        return local_day(ts, self.directory.get("timezone") or DEFAULT_TZ)  # self.tz, inlined: hot
+        offset = self._offsets.get(ts // HOUR_MS)  # windows.local_day, inlined: several calls per event
+        if offset is None:
+            offset = offset_ms(ts, self.tz)
+        return (ts + offset) // DAY_MS
 
     def day_window(self, ts: int) -> tuple[int, int]:
-        return day_window(local_day(ts, self.tz), self.tz)
+        return day_window(self.day(ts), self.tz)
 
     def owner(self, customer: str) -> dict | None:
         """Ownership, seeing this event's own earlier updates first (replay and worker alike)."""
-        for c, value in reversed(self.owner_updates):
-            if c == customer:
-                return value
+        if self.owner_updates:
+            for c, value in reversed(self.owner_updates):
+                if c == customer:
+                    return value
         return self.owner_of(customer) if customer else None
 
     def set_owner(self, customer: str, value: dict) -> None:

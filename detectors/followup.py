@@ -85,43 +85,49 @@ def check_timeouts(state: dict, now: int, ctx: Ctx) -> None:
 
 
 def on_chat(state: dict, touch: ChatTouch, ctx: Ctx) -> None:
-    if not touch.customer_id:
+    customer = touch.customer_id
+    if not customer:
         return
     day = ctx.day(touch.ts)
-    key = str(short(touch.customer_id))
+    cfg = ctx.rules.followup
+    short_id = short(customer)  # the customer in sets and order entries; `key` in the pending dict
+    key = str(short_id)
     if touch.outbound:
         bump(state, day, "outbound")
         pending = state.get("p")
         if pending:
             pending.pop(key, None)
-        owner = ctx.owner(touch.customer_id)
+        owner = ctx.owner(customer)
         mine = owner is not None and owner.get("o") == ctx.employee
         if mine:
             today = state.get("fu")
             if not today or today[0] != day:
                 today = state["fu"] = [day, []]
-            if int(key) not in today[1]:
-                today[1].append(int(key))
+            if short_id not in today[1]:
+                today[1].append(short_id)
                 bump(state, day, "followed")
             waiting = state.get("ou")  # customers with an order nobody has written about since
-            if waiting and int(key) in waiting:
+            if waiting and short_id in waiting:
                 untouched = False
                 for entry in state.get("o", {}).values():
-                    if entry[3] == int(key):
+                    if entry[3] == short_id:
                         # Only a message written after the order counts (by event time: the order
                         # may be read from its topic before the chat that preceded it).
                         if touch.ts > entry[0]:
                             entry[1] |= TOUCHED
                         untouched = untouched or not entry[1] & TOUCHED
                 if not untouched:
-                    waiting[:] = [c for c in waiting if c != int(key)]
-        elif owner and owner.get("o") and ctx.rules.followup.enabled:
+                    waiting[:] = [c for c in waiting if c != short_id]
+        elif owner and owner.get("o") and cfg.enabled:
             _others(state, touch, ctx)
-    elif not exempt(touch.text, ctx.rules.followup.exempt_phrases):
-        pending = state.setdefault("p", {})
+    elif not exempt(touch.text, cfg.exempt_phrases):
+        pending = state.get("p")
+        if pending is None:
+            pending = state["p"] = {}
         if key not in pending and len(pending) < MAX_PENDING:
             pending[key] = [touch.ts, touch.msgid]
-    if ctx.rules.followup.enabled:
+    # check_timeouts's own early return, tested here: it is taken for nearly every message.
+    if cfg.enabled and state.get("p") and touch.ts - state.get("pc", 0) >= TIMEOUT_CHECK_MS:
         check_timeouts(state, touch.ts, ctx)
 
 

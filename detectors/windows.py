@@ -50,19 +50,43 @@ def _zone(tz: str) -> ZoneInfo:
         return ZoneInfo(DEFAULT_TZ)
 
 
-@lru_cache(maxsize=4096)
-def _offset_for_hour(tz: str, hour: int) -> int:
-    dt = datetime.fromtimestamp(hour * 3600, timezone.utc).astimezone(_zone(tz))
-    return int(dt.utcoffset().total_seconds() * 1000)
+# UTC offset (ms) by hour since the epoch, one dict per zone: a plain dict look-up per event is about
+# half the cost of an lru_cache keyed on (tz, hour). Offsets depend on the zone only (never on rules),
+# so nothing here can go stale; each dict is emptied when it grows past MAX_CACHED_HOURS (~11 years).
+_HOUR_OFFSETS: dict[str, dict[int, int]] = {}
+MAX_CACHED_HOURS = 100_000
+MAX_CACHED_ZONES = 64
+_NONE: dict[int, int] = {}
+
+
+def hour_offsets(tz: str) -> dict[int, int]:
+    """The per-hour offset cache of `tz` (filled by offset_ms); callers may keep it for repeated look-ups."""
+    cache = _HOUR_OFFSETS.get(tz)
+    if cache is None:
+        if len(_HOUR_OFFSETS) >= MAX_CACHED_ZONES:  # timezones come from HR records: bounded all the same
+            _HOUR_OFFSETS.clear()
+        cache = _HOUR_OFFSETS[tz] = {}
+    return cache
 
 
 def offset_ms(ts: int, tz: str) -> int:
     """The zone's UTC offset at `ts` (cached per hour, so DST changes are honoured)."""
-    return _offset_for_hour(tz, ts // HOUR_MS)
+    hour = ts // HOUR_MS
+    cache = hour_offsets(tz)
+    offset = cache.get(hour)
+    if offset is None:
+        if len(cache) >= MAX_CACHED_HOURS:
+            cache.clear()
+        dt = datetime.fromtimestamp(hour * 3600, timezone.utc).astimezone(_zone(tz))
+        offset = cache[hour] = int(dt.utcoffset().total_seconds() * 1000)
+    return offset
 
 
 def local_day(ts: int, tz: str = DEFAULT_TZ) -> int:
-    return (ts + _offset_for_hour(tz, ts // HOUR_MS)) // DAY_MS  # offset_ms, inlined: called per event
+    offset = _HOUR_OFFSETS.get(tz, _NONE).get(ts // HOUR_MS)  # offset_ms's cache, inlined: called per event
+    if offset is None:
+        offset = offset_ms(ts, tz)
+    return (ts + offset) // DAY_MS
 
 
 def day_start(day: int, tz: str = DEFAULT_TZ) -> int:
@@ -89,9 +113,9 @@ def working_ms_between(a: int, b: int, tz: str, start_h: int, end_h: int, weeken
     if b <= a:
         return 0
     total = 0
-    day = local_day(a, tz)
+    day = first = local_day(a, tz)
     last = local_day(b, tz)
-    while day <= last and day - local_day(a, tz) < 60:
+    while day <= last and day - first < 60:
         if is_working_day(day, weekend):
             d0 = day_start(day, tz)
             lo, hi = max(a, d0 + start_h * HOUR_MS), min(b, d0 + end_h * HOUR_MS)
@@ -104,7 +128,9 @@ def working_ms_between(a: int, b: int, tz: str, start_h: int, end_h: int, weeken
 # --- daily counters -------------------------------------------------------------------------------
 
 def bump(state: dict, day: int, field: str, n: float = 1) -> int:
-    days = state.setdefault("d", {})
+    days = state.get("d")
+    if days is None:  # not setdefault("d", {}): that builds an empty dict on every call
+        days = state["d"] = {}
     key = str(day)
     row = days.get(key)
     if row is None:
@@ -163,7 +189,9 @@ def accept(state: dict, source: str, ts: int, lateness_ms: int) -> bool:
     Each input keeps its own watermark because Kafka orders records within a partition, not across
     topics: a worker catching up may read an employee's HR records hours of event time ahead of their
     chat, and that must not drop the chat as late."""
-    marks = state.setdefault("tw", {})
+    marks = state.get("tw")
+    if marks is None:  # not setdefault("tw", {}): that builds an empty dict for every event
+        marks = state["tw"] = {}
     mark = marks.get(source, 0)
     if ts < mark - lateness_ms:
         return False

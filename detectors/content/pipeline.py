@@ -35,7 +35,7 @@ from detectors.content import contacts
 from detectors.content.alerting import apply, prune
 from detectors.content.intent import grade
 from detectors.content.lexicon import LexiconMatcher
-from detectors.textnorm import fold, with_offsets
+from detectors.textnorm import fold, native_fold, with_offsets
 from detectors.content.parts import Finding, Part, of_record, payload_of
 from detectors.content.recall import recalled, remember
 from detectors.content.signals import Signal
@@ -59,6 +59,7 @@ EXTERNAL_PREFIXES = ("wo", "wm")  # WeCom's external-contact id shapes (WECOM.md
 # repeating them back is not taken for handing out their own. Bounded in count and age.
 CUSTOMER_NUMBERS_KEPT = 32
 CUSTOMER_NUMBERS_MS = 30 * 86_400_000
+_NO_NUMBERS: frozenset[str] = frozenset()
 
 
 class Compiled:
@@ -82,6 +83,8 @@ class Compiled:
         self.wechat_ids = contacts.wechat_id_pattern(self.cfg["chat.private_contact"].wechat_id_prefixes)
         self.shop_domains = self.cfg["chat.external_shop"].shop_domains
         self.keep_ms = 2 * max(c.window_ms for c in self.cfg.values())
+        # textnorm.fold, natively where the scanner is built (the same table, equal output: test_scanner).
+        self.fold = native_fold() or fold
         contacts.id_table()  # built here (start-up, reload), not on the first message
 
 
@@ -146,9 +149,16 @@ Texts = tuple[list[Part], list[Finding], list[str]]  # a record's parts, finding
 
 def _texts(c: Compiled, record: dict[str, Any], msgtype: str) -> Texts:
     """A record's parts, read and folded once (up to the length limit) for every detector."""
-    parts, findings = of_record(record, msgtype)
     limit = c.limits.max_text_chars
-    return parts, findings, [fold(p.text[:limit]) for p in parts]
+    if msgtype == "text":
+        # Nearly every record: one text part and no findings. What parts.collect answers for it, without
+        # its generality (a content that is not a non-empty string takes the general path below).
+        payload = record.get("text")
+        content = payload.get("content") if type(payload) is dict else None
+        if type(content) is str and content:
+            return [Part("text", content)], [], [c.fold(content[:limit])]
+    parts, findings = of_record(record, msgtype)
+    return parts, findings, [c.fold(p.text[:limit]) for p in parts]
 
 
 def _signals(c: Compiled, msg: ChatMessage, texts: Texts, directory: dict[str, Any] | None,
@@ -214,7 +224,8 @@ def detect(state: dict[str, Any] | None, msg: ChatMessage, record: dict[str, Any
                     horizon = msg.msgtime - CUSTOMER_NUMBERS_MS
                     kept = [r for r in remembered if r[1] >= horizon and r[0] not in given]
                     state = dict(state, customer_numbers=(kept + [[n, msg.msgtime] for n in given])[-CUSTOMER_NUMBERS_KEPT:])
-            signals = _signals(c, msg, texts, directory, frozenset(r[0] for r in remembered))
+            signals = _signals(c, msg, texts, directory,
+                               frozenset(r[0] for r in remembered) if remembered else _NO_NUMBERS)
         else:
             signals = []  # a colleague's message: theirs to answer for, on their own copy
     else:
