@@ -79,16 +79,17 @@ def process(state: dict | None, event: Any, ctx: Ctx) -> Outcome:
         _notice(state, event, ctx)
         now = max(state.get("wm", 0), int(event.get("ts", 0)))
     else:
-        if not accept(state, SOURCES[type(event)], event.ts, ctx.rules.windows.lateness_minutes * 60_000):
+        kind = type(event)  # exactly one of SOURCES' types (a KeyError for any other)
+        if not accept(state, SOURCES[kind], event.ts, ctx.rules.windows.lateness_minutes * 60_000):
             state["late"] = state.get("late", 0) + 1
             return Outcome(state)
-        if isinstance(event, ChatTouch):
+        if kind is ChatTouch:
             followup.on_chat(state, event, ctx)
-        elif isinstance(event, OrderEvent):
+        elif kind is OrderEvent:
             orders.on_order(state, event, ctx)
-        elif isinstance(event, ContactEvent):
+        elif kind is ContactEvent:
             contacts.on_contact(state, event, ctx)
-        elif isinstance(event, HrEvent):
+        elif kind is HrEvent:
             hr.on_hr(state, event, ctx)
         _close_days(state, ctx)
         now = state["wm"]

@@ -15,7 +15,7 @@ from typing import Any, Callable
 from config.behaviour_rules import (CommissionRule, ContactsRule, ConversionRule, FollowupRule, HrRule,
                                     HygieneRule, OrdersRule, RiskRule, WindowsRule)
 from detectors.hygiene import Signal
-from detectors.windows import DAY_MS, DEFAULT_TZ, HOUR_MS, day_window, hour_offsets, offset_ms
+from detectors.windows import _HOUR_OFFSETS, DAY_MS, DEFAULT_TZ, HOUR_MS, day_window, hour_offsets, offset_ms
 
 # Internal topics by their logical names (streams/detection.py maps them to the application's own
 # topics; replay routes them in memory).
@@ -69,7 +69,7 @@ class Ctx:
         self.messages: list[tuple[str, str, dict]] = [] if messages is None else messages  # (topic, key, value)
         # The directory entry does not change while one event is processed.
         self.tz: str = directory.get("timezone") or DEFAULT_TZ
-        self._offsets = hour_offsets(self.tz)
+        self._offsets = _HOUR_OFFSETS.get(self.tz) or hour_offsets(self.tz)
 
     def day(self, ts: int) -> int:
         offset = self._offsets.get(ts // HOUR_MS)  # windows.local_day, inlined: several calls per event

@@ -74,6 +74,9 @@ def message_text(rec: dict[str, Any]) -> str:
     return ""
 
 
+_NO_TOLIST: list = []  # decode_msgaudit's default for a missing `tolist` (never changed)
+
+
 def decode_msgaudit(key: bytes | str | None, raw: bytes | str | None) -> tuple[dict[str, Any], ChatMessage | None]:
     """Validate a `wecom.msgaudit` record; return it and, for chat messages, the detector's view.
 
@@ -81,28 +84,47 @@ def decode_msgaudit(key: bytes | str | None, raw: bytes | str | None) -> tuple[d
     Unknown msgtypes are valid (archived, never rejected).
     """
     rec = loads_object(raw)
-    msgid = _str(rec, "msgid")
-    action = _str(rec, "action")
+    # The largest topic: each field's usual case (a non-empty string, a non-negative int) is tested
+    # here, and only anything else goes through _str/_ms, which accept or reject it as they always did.
+    get = rec.get
+    msgid = get("msgid")
+    if type(msgid) is not str or not msgid:
+        msgid = _str(rec, "msgid")
+    action = get("action")
+    if type(action) is not str or not action:
+        action = _str(rec, "action")
     employee = key.decode("utf-8", "replace") if isinstance(key, bytes) else (key or "")
     if action == "switch":
         _ms(rec, "time")
         return rec, None
-    if action not in ("send", "recall"):
+    if action != "send" and action != "recall":
         raise RecordError(f"field 'action' must be send, recall or switch, got {action!r}")
-    sender = _str(rec, "from")
-    msgtime = _ms(rec, "msgtime")
-    msgtype = _str(rec, "msgtype")
-    tolist = rec.get("tolist", [])
-    if not isinstance(tolist, list):
+    sender = get("from")
+    if type(sender) is not str or not sender:
+        sender = _str(rec, "from")
+    msgtime = get("msgtime")
+    if type(msgtime) is not int or msgtime < 0:
+        msgtime = _ms(rec, "msgtime")
+    msgtype = get("msgtype")
+    if type(msgtype) is not str or not msgtype:
+        msgtype = _str(rec, "msgtype")
+    tolist = get("tolist", _NO_TOLIST)
+    if type(tolist) is not list and not isinstance(tolist, list):  # a `null` tolist is refused too
         raise RecordError("field 'tolist' must be a list")
-    if msgtype == "text" and not isinstance(rec.get("text"), dict):
-        raise RecordError("msgtype 'text' without a 'text' object")
+    text = ""
+    if msgtype == "text":
+        payload = get("text")
+        if not isinstance(payload, dict):
+            raise RecordError("msgtype 'text' without a 'text' object")
+        content = payload.get("content")  # message_text(rec), inlined
+        text = content if isinstance(content, str) else ""
+    roomid = get("roomid")
+    if type(roomid) is not str or not roomid:
+        roomid = _str(rec, "roomid", required=False)
     if not employee:
         # Keyless records (direct producers that forgot the key): the sender is the best guess.
         employee = sender
-    return rec, ChatMessage(msgid=msgid, employee_id=employee, sender=sender, msgtime=msgtime,
-                            msgtype=msgtype, action=action, text=message_text(rec),
-                            roomid=_str(rec, "roomid", required=False))
+    return rec, ChatMessage(msgid, employee, sender, msgtime, msgtype, action, text, roomid)
 
 
 HR_TYPES = ("employee", "assignment", "checkin", "leave", "resignation")
@@ -142,22 +164,25 @@ CONTACT_CHANGES = ("add_external_contact", "edit_external_contact", "add_half_ex
 ORDER_EVENTS = ("created", "submitted", "approved", "rejected", "paid", "refunded", "cancelled")
 
 
+EXTERNAL = ("wo", "wm")  # WeCom's external-contact id prefixes
+
+
 def _is_external(userid: str) -> bool:
-    return userid.startswith(("wo", "wm"))
+    return userid.startswith(EXTERNAL)
 
 
 def chat_touch(rec: dict[str, Any], msg: ChatMessage) -> ChatTouch:
     """The customer a chat message is with: the external sender, or the first external recipient."""
-    if msg.outbound:
+    outbound = msg.outbound
+    if outbound:
         customer = ""
         for t in rec.get("tolist") or ():
-            if isinstance(t, str) and _is_external(t):
+            if isinstance(t, str) and t.startswith(EXTERNAL):  # _is_external, inlined
                 customer = t
                 break
     else:
-        customer = msg.sender if _is_external(msg.sender) else ""
-    return ChatTouch(msgid=msg.msgid, employee_id=msg.employee_id, customer_id=customer, ts=msg.msgtime,
-                     outbound=msg.outbound, text=msg.text)
+        customer = msg.sender if msg.sender.startswith(EXTERNAL) else ""
+    return ChatTouch(msg.msgid, msg.employee_id, customer, msg.msgtime, outbound, msg.text)
 
 
 def decode_contact(key: bytes | str | None, raw: bytes | str | None) -> ContactEvent:

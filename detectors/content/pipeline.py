@@ -209,16 +209,17 @@ def detect(state: dict[str, Any] | None, msg: ChatMessage, record: dict[str, Any
     c = compiled(rules)
     state = state or {}
     recent = state.get("recent", [])
+    outbound = msg.outbound
     if msg.action == "recall":
         pre = payload_of(record, "revoke").get("pre_msgid")
         hit = recalled(recent, pre, msg.msgtime, c.cfg["chat.recall_after_hit"]) \
-            if msg.outbound and isinstance(pre, str) else None
+            if outbound and isinstance(pre, str) else None
         signals = [hit] if hit else []
     elif msg.action == "send":
         remembered = state.get("customer_numbers", [])
-        if msg.outbound or msg.sender.startswith(EXTERNAL_PREFIXES):
+        if outbound or msg.sender.startswith(EXTERNAL_PREFIXES):
             texts = _texts(c, record, msg.msgtype)
-            if not msg.outbound:
+            if not outbound:
                 given = _numbers_given(texts)
                 if given:
                     horizon = msg.msgtime - CUSTOMER_NUMBERS_MS
