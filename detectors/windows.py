@@ -173,10 +173,12 @@ def prune(state: dict, today: int, keep_days: int) -> None:
     """Forget days beyond the history; closed days keep their counters without trailing zeros."""
     days = state.get("d")
     if days:
+        oldest = today - keep_days
         for key in list(days):
-            if int(key) < today - keep_days:
+            day = int(key)
+            if day < oldest:
                 del days[key]
-            elif int(key) <= today:
+            elif day <= today:
                 row = days[key]
                 while row and not row[-1]:
                     row.pop()
