@@ -93,7 +93,7 @@ def process(state: dict | None, event: Any, ctx: Ctx) -> Outcome:
             hr.on_hr(state, event, ctx)
         _close_days(state, ctx)
         now = state["wm"]
-    out = Outcome(state, owner_updates=ctx.owner_updates, messages=ctx.messages)
+    out = Outcome(state, [], None, ctx.owner_updates, ctx.messages)  # positional: one is made per event
     if not ctx.signals:
         return out
     h = ctx.rules.hygiene

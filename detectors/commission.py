@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 from datetime import date, timedelta
+from functools import lru_cache
 
 from config.behaviour_rules import CommissionRule
 from detectors.context import Ctx, short
@@ -34,6 +35,7 @@ def policy_rate(ev: OrderEvent, cfg: CommissionRule) -> tuple[float, str]:
     return cfg.default_rate, "默认"
 
 
+@lru_cache(maxsize=1024)  # a pure function of the day, asked for every paid order
 def _month(day: int) -> int:
     d = date(1970, 1, 1) + timedelta(days=day)
     return d.year * 12 + d.month - 1
