@@ -32,10 +32,11 @@ BOUNDARY = set("，,。.！!？?；;：:～~…、\n\r")
 def clause_ids(mapped: Mapped) -> list[int]:
     """The clause number of every character of the match view."""
     text, n = mapped.original, len(mapped.text)
+    view_starts, view_ends = mapped.starts, mapped.ends
     starts = [0]
     for i in range(1, n):
-        gap = text[mapped.ends[i - 1]:mapped.starts[i]]
-        if gap and any(c in BOUNDARY for c in gap):
+        gap = text[view_ends[i - 1]:view_starts[i]]
+        if gap and not BOUNDARY.isdisjoint(gap):  # a boundary character in the gap (a set test, in C)
             starts.append(i)
     starts.append(n)
     # A piece of one character is glued to its neighbour: separators between single characters
@@ -45,13 +46,10 @@ def clause_ids(mapped: Mapped) -> list[int]:
         if b - a > 1 or a == 0:
             if a != merged[-1]:
                 merged.append(a)
+    # Clause k covers view characters merged[k] up to the next clause's start.
     ids: list[int] = []
-    cid = -1
-    bounds = set(merged)
-    for i in range(n):
-        if i in bounds:
-            cid += 1
-        ids.append(cid)
+    for cid, (a, b) in enumerate(zip(merged, merged[1:] + [n])):
+        ids.extend([cid] * (b - a))
     return ids
 
 

@@ -240,9 +240,12 @@ def detect(state: dict[str, Any] | None, msg: ChatMessage, record: dict[str, Any
         return state, []
     open_alerts = dict(state.get("open", {}))
     alerts: list[Alert] = []
+    by_rule: dict[str, list[Signal]] = {}  # one pass over the signals rather than one per rule
+    for s in signals:
+        by_rule.setdefault(s.rule, []).append(s)
     for name in RULES:
         cfg = c.cfg[name]
-        mine = [s for s in signals if s.rule == name]
+        mine = by_rule.get(name)
         if cfg.enabled and mine:
             alert = apply(open_alerts, cfg, msg.msgid, msg.employee_id, msg.msgtime, mine, rules.version,
                           directory or {})
