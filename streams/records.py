@@ -219,47 +219,26 @@ def _money(rec: dict[str, Any], name: str, required: bool) -> float | None:
 def decode_order(key: bytes | str | None, raw: bytes | str | None) -> OrderEvent:
     """Validate a `crm.orders` event (CONTRACT.md §4). Missing customer details are kept as a fact."""
     rec = loads_object(raw)
-    # As in decode_msgaudit: the usual case of each field inline, anything else through _str/_ms (in the
-    # order the fields were always checked, so a bad record gets the same reason).
-    get = rec.get
-    event = get("event")
-    if type(event) is not str or not event:
-        event = _str(rec, "event")
+    event = _str(rec, "event")
     if event not in ORDER_EVENTS:
         raise RecordError(f"field 'event' must be one of {', '.join(ORDER_EVENTS)}, got {event!r}")
-    customer = get("customer")
+    customer = rec.get("customer")
     if customer is not None and not isinstance(customer, dict):
         raise RecordError("field 'customer' must be an object")
-    customer_id = get("customer_id")
-    if type(customer_id) is not str:
-        customer_id = _str(rec, "customer_id", required=False)
+    customer_id = _str(rec, "customer_id", required=False)
     complete = False
     if customer_id and customer is not None:  # id, name, phone and address all there
         name, phone, address = customer.get("name"), customer.get("phone"), customer.get("address")
         complete = (isinstance(name, str) and name.strip() != "" and isinstance(phone, str) and phone.strip() != ""
                     and isinstance(address, str) and address.strip() != "")
-    items = get("items") or []
+    items = rec.get("items") or []
     if not isinstance(items, list):
         raise RecordError("field 'items' must be a list")
     skus = tuple([str(i.get("sku")) for i in items if isinstance(i, dict) and i.get("sku")])
-    order_id = get("order_id")
-    if type(order_id) is not str or not order_id:
-        order_id = _str(rec, "order_id")
-    ts = get("ts")
-    if type(ts) is not int or ts < 0:
-        ts = _ms(rec, "ts")
-    employee = get("employee_id")
-    if type(employee) is not str or not employee:
-        employee = _str(rec, "employee_id")
-    amount = _money(rec, "amount", True)
-    store_id = get("store_id")
-    if type(store_id) is not str:
-        store_id = _str(rec, "store_id", required=False)
-    approver_id = get("approver_id")
-    if type(approver_id) is not str:
-        approver_id = _str(rec, "approver_id", required=False)
-    return OrderEvent(order_id, event, ts, employee, customer_id, amount, store_id, complete, approver_id,
-                      _money(rec, "commission", False), skus)
+    # Positional, in the order the fields were always checked (a bad record gets the same reason).
+    return OrderEvent(_str(rec, "order_id"), event, _ms(rec, "ts"), _str(rec, "employee_id"), customer_id,
+                      _money(rec, "amount", True), _str(rec, "store_id", required=False), complete,
+                      _str(rec, "approver_id", required=False), _money(rec, "commission", False), skus)
 
 
 def hr_event(rec: dict[str, Any]) -> HrEvent:
