@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from detectors.frozen import record
 
+EXTERNAL_PREFIXES = ("wo", "wm")  # WeCom's external-contact id shapes (WECOM.md §3): a customer, not staff
+
 
 @record
 class ChatMessage:

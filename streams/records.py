@@ -12,7 +12,7 @@ from typing import Any
 
 import orjson
 
-from detectors.events import ChatMessage, ChatTouch, ContactEvent, HrEvent, OrderEvent
+from detectors.events import EXTERNAL_PREFIXES, ChatMessage, ChatTouch, ContactEvent, HrEvent, OrderEvent
 
 
 class RecordError(ValueError):
@@ -164,24 +164,17 @@ CONTACT_CHANGES = ("add_external_contact", "edit_external_contact", "add_half_ex
 ORDER_EVENTS = ("created", "submitted", "approved", "rejected", "paid", "refunded", "cancelled")
 
 
-EXTERNAL = ("wo", "wm")  # WeCom's external-contact id prefixes
-
-
-def _is_external(userid: str) -> bool:
-    return userid.startswith(EXTERNAL)
-
-
 def chat_touch(rec: dict[str, Any], msg: ChatMessage) -> ChatTouch:
     """The customer a chat message is with: the external sender, or the first external recipient."""
     outbound = msg.outbound
     if outbound:
         customer = ""
         for t in rec.get("tolist") or ():
-            if isinstance(t, str) and t.startswith(EXTERNAL):  # _is_external, inlined
+            if isinstance(t, str) and t.startswith(EXTERNAL_PREFIXES):
                 customer = t
                 break
     else:
-        customer = msg.sender if msg.sender.startswith(EXTERNAL) else ""
+        customer = msg.sender if msg.sender.startswith(EXTERNAL_PREFIXES) else ""
     return ChatTouch(msg.msgid, msg.employee_id, customer, msg.msgtime, outbound, msg.text)
 
 

@@ -39,7 +39,7 @@ from detectors.textnorm import fold, native_fold, with_offsets
 from detectors.content.parts import Finding, Part, of_record, payload_of
 from detectors.content.recall import recalled, remember
 from detectors.content.signals import Signal
-from detectors.events import ChatMessage
+from detectors.events import EXTERNAL_PREFIXES, ChatMessage
 
 RULES = ("chat.diversion_phrase", "chat.private_contact", "chat.external_shop", "chat.offline_payment",
          "chat.recall_after_hit")
@@ -54,7 +54,6 @@ FOUND = {
     "tao_password": ("chat.external_shop", False, "淘口令"),
 }
 ALLOWED = "allowed"  # the group of the allow-listed names
-EXTERNAL_PREFIXES = ("wo", "wm")  # WeCom's external-contact id shapes (WECOM.md §3)
 # Numbers a customer gave (delivery phone, refund card): kept per employee so that the employee
 # repeating them back is not taken for handing out their own. Bounded in count and age.
 CUSTOMER_NUMBERS_KEPT = 32
