@@ -74,9 +74,6 @@ def message_text(rec: dict[str, Any]) -> str:
     return ""
 
 
-_NO_TOLIST: list = []  # decode_msgaudit's default for a missing `tolist` (never changed)
-
-
 def decode_msgaudit(key: bytes | str | None, raw: bytes | str | None) -> tuple[dict[str, Any], ChatMessage | None]:
     """Validate a `wecom.msgaudit` record; return it and, for chat messages, the detector's view.
 
@@ -84,47 +81,27 @@ def decode_msgaudit(key: bytes | str | None, raw: bytes | str | None) -> tuple[d
     Unknown msgtypes are valid (archived, never rejected).
     """
     rec = loads_object(raw)
-    # The largest topic: each field's usual case (a non-empty string, a non-negative int) is tested
-    # here, and only anything else goes through _str/_ms, which accept or reject it as they always did.
-    get = rec.get
-    msgid = get("msgid")
-    if type(msgid) is not str or not msgid:
-        msgid = _str(rec, "msgid")
-    action = get("action")
-    if type(action) is not str or not action:
-        action = _str(rec, "action")
+    msgid = _str(rec, "msgid")
+    action = _str(rec, "action")
     employee = key.decode("utf-8", "replace") if isinstance(key, bytes) else (key or "")
     if action == "switch":
         _ms(rec, "time")
         return rec, None
-    if action != "send" and action != "recall":
+    if action not in ("send", "recall"):
         raise RecordError(f"field 'action' must be send, recall or switch, got {action!r}")
-    sender = get("from")
-    if type(sender) is not str or not sender:
-        sender = _str(rec, "from")
-    msgtime = get("msgtime")
-    if type(msgtime) is not int or msgtime < 0:
-        msgtime = _ms(rec, "msgtime")
-    msgtype = get("msgtype")
-    if type(msgtype) is not str or not msgtype:
-        msgtype = _str(rec, "msgtype")
-    tolist = get("tolist", _NO_TOLIST)
-    if type(tolist) is not list and not isinstance(tolist, list):  # a `null` tolist is refused too
+    sender = _str(rec, "from")
+    msgtime = _ms(rec, "msgtime")
+    msgtype = _str(rec, "msgtype")
+    tolist = rec.get("tolist", [])
+    if not isinstance(tolist, list):
         raise RecordError("field 'tolist' must be a list")
-    text = ""
-    if msgtype == "text":
-        payload = get("text")
-        if not isinstance(payload, dict):
-            raise RecordError("msgtype 'text' without a 'text' object")
-        content = payload.get("content")  # message_text(rec), inlined
-        text = content if isinstance(content, str) else ""
-    roomid = get("roomid")
-    if type(roomid) is not str:  # "" is the usual roomid (not a group chat), taken as is by _str too
-        roomid = _str(rec, "roomid", required=False)
+    if msgtype == "text" and not isinstance(rec.get("text"), dict):
+        raise RecordError("msgtype 'text' without a 'text' object")
     if not employee:
         # Keyless records (direct producers that forgot the key): the sender is the best guess.
         employee = sender
-    return rec, ChatMessage(msgid, employee, sender, msgtime, msgtype, action, text, roomid)
+    return rec, ChatMessage(msgid, employee, sender, msgtime, msgtype, action, message_text(rec),
+                            _str(rec, "roomid", required=False))
 
 
 HR_TYPES = ("employee", "assignment", "checkin", "leave", "resignation")

@@ -142,6 +142,5 @@ def skipped(record: dict[str, Any], limit: int) -> str | None:
     msgtype = record.get("msgtype")
     if not isinstance(msgtype, str) or msgtype not in KNOWN_TYPES:
         return "unknown_type" if record.get("action") == "send" else None
-    payload = record.get(PAYLOAD_KEY.get(msgtype, msgtype))  # payload_of, inlined: runs per chat record
-    content = payload.get("content") if isinstance(payload, dict) else None
+    content = payload_of(record, msgtype).get("content")
     return "truncated" if isinstance(content, str) and len(content) > limit else None
