@@ -15,7 +15,7 @@ from typing import Any, Callable
 from config.behaviour_rules import (CommissionRule, ContactsRule, ConversionRule, FollowupRule, HrRule,
                                     HygieneRule, OrdersRule, RiskRule, WindowsRule)
 from detectors.hygiene import Signal
-from detectors.windows import _HOUR_OFFSETS, DAY_MS, DEFAULT_TZ, HOUR_MS, day_window, hour_offsets, offset_ms
+from detectors.windows import DEFAULT_TZ, day_window, local_day
 
 # Internal topics by their logical names (streams/detection.py maps them to the application's own
 # topics; replay routes them in memory).
@@ -50,32 +50,24 @@ class BehaviourRules:
 
 class Ctx:
     """Per event (one is made for every behaviour event): a plain class with slots rather than a
-    dataclass, and the employee's timezone and its offset cache resolved once, because `day()` runs
-    several times per event."""
+    dataclass, and the employee's timezone resolved once, because `day()` runs several times per event."""
 
-    __slots__ = ("employee", "rules", "directory", "owner_of", "signals", "owner_updates", "messages", "tz",
-                 "_offsets")
+    __slots__ = ("employee", "rules", "directory", "owner_of", "signals", "owner_updates", "messages", "tz")
 
     def __init__(self, employee: str, rules: BehaviourRules, directory: dict[str, Any],
-                 owner_of: Callable[[str], dict | None], signals: list[Signal] | None = None,
-                 owner_updates: list[tuple[str, dict]] | None = None,
-                 messages: list[tuple[str, str, dict]] | None = None):
+                 owner_of: Callable[[str], dict | None]):
         self.employee = employee
         self.rules = rules
         self.directory = directory
         self.owner_of = owner_of    # customer id -> {"o": owner, "t": since, "b": first buy}
-        self.signals: list[Signal] = [] if signals is None else signals
-        self.owner_updates: list[tuple[str, dict]] = [] if owner_updates is None else owner_updates
-        self.messages: list[tuple[str, str, dict]] = [] if messages is None else messages  # (topic, key, value)
+        self.signals: list[Signal] = []
+        self.owner_updates: list[tuple[str, dict]] = []
+        self.messages: list[tuple[str, str, dict]] = []  # (topic, key, value)
         # The directory entry does not change while one event is processed.
         self.tz: str = directory.get("timezone") or DEFAULT_TZ
-        self._offsets = _HOUR_OFFSETS.get(self.tz) or hour_offsets(self.tz)
 
     def day(self, ts: int) -> int:
-        offset = self._offsets.get(ts // HOUR_MS)  # windows.local_day, inlined: several calls per event
-        if offset is None:
-            offset = offset_ms(ts, self.tz)
-        return (ts + offset) // DAY_MS
+        return local_day(ts, self.tz)
 
     def day_window(self, ts: int) -> tuple[int, int]:
         return day_window(self.day(ts), self.tz)

@@ -59,20 +59,14 @@ MAX_CACHED_ZONES = 64
 _NONE: dict[int, int] = {}
 
 
-def hour_offsets(tz: str) -> dict[int, int]:
-    """The per-hour offset cache of `tz` (filled by offset_ms); callers may keep it for repeated look-ups."""
+def offset_ms(ts: int, tz: str) -> int:
+    """The zone's UTC offset at `ts` (cached per hour, so DST changes are honoured)."""
+    hour = ts // HOUR_MS
     cache = _HOUR_OFFSETS.get(tz)
     if cache is None:
         if len(_HOUR_OFFSETS) >= MAX_CACHED_ZONES:  # timezones come from HR records: bounded all the same
             _HOUR_OFFSETS.clear()
         cache = _HOUR_OFFSETS[tz] = {}
-    return cache
-
-
-def offset_ms(ts: int, tz: str) -> int:
-    """The zone's UTC offset at `ts` (cached per hour, so DST changes are honoured)."""
-    hour = ts // HOUR_MS
-    cache = hour_offsets(tz)
     offset = cache.get(hour)
     if offset is None:
         if len(cache) >= MAX_CACHED_HOURS:
@@ -150,11 +144,20 @@ def get(state: dict, day: int, field: str) -> float:
 
 def total(state: dict, first: int, last: int, field: str) -> float:
     """Sum of a counter over local days first..last inclusive."""
-    i = F[field]
-    out = 0
+    return totals(state, first, last, (field,))[0]
+
+
+def totals(state: dict, first: int, last: int, fields: tuple[str, ...]) -> list[float]:
+    """Sums of several counters over local days first..last inclusive, in one pass over the days
+    (day closes ask for several counters of the same window)."""
+    index = [F[f] for f in fields]
+    out = [0] * len(index)
     for key, row in state.get("d", {}).items():
-        if first <= int(key) <= last and i < len(row):
-            out += row[i]
+        if first <= int(key) <= last:
+            n = len(row)
+            for j, i in enumerate(index):
+                if i < n:
+                    out[j] += row[i]
     return out
 
 
