@@ -20,7 +20,7 @@ import statistics
 from detectors.context import Ctx
 from detectors.events import OrderEvent
 from detectors.hygiene import Signal
-from detectors.windows import DAY_MS, F, bump
+from detectors.windows import DAY_MS, bump, total, totals
 
 
 def on_paid(state: dict, ev: OrderEvent, ctx: Ctx) -> None:
@@ -40,22 +40,8 @@ def figures(state: dict, day: int, ctx: Ctx) -> dict:
     """The window's conversion figures for the team summary."""
     w = ctx.rules.conversion.window_days
     first = day - w + 1
-    # windows.total of three counters over the window and of one over the window before, in one pass
-    # over the days (this runs at every day close of every employee).
-    i_added, i_bought, i_repeat = F["new_added"], F["new_bought"], F["repeat"]
-    new_added = new_bought = repeat = repeat_before = 0
-    for key, row in state.get("d", {}).items():
-        d = int(key)
-        if first <= d <= day:
-            n = len(row)
-            if i_added < n:
-                new_added += row[i_added]
-            if i_bought < n:
-                new_bought += row[i_bought]
-            if i_repeat < n:
-                repeat += row[i_repeat]
-        elif first - w <= d <= first - 1 and i_repeat < len(row):
-            repeat_before += row[i_repeat]
+    new_added, new_bought, repeat = totals(state, first, day, ("new_added", "new_bought", "repeat"))
+    repeat_before = total(state, first - w, first - 1, "repeat")
     owned = max(1, state.get("own", 0))
     recent = repeat / owned
     base = repeat_before / owned

@@ -25,7 +25,7 @@ from detectors.events import OrderEvent
 from detectors.followup import APPROVED, CLOSED, PAID
 from detectors.hr import check_leave_sales, on_leave
 from detectors.hygiene import Signal
-from detectors.windows import F, active_days, bump, get
+from detectors.windows import active_days, bump, get
 
 TOPIC = "crm.orders"
 MAX_OPEN = 40
@@ -147,22 +147,9 @@ def figures(state: dict, day: int, ctx: Ctx) -> dict:
     cfg = ctx.rules.orders
     base_days = active_days(state, day - cfg.baseline_days, day - 1)
     k = len(base_days)
-    figures = {"n": get(state, day, "orders"), "a": get(state, day, "amount"), "inc": get(state, day, "incomplete"),
-               "k": k, "bn": 0, "ba": 0}
-    if k:
-        # windows.get of two counters on each base day, in day order (the amounts are floats: the
-        # order of the sum is kept).
-        days = state["d"]
-        i_orders, i_amount = F["orders"], F["amount"]
-        n = amount = 0
-        for d in base_days:
-            row = days[str(d)]
-            if i_orders < len(row):
-                n += row[i_orders]
-            if i_amount < len(row):
-                amount += row[i_amount]
-        figures["bn"], figures["ba"] = round(n / k, 3), round(amount / k, 2)
-    return figures
+    return {"n": get(state, day, "orders"), "a": get(state, day, "amount"), "inc": get(state, day, "incomplete"),
+            "k": k, "bn": round(sum(get(state, d, "orders") for d in base_days) / k, 3) if k else 0,
+            "ba": round(sum(get(state, d, "amount") for d in base_days) / k, 2) if k else 0}
 
 
 def evaluate(rows: list[dict], day: int, window: tuple[int, int], rules) -> list[tuple[str, Signal]]:
