@@ -91,8 +91,7 @@ DIRECTORY_FIELDS = ("name", "team", "branch", "manager_id", "role", "status", "t
 def process_behaviour(employee: str, event: Any, state: dict | None, rules: Rules, directory: dict | None,
                       owner_of) -> behaviour.Outcome:
     """Run the behaviour engine for one decoded event (see decode_behaviour)."""
-    # Positional, and the cached BehaviourRules read directly (BehaviourRules.of's own first step): per event.
-    ctx = Ctx(employee, getattr(rules, "_behaviour", None) or BehaviourRules.of(rules), directory or {}, owner_of)
+    ctx = Ctx(employee, BehaviourRules.of(rules), directory or {}, owner_of)
     try:
         return behaviour.process(state, event, ctx)
     except Exception as exc:  # a detector bug must not stop the stream: dead-letter the record
