@@ -128,6 +128,13 @@ def collect(msgtype: str, payload: dict[str, Any], prefix: str = "", depth: int 
 
 
 def of_record(record: dict[str, Any], msgtype: str) -> tuple[list[Part], list[Finding]]:
+    if msgtype == "text":
+        # Nearly every record: one text part and no findings, what `collect` answers for it without its
+        # generality (a content that is not a non-empty string takes the general path below).
+        payload = record.get("text")
+        content = payload.get("content") if type(payload) is dict else None
+        if type(content) is str and content:
+            return [Part("text", content)], []
     return collect(msgtype, payload_of(record, msgtype))
 
 

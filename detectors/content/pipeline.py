@@ -148,15 +148,8 @@ Texts = tuple[list[Part], list[Finding], list[str]]  # a record's parts, finding
 
 def _texts(c: Compiled, record: dict[str, Any], msgtype: str) -> Texts:
     """A record's parts, read and folded once (up to the length limit) for every detector."""
-    limit = c.limits.max_text_chars
-    if msgtype == "text":
-        # Nearly every record: one text part and no findings. What parts.collect answers for it, without
-        # its generality (a content that is not a non-empty string takes the general path below).
-        payload = record.get("text")
-        content = payload.get("content") if type(payload) is dict else None
-        if type(content) is str and content:
-            return [Part("text", content)], [], [c.fold(content[:limit])]
     parts, findings = of_record(record, msgtype)
+    limit = c.limits.max_text_chars
     return parts, findings, [c.fold(p.text[:limit]) for p in parts]
 
 
