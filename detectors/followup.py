@@ -134,8 +134,7 @@ def on_chat(state: dict, touch: ChatTouch, ctx: Ctx) -> None:
             pending = state["p"] = {}
         if key not in pending and len(pending) < MAX_PENDING:
             pending[key] = [touch.ts, touch.msgid]
-    # check_timeouts's own early return, tested here: it is taken for nearly every message.
-    if cfg.enabled and state.get("p") and touch.ts - state.get("pc", 0) >= TIMEOUT_CHECK_MS:
+    if cfg.enabled:
         check_timeouts(state, touch.ts, ctx)
 
 
