@@ -24,7 +24,7 @@ from detectors import contacts, followup, hr, hygiene, orders, peers, risk
 from detectors.alert import Alert
 from detectors.context import Ctx
 from detectors.events import ChatTouch, ContactEvent, HrEvent, OrderEvent
-from detectors.windows import DAY_MS, accept, day_window, prune
+from detectors.windows import DAY_MS, accept, clock, day_window, prune
 
 STATE_VERSION = 1
 SOURCES = {ChatTouch: "c", ContactEvent: "k", OrderEvent: "o", HrEvent: "h"}  # per-input watermarks
@@ -41,7 +41,7 @@ class Outcome:
 
 def _close_days(state: dict, ctx: Ctx) -> None:
     w = ctx.rules.windows
-    closable = ctx.day(state.get("wm", 0) - w.day_close_grace_minutes * 60_000) - 1  # windows.clock, inlined
+    closable = ctx.day(clock(state) - w.day_close_grace_minutes * 60_000) - 1
     last = state.get("cd")
     if last is None:
         state["cd"] = closable
