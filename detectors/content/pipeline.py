@@ -169,8 +169,7 @@ def _signals(c: Compiled, msg: ChatMessage, texts: Texts, directory: dict[str, A
         if outbound:
             if contacts.DIGIT_HINT.search(folded):
                 found.extend(contacts.numbers(mapped or with_offsets(text, False), c.allow, known))
-            if contacts.ASCII_HINT.search(text):  # ascii_finds's own first test, without the call
-                found.extend(contacts.ascii_finds(text, c.wechat_ids, c.shop_domains, c.allow))
+            found.extend(contacts.ascii_finds(text, c.wechat_ids, c.shop_domains, c.allow))
         if raw:
             directory = directory or {}
             who = (msg.employee_id, directory.get("team", ""), directory.get("branch", ""))
@@ -193,11 +192,7 @@ def _signals(c: Compiled, msg: ChatMessage, texts: Texts, directory: dict[str, A
 
 
 def _numbers_given(texts: Texts) -> list[str]:
-    numbers: set[str] = set()
-    for folded in texts[2]:
-        if contacts.DIGIT_HINT.search(folded):  # numbers_in's own first test: most messages have no number
-            numbers.update(contacts.numbers_in(folded))
-    return sorted(numbers)
+    return sorted({n for folded in texts[2] for n in contacts.numbers_in(folded)})
 
 
 def detect(state: dict[str, Any] | None, msg: ChatMessage, record: dict[str, Any], rules: Rules,
