@@ -130,8 +130,8 @@ class Fetches:
         """`pending` and a new fetch as one sequence of (time, message) in the order the records were
         written (their Kafka timestamps), each topic-partition's records in offset order.
 
-        Why: a fetch brings each topic-partition's records up to a size, and Faust's consumer goes
-        round them in turn, so a backlog would hand the agent a day of orders beside an hour of chat.
+        Why: a fetch brings each topic-partition's records up to a size, one topic-partition after
+        another, so a backlog would hand the agent a day of orders beside an hour of chat.
         The behaviour engine closes an employee's day by the latest event time of any of their inputs
         (with a grace for the skew between topics), so the order decides what a day holds. In write
         order, a record is processed in the same place among the others however the records were

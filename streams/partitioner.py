@@ -3,8 +3,9 @@
 aiokafka computes murmur2 in pure Python (2–3 µs for an employee or customer id here) for every keyed
 record the worker sends without a partition: alerts, risk updates, internal notices, team summaries,
 customer-owner changelog records — about one for every six records read. The same few thousand keys
-come back all day, so their hashes are kept. The partition chosen is exactly the default partitioner's, so records keyed by an employee still
-land where every other Kafka client (and the contract's co-partitioning) expects them.
+come back all day, so their hashes are kept. The partition chosen is exactly the default
+partitioner's, so records keyed by an employee still land where every other Kafka client (and the
+contract's co-partitioning) expects them.
 """
 
 from __future__ import annotations

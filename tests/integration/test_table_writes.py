@@ -21,6 +21,7 @@ from streams.fetches import during
 from streams.partitioner import KeyPartitioner
 from streams.tables import Documents
 from tests.live import delete_app_topics, unique
+from tests.unit.test_tables import changelog as changelog_record
 
 pytestmark = pytest.mark.integration
 
@@ -102,6 +103,5 @@ async def test_a_global_tables_write_goes_where_the_partitioner_says_and_its_ech
     records = await changelog(stack.kafka, app.owners.changelog_topic.get_topic_name(), 1, 2)
     assert [(p, orjson.loads(v)) for p, _, v in records] == [(0, {"o": "emp1"}), (0, {"o": "emp2"})]
     # Its own first write coming back is older than what it holds: the echo does not replace it.
-    from tests.unit.test_tables import changelog as record
-    app.owners.apply_changelog_batch([record(0, 0, "客户1", {"o": "emp1"})])
+    app.owners.apply_changelog_batch([changelog_record(0, 0, "客户1", {"o": "emp1"})])
     assert owners.get("客户1") == {"o": "emp2"}

@@ -33,7 +33,7 @@ def where(batch: list[Message]) -> list[tuple[str, int, int]]:
 
 async def test_a_fetch_becomes_batches_of_at_most_batch_max_in_write_order_by_partition(app):
     stream = SimpleNamespace(channel=app.topic("in-a", "in-b"))
-    # Faust's consumer goes round the topic-partitions, so a fetch interleaves them whatever their times.
+    # A fetch holds each topic-partition's records up to a size, whatever their times.
     await app.fetches.put([msg("in-a", 1, 10, ts=1.0), msg("in-a", 0, 20, ts=2.0), msg("in-b", 1, 5, ts=0.5),
                            msg("in-a", 1, 11, ts=3.0), msg("in-a", 0, 21, ts=4.0), msg("in-b", 0, 7, ts=5.0),
                            msg("in-b", 1, 6, ts=2.5)])
