@@ -47,7 +47,7 @@ def poisson(rng: random.Random, lam: float) -> int:
 @dataclass
 class Knobs:
     """One person's habits for one day, as multipliers of their own; planted behaviour changes them."""
-    followup: float = 1.0
+    followup: float = 1.0        # own customers written to (and answered)
     repeat: float = 1.0          # existing customers buying again
     new_contacts: float = 1.0
     conversion: float | None = None
@@ -315,13 +315,14 @@ class Day:
             return
         rng, life = self.rng, self.life
         for c in rng.sample(book, min(len(book), poisson(rng, self.prof.inbound_rate * len(book)))):
-            if rng.random() < self.prof.night_share:
-                t = self.at(rng.uniform(21.0, 24.5))
+            h0, h1 = self.prof.hours
+            if rng.random() < self.prof.night_share:  # evenings and early mornings
+                t = self.at(rng.uniform(h1, 24.5) if rng.random() < 0.8 else rng.uniform(6.5, h0))
             else:
-                t = self.at(rng.uniform(8.0, 21.0))
+                t = self.at(rng.uniform(h0, h1))
             line = rng.choice(self.co.industry.customer if rng.random() < 0.8 else self.co.industry.compare)
             life.text(self.p, c, t, False, life.fill(line, rng, self.d), rng)
-            if rng.random() < 0.9:
+            if rng.random() < 0.9 * min(1.0, self.knobs.followup):  # a neglected book waits unanswered
                 self.staff_answer(c, t, life.fill(rng.choice(self.co.industry.staff + self.co.industry.compare_reply),
                                                   rng, self.d))
 

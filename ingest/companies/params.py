@@ -233,7 +233,7 @@ ARCHETYPES: dict[str, Archetype] = {
         rates={"bearing": (0.01, 0.025), "valve": (0.01, 0.03), "pump": (0.008, 0.02), "motor": (0.008, 0.02),
                "control": (0.015, 0.035), "hydraulic": (0.01, 0.03)},
         store_bonus=(0.0, 0.0), tier_bonus=(0.002, 0.006), details_missing=(0.0, 0.02), pay_delay=(48.0, 480.0),
-        cancel=(0.02, 0.06), refund=(0.005, 0.02), promotions=(0, 1), promo_lift=(1.5, 2.5), group_chats=(0.2, 0.5),
+        cancel=(0.02, 0.06), refund=(0.005, 0.02), promotions=(1, 2), promo_lift=(1.5, 2.5), group_chats=(0.2, 0.5),
     ),
 }
 
@@ -283,7 +283,7 @@ def draw(name: str, half: str, staff: int = 110, days: int = 28) -> Profile:
         branches.append(Branch(bid, f"{city}分公司", city, tz, area,
                                tuple(f"{bid}-S{j + 1}" for j in range(n_stores)), tuple(sizes)))
     start = dt.date(2026, 1, 5) + dt.timedelta(days=rng.randrange(0, 300))
-    holidays = tuple(sorted({(rng.randrange(3, days - 2), rng.choice(a.holiday)) for _ in range(rng.randint(0, 2))}))
+    holidays = tuple(sorted({(rng.randrange(3, days - 2), rng.choice(a.holiday)) for _ in range(rng.randint(1, 2))}))
     kinds = dict(a.commission_kinds)
     rates = {c: _u(rng, r, 4 if kinds[c] == "percent" else 0) for c, r in a.rates.items()}
     store_bonus = {s: _u(rng, a.store_bonus) for b in branches for s in b.stores}

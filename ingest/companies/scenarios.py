@@ -43,9 +43,10 @@ class RepeatDrop(Behaviour):
     name = "repeat_drop"
 
     def knobs(self, day, k) -> None:
-        k.conversion = 0.75 if self.subtle else self.rng.uniform(0.85, 0.95)
+        k.conversion = 0.75 if self.subtle else 0.9
         k.repeat = 0.25 if self.subtle else 0.08
-        k.new_contacts = 1.3
+        # Only the customers who come to buy are added (brought over from elsewhere), a few more than usual.
+        k.new_contacts = 1.3 * day.prof.conversion / k.conversion
         if day.d == self.onset_day:
             day.life.mark(day.p, self.name, day.at(0))
 
@@ -65,7 +66,7 @@ class FollowupDrop(Behaviour):
     name = "followup_drop"
 
     def knobs(self, day, k) -> None:
-        k.followup = 0.6 if self.subtle else 0.45
+        k.followup = 0.55 if self.subtle else 0.35
         k.repeat = 1.25 if self.subtle else 1.4
         if day.d == self.onset_day:
             day.life.mark(day.p, self.name, day.at(0))
