@@ -34,6 +34,7 @@ from detectors.alert import Alert
 from detectors.content import contacts
 from detectors.content.alerting import apply, prune
 from detectors.content.intent import grade
+from detectors.content import meaning
 from detectors.content.lexicon import LexiconMatcher
 from detectors.textnorm import fold, native_fold, with_offsets
 from detectors.content.parts import Finding, Part, of_record, payload_of
@@ -153,8 +154,33 @@ def _texts(c: Compiled, record: dict[str, Any], msgtype: str) -> Texts:
     return parts, findings, [c.fold(p.text[:limit]) for p in parts]
 
 
+PROPOSAL_MS = 30 * 60_000  # how long a customer's private proposal stays one to say yes to
+
+
+def _intents(part: Part, text: str, folded: str, proposal: list | None) -> list[Signal]:
+    """The employee's intent in one part (detectors.content.meaning), or their yes to a proposal."""
+    found = meaning.read(text, folded)
+    agreed = ""
+    if found is None and proposal and meaning.agrees(text):
+        found, agreed = (proposal[0], "medium", [tuple(q) for q in proposal[2]]), "（同意客户提议）"
+    if found is None:
+        return []
+    intent, severity, quoted = found
+    return [Signal("chat.diversion_phrase", "intent", severity, meaning.label(intent, quoted) + agreed,
+                   text, meaning.words(quoted), part.name, 0, len(text), source="detectors/content/categories.py")]
+
+
+def _proposal(texts: Texts, msgtime: int) -> list | None:
+    """A customer's message read as if an employee wrote it: what a yes to it would agree to."""
+    for part, folded in zip(texts[0], texts[2]):
+        found = meaning.read(part.text, folded)
+        if found:
+            return [found[0], found[1], [list(q) for q in found[2]], msgtime]
+    return None
+
+
 def _signals(c: Compiled, msg: ChatMessage, texts: Texts, directory: dict[str, Any] | None,
-             known: frozenset[str]) -> list[Signal]:
+             known: frozenset[str], proposal: list | None = None) -> list[Signal]:
     outbound = msg.outbound
     parts, findings, folds = texts
     signals = _findings(c, findings) if outbound and findings else []
@@ -162,6 +188,8 @@ def _signals(c: Compiled, msg: ChatMessage, texts: Texts, directory: dict[str, A
     limit = c.limits.max_text_chars
     for part, folded in zip(parts, folds):
         text = part.text[:limit]
+        # The intent model's reading comes after the lexicon's words (highlights lead with the words).
+        said = _intents(part, text, folded, proposal) if outbound else []
         raw, mapped = c.words.scan_text(text)
         if not raw and not outbound:
             continue  # a customer's words are all we look for in what they write
@@ -176,8 +204,16 @@ def _signals(c: Compiled, msg: ChatMessage, texts: Texts, directory: dict[str, A
             # Own names have done their job in resolve() (hiding what they contain); they are no finding.
             hits = [h for h in c.words.resolve(raw, mapped) if h.term.group != ALLOWED]
             cues = c.cues.resolve(c.cues.scan_view(mapped.text), mapped)  # longest first: 去年 hides 去
-            signals.extend(grade(hits, cues, mapped, outbound, pointer or bool(found),
-                                 c.cfg["chat.diversion_phrase"], who, c.titles, part.name))
+            graded = grade(hits, cues, mapped, outbound, pointer or bool(found),
+                           c.cfg["chat.diversion_phrase"], who, c.titles, part.name)
+            if outbound and graded and not said and meaning.disowned(text):
+                # The intent model read no lure and the words sit in a refusal, a warning or the
+                # company's own channel: the lexicon word is a mention.
+                graded = [Signal(s.rule, s.kind, "low", s.label + "（否定或公司渠道语境）", s.written, s.normalized,
+                                 s.part, s.start, s.end, s.contact, s.source) if s.at_least("medium") else s
+                          for s in graded]
+            signals.extend(graded)
+        signals.extend(said)
         for f in found:
             rule, contact, label = FOUND[f.kind]
             signals.append(Signal(rule, f.kind, _severity(c, rule, f.kind), label, f.written, f.normalized,
@@ -217,8 +253,16 @@ def detect(state: dict[str, Any] | None, msg: ChatMessage, record: dict[str, Any
                     horizon = msg.msgtime - CUSTOMER_NUMBERS_MS
                     kept = [r for r in remembered if r[1] >= horizon and r[0] not in given]
                     state = dict(state, customer_numbers=(kept + [[n, msg.msgtime] for n in given])[-CUSTOMER_NUMBERS_KEPT:])
+            proposal = state.get("proposal")
+            if not outbound:
+                made = _proposal(texts, msg.msgtime)
+                if made or proposal:
+                    state = dict(state, proposal=made)
+                proposal = None
+            elif proposal and msg.msgtime - proposal[3] > PROPOSAL_MS:
+                proposal = None
             signals = _signals(c, msg, texts, directory,
-                               frozenset(r[0] for r in remembered) if remembered else _NO_NUMBERS)
+                               frozenset(r[0] for r in remembered) if remembered else _NO_NUMBERS, proposal)
         else:
             signals = []  # a colleague's message: theirs to answer for, on their own copy
     else:

@@ -1,0 +1,138 @@
+"""What the employee is doing in a message, composed from categories rather than fixed phrases.
+
+A clause (the text between punctuation) is folded like everything else (detectors.textnorm) and its
+words sorted into categories (detectors.content.categories): another place, private payment, off the
+record, inducement, secrecy, a call to act, a refusal, a warning, the company's own channels,
+agreement. Intents follow from what is present together:
+
+- steer elsewhere: another place and a call to act (外面代购那里买, 去XX平台搜);
+- pay privately: a payment to the person (转我, 我的卡, 个人收款码, 现金给我);
+- off the record: another account or channel (另一个号, 生活号, 换个地方聊, 私人电话);
+- private inducement: something for the customer together with secrecy (我私下给你返点, 别跟店里说…内部价).
+
+A clause with a refusal or a warning (不能, 只能, 谨防, 假货) or about the company's own channels
+(官方, 对公, 企业微信) and nothing private says no intent. Weak words (加我, 平台, 便宜) count only next
+to a stronger category in the same message. A customer's words are never the employee's intent; but an
+employee whose message opens with yes (可以, 行, 好的) to a customer's private proposal made just before
+takes that proposal as theirs. One category is `medium`; two or more (pay + secrecy, place + inducement)
+`high`.
+"""
+
+from __future__ import annotations
+
+import re
+
+from detectors.content.categories import CATEGORIES
+from detectors.textnorm import fold
+
+BOUNDARY = re.compile(r"[，,。.！!？?；;：:～~…、\n\r（）()“”\"|]+")
+# Words that count only beside a stronger category of the same message.
+WEAK = frozenset(("加我", "打给你", "另一个", "私人的", "有记录", "被看到", "平台", "我那边", "我那个", "仓库", "展厅",
+                  "网店", "库里", "便宜", "打折", "优惠码", "改价", "压下来", "少你", "红包", "好处", "带你",
+                  "不开票", "不用开票", "别在这", "名片", "二维码", "那边拿", "那里拍", "那里买", "分你", "这价", "提成", "别扫", "地方给你", "熟人", "外面"))
+INTENTS = {"place": "steer", "pay": "pay", "offrecord": "offrecord", "induce": "induce"}
+TITLES = {"steer": "引导到其他地方购买", "pay": "引导私下付款", "offrecord": "引导离开存档渠道",
+          "induce": "私下利益诱导"}
+CATEGORY_TITLES = {"place": "其他地方", "pay": "私人收款", "offrecord": "私人渠道", "induce": "利益", "secret": "隐瞒公司",
+                   "act": "行动", "negation": "否定", "warning": "警示", "own": "公司渠道", "agree": "同意"}
+STRONG = ("place", "pay", "offrecord", "induce", "secret")
+
+_WORD_CAT: dict[str, str] = {}
+for _cat, _words in CATEGORIES.items():
+    for _w in _words:
+        _WORD_CAT.setdefault(fold(_w) or _w, _cat)
+_ALL = re.compile("|".join(re.escape(w) for w in sorted(_WORD_CAT, key=len, reverse=True)))
+# The first test on every message: any word of a category that can make an intent.
+_HINT = re.compile("|".join(re.escape(w) for w in sorted((w for w, c in _WORD_CAT.items() if c in STRONG),
+                                                         key=len, reverse=True)))
+
+
+def clause_words(clause: str) -> dict[str, list[str]]:
+    """The category words of one folded clause, longest first at each place."""
+    out: dict[str, list[str]] = {}
+    for m in _ALL.finditer(clause):
+        out.setdefault(_WORD_CAT[m.group()], []).append(m.group())
+    return out
+
+
+def _strong(words: dict[str, list[str]], cat: str) -> bool:
+    return any(w not in WEAK for w in words.get(cat, ()))
+
+
+def read(text: str, folded: str | None = None) -> tuple[str, str, list[tuple[str, str]]] | None:
+    """(intent, severity, [(category, word)]) for one message, or None when it steers nowhere."""
+    if folded is None:
+        folded = fold(text)
+    if not _HINT.search(folded):
+        return None
+    kept: list[dict[str, list[str]]] = []
+    for piece in BOUNDARY.split(text):
+        clause = fold(piece)
+        if not clause:
+            continue
+        words = clause_words(clause)
+        if "negation" in words or "warning" in words:
+            continue  # a refusal or a warning, not a lure
+        if "own" in words and not (words.keys() & {"pay", "secret"}):
+            continue  # the company's own channel
+        kept.append(words)
+    if not kept:
+        return None
+    found: dict[str, list[str]] = {}
+    for words in kept:
+        for cat, ws in words.items():
+            found.setdefault(cat, []).extend(ws)
+    strong = {cat for cat in STRONG if _strong(found, cat)}
+    present = {cat for cat in STRONG if cat in found}
+    intents: list[str] = []
+    if "pay" in strong or ("pay" in present and present - {"pay"}):
+        intents.append("pay")
+    if "offrecord" in strong or ("offrecord" in present and strong - {"offrecord"}):
+        intents.append("offrecord")
+    if "place" in present and "act" in found and ("place" in strong or strong - {"place"}):
+        intents.append("steer")
+    if "induce" in present and ("secret" in present or "pay" in strong or "place" in strong):
+        intents.append("induce")
+    if not intents and "secret" in strong:
+        # 不走公司, 别在系统里下单: away from the company, wherever to; 偷偷给你的: a favour kept quiet.
+        intents.append("steer" if "act" in found else "induce")
+    if not intents:
+        return None
+    cats = [c for c in STRONG if c in present]
+    severity = "high" if len(cats) >= 2 else "medium"
+    quoted = [(c, w) for c in cats + ["act"] for w in dict.fromkeys(found.get(c, ()))]
+    return intents[0], severity, quoted
+
+
+def agrees(text: str) -> bool:
+    """Whether an employee's message opens with yes."""
+    first = BOUNDARY.split(text.strip(), 1)[0]
+    clause = fold(first)
+    words = clause_words(clause)
+    return "agree" in words and "negation" not in words and clause.startswith(tuple(CATEGORIES["agree"]))
+
+
+def label(intent: str, quoted: list[tuple[str, str]]) -> str:
+    """zh-CN: the intent and the categories that made it (no chat words: labels reach every viewer)."""
+    cats = "＋".join(dict.fromkeys(CATEGORY_TITLES[c] for c, _ in quoted))
+    return f"{TITLES[intent]}（{cats}）"
+
+
+def words(quoted: list[tuple[str, str]]) -> str:
+    """The words that made the intent, category by category, for the explanation to quote."""
+    cats: dict[str, list[str]] = {}
+    for c, w in quoted:
+        cats.setdefault(c, []).append(w)
+    return "；".join(f"{CATEGORY_TITLES[c]}：{'、'.join(ws)}" for c, ws in cats.items())
+
+
+def disowned(text: str) -> bool:
+    """Whether some clause of the message refuses, warns, or names the company's own channel with
+    nothing private: a lexicon word there is the company speaking, not a lure."""
+    for piece in BOUNDARY.split(text):
+        words = clause_words(fold(piece))
+        if "negation" in words or "warning" in words:
+            return True
+        if "own" in words and not (words.keys() & {"pay", "secret"}):
+            return True
+    return False

@@ -1,0 +1,41 @@
+"""The intent model (detectors.content.meaning): what the employee does, from categories, and the
+floors it must keep on the dev half of the intent corpus (the test half is scored by bench_language)."""
+
+from __future__ import annotations
+
+from bench.bench_language import score
+from detectors.content.meaning import agrees, read
+
+DEV_MIN_RECALL = 0.9
+DEV_MAX_FALSE = 0.05
+
+
+def test_everyday_diversions_without_the_lexicons_words_are_read_as_intents():
+    assert read("在我们这下单，我私下给你返点")[0] == "induce"
+    assert read("建议您到XX平台购买，我这边有优惠码")[0] == "steer"
+    assert read("我带你去我私人车库看车")[0] == "steer"
+    assert read("钱直接轉給我")[0] == "pay"  # traditional characters fold first
+    assert read("加我生活号，那边说")[0] == "offrecord"
+
+
+def test_refusals_warnings_and_the_companys_own_channels_are_no_intent():
+    assert read("不好意思，我不能私下收钱，请在系统里付款") is None
+    assert read("千万不要给个人转账，公司不会这样要求") is None
+    assert read("定金请转公司对公账户") is None
+    assert read("我们明天在门店见") is None
+
+
+def test_two_categories_are_high_one_is_medium():
+    assert read("扫我个人收款码，别跟店里说")[1] == "high"
+    assert read("尾款打我卡里就行")[1] == "medium"
+
+
+def test_only_a_yes_takes_up_the_customers_proposal():
+    assert agrees("可以，加我") and agrees("行，发你")
+    assert not agrees("不可以的") and not agrees("我们只用企业微信")
+
+
+def test_the_dev_half_keeps_its_floors():
+    recall, false, missed, flagged = score("dev")
+    assert recall["all"] >= DEV_MIN_RECALL, missed
+    assert false <= DEV_MAX_FALSE, flagged
