@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import re
 
+import ahocorasick_rs
+
 from detectors.content.categories import CATEGORIES
 from detectors.textnorm import fold
 
@@ -42,9 +44,9 @@ for _cat, _words in CATEGORIES.items():
     for _w in _words:
         _WORD_CAT.setdefault(fold(_w) or _w, _cat)
 _ALL = re.compile("|".join(re.escape(w) for w in sorted(_WORD_CAT, key=len, reverse=True)))
-# The first test on every message: any word of a category that can make an intent.
-_HINT = re.compile("|".join(re.escape(w) for w in sorted((w for w, c in _WORD_CAT.items() if c in STRONG),
-                                                         key=len, reverse=True)))
+# The first test on every message, one automaton pass: any word of a category that can make an intent.
+# (Weak words alone make no intent, so they need not pass it.)
+_HINT = ahocorasick_rs.AhoCorasick(sorted(w for w, c in _WORD_CAT.items() if c in STRONG and w not in WEAK))
 
 
 def clause_words(clause: str) -> dict[str, list[str]]:
@@ -63,7 +65,7 @@ def read(text: str, folded: str | None = None) -> tuple[str, str, list[tuple[str
     """(intent, severity, [(category, word)]) for one message, or None when it steers nowhere."""
     if folded is None:
         folded = fold(text)
-    if not _HINT.search(folded):
+    if not _HINT.find_matches_as_indexes(folded):
         return None
     kept: list[dict[str, list[str]]] = []
     for piece in BOUNDARY.split(text):
@@ -91,7 +93,7 @@ def read(text: str, folded: str | None = None) -> tuple[str, str, list[tuple[str
         intents.append("offrecord")
     if "place" in present and "act" in found and ("place" in strong or strong - {"place"}):
         intents.append("steer")
-    if "induce" in present and ("secret" in present or "pay" in strong or "place" in strong):
+    if "induce" in present and strong & {"secret", "pay", "place"}:
         intents.append("induce")
     if not intents and "secret" in strong:
         # 不走公司, 别在系统里下单: away from the company, wherever to; 偷偷给你的: a favour kept quiet.
