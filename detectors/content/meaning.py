@@ -68,13 +68,12 @@ def read(text: str, folded: str | None = None) -> tuple[str, str, list[tuple[str
     if not _HINT.find_matches_as_indexes(folded):
         return None
     kept: list[dict[str, list[str]]] = []
-    for piece in BOUNDARY.split(text):
-        clause = fold(piece)
-        if not clause:
-            continue
-        words = clause_words(clause)
-        if "negation" in words or "warning" in words:
-            continue  # a refusal or a warning, not a lure
+    clauses = [clause_words(c) for c in map(fold, BOUNDARY.split(text)) if c]
+    if any("warning" in words for words in clauses):
+        return None  # a warning against others (有人自称我们员工让您转账…千万别转) is about them, not a lure
+    for words in clauses:
+        if "negation" in words:
+            continue  # a refusal, not a lure
         if "own" in words and not (words.keys() & {"pay", "secret"}):
             continue  # the company's own channel
         kept.append(words)
