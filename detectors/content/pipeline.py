@@ -26,6 +26,7 @@ count and age).
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from config.lexicon import Term
@@ -60,6 +61,7 @@ ALLOWED = "allowed"  # the group of the allow-listed names
 CUSTOMER_NUMBERS_KEPT = 32
 CUSTOMER_NUMBERS_MS = 30 * 86_400_000
 _NO_NUMBERS: frozenset[str] = frozenset()
+URL = re.compile(r"(?:https?://|www\.)\S+|[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+/\S*|[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+){2,}")
 
 
 class Compiled:
@@ -203,6 +205,12 @@ def _signals(c: Compiled, msg: ChatMessage, texts: Texts, directory: dict[str, A
             who = (msg.employee_id, directory.get("team", ""), directory.get("branch", ""))
             # Own names have done their job in resolve() (hiding what they contain); they are no finding.
             hits = [h for h in c.words.resolve(raw, mapped) if h.term.group != ALLOWED]
+            if "." in text or "/" in text:
+                # Pinyin inside an address is part of a host or path (work.weixin.qq.com is WeCom
+                # itself), not a word the employee wrote; the link detectors judge the address.
+                urls = [m.span() for m in URL.finditer(text)]
+                if urls:
+                    hits = [h for h in hits if h.how == "text" or not any(a <= h.start < b for a, b in urls)]
             cues = c.cues.resolve(c.cues.scan_view(mapped.text), mapped)  # longest first: 去年 hides 去
             graded = grade(hits, cues, mapped, outbound, pointer or bool(found),
                            c.cfg["chat.diversion_phrase"], who, c.titles, part.name)

@@ -39,3 +39,16 @@ def test_the_dev_half_keeps_its_floors():
     recall, false, missed, flagged = score("dev")
     assert recall["all"] >= DEV_MIN_RECALL, missed
     assert false <= DEV_MAX_FALSE, flagged
+
+
+def test_pinyin_inside_an_address_is_no_word_of_the_employee():
+    from config.rules import load_rules
+    from config.settings import CONFIG_DIR
+    from detectors.content.pipeline import analyse
+    from tests.chatmsg import record, view
+
+    rules = load_rules(CONFIG_DIR / "rules.yaml")
+    link = record(text="点这里联系官方客服 https://work.weixin.qq.com/kfid/kfc0123456789abcdef", sender="zhangsan")
+    assert not [s for s in analyse(view(link), link, rules) if s.normalized == "微信" or s.at_least("medium")]
+    plain = record(text="加我weixin聊", sender="zhangsan")
+    assert [s for s in analyse(view(plain), plain, rules) if s.at_least("medium")]
