@@ -36,7 +36,7 @@ INTENTS = {"place": "steer", "pay": "pay", "offrecord": "offrecord", "induce": "
 TITLES = {"steer": "引导到其他地方购买", "pay": "引导私下付款", "offrecord": "引导离开存档渠道",
           "induce": "私下利益诱导"}
 CATEGORY_TITLES = {"place": "其他地方", "pay": "私人收款", "offrecord": "私人渠道", "induce": "利益", "secret": "隐瞒公司",
-                   "act": "行动", "negation": "否定", "warning": "警示", "own": "公司渠道", "agree": "同意"}
+                   "act": "行动", "negation": "否定", "warning": "警示", "own": "公司渠道", "compare": "比较", "agree": "同意"}
 STRONG = ("place", "pay", "offrecord", "induce", "secret")
 
 _WORD_CAT: dict[str, str] = {}
@@ -74,8 +74,8 @@ def read(text: str, folded: str | None = None) -> tuple[str, str, list[tuple[str
     for words in clauses:
         if "negation" in words:
             continue  # a refusal, not a lure
-        if "own" in words and not (words.keys() & {"pay", "secret"}):
-            continue  # the company's own channel
+        if ("own" in words or "compare" in words) and not (words.keys() & {"pay", "secret"}):
+            continue  # the company's own channel, or a comparison with another seller
         kept.append(words)
     if not kept:
         return None
