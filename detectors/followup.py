@@ -245,8 +245,11 @@ def figures(state: dict, day: int, ctx: Ctx) -> dict:
     if row:
         med = statistics.median(m for m, _ in row)
         bump(state, day, "reply_med", int(med) - get(state, day, "reply_med"))
-        out.update(qm=med, qy=[m for m, _ in row[:30]], qx=[i for _, i in row[:8]],
-                   qb=statistics.median(meds) if meds else 0, qk=len(meds))
+        own = statistics.median(meds) if meds else 0
+        slow = max(cfg.reply_timeout_minutes, cfg.own_ratio * own)
+        recent = [d for d in active_days(state, day - 6, day) if get(state, d, "questions")][-5:]
+        out.update(qm=med, qy=[m for m, _ in row[:30]], qx=[i for _, i in row[:8]], qb=own, qk=len(meds),
+                   qs=sum(1 for d in recent if get(state, d, "reply_med") >= slow))
     if out["sn"]:
         sx = state.get("sx")
         out.update(sb=round(sum(get(state, d, "stalled") for d in base) / max(1, len(base)), 3),
@@ -267,13 +270,13 @@ def _reply(r: dict, group, cfg, need: int, window) -> Signal | None:
     slow = [m for m in r["qy"] if m >= line]
     if r["qm"] < line or len(slow) < cfg.reply_timeouts_per_day:
         return None
-    if r.get("qk", 0) < need or r["qm"] < cfg.own_ratio * max(r["qb"], 1):
-        return None
+    if r.get("qk", 0) < need or r["qm"] < cfg.own_ratio * max(r["qb"], 1) or r.get("qs", 0) < cfg.reply_days:
+        return None  # one bad day is not a pattern: slow on `reply_days` of the last five
     return Signal("followup.reply_timeout", "medium", window[1] - 1, window, "客户消息回复明显慢于同事",
                   f"员工 {r['e']} 当天 {r['qn']:g} 条客户消息的回复时间中位数为 {r['qm']:g} 分钟（按工作时间计），"
                   f"其中 {len(slow)} 条超过 {line:.0f} 分钟（{label} {n} 人当天典型回复时间 {typical:g} 分钟的 "
                   f"{cfg.peer_ratio:g} 倍，阈值 {cfg.reply_timeouts_per_day} 条）；本人前 {r['qk']} 个工作日的典型回复时间 "
-                  f"{r['qb']:g} 分钟（阈值 {cfg.own_ratio:g} 倍）",
+                  f"{r['qb']:g} 分钟（阈值 {cfg.own_ratio:g} 倍），近 5 个工作日中 {r['qs']} 天如此（阈值 {cfg.reply_days} 天）",
                   [(TOPIC, m) for m in r.get("qx", [])])
 
 

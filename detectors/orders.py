@@ -229,9 +229,9 @@ def approval_line(samples: list, min_orders: int, norm: float) -> tuple[float, f
     return ordered[best_i][0], share, len(above)
 
 
-def _approval_signals(rows: list[dict], window, cfg, st: dict) -> list[tuple[str, Signal]]:
+def _approval_signals(rows: list[dict], window, cfg, st: dict, learned) -> list[tuple[str, Signal]]:
+    """Paid without approval where the practice (learned before today) says approval is the norm."""
     out = []
-    learned = approval_line(st.get("as", []), cfg.approval_min_orders, cfg.approval_norm_share)
     for r in rows:
         for amount, ok, oid in r.get("pa", ()):
             if ok:
@@ -248,17 +248,21 @@ def _approval_signals(rows: list[dict], window, cfg, st: dict) -> list[tuple[str
                                        f"员工 {r['e']} 的订单 {oid} 金额 {amount:.2f} 元未经审批即付款；{why}",
                                        [(TOPIC, f"{oid}:created"), (TOPIC, f"{oid}:paid")], group="orders.approval")))
     approvers = st.get("av", {})
-    known = len(st.get("as", [])) >= cfg.approval_min_orders
+    salespeople = st.get("r", {})  # who report working days here: the branch's own staff
     for r in rows:
         for oid, who, amount in r.get("na", ()):
             others = [e for e in approvers.get(who, ()) if e != r["e"]]
-            if not known or len(others) >= 2:
+            if others:
                 continue  # an approver for several colleagues is part of the chain (finance, a deputy)
-            out.append((r["e"], Signal("orders.approver_not_manager", "medium", window[1] - 1, window,
-                                       "订单由非审批链人员审批",
-                                       f"订单 {oid}（{amount:.2f} 元）由 {who} 审批，该审批人在本分公司只为"
-                                       f"{'本人' if not others else '极少数同事'}审批过订单（审批链："
-                                       f"{' + '.join(cfg.approval_chain)}；财务、代理审批人为多名同事审批）",
+            colleague = who in salespeople
+            # A colleague who sells beside the employee approving their order is a signal; anyone else
+            # (finance, a branch head not yet seen approving for others) is noted, not flagged.
+            out.append((r["e"], Signal("orders.approver_not_manager", "medium" if colleague else "info",
+                                       window[1] - 1, window, "订单由非审批链人员审批",
+                                       f"订单 {oid}（{amount:.2f} 元）由 {who} 审批，而非员工 {r['e']} 的直属主管；"
+                                       + ("该审批人是本分公司的销售同事，且未为其他同事审批过订单" if colleague else
+                                          "该审批人尚未为本分公司其他同事审批过订单")
+                                       + f"（审批链：{' + '.join(cfg.approval_chain)}；为多名同事审批的财务、代理审批人属于审批链）",
                                        [(TOPIC, f"{oid}:approved")], group="orders.approval")))
     return out
 
@@ -289,8 +293,9 @@ def evaluate(rows: list[dict], day: int, window: tuple[int, int], rules, group, 
         who = {e for e, _ in found}
         by_e = {r["e"]: r for r in rows}
         out += [(e, sig) for e, sig in found if not group.crowded(by_e[e], who)]
-    out += _approval_signals(rows, window, cfg, st)
-    learn_approvals(st, rows)
+    line = approval_line(st.get("as", []), cfg.approval_min_orders, cfg.approval_norm_share)
+    learn_approvals(st, rows)  # who approves today for several colleagues is part of the chain today
+    out += _approval_signals(rows, window, cfg, st, line)
     return out
 
 

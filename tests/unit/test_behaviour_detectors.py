@@ -136,7 +136,7 @@ def test_reply_timeouts_count_working_time_and_ignore_courtesy(w):
 def _replies(e: str, median: float, n: int = 8, own: float = 10.0, team: str = "一组") -> dict:
     return {"e": e, "d": 20_000, "tz": "Asia/Shanghai", "t": team, "n": 0, "a": 0, "inc": 0, "k": 12, "bn": 0,
             "ba": 0, "bi": 0, "nn": 0, "nb": 0, "rr": 0, "rb": 0, "qn": n, "qm": median, "qy": [median] * n,
-            "qx": [f"m-{e}-{i}" for i in range(n)], "qb": own, "qk": 12, "sn": 0, "fk": 12}
+            "qx": [f"m-{e}-{i}" for i in range(n)], "qb": own, "qk": 12, "qs": 2, "sn": 0, "fk": 12}
 
 
 def _evaluate(rows: list[dict]) -> list[tuple[str, object]]:
@@ -156,6 +156,8 @@ def test_slow_replies_are_judged_against_the_peers_and_the_own_baseline():
     assert not _evaluate([_replies("amy", 240)] + [_replies(e, 200) for e in ("bob", "cat", "dan")])
     # amy is always that slow: context, not a change in her.
     assert not _evaluate([_replies("amy", 240, own=200)] + [_replies(e, 10) for e in ("bob", "cat", "dan")])
+    # One bad day is not a pattern.
+    assert not _evaluate([dict(_replies("amy", 240), qs=1)] + [_replies(e, 10) for e in ("bob", "cat", "dan")])
     # Too few colleagues to know the norm: nothing.
     assert not _evaluate([_replies("amy", 240), _replies("bob", 10)])
 
@@ -204,6 +206,7 @@ def test_paid_without_approval_and_approvers_outside_the_chain_follow_the_branch
     assert set(text) == {"orders.paid_without_approval", "orders.approver_not_manager"}
     assert "SO-9" in text["orders.paid_without_approval"] and "经过审批" in text["orders.paid_without_approval"]
     assert "carol" in text["orders.approver_not_manager"]  # fin1 approves for several colleagues: the chain
+    assert [sig.severity for _, sig in found if sig.rule == "orders.approver_not_manager"] == ["info"]
     assert st["av"]["carol"] == ["amy"], "the branch learns who approves for whom"
 
 
