@@ -32,7 +32,7 @@ class WindowsRule:
     work_start_hour: int = _r(9, 0, 23)
     work_end_hour: int = _r(18, 1, 24)
     weekend_days: tuple = (5, 6)                   # Monday = 0
-    min_history_days: int = _r(10, 1, 60)         # active working days before any own-baseline alert
+    min_history_days: int = _r(7, 1, 60)          # active working days before any own-baseline alert
     min_peers: int = _r(3, 1, 1000)                # colleagues a peer group needs (team, else branch)
     crowd_share: float = _r(0.5, 0.0, 1.0)        # a check met by this share of the group is its norm
 
@@ -82,7 +82,7 @@ class OrdersRule:
     approval_min_orders: int = _r(20, 1, 100_000)    # paid orders seen before the practice is judged
     approval_chain: tuple = ("manager", "finance")   # roles that approve, in order
     approvers: tuple = ()                            # user ids of approvers outside the directory's manager
-    big_order_ratio: float = _r(4.0, 1.5, 1000.0)    # one order / own typical order amount
+    big_order_ratio: float = _r(5.0, 1.5, 1000.0)    # one order / own typical order amount
     own_ratio: float = _r(2.0, 1.0, 100.0)           # incomplete share / own usual share
     others_customer_min: int = _r(2, 1, 1000)        # orders credited on others' customers per day
 
@@ -115,7 +115,7 @@ class HrRule:
     enabled: bool = True
     leave_window_days: int = _r(14, 1, 90)
     leave_days_min: int = _r(3, 1, 90)
-    leave_orders_min: int = _r(3, 1, 10_000)          # orders credited on leave days in the window
+    leave_orders_min: int = _r(2, 1, 10_000)          # orders created during leave in the window
     lookback_days: int = _r(21, 1, 120)
     sensitivity: float = _r(0.5, 0.05, 1.0)          # thresholds are multiplied by this after notice
 

@@ -181,7 +181,10 @@ def close_day(state: dict, day: int, ctx: Ctx) -> None:
     # The day's rate joins the employee's series of working-day rates (leave days and weekends don't).
     owned = get(state, day, "owned")
     history = state.setdefault("rt", [])
-    if owned and is_working_day(day, ctx.rules.windows.weekend_days) and not on_leave(state, day, ctx):
+    # A working day is one the employee worked on: they wrote to customers (rest days on a rota, and
+    # days with an order and no chat, would pull the baseline down for nothing).
+    if (owned and get(state, day, "outbound") >= 3 and is_working_day(day, ctx.rules.windows.weekend_days)
+            and not on_leave(state, day, ctx)):
         history.append([day, round(get(state, day, "followed") / owned, 4)])
         del history[:-(cfg.rate_recent_days + cfg.rate_baseline_days)]
     if not history or history[-1][0] != day:

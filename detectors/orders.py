@@ -23,7 +23,7 @@ from detectors import commission, conversion
 from detectors.context import Ctx, short
 from detectors.events import OrderEvent
 from detectors.followup import APPROVED, CLOSED, PAID
-from detectors.hr import check_leave_sales, on_leave
+from detectors.hr import check_leave_sales, on_leave_at
 from detectors.hygiene import Signal
 from detectors.windows import active_days, bump, get
 
@@ -84,7 +84,7 @@ def _created(state: dict, ev: OrderEvent, ctx: Ctx) -> None:
     bump(state, day, "amount", round(ev.amount, 2))
     if ev.amount > get(state, day, "max_amount"):
         bump(state, day, "max_amount", round(ev.amount - get(state, day, "max_amount"), 2))
-    if on_leave(state, day, ctx):
+    if on_leave_at(state, ev.ts):
         bump(state, day, "on_leave_orders")
         if ctx.rules.hr.enabled:
             check_leave_sales(state, ev.ts, (TOPIC, ev.evidence_id), ctx)
@@ -94,7 +94,7 @@ def _created(state: dict, ev: OrderEvent, ctx: Ctx) -> None:
         bump(state, day, "incomplete")
         _day_list(state, "ic", day, ev.order_id, 30)
         typical, top, k = _typical(state, day, cfg.baseline_days)
-        if typical and ev.amount >= cfg.big_order_ratio * typical and ev.amount > top:
+        if typical and ev.amount >= cfg.big_order_ratio * typical and ev.amount >= 1.5 * top:
             _day_list(state, "bg", day, [ev.order_id, round(ev.amount, 2), round(typical, 2), k], 5)
     owner = ctx.owner(ev.customer_id) if ev.customer_id else None
     if owner and owner.get("o") and owner["o"] != ctx.employee:
@@ -285,7 +285,7 @@ def evaluate(rows: list[dict], day: int, window: tuple[int, int], rules, group, 
     hits: dict[str, list[tuple[str, Signal]]] = {}
     for r in rows:
         for sig in (_spike(r, group, cfg, need, window), _incomplete(r, group, cfg, need, window),
-                    _big(r, group, cfg, need, window)):
+                    _big(r, group, cfg, max(need, 2 * cfg.min_baseline_days), window)):
             if sig is not None:
                 hits.setdefault(sig.rule, []).append((r["e"], sig))
     out = []
@@ -338,6 +338,7 @@ def _incomplete(r: dict, group, cfg, need: int, window) -> Signal | None:
 
 
 def _big(r: dict, group, cfg, need: int, window) -> Signal | None:
+    """`need`: a typical order amount takes longer to know than a daily count (twice min_baseline_days)."""
     big = [b for b in r.get("bg", ()) if b[3] >= need]
     if not big:
         return None
@@ -352,6 +353,6 @@ def _big(r: dict, group, cfg, need: int, window) -> Signal | None:
                  if peer is not None else "；同组可比人数不足")
     return Signal("orders.big_incomplete", severity, window[1] - 1, window, "单笔订单远超个人常规金额且客户信息不完整",
                   f"员工 {r['e']} 的订单 {oid} 金额 {amount:.2f} 元，为本人前 {k} 个活跃日典型单笔金额 {typical:.0f} 元的 "
-                  f"{amount / typical:.1f} 倍（阈值 {cfg.big_order_ratio:g} 倍），高于本人此前任何一笔，且缺少客户编号、姓名、电话或地址"
+                  f"{amount / typical:.1f} 倍（阈值 {cfg.big_order_ratio:g} 倍），超过本人此前最大一笔的 1.5 倍，且缺少客户编号、姓名、电话或地址"
                   f"{peer_text}",
                   [(TOPIC, f"{b[0]}:created") for b in big])
