@@ -1,18 +1,23 @@
 """orders.* — orders credited to the employee (`crm.orders`).
 
 On the employee's partition, per event:
-- orders.incomplete_details: `incomplete_min` or more of the day's orders (and at least
-  `incomplete_share` of them) lack the customer's id, name, phone or address.
-- orders.approval (group) — orders.paid_without_approval: an order of `approval_amount` or more paid
-  with no approval; orders.self_approval: the salesperson approved their own order;
-  orders.approver_not_manager: approved by someone other than the manager in the directory.
+- orders.self_approval (group orders.approval): the salesperson approved their own order.
 - orders.others_customer: `others_customer_min` or more orders in a day credited to this employee for
   customers owned by other employees (a handed-over customer is the new owner's).
-Against the team (detectors/peers.py, at the day's close):
+On the branch's partition (detectors/peers.py, at the day's close), against the employee's own
+baseline and their peers that day:
 - orders.volume_spike: the day's orders are `spike_ratio` × the employee's own baseline (mean over
   active days in the last `baseline_days`) or more, at least `spike_min_orders`, AND `peer_ratio` × the
-  team's median ratio that day or more — a promotion day that lifts everyone flags no one. High when the
-  day's orders also lack customer details (the seed case).
+  peers' median ratio that day or more — a promotion day that lifts everyone flags no one. High when
+  the day's orders also lack customer details.
+- orders.incomplete_details: `incomplete_min` or more of the day's orders (and at least
+  `incomplete_share` of them) lack the customer's id, name, phone or address, and that share is
+  `own_ratio` × the employee's usual share and the peers' share.
+- orders.big_incomplete: one order `big_order_ratio` × the employee's typical order amount, 1.5 × their
+  previous largest and `big_order_ratio` × the peers' typical order, with incomplete details.
+- orders.paid_without_approval / orders.approver_not_manager (group orders.approval): paid without
+  approval above the line the branch's paid orders show (approval_line) or `approval_amount` where
+  the company set one; approved by someone other than the manager who approves for no colleague.
 """
 
 from __future__ import annotations
