@@ -2,7 +2,8 @@
 
 - followup.others_customers: writing to more than `others_customers_max` distinct customers owned by
   other employees within `others_window_hours`. Ownership comes from assignments and contact adds; a
-  customer handed over to this employee is theirs, so a proper handover is never a violation.
+  customer handed over to this employee is theirs, and one this employee handed over is not "others'"
+  to them (a goodbye after a handover), so a proper handover is never a violation.
 - followup.rate_drop: the share of own customers written to per working day, over the last
   `rate_recent_days`, fell to `rate_drop_ratio` of the employee's own baseline (`rate_baseline_days`).
   Leave days and weekends do not count on either side. Checked when a local day closes.
@@ -159,7 +160,7 @@ def on_chat(state: dict, touch: ChatTouch, ctx: Ctx) -> None:
                         untouched = untouched or not entry[1] & TOUCHED
                 if not untouched:
                     waiting[:] = [c for c in waiting if c != short_id]
-        elif owner and owner.get("o") and cfg.enabled:
+        elif owner and owner.get("o") and owner.get("p") != ctx.employee and cfg.enabled:
             _others(state, touch, ctx)
     elif not exempt(touch.text, cfg.exempt_phrases):
         pending = state.get("p")

@@ -50,7 +50,10 @@ def _assignment(state: dict, ev: HrEvent, ctx: Ctx) -> None:
     handed_over = reason in ("handover", "resignation", "transfer") or bool(previous)
     # A handed-over customer is not a new customer: keep the original relationship's start.
     since = before.get("t", ev.ts) if handed_over else ev.ts
-    ctx.set_owner(customer, {"o": ctx.employee, "t": since, "b": before.get("b", 0)})
+    owner = {"o": ctx.employee, "t": since, "b": before.get("b", 0)}
+    if handed_over and previous:
+        owner["p"] = previous  # the previous owner may still say goodbye: not "others' customers" to them
+    ctx.set_owner(customer, owner)
     state["own"] = state.get("own", 0) + 1
     if not handed_over:
         bump(state, ctx.day(ev.ts), "new_added")

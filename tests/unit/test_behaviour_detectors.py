@@ -118,6 +118,14 @@ def test_writing_to_more_than_five_customers_of_others_is_flagged_but_a_handover
         assert alert is None  # 5 of bob's customers: not more than 5
 
 
+def test_saying_goodbye_to_customers_one_handed_over_is_not_writing_to_others_customers(w):
+    for i in range(8):
+        w.own(w.amy, f"wmb{i}")
+        w.own(w.bob, f"wmb{i}", MON + 8 * H, previous_owner_id="amy", reason="resignation")
+        w.say(w.amy, f"wmb{i}", MON + 10 * H + i * 60_000, True, "以后由同事为您服务，感谢支持")
+    assert "followup.others_customers" not in w.rules("amy")
+
+
 def test_reply_timeouts_count_working_time_and_ignore_courtesy(w):
     for i in range(4):
         w.own(w.amy, f"wmr{i}")
