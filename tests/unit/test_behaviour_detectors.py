@@ -144,7 +144,7 @@ def test_reply_timeouts_count_working_time_and_ignore_courtesy(w):
 def _replies(e: str, median: float, n: int = 8, own: float = 10.0, team: str = "一组") -> dict:
     return {"e": e, "d": 20_000, "tz": "Asia/Shanghai", "t": team, "n": 0, "a": 0, "inc": 0, "k": 12, "bn": 0,
             "ba": 0, "bi": 0, "nn": 0, "nb": 0, "rr": 0, "rb": 0, "qn": n, "qm": median, "qy": [median] * n,
-            "qx": [f"m-{e}-{i}" for i in range(n)], "qb": own, "qk": 12, "qs": 2, "sn": 0, "fk": 12}
+            "qx": [f"m-{e}-{i}" for i in range(n)], "qb": own, "qk": 12, "qs": 3, "sn": 0, "fk": 12}
 
 
 def _evaluate(rows: list[dict]) -> list[tuple[str, object]]:
