@@ -274,8 +274,11 @@ def _reply(r: dict, group, cfg, need: int, window) -> Signal | None:
     slow = [m for m in r["qy"] if m >= line]
     if r["qm"] < line or len(slow) < cfg.reply_timeouts_per_day:
         return None
-    if r.get("qk", 0) < need or r["qm"] < cfg.own_ratio * max(r["qb"], 1) or r.get("qs", 0) < cfg.reply_days:
-        return None  # one bad day is not a pattern: slow on `reply_days` of the last five
+    # A bad day or two is not a pattern: slow on `reply_days` of the last five, or on two when the day
+    # is twice as far beyond the peers' line.
+    persisting = r.get("qs", 0) >= cfg.reply_days or (r.get("qs", 0) >= 2 and r["qm"] >= 2 * line)
+    if r.get("qk", 0) < need or r["qm"] < cfg.own_ratio * max(r["qb"], 1) or not persisting:
+        return None
     return Signal("followup.reply_timeout", "medium", window[1] - 1, window, "客户消息回复明显慢于同事",
                   f"员工 {r['e']} 当天 {r['qn']:g} 条客户消息的回复时间中位数为 {r['qm']:g} 分钟（按工作时间计），"
                   f"其中 {len(slow)} 条超过 {line:.0f} 分钟（{label} {n} 人当天典型回复时间 {typical:g} 分钟的 "
