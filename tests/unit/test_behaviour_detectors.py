@@ -325,3 +325,14 @@ def test_a_bad_behaviour_threshold_names_the_file_and_line(tmp_path):
     path.write_text('version: "v1"\nrules:\n  followup:\n    typo: 1\n', encoding="utf-8")
     with pytest.raises(ConfigError, match=r":4: unknown key 'typo'"):
         load_rules(path)
+
+
+def test_a_small_team_is_judged_within_its_branch_and_a_crowd_is_the_norm():
+    rules = BehaviourRules.of(RULES)
+    rows = [{"e": "amy", "t": "一组", "x": 9}, {"e": "bob", "t": "一组", "x": 1}] + [
+        {"e": f"c{i}", "t": "二组", "x": 2} for i in range(4)]
+    group = peers.Peers(rows, rules)
+    assert group.median(rows[0], "x")[1:] == (5, "同分公司"), "one colleague in the team: the branch"
+    assert group.median(rows[2], "x")[1:] == (3, "同组")
+    assert not group.crowded(rows[2], {"c0"})
+    assert group.crowded(rows[2], {"c0", "c1", "c2"}), "three of the team's four: the team's day"
