@@ -84,6 +84,7 @@ class OrdersRule:
     approvers: tuple = ()                            # user ids of approvers outside the directory's manager
     big_order_ratio: float = _r(5.0, 1.5, 1000.0)    # one order / own typical order amount
     own_ratio: float = _r(2.0, 1.0, 100.0)           # incomplete share / own usual share
+    incomplete_surprise: float = _r(0.001, 0.0, 1.0)  # chance of that many incomplete at the usual share
     others_customer_min: int = _r(2, 1, 1000)        # orders credited on others' customers per day
 
 

@@ -325,6 +325,19 @@ def _spike(r: dict, group, cfg, need: int, window) -> Signal | None:
         [(TOPIC, f"{o}:created") for o in r.get("ix", [])])
 
 
+def _tail(k: int, n: int, p: float) -> float:
+    """P(X ≥ k) for X ~ Binomial(n, p): how surprising k of n is where p is the usual share."""
+    q = 1.0 - p
+    term = q ** n  # P(X = 0)
+    total = 0.0
+    for i in range(n + 1):
+        if i >= k:
+            total += term
+        if i < n:
+            term *= (n - i) / (i + 1) * (p / q) if q else 0.0
+    return min(1.0, total)
+
+
 def _incomplete(r: dict, group, cfg, need: int, window) -> Signal | None:
     share = r.get("_inc")
     if share is None or r["inc"] < cfg.incomplete_min or share < cfg.incomplete_share or r["k"] < need:
@@ -334,11 +347,17 @@ def _incomplete(r: dict, group, cfg, need: int, window) -> Signal | None:
     peer, n, label = group.median(r, "_inc", lambda x: "_inc" in x)
     if peer is not None and share < cfg.own_ratio * max(peer, 0.05):
         return None
+    # A few orders a day make shares noisy: the count must also be improbable at the usual share
+    # (the employee's own or the peers', whichever is higher).
+    usual = min(0.95, max(r["bi"], peer or 0.0, 0.02))
+    if _tail(int(r["inc"]), int(r["n"]), usual) > cfg.incomplete_surprise:
+        return None
     return Signal("orders.incomplete_details", "medium", window[1] - 1, window, "订单客户信息不完整",
                   f"员工 {r['e']} 当天 {r['n']:g} 笔订单中 {r['inc']:g} 笔（{share:.0%}）缺少客户编号、姓名、电话或地址；"
                   f"本人前 {r['k']} 个活跃日通常为 {r['bi']:.0%}，"
                   + (f"{label} {n} 人当天中位数 {peer:.0%}" if n else "同组可比人数不足")
-                  + f"（阈值：{cfg.incomplete_min} 笔、占比 ≥{cfg.incomplete_share:.0%}、且为两者的 {cfg.own_ratio:g} 倍）",
+                  + f"（阈值：{cfg.incomplete_min} 笔、占比 ≥{cfg.incomplete_share:.0%}、且为两者的 {cfg.own_ratio:g} 倍；"
+                  f"按通常占比出现的概率低于 {cfg.incomplete_surprise:g}）",
                   [(TOPIC, f"{o}:created") for o in r.get("ix", [])])
 
 
