@@ -338,11 +338,11 @@ def test_a_small_team_is_judged_within_its_branch_and_a_crowd_is_the_norm():
     assert group.crowded(rows[2], {"c0", "c1", "c2"}), "three of the team's four: the team's day"
 
 
-@pytest.mark.parametrize("n, inc, usual, flagged", [(9, 6, 0.04, True), (5, 3, 0.25, False), (9, 5, 0.25, False)])
+@pytest.mark.parametrize("n, inc, usual, flagged", [(9, 6, 0.04, True), (9, 6, 0.25, False), (5, 3, 0.25, False), (9, 5, 0.25, False)])
 def test_incomplete_details_must_be_improbable_at_the_usual_share(n, inc, usual, flagged):
     rules = BehaviourRules.of(RULES)
     base = {"t": "一组", "a": 0, "k": 12, "bn": 3, "ba": 3000, "nn": 0, "nb": 0, "rr": 0, "rb": 0}
     rows = [dict(base, e="amy", n=n, inc=inc, bi=usual)] + [dict(base, e=e, n=4, inc=0, bi=usual)
                                                            for e in ("bob", "cat", "dan")]
     found = orders.evaluate(rows, 20_000, (0, DAY), rules, peers.Peers(rows, rules), {})
-    assert [sig.rule for _, sig in found] == (["orders.incomplete_details"] if flagged else [])
+    assert any(sig.rule == "orders.incomplete_details" for _, sig in found) == flagged
