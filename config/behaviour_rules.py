@@ -32,6 +32,9 @@ class WindowsRule:
     work_start_hour: int = _r(9, 0, 23)
     work_end_hour: int = _r(18, 1, 24)
     weekend_days: tuple = (5, 6)                   # Monday = 0
+    min_history_days: int = _r(7, 1, 60)          # active working days before any own-baseline alert
+    min_peers: int = _r(3, 1, 1000)                # colleagues a peer group needs (team, else branch)
+    crowd_share: float = _r(0.5, 0.0, 1.0)        # a check met by this share of the group is its norm
 
 
 @dataclass(frozen=True)
@@ -53,8 +56,12 @@ class FollowupRule:
     rate_recent_days: int = _r(5, 1, 30)
     rate_drop_ratio: float = _r(0.6, 0.05, 1.0)     # recent <= baseline * ratio
     rate_min_baseline: float = _r(0.05, 0.0, 1.0)   # share of own customers followed up per day
-    reply_timeout_minutes: int = _r(60, 1, 10_080)  # working minutes
-    reply_timeouts_per_day: int = _r(4, 1, 1000)
+    reply_timeout_minutes: int = _r(30, 1, 10_080)  # working minutes: a quicker reply is never slow
+    reply_timeouts_per_day: int = _r(4, 1, 1000)   # slow replies a day, at least
+    reply_cap_minutes: int = _r(480, 10, 10_080)   # a question unanswered this long counts as this delay
+    peer_ratio: float = _r(3.0, 1.0, 100.0)        # slow = this × the peers' typical reply delay
+    own_ratio: float = _r(2.0, 1.0, 100.0)         # and this × the employee's own typical delay
+    reply_days: int = _r(3, 1, 5)                  # slow on this many of the last five working days
     exempt_phrases: tuple = ("好的", "谢谢", "收到", "ok", "嗯", "👌", "再见", "拜拜")
     stalled_days: int = _r(3, 1, 90)               # a created order with no payment nor chat
     stalled_orders: int = _r(3, 1, 1000)
@@ -70,19 +77,26 @@ class OrdersRule:
     peer_ratio: float = _r(2.0, 1.0, 100.0)          # own ratio / team median ratio
     incomplete_min: int = _r(3, 1, 10_000)
     incomplete_share: float = _r(0.4, 0.0, 1.0)
-    approval_amount: float = _r(5000.0, 0.0, 1e12)   # orders at or above need approval before payment
+    approval_amount: float = _r(0.0, 0.0, 1e12)      # a line set by the company; 0 = learn the practice
+    approval_norm_share: float = _r(0.9, 0.5, 1.0)   # approved share that makes approval the norm
+    approval_min_orders: int = _r(20, 1, 100_000)    # paid orders seen before the practice is judged
+    approval_chain: tuple = ("manager", "finance")   # roles that approve, in order
+    approvers: tuple = ()                            # user ids of approvers outside the directory's manager
+    big_order_ratio: float = _r(5.0, 1.5, 1000.0)    # one order / own typical order amount
+    own_ratio: float = _r(2.0, 1.0, 100.0)           # incomplete share / own usual share
+    incomplete_surprise: float = _r(0.001, 0.0, 1.0)  # chance of that many incomplete at the usual share
     others_customer_min: int = _r(2, 1, 1000)        # orders credited on others' customers per day
 
 
 @dataclass(frozen=True)
 class ConversionRule:
     enabled: bool = True
-    window_days: int = _r(10, 3, 60)
+    window_days: int = _r(7, 3, 60)
     new_customer_days: int = _r(30, 1, 365)
     min_new_customers: int = _r(4, 1, 10_000)
     new_conversion_min: float = _r(0.7, 0.0, 1.0)     # suspiciously high
     repeat_drop_ratio: float = _r(0.4, 0.0, 1.0)      # recent repeat rate <= baseline * ratio
-    min_baseline_repeat: float = _r(0.1, 0.0, 10.0)
+    min_baseline_repeat: int = _r(3, 1, 10_000)       # repeat purchases in the baseline window, at least
     peer_ratio: float = _r(0.6, 0.0, 1.0)             # own drop ratio <= team median drop * this
 
 
@@ -102,7 +116,7 @@ class HrRule:
     enabled: bool = True
     leave_window_days: int = _r(14, 1, 90)
     leave_days_min: int = _r(3, 1, 90)
-    leave_orders_min: int = _r(3, 1, 10_000)          # orders credited on leave days in the window
+    leave_orders_min: int = _r(2, 1, 10_000)          # orders created during leave in the window
     lookback_days: int = _r(21, 1, 120)
     sensitivity: float = _r(0.5, 0.05, 1.0)          # thresholds are multiplied by this after notice
 

@@ -10,7 +10,7 @@ engine updates it and hands it back in `outcome.state`. Per event:
    HR → hr); notices from other partitions (a customer handed away, a team-level signal) are applied;
 3. local days that are over for every live input (windows.clock, `day_close_grace_minutes` after
    midnight) are closed: follow-up rate,
-   stalled orders, and a summary to the team (detectors/peers.py);
+   stalled orders, and a summary to the branch (detectors/peers.py), where peers are compared;
 4. signals become alerts through hygiene (dedup, cooldown, grouping, escalation), and alerts feed the
    risk score, whose level crossings are alerts too.
 """
@@ -50,13 +50,15 @@ def _close_days(state: dict, ctx: Ctx) -> None:
         return
     days = state.get("d", {})
     for day in range(max(last + 1, closable - w.history_days), closable + 1):
-        if str(day) in days:
+        active = str(day) in days
+        if active:
             followup.close_day(state, day, ctx)
-            peers.summary(state, day, ctx)
         if day > closable - 7:
-            # Every closed day in turn (not only the last): the alert's window must not depend on
-            # how far one event moved the clock.
+            # Every closed day in turn (not only the last): the count must not depend on how far one
+            # event moved the clock.
             followup.stalled(state, day, ctx)
+        if active:
+            peers.summary(state, day, ctx)
     # Times below are the closed day's end, not the watermark: the same for any arrival order.
     end = day_window(closable, ctx.tz)[1]
     orders.forget_finished(state, end - 2 * DAY_MS)

@@ -1,9 +1,9 @@
 """hr.* — what HR events say about the employee, and customer ownership from assignments (`hr.events`).
 
-- hr.leave_sales: frequent leave with sales going on: within `leave_window_days`, at least
-  `leave_days_min` leave days and `leave_orders_min` orders created on those days (someone is selling
-  in the employee's name, or the employee sells privately on "leave"). High when the window's orders
-  also exceed 1.5× the employee's previous window (sales soaring).
+- hr.leave_sales: orders the employee created *during* their own recorded leave, `leave_orders_min`
+  or more within `leave_window_days` (someone is selling in the employee's name, or the employee
+  sells privately on "leave"). High when leave is frequent (`leave_days_min` days in the window) or
+  the window's orders exceed 1.5× the employee's previous window (sales soaring).
 - hr.resignation_lookback: a resignation notice raises sensitivity (thresholds × `sensitivity` until
   the last day) and triggers a look-back over the preceding `lookback_days`: days with deletions,
   customers of others written to, customers deleting the employee or failed transfers at the
@@ -31,6 +31,11 @@ def on_leave(state: dict, day: int, ctx: Ctx) -> bool:
     return any(s < d1 and e > d0 for s, e in leaves)
 
 
+def on_leave_at(state: dict, ts: int) -> bool:
+    """Whether `ts` falls inside a recorded leave (not merely on a day with some leave)."""
+    return any(s <= ts < e for s, e in state.get("hr", {}).get("lv", ()))
+
+
 def leave_days(state: dict, first: int, last: int, ctx: Ctx) -> int:
     return sum(1 for d in range(first, last + 1) if on_leave(state, d, ctx))
 
@@ -45,7 +50,10 @@ def _assignment(state: dict, ev: HrEvent, ctx: Ctx) -> None:
     handed_over = reason in ("handover", "resignation", "transfer") or bool(previous)
     # A handed-over customer is not a new customer: keep the original relationship's start.
     since = before.get("t", ev.ts) if handed_over else ev.ts
-    ctx.set_owner(customer, {"o": ctx.employee, "t": since, "b": before.get("b", 0)})
+    owner = {"o": ctx.employee, "t": since, "b": before.get("b", 0)}
+    if handed_over and previous:
+        owner["p"] = previous  # the previous owner may still say goodbye: not "others' customers" to them
+    ctx.set_owner(customer, owner)
     state["own"] = state.get("own", 0) + 1
     if not handed_over:
         bump(state, ctx.day(ev.ts), "new_added")
@@ -85,21 +93,25 @@ def _lookback(state: dict, ev: HrEvent, ctx: Ctx) -> None:
 
 
 def check_leave_sales(state: dict, ts: int, evidence: tuple[str, str], ctx: Ctx) -> None:
-    """After an order created on a leave day: is leave frequent and selling busy?"""
+    """After an order created during the employee's own recorded leave: someone sells in their name,
+    or they sell privately while "on leave". Payments arriving during leave and colleagues covering
+    are not orders the employee created, so they never count."""
     cfg = ctx.rules.hr
     today = ctx.day(ts)
     first = today - cfg.leave_window_days + 1
     n_leave = leave_days(state, first, today, ctx)
     on_leave_orders = total(state, first, today, "on_leave_orders")
-    if n_leave < cfg.leave_days_min or on_leave_orders < cfg.leave_orders_min:
+    if on_leave_orders < cfg.leave_orders_min:
         return
     now_orders = total(state, first, today, "orders")
     before = total(state, first - cfg.leave_window_days, first - 1, "orders")
     soaring = before > 0 and now_orders >= 1.5 * before
-    ctx.signal(Signal("hr.leave_sales", "high" if soaring else "medium", ts,
-                      (day_start(first, ctx.tz), day_start(today + 1, ctx.tz)), "请假期间仍有大量成交",
-                      f"员工 {ctx.employee} 近 {cfg.leave_window_days} 天请假 {n_leave} 天（阈值 {cfg.leave_days_min}），"
-                      f"请假日内成交 {on_leave_orders:g} 单（阈值 {cfg.leave_orders_min}）"
+    frequent = n_leave >= cfg.leave_days_min
+    ctx.signal(Signal("hr.leave_sales", "high" if soaring or frequent else "medium", ts,
+                      (day_start(first, ctx.tz), day_start(today + 1, ctx.tz)), "请假期间仍有成交",
+                      f"员工 {ctx.employee} 近 {cfg.leave_window_days} 天请假 {n_leave} 天"
+                      f"（频繁请假阈值 {cfg.leave_days_min} 天），请假时段内本人创建订单，成交 {on_leave_orders:g} 单"
+                      f"（阈值 {cfg.leave_orders_min}）"
                       + (f"，同期订单 {now_orders:g} 单，较前一周期 {before:g} 单增长 {now_orders / before - 1:.0%}"
                          if soaring else ""),
                       [evidence]))

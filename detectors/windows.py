@@ -38,6 +38,10 @@ DAY_FIELDS = (
     "others",          # distinct customers of other employees written to
     "paid",            # orders paid
     "others_orders",   # orders credited on customers owned by other employees
+    "questions",       # customer questions answered (or given up on) that day
+    "reply_med",       # the day's median reply delay, working minutes
+    "stalled",         # orders found stalled at the day's close
+    "max_amount",      # the day's largest order, yuan
 )
 F = {name: i for i, name in enumerate(DAY_FIELDS)}
 
