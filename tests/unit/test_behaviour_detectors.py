@@ -82,6 +82,18 @@ def test_deleting_customers_in_bulk_is_high_and_critical_after_a_resignation(w):
     assert bob["severity"] == "critical" and "离职" in bob["title"] and "阈值 2" in bob["explanation"]
 
 
+def test_a_deletion_wecom_marks_as_an_on_job_transfer_is_not_the_employees(w):
+    for i in range(12):  # a whole book handed over in minutes: over both thresholds were it deletions
+        w.send(contact(w.amy, f"wmt{i}", MON + 10 * H + i * 60_000, "del_external_contact",
+                       Source="DELETE_BY_TRANSFER"))
+    assert "contacts.deletion" not in w.rules("amy")
+    w.send(hr(w.amy, "resignation", MON + DAY, last_day=MON + 20 * DAY))
+    assert not [r for r in w.rules("amy") if r.startswith("contacts.") or r == "hr.resignation_lookback"]
+    for i in range(5):  # her own deletions still count
+        w.send(contact(w.amy, f"wmu{i}", MON + DAY + 10 * H + i * 60_000, "del_external_contact"))
+    assert w.rules("amy")["contacts.deletion"]["severity"] == "critical"
+
+
 def test_customers_deleting_the_employee_and_failed_transfers_are_counted_per_day(w):
     for i in range(5):
         w.send(contact(w.amy, f"wme{i}", MON + 9 * H + i * H, "del_follow_user"))
