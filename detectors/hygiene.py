@@ -32,6 +32,7 @@ class Signal:
     explanation: str     # zh-CN, quoting the numbers that crossed the line
     evidence: list[tuple[str, str]] = field(default_factory=list)  # (topic, id)
     group: str = ""      # alert group; defaults to the rule
+    score: float | None = None  # the alert's score when the finding has one of its own (the risk score)
 
     def __post_init__(self) -> None:
         self.group = self.group or self.rule
@@ -49,6 +50,8 @@ def apply(state: dict, signal: Signal, employee: str, directory: dict, rules_ver
         cur = {"id": alert_id(signal.group, employee, w0, w1), "ws": w0, "we": w1, "sev": signal.severity,
                "rev": 1, "ts": signal.ts, "last": signal.ts, "title": signal.title,
                "parts": {signal.rule: signal.explanation}, "ev": [list(e) for e in signal.evidence[:max_evidence]]}
+        if signal.score is not None:
+            cur["sc"] = signal.score
         open_alerts[signal.group] = cur
     else:
         known = {tuple(e) for e in cur["ev"]}
@@ -65,11 +68,15 @@ def apply(state: dict, signal: Signal, employee: str, directory: dict, rules_ver
         cur["rev"] += 1
         cur["ts"] = max(cur["ts"], signal.ts)
         cur["last"] = max(cur["last"], signal.ts)
+        if signal.score is not None:
+            cur["sc"] = signal.score
     return to_alert(cur, signal.group, employee, directory, rules_version)
 
 
 def to_alert(cur: dict, group: str, employee: str, directory: dict, rules_version: str) -> Alert:
-    score = min(100.0, BASE_SCORE[cur["sev"]] + 3.0 * (len(cur["parts"]) - 1) + 0.5 * (len(cur["ev"]) - 1))
+    score = cur.get("sc")
+    if score is None:
+        score = min(100.0, BASE_SCORE[cur["sev"]] + 3.0 * (len(cur["parts"]) - 1) + 0.5 * (len(cur["ev"]) - 1))
     return Alert(alert_id=cur["id"], rule=group, severity=cur["sev"], score=round(score, 1),
                  employee_id=employee, team=directory.get("team", ""), branch=directory.get("branch", ""),
                  ts=cur["ts"], window_start=cur["ws"], window_end=cur["we"], title=cur["title"],

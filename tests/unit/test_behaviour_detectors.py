@@ -24,8 +24,8 @@ RULES = load_rules(CONFIG_DIR / "rules.yaml")
 class World:
     """A tiny company fed record by record; `alerts` keeps the last revision of each alert."""
 
-    def __init__(self):
-        self.engine = MemoryBehaviour(RULES)
+    def __init__(self, rules=RULES):
+        self.engine = MemoryBehaviour(rules)
         self.alerts: dict[str, dict] = {}
         self.n = 0
         self.boss = Employee("boss", "boss", "一组", "SH-01", "", role="manager")
@@ -196,7 +196,25 @@ def test_a_redelivered_event_changes_nothing(w):
 
 # --- commission -----------------------------------------------------------------------------------
 
-def test_commission_over_policy_kept_on_refund_and_split_orders(w):
+def _with_policy(tmp_path):
+    import shutil
+
+    shutil.copytree(CONFIG_DIR / "lexicons", tmp_path / "lexicons")
+    text = (CONFIG_DIR / "rules.yaml").read_text(encoding="utf-8")
+    assert "use_policy: false" in text
+    (tmp_path / "rules.yaml").write_text(text.replace("use_policy: false", "use_policy: true"), encoding="utf-8")
+    return load_rules(tmp_path / "rules.yaml")
+
+
+def test_the_shipped_commission_policy_is_an_example_that_flags_nobody(w):
+    w.own(w.amy, "wmk1")
+    w.send(order(w.amy, "SO-8", "created", MON + 11 * H, "wmk1", 1000.0))
+    w.send(order(w.amy, "SO-8", "paid", MON + 11 * H + 60_000, "wmk1", 1000.0, commission=100.0))
+    assert "commission.over_claim" not in w.rules("amy")
+
+
+def test_commission_over_policy_kept_on_refund_and_split_orders(tmp_path):
+    w = World(_with_policy(tmp_path))
     w.own(w.amy, "wmk1")
     w.send(order(w.amy, "SO-7", "created", MON + 10 * H, "wmk1", 1000.0, sku="VIP-9"))
     w.send(order(w.amy, "SO-7", "paid", MON + 10 * H + 60_000, "wmk1", 1000.0, commission=60.0, sku="VIP-9"))
@@ -263,6 +281,20 @@ def test_risk_score_rises_with_alerts_keeps_contributions_and_raises_a_level_ale
     assert w.engine.risk["amy"]["score"] > first
     level = w.rules("amy")["risk.score"]
     assert level["severity"] in ("medium", "high") and "构成" in level["explanation"]
+    assert f"风险分 {level['score']:.1f}" in level["explanation"]  # the alert's score is the risk score
+
+
+def test_one_family_alone_cannot_push_the_risk_past_medium(w):
+    for day in range(3):  # deletion bursts on three days: one story, told three times
+        for i in range(12):
+            w.send(contact(w.amy, f"wmy{day}-{i}", MON + day * DAY + 10 * H + i * 60_000, "del_external_contact"))
+    risk = w.engine.risk["amy"]
+    assert {c["rule"] for c in risk["contributions"]} == {"contacts.deletion"}
+    assert risk["level"] in ("low", "medium") and risk["score"] < RULES.rule("risk").levels["high"]
+    w.own(w.amy, "wmo1")  # independent evidence: an order she approved herself
+    w.send(order(w.amy, "SO-1", "created", MON + 2 * DAY + 11 * H, "wmo1", 8000.0))
+    w.send(order(w.amy, "SO-1", "approved", MON + 2 * DAY + 12 * H, "wmo1", 8000.0, approver="amy"))
+    assert w.engine.risk["amy"]["score"] >= RULES.rule("risk").levels["high"]
 
 
 # --- records and rules ----------------------------------------------------------------------------
