@@ -315,3 +315,17 @@ def test_a_bad_behaviour_threshold_names_the_file_and_line(tmp_path):
     path.write_text('version: "v1"\nrules:\n  followup:\n    typo: 1\n', encoding="utf-8")
     with pytest.raises(ConfigError, match=r":4: unknown key 'typo'"):
         load_rules(path)
+
+
+def test_a_condition_that_persists_day_after_day_updates_one_alert(w):
+    for day in range(3):  # ten a day, one an hour, an hour later each day: more than the cooldown apart
+        for i in range(10):
+            w.send(contact(w.amy, f"wmp{day}-{i}", MON + day * DAY + (8 + day + i) * H, "del_external_contact"))
+    deletions = [a for a in w.alerts.values() if a["employee_id"] == "amy" and a["rule"] == "contacts.deletion"]
+    assert len(deletions) == 1, "three days in a row are one alert, revised"
+    alert = deletions[0]
+    assert alert["revision"] > 1 and alert["window"]["end"] - alert["window"]["start"] >= 2 * DAY
+    assert len({e["id"] for e in alert["evidence"]}) == len(alert["evidence"]) >= 10  # the records behind it
+    for i in range(12):  # a week later: a new alert
+        w.send(contact(w.amy, f"wmq{i}", MON + 10 * DAY + 17 * H + i * 60_000, "del_external_contact"))
+    assert len({a["alert_id"] for a in w.alerts.values() if a["rule"] == "contacts.deletion"}) == 2
