@@ -1,6 +1,7 @@
 """commission.* — commission claimed against the policy in the rules file (`crm.orders`).
 
-- commission.over_claim: the commission on a paid order exceeds amount × policy rate × (1 + tolerance).
+- commission.over_claim (only where the company configured its policy, `use_policy: true`): the commission
+  on a paid order exceeds amount × policy rate × (1 + tolerance).
   The rate is the longest matching SKU prefix (`by_sku_prefix`), else the store's (`by_store`), else
   `default_rate`. High when the claim is at least twice the policy.
 - commission.kept_on_refund: a refunded or cancelled order still carries a commission (> 0).
@@ -51,7 +52,7 @@ def on_paid(state: dict, ev: OrderEvent, ctx: Ctx) -> None:
     if not mo or mo[0] != month:
         mo = state["mo"] = [month, 0]
     mo[1] += 1
-    if ev.commission is not None and ev.amount > 0:
+    if cfg.use_policy and ev.commission is not None and ev.amount > 0:
         rate, source = policy_rate(ev, cfg)
         expected = ev.amount * rate
         if ev.commission > expected * (1 + cfg.tolerance) + 0.01:

@@ -7,6 +7,8 @@
 - contacts.transfer_fail: customer transfers fail (`transfer_fails_per_day`), e.g. customers refusing a
   handover their salesperson has talked them out of.
 An `add_external_contact` of a customer nobody owns makes the employee the owner (a new customer).
+A deletion WeCom marks as an on-job transfer (在职继承, `Source` = DELETE_BY_TRANSFER) is the company handing
+the customer to a colleague, not the employee's deletion: it releases the customer and counts for nothing.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from detectors.hygiene import Signal
 from detectors.windows import DAY_MS, HOUR_MS, bump
 
 TOPIC = "wecom.contacts"
+TRANSFER_SOURCE = "DELETE_BY_TRANSFER"
 RECENT_DELETIONS = 30
 
 
@@ -24,6 +27,13 @@ def near_resignation(state: dict, ts: int, window_days: int) -> bool:
     hr = state.get("hr", {})
     notice = hr.get("n")
     return bool(notice) and ts >= notice - window_days * DAY_MS
+
+
+def _release(state: dict, ev: ContactEvent, ctx: Ctx) -> None:
+    owner = ctx.owner(ev.customer_id)
+    if owner and owner.get("o") == ctx.employee:
+        ctx.set_owner(ev.customer_id, {"o": "", "t": ev.ts, "b": owner.get("b", 0), "p": ctx.employee})
+        state["own"] = max(0, state.get("own", 0) - 1)
 
 
 def _deleted(state: dict, ev: ContactEvent, ctx: Ctx) -> None:
@@ -36,10 +46,7 @@ def _deleted(state: dict, ev: ContactEvent, ctx: Ctx) -> None:
     recent = state.setdefault("dl", [])
     recent.append([ev.ts, ev.evidence_id])
     del recent[:-RECENT_DELETIONS]
-    owner = ctx.owner(ev.customer_id)
-    if owner and owner.get("o") == ctx.employee:
-        ctx.set_owner(ev.customer_id, {"o": "", "t": ev.ts, "b": owner.get("b", 0), "p": ctx.employee})
-        state["own"] = max(0, state.get("own", 0) - 1)
+    _release(state, ev, ctx)
     resigning = near_resignation(state, ev.ts, cfg.resignation_window_days)
     factor = ctx.rules.hr.sensitivity if resigning else 1.0
     hour_limit = max(1, round(cfg.deletes_per_hour * factor))
@@ -86,7 +93,10 @@ def on_contact(state: dict, ev: ContactEvent, ctx: Ctx) -> None:
     if not cfg.enabled:
         return
     if change == "del_external_contact":
-        _deleted(state, ev, ctx)
+        if ev.source == TRANSFER_SOURCE:
+            _release(state, ev, ctx)  # handed to a colleague by the company
+        else:
+            _deleted(state, ev, ctx)
     elif change == "del_follow_user":
         _counted(state, ev, ctx, "deleted_by", cfg.deleted_by_customers_per_day, "contacts.deleted_by_customers",
                  "客户集中删除员工", "被客户删除")

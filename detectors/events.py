@@ -50,6 +50,7 @@ class ContactEvent:
     ts: int
     evidence_id: str  # contacts carry no id of their own: UserID:ExternalUserID:ChangeType:CreateTime
     fail_reason: str = ""
+    source: str = ""  # `Source`: DELETE_BY_TRANSFER when an on-job transfer removed the customer
 
 
 @record

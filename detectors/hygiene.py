@@ -5,7 +5,8 @@ alert *group* for one employee become ONE alert:
 - the id is deterministic: alert_id(group, employee, window of the first signal) — same events, same id;
 - dedup: a signal that adds no evidence, no rule and no severity changes nothing (no new revision);
 - cooldown: a signal of the same group within `cooldown_hours` of the alert's last signal updates that
-  alert (new revision) instead of opening another one;
+  alert (new revision) instead of opening another one; so does a signal whose window starts where the
+  alert's ends or earlier (a condition that persists day after day is one alert whose window grows);
 - grouping: related rules share a group (e.g. self-approval and paid-without-approval are both
   `orders.approval`), so they read as one story with one explanation line per rule;
 - escalation: the alert's severity is the highest of its signals; more evidence raises the score.
@@ -20,6 +21,7 @@ from detectors.alert import SEVERITY_RANK, Alert, Evidence, alert_id, max_severi
 
 BASE_SCORE = {"info": 10.0, "low": 30.0, "medium": 50.0, "high": 75.0, "critical": 90.0}
 HOUR_MS = 3_600_000
+DAY_MS = 24 * HOUR_MS
 
 
 @dataclass
@@ -32,6 +34,7 @@ class Signal:
     explanation: str     # zh-CN, quoting the numbers that crossed the line
     evidence: list[tuple[str, str]] = field(default_factory=list)  # (topic, id)
     group: str = ""      # alert group; defaults to the rule
+    score: float | None = None  # the alert's score when the finding has one of its own (the risk score)
 
     def __post_init__(self) -> None:
         self.group = self.group or self.rule
@@ -42,13 +45,15 @@ def apply(state: dict, signal: Signal, employee: str, directory: dict, rules_ver
     """Merge `signal` into the employee's open alerts; return the alert to publish, or None."""
     open_alerts = state.setdefault("al", {})
     cur = open_alerts.get(signal.group)
-    if cur is not None and signal.ts - cur["last"] > cooldown_ms:
+    if cur is not None and signal.ts - cur["last"] > cooldown_ms and signal.window[0] > cur["we"]:
         cur = None
     if cur is None:
         w0, w1 = signal.window
         cur = {"id": alert_id(signal.group, employee, w0, w1), "ws": w0, "we": w1, "sev": signal.severity,
                "rev": 1, "ts": signal.ts, "last": signal.ts, "title": signal.title,
                "parts": {signal.rule: signal.explanation}, "ev": [list(e) for e in signal.evidence[:max_evidence]]}
+        if signal.score is not None:
+            cur["sc"] = signal.score
         open_alerts[signal.group] = cur
     else:
         known = {tuple(e) for e in cur["ev"]}
@@ -65,11 +70,16 @@ def apply(state: dict, signal: Signal, employee: str, directory: dict, rules_ver
         cur["rev"] += 1
         cur["ts"] = max(cur["ts"], signal.ts)
         cur["last"] = max(cur["last"], signal.ts)
+        cur["we"] = max(cur["we"], signal.window[1])
+        if signal.score is not None:
+            cur["sc"] = signal.score
     return to_alert(cur, signal.group, employee, directory, rules_version)
 
 
 def to_alert(cur: dict, group: str, employee: str, directory: dict, rules_version: str) -> Alert:
-    score = min(100.0, BASE_SCORE[cur["sev"]] + 3.0 * (len(cur["parts"]) - 1) + 0.5 * (len(cur["ev"]) - 1))
+    score = cur.get("sc")
+    if score is None:
+        score = min(100.0, BASE_SCORE[cur["sev"]] + 3.0 * (len(cur["parts"]) - 1) + 0.5 * (len(cur["ev"]) - 1))
     return Alert(alert_id=cur["id"], rule=group, severity=cur["sev"], score=round(score, 1),
                  employee_id=employee, team=directory.get("team", ""), branch=directory.get("branch", ""),
                  ts=cur["ts"], window_start=cur["ws"], window_end=cur["we"], title=cur["title"],
@@ -79,8 +89,10 @@ def to_alert(cur: dict, group: str, employee: str, directory: dict, rules_versio
 
 
 def expire(state: dict, now: int, cooldown_ms: int) -> None:
-    """Forget alerts whose cooldown has passed (a later signal opens a new alert)."""
+    """Forget alerts whose cooldown has passed and whose window ended a day ago or more (a later signal
+    opens a new alert; the day after the window may still continue it)."""
     open_alerts = state.get("al")
     if open_alerts:
-        for group in [g for g, a in open_alerts.items() if now - a["last"] > cooldown_ms]:
+        for group in [g for g, a in open_alerts.items()
+                      if now - a["last"] > cooldown_ms and now - a["we"] >= DAY_MS]:
             del open_alerts[group]

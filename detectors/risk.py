@@ -7,6 +7,12 @@ and saturates below 100. Every contribution is kept with its points so the expla
 the score is made of. When the score crosses a level (low/medium/high/critical in the rules) upwards,
 a `risk.score` alert is raised for the employee's local day (crossing a higher level the same day
 updates it); when it decays below a level, crossing it again later raises a new one.
+
+Independent evidence: a rule's family is its first name part (orders, commission, followup, chat …).
+While every contribution comes from one family, the score is held below the `high` line and the level
+never exceeds the strongest of those alerts' own severities (nor medium): one story told many times is
+still one story, and the alert that tells it is already on the board. The risk alert's `score` is
+the risk score its explanation quotes.
 """
 
 from __future__ import annotations
@@ -31,13 +37,41 @@ def _decayed(p: float, since: int, now: int, half_life_ms: float) -> float:
     return p * 0.5 ** (max(0, now - since) / half_life_ms)
 
 
+def family(rule_name: str) -> str:
+    return rule_name.split(".", 1)[0]
+
+
+def _cap(parts: list[tuple[str, str, float]], severities: dict[str, str], rule: RiskRule) -> str | None:
+    """The highest level one family may reach alone, or None when the evidence is independent."""
+    live = [(r, aid) for r, aid, p in parts if p >= 0.5]
+    if len({family(r) for r, _ in live}) > 1:
+        return None
+    strongest = "info"
+    for _, aid in live:
+        sev = severities.get(aid, "medium")
+        if SEVERITY_RANK.get(sev, 2) > SEVERITY_RANK[strongest]:
+            strongest = sev
+    return strongest if SEVERITY_RANK[strongest] < SEVERITY_RANK["medium"] else "medium"
+
+
+def _ceiling(cap: str, rule: RiskRule) -> float:
+    """Just below the first level line above `cap` (100 when there is none)."""
+    above = [t for name, t in rule.levels.items() if SEVERITY_RANK.get(name, 0) > SEVERITY_RANK[cap]]
+    return round(min(above) - 0.1, 1) if above else 100.0
+
+
 def score(state: dict, now: int, rule: RiskRule) -> tuple[float, list[tuple[str, str, float]]]:
     """(score, [(rule, alert_id, decayed points)] largest first) at event time `now`."""
     half = rule.half_life_days * DAY_MS
-    parts = [(r, aid, _decayed(p, ts, now, half)) for aid, (r, p, ts) in state.get("rk", {}).get("c", {}).items()]
+    risk = state.get("rk", {})
+    parts = [(r, aid, _decayed(p, ts, now, half)) for aid, (r, p, ts, *_) in risk.get("c", {}).items()]
     parts.sort(key=lambda x: (-x[2], x[1]))
     total = sum(p for _, _, p in parts)
-    return round(100.0 * (1.0 - math.exp(-total / rule.scale)), 1), parts
+    value = round(100.0 * (1.0 - math.exp(-total / rule.scale)), 1)
+    cap = _cap(parts, {aid: c[3] for aid, c in risk.get("c", {}).items() if len(c) > 3}, rule)
+    if cap is not None:
+        value = min(value, _ceiling(cap, rule))
+    return value, parts
 
 
 def level(value: float, rule: RiskRule) -> str:
@@ -61,9 +95,9 @@ def update(state: dict, alerts: list[Alert], now: int, rule: RiskRule,
             continue
         p = round(points(a, rule), 2)
         old = contributions.get(a.alert_id)
-        if old is None or old[1] != p:
+        if old is None or old[1] != p or old[3:] != [a.severity]:
             # The alert's first time stays the decay origin: a revision adds evidence, not freshness.
-            contributions[a.alert_id] = [a.rule, p, old[2] if old else a.ts]
+            contributions[a.alert_id] = [a.rule, p, old[2] if old else a.ts, a.severity]
             changed = True
     if not changed:
         return None, None
@@ -86,7 +120,7 @@ def update(state: dict, alerts: list[Alert], now: int, rule: RiskRule,
             title=f"员工风险分升至{LEVEL_TITLES.get(new_level, new_level)}风险",
             explanation=(f"风险分 {value:.1f}，达到{LEVEL_TITLES.get(new_level, new_level)}风险线 "
                          f"{rule.levels[new_level]}（半衰期 {rule.half_life_days:g} 天）；构成：{top}"),
-            evidence=[("paodan.alerts", aid) for _, aid, _ in parts[:10]])
+            evidence=[("paodan.alerts", aid) for _, aid, _ in parts[:10]], score=value)
     return update_msg, signal
 
 

@@ -166,7 +166,8 @@ def decode_contact(key: bytes | str | None, raw: bytes | str | None) -> ContactE
     seconds = _ms(rec, "CreateTime")
     return ContactEvent(employee_id=user, customer_id=external, change_type=change, ts=seconds * 1000,
                         evidence_id=f"{user}:{external}:{change}:{seconds}",
-                        fail_reason=_str(rec, "FailReason", required=False))
+                        fail_reason=_str(rec, "FailReason", required=False),
+                        source=_str(rec, "Source", required=False))
 
 
 def _money(rec: dict[str, Any], name: str, required: bool) -> float | None:

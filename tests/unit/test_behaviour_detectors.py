@@ -24,8 +24,8 @@ RULES = load_rules(CONFIG_DIR / "rules.yaml")
 class World:
     """A tiny company fed record by record; `alerts` keeps the last revision of each alert."""
 
-    def __init__(self):
-        self.engine = MemoryBehaviour(RULES)
+    def __init__(self, rules=RULES):
+        self.engine = MemoryBehaviour(rules)
         self.alerts: dict[str, dict] = {}
         self.n = 0
         self.boss = Employee("boss", "boss", "一组", "SH-01", "", role="manager")
@@ -80,6 +80,18 @@ def test_deleting_customers_in_bulk_is_high_and_critical_after_a_resignation(w):
         w.send(contact(w.bob, f"wmd{i}", MON + DAY + 15 * H + i * 60_000, "del_external_contact"))
     bob = w.rules("bob")["contacts.deletion"]
     assert bob["severity"] == "critical" and "离职" in bob["title"] and "阈值 2" in bob["explanation"]
+
+
+def test_a_deletion_wecom_marks_as_an_on_job_transfer_is_not_the_employees(w):
+    for i in range(12):  # a whole book handed over in minutes: over both thresholds were it deletions
+        w.send(contact(w.amy, f"wmt{i}", MON + 10 * H + i * 60_000, "del_external_contact",
+                       Source="DELETE_BY_TRANSFER"))
+    assert "contacts.deletion" not in w.rules("amy")
+    w.send(hr(w.amy, "resignation", MON + DAY, last_day=MON + 20 * DAY))
+    assert not [r for r in w.rules("amy") if r.startswith("contacts.") or r == "hr.resignation_lookback"]
+    for i in range(5):  # her own deletions still count
+        w.send(contact(w.amy, f"wmu{i}", MON + DAY + 10 * H + i * 60_000, "del_external_contact"))
+    assert w.rules("amy")["contacts.deletion"]["severity"] == "critical"
 
 
 def test_customers_deleting_the_employee_and_failed_transfers_are_counted_per_day(w):
@@ -238,7 +250,25 @@ def test_a_redelivered_event_changes_nothing(w):
 
 # --- commission -----------------------------------------------------------------------------------
 
-def test_commission_over_policy_kept_on_refund_and_split_orders(w):
+def _with_policy(tmp_path):
+    import shutil
+
+    shutil.copytree(CONFIG_DIR / "lexicons", tmp_path / "lexicons")
+    text = (CONFIG_DIR / "rules.yaml").read_text(encoding="utf-8")
+    assert "use_policy: false" in text
+    (tmp_path / "rules.yaml").write_text(text.replace("use_policy: false", "use_policy: true"), encoding="utf-8")
+    return load_rules(tmp_path / "rules.yaml")
+
+
+def test_the_shipped_commission_policy_is_an_example_that_flags_nobody(w):
+    w.own(w.amy, "wmk1")
+    w.send(order(w.amy, "SO-8", "created", MON + 11 * H, "wmk1", 1000.0))
+    w.send(order(w.amy, "SO-8", "paid", MON + 11 * H + 60_000, "wmk1", 1000.0, commission=100.0))
+    assert "commission.over_claim" not in w.rules("amy")
+
+
+def test_commission_over_policy_kept_on_refund_and_split_orders(tmp_path):
+    w = World(_with_policy(tmp_path))
     w.own(w.amy, "wmk1")
     w.send(order(w.amy, "SO-7", "created", MON + 10 * H, "wmk1", 1000.0, sku="VIP-9"))
     w.send(order(w.amy, "SO-7", "paid", MON + 10 * H + 60_000, "wmk1", 1000.0, commission=60.0, sku="VIP-9"))
@@ -305,6 +335,20 @@ def test_risk_score_rises_with_alerts_keeps_contributions_and_raises_a_level_ale
     assert w.engine.risk["amy"]["score"] > first
     level = w.rules("amy")["risk.score"]
     assert level["severity"] in ("medium", "high") and "构成" in level["explanation"]
+    assert f"风险分 {level['score']:.1f}" in level["explanation"]  # the alert's score is the risk score
+
+
+def test_one_family_alone_cannot_push_the_risk_past_medium(w):
+    for day in range(3):  # deletion bursts on three days: one story, told three times
+        for i in range(12):
+            w.send(contact(w.amy, f"wmy{day}-{i}", MON + day * DAY + 10 * H + i * 60_000, "del_external_contact"))
+    risk = w.engine.risk["amy"]
+    assert {c["rule"] for c in risk["contributions"]} == {"contacts.deletion"}
+    assert risk["level"] in ("low", "medium") and risk["score"] < RULES.rule("risk").levels["high"]
+    w.own(w.amy, "wmo1")  # independent evidence: an order she approved herself
+    w.send(order(w.amy, "SO-1", "created", MON + 2 * DAY + 11 * H, "wmo1", 8000.0))
+    w.send(order(w.amy, "SO-1", "approved", MON + 2 * DAY + 12 * H, "wmo1", 8000.0, approver="amy"))
+    assert w.engine.risk["amy"]["score"] >= RULES.rule("risk").levels["high"]
 
 
 # --- records and rules ----------------------------------------------------------------------------
@@ -346,3 +390,17 @@ def test_incomplete_details_must_be_improbable_at_the_usual_share(n, inc, usual,
                                                            for e in ("bob", "cat", "dan")]
     found = orders.evaluate(rows, 20_000, (0, DAY), rules, peers.Peers(rows, rules), {})
     assert any(sig.rule == "orders.incomplete_details" for _, sig in found) == flagged
+
+
+def test_a_condition_that_persists_day_after_day_updates_one_alert(w):
+    for day in range(3):  # ten a day, one an hour, an hour later each day: more than the cooldown apart
+        for i in range(10):
+            w.send(contact(w.amy, f"wmp{day}-{i}", MON + day * DAY + (8 + day + i) * H, "del_external_contact"))
+    deletions = [a for a in w.alerts.values() if a["employee_id"] == "amy" and a["rule"] == "contacts.deletion"]
+    assert len(deletions) == 1, "three days in a row are one alert, revised"
+    alert = deletions[0]
+    assert alert["revision"] > 1 and alert["window"]["end"] - alert["window"]["start"] >= 2 * DAY
+    assert len({e["id"] for e in alert["evidence"]}) == len(alert["evidence"]) >= 10  # the records behind it
+    for i in range(12):  # a week later: a new alert
+        w.send(contact(w.amy, f"wmq{i}", MON + 10 * DAY + 17 * H + i * 60_000, "del_external_contact"))
+    assert len({a["alert_id"] for a in w.alerts.values() if a["rule"] == "contacts.deletion"}) == 2

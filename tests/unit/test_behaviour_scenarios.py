@@ -19,9 +19,20 @@ from streams.replay import Replay
 FLAGS = ("medium", "high", "critical")
 
 
-def replay(seed: int) -> tuple[list[simulator.Employee], dict[str, dict], Replay]:
+def simulated_company_rules(where) -> object:
+    """The shipped rules with the commission policy switched on: the example policy is the simulated
+    company's own (its stores and SKU prefixes), which a real company configures for itself."""
+    import shutil
+
+    shutil.copytree(CONFIG_DIR / "lexicons", where / "lexicons", dirs_exist_ok=True)
+    text = (CONFIG_DIR / "rules.yaml").read_text(encoding="utf-8")
+    (where / "rules.yaml").write_text(text.replace("use_policy: false", "use_policy: true"), encoding="utf-8")
+    return load_rules(where / "rules.yaml")
+
+
+def replay(seed: int, rules) -> tuple[list[simulator.Employee], dict[str, dict], Replay]:
     out = io.BytesIO()
-    r = Replay(load_rules(CONFIG_DIR / "rules.yaml"), out, sys.stderr)
+    r = Replay(rules, out, sys.stderr)
     for n, line in enumerate(simulator.replay_lines(seed, None, 1_764_172_800_000)):
         r.line(f"sim:{n}", line)
     alerts = {}
@@ -32,8 +43,8 @@ def replay(seed: int) -> tuple[list[simulator.Employee], dict[str, dict], Replay
 
 
 @pytest.fixture(scope="module", params=[7, 1])
-def simulated(request):
-    return replay(request.param)
+def simulated(request, tmp_path_factory):
+    return replay(request.param, simulated_company_rules(tmp_path_factory.mktemp("rules")))
 
 
 def flagged(alerts: dict[str, dict]) -> dict[str, set[str]]:
