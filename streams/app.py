@@ -26,6 +26,7 @@ class App(faust.App):
     def __init__(self, *args, batch_max: int, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.fetches = Fetches(self, batch_max)
+        self.exit_on_crash = False  # streams.worker.run sets it
 
     def _new_transport(self) -> Transport:
         return Transport(self.conf.broker_consumer, self)
@@ -33,8 +34,9 @@ class App(faust.App):
     async def crash(self, reason: BaseException) -> None:
         """Crash as Faust does, but make sure the process then ends, non-zero: Faust's stop can wait
         forever on a producer or consumer that is stuck, and a supervisor restarts only a process
-        that has exited."""
-        threading.Thread(target=_exit_after, args=(CRASH_GRACE_S,), name="crash-exit", daemon=True).start()
+        that has exited. Only in `paodan worker` (`exit_on_crash`), not where the app is a library."""
+        if self.exit_on_crash:
+            threading.Thread(target=_exit_after, args=(CRASH_GRACE_S,), name="crash-exit", daemon=True).start()
         await super().crash(reason)
 
 
