@@ -22,6 +22,9 @@ from detectors.alert import SEVERITY_RANK, Alert, Evidence, alert_id, max_severi
 BASE_SCORE = {"info": 10.0, "low": 30.0, "medium": 50.0, "high": 75.0, "critical": 90.0}
 HOUR_MS = 3_600_000
 DAY_MS = 24 * HOUR_MS
+# How long a forgotten alert's last revision is remembered: the longest `history_days` a rule may keep,
+# since a day that old can still be checked again and must then continue, not restart, its revisions.
+RETIRED_KEEP_MS = 120 * DAY_MS
 
 
 @dataclass
@@ -46,11 +49,15 @@ def apply(state: dict, signal: Signal, employee: str, directory: dict, rules_ver
     open_alerts = state.setdefault("al", {})
     cur = open_alerts.get(signal.group)
     if cur is not None and signal.ts - cur["last"] > cooldown_ms and signal.window[0] > cur["we"]:
+        _retire(state, cur)
         cur = None
     if cur is None:
         w0, w1 = signal.window
-        cur = {"id": alert_id(signal.group, employee, w0, w1), "ws": w0, "we": w1, "sev": signal.severity,
-               "rev": 1, "ts": signal.ts, "last": signal.ts, "title": signal.title,
+        aid = alert_id(signal.group, employee, w0, w1)
+        # The same window checked again after its alert was forgotten: same id, so the next revision.
+        past = state.get("ar", {}).pop(aid, None)
+        cur = {"id": aid, "ws": w0, "we": w1, "sev": signal.severity,
+               "rev": past[0] + 1 if past else 1, "ts": signal.ts, "last": signal.ts, "title": signal.title,
                "parts": {signal.rule: signal.explanation}, "ev": [list(e) for e in signal.evidence[:max_evidence]]}
         if signal.score is not None:
             cur["sc"] = signal.score
@@ -95,4 +102,13 @@ def expire(state: dict, now: int, cooldown_ms: int) -> None:
     if open_alerts:
         for group in [g for g, a in open_alerts.items()
                       if now - a["last"] > cooldown_ms and now - a["we"] >= DAY_MS]:
-            del open_alerts[group]
+            _retire(state, open_alerts.pop(group))
+    retired = state.get("ar")
+    if retired:
+        for aid in [a for a, (_, we) in retired.items() if now - we > RETIRED_KEEP_MS]:
+            del retired[aid]
+
+
+def _retire(state: dict, cur: dict) -> None:
+    """Remember a forgotten alert's id and last revision (an id's revisions only ever grow)."""
+    state.setdefault("ar", {})[cur["id"]] = [cur["rev"], cur["we"]]

@@ -17,8 +17,9 @@ rebalance redelivers an uncommitted batch, which the ReplacingMergeTree tables s
 assignor puts the same partition of `paodan.alerts` and `paodan.alert_actions` (both keyed by the
 alert's employee) on the same consumer, which folds an alert's revisions and triage actions in order.
 
-A record the archive cannot turn into a row (not a JSON object, no natural id) is skipped here: the
-detecting agent of that topic sends it to `paodan.deadletter` with the reason. A chat record with a
+A record the archive cannot turn into a row (not a JSON object, no natural id), or that the detecting
+agent's decoder rejects (a negative amount, an unknown event), is skipped here: that agent sends it to
+`paodan.deadletter` with the reason, so no rejected record sits in the archive as a valid row. A chat record with a
 `msgid` is archived even if detection rejects it (it is evidence all the same, and in the dead letters).
 """
 
@@ -49,7 +50,8 @@ from sinks.clickhouse.writer import ensure_schema_once, write_alert_changes
 from sinks.retry import until_written
 from streams import live, topics
 from streams.app import app, settings
-from streams.records import RecordError, loads_object, message_text
+from streams.records import (RecordError, decode_contact, decode_hr, decode_order, hr_event, loads_object,
+                             message_text)
 
 log = logging.getLogger(__name__)
 
@@ -60,16 +62,22 @@ RETENTION_EVERY_S = 6 * 3600.0
 Records = list[tuple[bytes | None, bytes | None]]  # (key, value) as they came from Kafka
 
 
-def _rows_of(build: Callable[[dict[str, Any], int, bytes], tuple | None]) -> Callable[[Records], list[tuple]]:
-    """Rows of one table from a topic's records: `build(record, ingested_at, raw bytes)` per record."""
+def _rows_of(build: Callable[[dict[str, Any], int, bytes], tuple | None],
+             check: Callable[[bytes | None, dict[str, Any]], Any] | None = None) -> Callable[[Records], list[tuple]]:
+    """Rows of one table from a topic's records: `build(record, ingested_at, raw bytes)` per record.
+    `check(key, record)` is the detecting agent's decoder: a record it rejects is dead-lettered there
+    and must not sit in the archive as if it were valid."""
     def rows(records: Records) -> list[tuple]:
         out = []
         stamp = int(time.time())  # one ingestion time (DateTime, epoch seconds) per batch
-        for _, value in records:
+        for key, value in records:
             try:
-                row = build(loads_object(value), stamp, value)
+                rec = loads_object(value)
+                if check is not None:
+                    check(key, rec)
+                row = build(rec, stamp, value)
             except RecordError:
-                continue  # not a JSON object: dead-lettered by the topic's detecting agent
+                continue  # dead-lettered, with its reason, by the topic's detecting agent
             if row is not None:
                 out.append(row)
         return out
@@ -86,9 +94,9 @@ message_rows = _rows_of(_message)
 # Input topic → (table, rows from records).
 EVENT_TABLES: dict[str, tuple[Table, Callable[[Records], list[tuple]]]] = {
     topics.msgaudit.get_topic_name(): (MESSAGES, message_rows),
-    topics.contacts.get_topic_name(): (CONTACT_EVENTS, _rows_of(contact_row)),
-    topics.orders.get_topic_name(): (ORDERS, _rows_of(order_row)),
-    topics.hr.get_topic_name(): (HR_EVENTS, _rows_of(hr_row)),
+    topics.contacts.get_topic_name(): (CONTACT_EVENTS, _rows_of(contact_row, decode_contact)),
+    topics.orders.get_topic_name(): (ORDERS, _rows_of(order_row, decode_order)),
+    topics.hr.get_topic_name(): (HR_EVENTS, _rows_of(hr_row, lambda key, rec: hr_event(decode_hr(key, dict(rec))))),
 }
 ALERTS_TOPIC = topics.alerts.get_topic_name()
 ACTIONS_TOPIC = topics.alert_actions.get_topic_name()

@@ -225,6 +225,35 @@ async def detect(stream):
             await _detect(messages)
 
 
+def _payload_employee(message) -> str:
+    """The employee a keyless input record belongs to, from its payload ("" when it has none or does
+    not decode: then it is dead-lettered as usual)."""
+    try:
+        if message.topic == "wecom.msgaudit":
+            _, msg = decode_msgaudit(None, message.value)
+            return msg.employee_id if msg is not None else ""
+        return decode_behaviour(message.topic, None, message.value)[0]
+    except RecordError:
+        return ""
+
+
+async def _rekeyed(batch: Batch, message) -> bool:
+    """Send a keyless input record again, keyed by its payload's employee (the contract keys every
+    input by employee): on whatever partition it landed it would split that employee's state. True
+    when it was sent, and the original is then not processed."""
+    if message.key or message.topic not in REKEYED_TOPICS:
+        return False
+    employee = _payload_employee(message)
+    if not employee:
+        return False
+    counts["rekeyed"] += 1
+    batch.pending.append(await batch._send(message.topic, employee.encode(), message.value, None, None, None))
+    return True
+
+
+REKEYED_TOPICS = frozenset(t for t in BEHAVIOUR_TOPICS if t not in INTERNAL)
+
+
 async def _detect(messages) -> None:
     """One batch (Kafka messages in partition order)."""
     batch, rules = Batch(), current_rules()
@@ -232,6 +261,8 @@ async def _detect(messages) -> None:
         of_partition = list(of_partition)
         with during(of_partition[0]):
             for message in of_partition:
+                if not message.key and await _rekeyed(batch, message):
+                    continue
                 if message.topic != "wecom.msgaudit":
                     await _behaviour(batch, message, rules)
                 elif (contact := await _chat(batch, message, rules)) is not None:

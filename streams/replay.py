@@ -76,7 +76,7 @@ class Replay:
 
     def _chat(self, key: str | None, record: dict[str, Any], msg: ChatMessage) -> None:
         """The chat content detectors on one message (replaced in the parallel replay's main process)."""
-        employee = key or ""
+        employee = key or msg.employee_id  # a keyless record: its payload's employee, as the worker re-keys it
         new_state, alerts = detect_chat(msg, record, self.chat_state.get(employee), self.rules,
                                         self.directory.get(employee))
         if new_state is not None:

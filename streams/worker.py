@@ -75,4 +75,5 @@ def run(loglevel: str = "info") -> None:
     app.producer.buffer.max_messages = 4 * settings.batch_max
     logging.getLogger(__name__).info("rules %s loaded from %s", rules.version, rules.path)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
+    app.exit_on_crash = True  # a crashed worker exits for its supervisor to restart it (streams/app.py)
     Worker(app, loglevel=loglevel, quiet=True).execute_from_commandline()

@@ -45,3 +45,21 @@ def test_dead_letters_keep_the_original_bytes():
     assert dead_letter("t", 1, 2, "e", "好".encode())["raw"] == "好"
     d = dead_letter("t", 1, 2, "e", b"\xff")
     assert d["raw_encoding"] == "base64" and base64.b64decode(d["raw"]) == b"\xff"
+
+
+def test_dead_letters_stay_bounded_whatever_the_record():
+    import hashlib
+    raw = b"\xff" * 900_000
+    d = dead_letter("t", 1, 2, "e" * 100_000, raw)
+    assert len(orjson.dumps(d)) < 100_000
+    assert d["raw_truncated"] is True and d["raw_size"] == 900_000
+    assert d["raw_sha256"] == hashlib.sha256(raw).hexdigest()
+    assert base64.b64decode(d["raw"]) == raw[:len(base64.b64decode(d["raw"]))]
+    small = dead_letter("t", 1, 2, "e", b"ok")
+    assert small["raw_truncated"] is False and small["raw"] == "ok" and small["raw_size"] == 2
+
+
+def test_truncated_utf8_dead_letter_stays_text():
+    raw = ("好" * 50_000).encode()
+    d = dead_letter("t", 1, 2, "e", raw, limit=1000)
+    assert d["raw_encoding"] == "text" and d["raw_truncated"] and raw.startswith(d["raw"].encode())
