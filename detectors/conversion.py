@@ -69,8 +69,8 @@ def evaluate(rows: list[dict], day: int, window: tuple[int, int], ctx_rules, gro
         if "_rep" not in r or r["nn"] < cfg.min_new_customers:
             continue
         conv, drop = r["_conv"], r["_rep"]
-        peer, n, label = group.median(r, "_rep", lambda x: "_rep" in x)
-        peer_conv = group.median(r, "_conv", lambda x: "_conv" in x)[0]
+        peer, n, label = group.median(r, "_rep")
+        peer_conv = group.median(r, "_conv")[0]
         if peer is None:
             peer, n, label = 1.0, 0, "同组"
         if (conv >= cfg.new_conversion_min and (peer_conv is None or conv > peer_conv)

@@ -267,7 +267,7 @@ def figures(state: dict, day: int, ctx: Ctx) -> dict:
 def _reply(r: dict, group, cfg, need: int, window) -> Signal | None:
     if r.get("qn", 0) < cfg.reply_timeouts_per_day or "qm" not in r:
         return None
-    typical, n, label = group.median(r, "qm", lambda x: x.get("qn", 0) >= 3 and "qm" in x)
+    typical, n, label = group.median(r, "qm", lambda x: x.get("qn", 0) >= 3)
     if typical is None:
         return None
     line = max(cfg.reply_timeout_minutes, cfg.peer_ratio * typical)
@@ -308,7 +308,7 @@ def _rate(r: dict, group, cfg, window) -> Signal | None:
     r_now, r_base, n_base, first, orders_now, orders_base, dropping = fr
     if not dropping:
         return None
-    peer, n, label = group.median(r, "_drop", lambda x: "_drop" in x)
+    peer, n, label = group.median(r, "_drop")
     if peer is not None and r["_drop"] > peer * cfg.rate_drop_ratio:
         return None  # the peers' follow-up fell as far: the season, not the employee
     trend = (f"；同期日均订单 {orders_base:.1f} → {orders_now:.1f}（{(orders_now / orders_base - 1) * 100:+.0f}%）"

@@ -308,7 +308,7 @@ def _spike(r: dict, group, cfg, need: int, window) -> Signal | None:
     ratio = r.get("_ratio")
     if ratio is None or r["k"] < need or r["n"] < cfg.spike_min_orders or ratio < cfg.spike_ratio:
         return None
-    team, n, label = group.median(r, "_ratio", lambda x: "_ratio" in x)
+    team, n, label = group.median(r, "_ratio")
     team = max(team or 1.0, 1.0)  # too few peers to compare with: the own baseline alone
     if ratio < team * cfg.peer_ratio:
         return None
@@ -344,7 +344,7 @@ def _incomplete(r: dict, group, cfg, need: int, window) -> Signal | None:
         return None
     if share < cfg.own_ratio * max(r["bi"], 0.05):
         return None
-    peer, n, label = group.median(r, "_inc", lambda x: "_inc" in x)
+    peer, n, label = group.median(r, "_inc")
     if peer is not None and share < cfg.own_ratio * max(peer, 0.05):
         return None
     # A few orders a day make shares noisy: the count must also be improbable at the usual share
@@ -369,7 +369,7 @@ def _big(r: dict, group, cfg, need: int, window) -> Signal | None:
     oid, amount, typical, k = max(big, key=lambda b: b[1] / b[2])
     # Far above the employee's own typical order AND above what is ordinary among the peers: a
     # key-account seller's large orders and a trade's large baskets are their norms.
-    peer, n, label = group.median(r, "_avg", lambda x: "_avg" in x)
+    peer, n, label = group.median(r, "_avg")
     if peer is not None and amount < cfg.big_order_ratio * peer:
         return None
     severity = "high" if amount >= 2 * cfg.big_order_ratio * max(typical, peer or 0) else "medium"

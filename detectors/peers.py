@@ -62,11 +62,12 @@ class Peers:
 
     def median(self, row: dict, key: str, keep: Callable[[dict], bool] = lambda r: True
                ) -> tuple[float | None, int, str]:
-        """The peers' median of `key`: (median or None without enough peers, peers, label)."""
-        group, label = self.group(row, keep)
+        """The median of `key` over the peers whose rows carry it (and pass `keep`): (median or None
+        without enough such peers, how many, label)."""
+        group, label = self.group(row, lambda r: key in r and keep(r))
         if not group:
             return None, 0, ""
-        return statistics.median(r.get(key, 0) for r in group), len(group), label
+        return statistics.median(r[key] for r in group), len(group), label
 
     def mean(self, row: dict, key: str, keep: Callable[[dict], bool] = lambda r: True
              ) -> tuple[float | None, int, str]:

@@ -41,7 +41,7 @@ def family(rule_name: str) -> str:
     return rule_name.split(".", 1)[0]
 
 
-def _cap(parts: list[tuple[str, str, float]], severities: dict[str, str], rule: RiskRule) -> str | None:
+def _cap(parts: list[tuple[str, str, float]], severities: dict[str, str]) -> str | None:
     """The highest level one family may reach alone, or None when the evidence is independent."""
     live = [(r, aid) for r, aid, p in parts if p >= 0.5]
     if len({family(r) for r, _ in live}) > 1:
@@ -68,7 +68,7 @@ def score(state: dict, now: int, rule: RiskRule) -> tuple[float, list[tuple[str,
     parts.sort(key=lambda x: (-x[2], x[1]))
     total = sum(p for _, _, p in parts)
     value = round(100.0 * (1.0 - math.exp(-total / rule.scale)), 1)
-    cap = _cap(parts, {aid: c[3] for aid, c in risk.get("c", {}).items() if len(c) > 3}, rule)
+    cap = _cap(parts, {aid: c[3] for aid, c in risk.get("c", {}).items() if len(c) > 3})
     if cap is not None:
         value = min(value, _ceiling(cap, rule))
     return value, parts
