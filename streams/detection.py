@@ -238,10 +238,10 @@ def _payload_employee(message) -> str:
 
 
 async def _rekeyed(batch: Batch, message) -> bool:
-    """Send a keyless input record again, keyed by its payload's employee (the contract keys every
-    input by employee): on whatever partition it landed it would split that employee's state. True
-    when it was sent, and the original is then not processed."""
-    if message.key or message.topic not in REKEYED_TOPICS:
+    """Send a keyless input record (the caller checks the key) again, keyed by its payload's employee
+    (the contract keys every input by employee): on whatever partition it landed it would split that
+    employee's state. True when it was sent, and the original is then not processed."""
+    if message.topic not in REKEYED_TOPICS:
         return False
     employee = _payload_employee(message)
     if not employee:
