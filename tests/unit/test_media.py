@@ -61,3 +61,14 @@ def test_store_put_rejects_wrong_name(tmp_path):
     src.write_bytes(PNG)
     with pytest.raises(ValueError):
         MediaStore(tmp_path / "s").put(src)
+
+
+def test_ingest_media_command(tmp_path, capsys):
+    from ingest.media.cli import ingest_paths
+
+    good = tmp_path / "g.png"
+    good.write_bytes(PNG)
+    assert ingest_paths([str(good)], str(tmp_path / "s")) == 0
+    assert hashlib.md5(PNG).hexdigest() in capsys.readouterr().out
+    assert ingest_paths([str(good), str(tmp_path / "nope")], str(tmp_path / "s")) == 1
+    assert ingest_paths([str(good)], None) == 2
