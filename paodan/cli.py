@@ -144,6 +144,12 @@ def cmd_replay(args) -> int:
     from streams.replay import Replay
 
     replay = Replay(_rules(args.rules), sys.stdout.buffer, sys.stderr)
+    media = args.media or os.environ.get("PAODAN_MEDIA")
+    if media:
+        from ingest.media.store import MediaStore
+        from streams.media import MediaReader
+
+        replay.media = MediaReader(MediaStore(media))
     began = time.monotonic()
     try:
         replay.run(args.files)
@@ -401,6 +407,7 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("replay", help="offline detection over replay-format files")
     s.add_argument("files", nargs="+", metavar="FILE", help="JSON-lines files, - for stdin")
     s.add_argument("--rules", help="rules file")
+    s.add_argument("--media", help="media store directory (default PAODAN_MEDIA): QR codes in images are read")
     s.set_defaults(func=cmd_replay)
 
     s = sub.add_parser("rules", help="rules files")

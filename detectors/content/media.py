@@ -49,6 +49,19 @@ def qr_findings(payloads: list[str], own_prefixes: tuple[str, ...] = ()) -> list
     return out
 
 
+# How a finding is worded for the content pipeline, so the lexicon and intent rules read it like a message.
+WORDS = {"personal_wechat": "个人微信二维码", "payment": "私人收款码 私下付款", "wechat_group": "微信群二维码",
+         "wecom_other": "其他企业的企业微信二维码"}
+
+
+def image_text(findings: list[dict], ocr_text: str = "") -> str:
+    """The words an image says: each risky QR target (class words and payload) and any text read in it."""
+    parts = [f"图片二维码：{WORDS[f['class']]} {f['payload']}" for f in findings]
+    if ocr_text.strip():
+        parts.append(f"图片文字：{ocr_text.strip()}")
+    return "\n".join(parts)
+
+
 def image_as_text_record(record: dict, ocr_text: str) -> dict:
     """A copy of an image record that the content pipeline reads as a text message; the evidence keeps
     the image's msgid and md5sum and says the words were read from an image."""
