@@ -48,3 +48,9 @@ def test_personal_wechat_qr_alerts(tmp_path, capsys):
 def test_ordinary_qr_no_alert(tmp_path):
     alerts, _, _ = _run(tmp_path, "https://shop.example.com/product/42")
     assert alerts == []
+
+
+@pytest.mark.parametrize("payload", ["wxp://f2f0PayCode123", "https://weixin.qq.com/g/AbCdGroup"])
+def test_payment_and_group_codes_alert(tmp_path, payload):
+    alerts, _, _ = _run(tmp_path, payload)
+    assert any(payload in a["explanation"] for a in alerts)
