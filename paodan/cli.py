@@ -144,6 +144,12 @@ def cmd_replay(args) -> int:
     from streams.replay import Replay
 
     replay = Replay(_rules(args.rules), sys.stdout.buffer, sys.stderr)
+    media = args.media or os.environ.get("PAODAN_MEDIA")
+    if media:
+        from ingest.media.store import MediaStore
+        from streams.media import MediaReader
+
+        replay.media = MediaReader(MediaStore(media))
     began = time.monotonic()
     try:
         replay.run(args.files)
@@ -213,6 +219,12 @@ def cmd_ingest_archive(args) -> int:
     finally:
         if decrypt is not None:
             decrypt.close()
+
+
+def cmd_ingest_media(args) -> int:
+    from ingest.media.cli import ingest_paths
+
+    return ingest_paths(args.paths, args.media or os.environ.get("PAODAN_MEDIA"))
 
 
 def cmd_ingest_coverage(args) -> int:
@@ -395,6 +407,7 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("replay", help="offline detection over replay-format files")
     s.add_argument("files", nargs="+", metavar="FILE", help="JSON-lines files, - for stdin")
     s.add_argument("--rules", help="rules file")
+    s.add_argument("--media", help="media store directory (default PAODAN_MEDIA): QR codes in images are read")
     s.set_defaults(func=cmd_replay)
 
     s = sub.add_parser("rules", help="rules files")
@@ -434,6 +447,11 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("--days", type=float, help="count archived chats of the last N days only")
     i.add_argument("--json", action="store_true", help="print the report as JSON")
     i.set_defaults(func=cmd_ingest_coverage)
+    i = isub.add_parser("media", help="copy decrypted media files into the md5-keyed store (PAODAN_MEDIA)",
+                        description="A file named by its md5sum must match its bytes. See CONTRACT §11.")
+    i.add_argument("paths", nargs="+", metavar="PATH", help="files to copy in")
+    i.add_argument("--media", help="store directory (default PAODAN_MEDIA)")
+    i.set_defaults(func=cmd_ingest_media)
 
     s = sub.add_parser("demo", help="stack, worker, simulator and board together")
     s.add_argument("--port", type=int, default=8765)

@@ -29,6 +29,7 @@ BEHAVIOUR_INPUTS = BEHAVIOUR_TOPICS[:4]  # the contract's input topics (not the 
 
 class Replay:
     def __init__(self, rules: Rules, out: IO[bytes], err: IO[str]):
+        self.media = None  # streams.media.MediaReader with --media: images read as text
         self.rules = rules
         self.out = out
         self.err = err
@@ -70,7 +71,8 @@ class Replay:
     def _msgaudit(self, key: str | None, value: dict[str, Any]) -> None:
         record, msg = decode_msgaudit(key, value)
         if msg is not None:
-            self._chat(key, record, msg)
+            seen = self.media.as_text_record(record) if self.media is not None else None
+            self._chat(key, *(decode_msgaudit(key, seen) if seen else (record, msg)))
         # and the chat as customer contact, for the behaviour engine:
         self._write(self.behaviour.handle_decoded(*chat_contact(record, msg)))
 
