@@ -13,7 +13,8 @@
   performer's rate still look like an over-claim.
 - commission.kept_on_refund: a refunded or cancelled order still carries a commission (> 0).
 - commission.split_orders: `split_min_orders` or more paid orders for one customer created on one local
-  day — one sale split into several (the parts may be paid on different days). High when the split pushes the month's paid orders across a tier
+  day — one sale split into several (the parts may be paid on different days); already when they are
+  entered (where payment takes weeks), high at payment when the split crosses a tier. High when the split pushes the month's paid orders across a tier
   (`monthly_tiers`), where the commission rate steps up.
 """
 
@@ -105,6 +106,27 @@ def on_paid(state: dict, ev: OrderEvent, ctx: Ctx) -> None:
                           f"（阈值 {cfg.split_min_orders} 笔；订单 {', '.join(row[3])}）"
                           + (f"；本月付款单数由 {row[2]} 升至 {mo[1]}，跨过提成档位 {crossed[0]} 单" if crossed else ""),
                           [(TOPIC, f"{o}:paid") for o in row[3]]))
+
+
+def on_created(state: dict, ev: OrderEvent, ctx: Ctx) -> None:
+    """Orders for one customer entered on one day, before they are paid: where payment takes weeks,
+    waiting for the last part's payment would find the split weeks late."""
+    cfg = ctx.rules.commission
+    if not cfg.enabled or not ev.customer_id:
+        return
+    day = ctx.day(ev.ts)
+    entered = state.get("sc")
+    if not entered or entered[0] != day:
+        entered = state["sc"] = [day, {}]
+    row = entered[1].setdefault(str(short(ev.customer_id)), [0, 0.0, []])
+    row[0] += 1
+    row[1] = round(row[1] + ev.amount, 2)
+    row[2] = (row[2] + [ev.order_id])[-10:]
+    if row[0] >= cfg.split_min_orders:
+        ctx.signal(Signal("commission.split_orders", "medium", ev.ts, ctx.day_window(ev.ts), "同一客户当天拆分多笔订单",
+                          f"员工 {ctx.employee} 当天为同一客户录入 {row[0]} 笔订单，合计 {row[1]:.2f} 元"
+                          f"（阈值 {cfg.split_min_orders} 笔；订单 {', '.join(row[2])}；尚未全部付款）",
+                          [(TOPIC, f"{o}:created") for o in row[2]]))
 
 
 def on_closed(state: dict, ev: OrderEvent, ctx: Ctx) -> None:

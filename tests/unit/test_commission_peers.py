@@ -82,3 +82,17 @@ def test_a_split_entered_on_one_day_is_found_when_its_parts_are_paid_on_differen
     split = w.rules("amy")["commission.split_orders"]
     assert "同一客户录入 3 笔" in split["explanation"] and "SO-S0" in split["explanation"]
     assert {e["id"] for e in split["evidence"]} >= {"SO-S0:paid", "SO-S2:paid"}
+
+
+def test_a_split_is_found_when_entered_before_any_part_is_paid():
+    from tests.unit.test_behaviour_detectors import H, MON, World, order
+
+    w = World()
+    w.own(w.amy, "wmk3")
+    for i in range(2):
+        w.send(order(w.amy, f"SO-U{i}", "created", MON + 10 * H + i * 600_000, "wmk3", 800.0))
+    assert "commission.split_orders" not in w.rules("amy")
+    w.send(order(w.amy, "SO-U2", "created", MON + 11 * H, "wmk3", 800.0))
+    split = w.rules("amy")["commission.split_orders"]
+    assert "尚未全部付款" in split["explanation"]
+    assert {e["id"] for e in split["evidence"]} == {"SO-U0:created", "SO-U1:created", "SO-U2:created"}
