@@ -104,6 +104,7 @@ class ConversionRule:
 class CommissionRule:
     enabled: bool = True
     use_policy: bool = False                           # over_claim checks the rates below only when true
+    peer_norm: bool = False                            # over_claim against colleagues' rates per store/SKU
     default_rate: float = _r(0.03, 0.0, 1.0)
     tolerance: float = _r(0.1, 0.0, 10.0)             # claimed may exceed policy by this share
     by_store: dict = field(default_factory=dict)      # store_id -> rate

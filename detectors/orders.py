@@ -93,6 +93,7 @@ def _created(state: dict, ev: OrderEvent, ctx: Ctx) -> None:
         bump(state, day, "on_leave_orders")
         if ctx.rules.hr.enabled:
             check_leave_sales(state, ev.ts, (TOPIC, ev.evidence_id), ctx)
+    commission.on_created(state, ev, ctx)
     if not cfg.enabled:
         return
     if not ev.details_complete:

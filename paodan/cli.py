@@ -176,6 +176,12 @@ def cmd_backtest(args) -> int:
     return history_cmd.cmd_backtest(args, _rules(args.file))
 
 
+def cmd_calibrate(args) -> int:
+    from paodan import calibrate_cmd
+
+    return calibrate_cmd.cmd_calibrate(args, _rules(args.rules))
+
+
 # --- ingest ------------------------------------------------------------------------------------
 
 def _ingest_settings():
@@ -416,6 +422,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("file")
     r.set_defaults(func=cmd_rules)
     history_cmd.add_backtest_parser(rsub, cmd_backtest)
+    from paodan import calibrate_cmd
+
+    calibrate_cmd.add_parser(rsub, cmd_calibrate)
     rules_cmd.add_parsers(rsub, _rules, _settings)
     history_cmd.add_history_parser(sub)
 
