@@ -105,12 +105,19 @@ def read(text: str, folded: str | None = None) -> tuple[str, str, list[tuple[str
     return intents[0], severity, quoted
 
 
+# What may trail a yes in its clause (好的呀, 可以可以, 行吧亲); anything else makes it another word (有任何…).
+_YES_TAIL = re.compile("(?:" + "|".join(sorted(map(re.escape, CATEGORIES["agree"]), key=len, reverse=True))
+                       + r")+[的啊呀哈啦呢吧哦嗯滴亲呗嘛]*")
+
+
 def agrees(text: str) -> bool:
-    """Whether an employee's message opens with yes."""
+    """Whether an employee's message opens with a yes of its own clause (可以，… / 好的呀), the rest of
+    the message not keeping to the company (好的，给您下单了 is a sale here, not a yes to going private)."""
     first = BOUNDARY.split(text.strip(), 1)[0]
     clause = fold(first)
-    words = clause_words(clause)
-    return "agree" in words and "negation" not in words and clause.startswith(tuple(CATEGORIES["agree"]))
+    if not _YES_TAIL.fullmatch(clause):
+        return False
+    return not disowned(text)
 
 
 def label(intent: str, quoted: list[tuple[str, str]]) -> str:

@@ -35,6 +35,12 @@ def test_only_a_yes_takes_up_the_customers_proposal():
     assert not agrees("不可以的") and not agrees("我们只用企业微信")
 
 
+def test_a_word_that_starts_with_yes_or_a_sale_here_is_no_yes():
+    assert agrees("好的呀，回头聊")
+    assert not agrees("有任何使用上的问题随时问我哦～")  # 有 opens a longer word
+    assert not agrees("好的，给您下单了，付款链接稍后发您。")  # the sale is made in the company
+
+
 def test_the_dev_half_keeps_its_floors():
     recall, false, missed, flagged = score("dev")
     assert recall["all"] >= DEV_MIN_RECALL, missed
