@@ -61,7 +61,7 @@ class ChatRule:
 
 
 # What a channel target names (detectors/channels.py): `kind:value`, e.g. weapp:gh_0a1b2c.
-CHANNEL_KINDS = ("phone", "wechat", "qq", "domain", "weapp", "card")
+CHANNEL_KINDS = ("phone", "wechat", "qq", "domain", "weapp", "card", "corp")
 
 
 @dataclass(frozen=True)

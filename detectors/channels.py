@@ -1,7 +1,7 @@
 """The company's own channels: a contact or channel many colleagues send is the company's, not one person's.
 
 Every contact or channel target a content signal names — a mobile number, a WeChat id, a link's host,
-a mini-program's username, a 名片's userid — is a *target* (`target(signal)`: `kind:value`). Each
+a mini-program's username, a 名片's userid and its company — is a *target* (`target(signal)`: `kind:value`). Each
 employee's closed day reports the targets they sent (`day_row`); one aggregate per branch (or
 company) counts, over the last `WINDOW_DAYS` of closed days, the distinct employees and teams who sent
 each target and the distinct employees who sent anything (the active senders).
@@ -47,7 +47,8 @@ def target(signal: Signal) -> str | None:
 
 
 def targets(signals: Iterable[Signal]) -> list[str]:
-    return sorted({t for t in map(target, signals) if t})
+    """Every target the signals name: their own, and a 名片's company (corp:<name>)."""
+    return sorted({t for t in map(target, signals) if t} | {s.channel for s in signals if s.channel})
 
 
 def day_row(employee: str, team: str, day: int, sent: Iterable[str], example: str = "") -> dict:
@@ -115,14 +116,14 @@ def own(standing: dict[str, dict]) -> frozenset[str]:
 
 def is_own(signal: Signal, own_targets: frozenset[str]) -> bool:
     t = target(signal)
-    return t is not None and t in own_targets
+    return (t is not None and t in own_targets) or (bool(signal.channel) and signal.channel in own_targets)
 
 
 def as_info(signal: Signal) -> Signal:
     """The signal graded info and labelled as the company's own channel (kept as context)."""
     return Signal(signal.rule, signal.kind, "info", signal.label + "（公司自有渠道）", signal.written,
                   signal.normalized, signal.part, signal.start, signal.end, signal.contact, "channels",
-                  signal.refers_to)
+                  signal.refers_to, signal.channel)
 
 
 def revise(signals_by_alert: dict[str, list[Signal]], own_targets: frozenset[str]) -> list[str]:

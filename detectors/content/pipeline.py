@@ -118,7 +118,8 @@ def _findings(c: Compiled, findings: list[Finding]) -> list[Signal]:
                 continue  # a colleague's card
             label = f"其他企业名片（{corp}）" if corp else "个人名片"
             out.append(Signal("chat.private_contact", "card", _severity(c, "chat.private_contact", "card"), label,
-                              normalized=f.fields["userid"], part=f.part, contact=True, source="chat.private_contact"))
+                              normalized=f.fields["userid"], part=f.part, contact=True, source="chat.private_contact",
+                              channel=f"corp:{corp.lower()}" if corp else ""))
         elif f.kind == "weapp":
             names = {v for v in f.fields.values() if v}
             if names & allow.weapps:

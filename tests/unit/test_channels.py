@@ -133,3 +133,14 @@ def test_bad_channel_is_refused_with_file_and_line(tmp_path):
     with pytest.raises(ConfigError) as exc:
         rules_with(tmp_path, "    own_channels: [shop-without-kind]\n")
     assert "rules.yaml" in str(exc.value) and "kind:value" in str(exc.value)
+
+
+def test_a_card_names_its_company_as_a_channel(tmp_path):
+    card = record("card", {"corpname": "驰远汽车", "userid": "jie.song"})
+    shipped = load_rules(CONFIG_DIR / "rules.yaml")
+    sigs = analyse(view(card), card, shipped)
+    assert channels.targets(sigs) == ["card:jie.song", "corp:驰远汽车"]
+    rules = rules_with(tmp_path, "    proposed_channels: [corp:驰远汽车]\n")
+    assert alerts_for(card, rules) == []
+    other = record("card", {"corpname": "别家车行", "userid": "x.y"})
+    assert [a.rule for a in alerts_for(other, rules)] == ["chat.private_contact"]
