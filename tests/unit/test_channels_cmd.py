@@ -66,3 +66,24 @@ def test_few_senders_propose_nothing(tmp_path, capsys):
     assert channels_cmd.cmd_channels(Args(rules, [data], write=True), load_rules) == 0
     assert orjson.loads(capsys.readouterr().out) == {}
     assert not load_rules(rules).rule("chat.content").proposed_channels
+
+
+def _replay_rules(rules_path, data) -> list[str]:
+    import io
+
+    from streams.replay import Replay
+
+    replay = Replay(load_rules(rules_path), io.BytesIO(), io.StringIO())
+    replay.run([str(data)], parallel=False)
+    return [orjson.loads(x)["rule"] for x in replay.out.getvalue().splitlines()]
+
+
+def test_replay_after_write_no_longer_flags_the_proposed_channel(tmp_path, capsys):
+    rules = copy_rules(tmp_path)
+    data = company_file(tmp_path, senders=8)
+    assert _replay_rules(rules, data).count("chat.external_shop") == 8
+    assert channels_cmd.cmd_channels(Args(rules, [data], write=True), load_rules) == 0
+    assert "chat.external_shop" not in _replay_rules(rules, data)
+    # Rejected: it flags again.
+    assert channels_cmd.cmd_channels(Args(rules, reject=["weapp:gh_own01@app"]), load_rules) == 0
+    assert _replay_rules(rules, data).count("chat.external_shop") == 8
