@@ -19,6 +19,9 @@
       chat.content:               # limits shared by the content detectors
         max_text_chars: 20000     # longer texts are scanned up to this length (and say so)
         own_corpname: 跑单科技     # 名片 from this company are colleagues, not a private channel
+        own_channels: [weapp:gh_0a1b2c, domain:shop.example.com]  # confirmed own channels (info)
+        proposed_channels: [phone:4008001234]  # widely sent, awaiting an admin (info until decided)
+        rejected_channels: [phone:13800000000]  # proposed once, rejected by an admin: flag again
 
 Every section is optional; a missing one runs with these defaults.
 """
@@ -57,10 +60,30 @@ class ChatRule:
     wechat_id_prefixes: tuple[str, ...] = ()
 
 
+# What a channel target names (detectors/channels.py): `kind:value`, e.g. weapp:gh_0a1b2c.
+CHANNEL_KINDS = ("phone", "wechat", "qq", "domain", "weapp", "card", "corp")
+
+
 @dataclass(frozen=True)
 class ContentLimits:
     max_text_chars: int = 20_000
     own_corpname: str = ""
+    own_channels: frozenset[str] = frozenset()  # confirmed by an admin: never flag
+    proposed_channels: frozenset[str] = frozenset()  # proposed, awaiting a decision: never flag
+    rejected_channels: frozenset[str] = frozenset()  # rejected by an admin: flag even when widely sent
+
+
+def _channels(section: dict, key: str, path: Path) -> frozenset[str]:
+    if key not in section:
+        return frozenset()
+    line = line_of(section, key)
+    out = set()
+    for t in _strings(section[key], path, line, f"`{key}`"):
+        kind, _, value = t.partition(":")
+        _expect(kind in CHANNEL_KINDS and bool(value.strip()), path, line,
+                f"`{key}`: {t!r} must be kind:value with kind one of {', '.join(CHANNEL_KINDS)}")
+        out.add(f"{kind}:{value.strip().lower()}")
+    return frozenset(out)
 
 
 def _bool(section: dict, key: str, default: bool, path: Path) -> bool:
@@ -129,11 +152,18 @@ def _parser(name: str):
 
 
 def _parse_limits(section: dict, path: Path) -> ContentLimits:
-    _keys(section, {"max_text_chars", "own_corpname"}, path, "chat.content")
+    _keys(section, {"max_text_chars", "own_corpname", "own_channels", "proposed_channels",
+                    "rejected_channels"}, path, "chat.content")
     corp = section.get("own_corpname", "")
     _expect(isinstance(corp, str), path, line_of(section, "own_corpname"), "`own_corpname` must be a string")
+    own, rejected = _channels(section, "own_channels", path), _channels(section, "rejected_channels", path)
+    proposed = _channels(section, "proposed_channels", path) - own - rejected  # a decision wins
+    both = sorted(own & rejected)
+    _expect(not both, path, line_of(section, "rejected_channels"),
+            f"{', '.join(both)} both confirmed and rejected")
     return ContentLimits(max_text_chars=_int(section, "max_text_chars", 20_000, 100, 10_000_000, path),
-                         own_corpname=corp.strip())
+                         own_corpname=corp.strip(), own_channels=own, proposed_channels=proposed,
+                         rejected_channels=rejected)
 
 
 PARSERS: dict[str, Any] = {name: _parser(name) for name in KINDS}

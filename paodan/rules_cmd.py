@@ -147,3 +147,6 @@ def add_parsers(rsub, load_rules, load_settings) -> None:
     s = rsub.add_parser("published", help="the latest published rules and the version each worker runs")
     s.add_argument("--json", action="store_true", help="print as JSON")
     s.set_defaults(func=lambda args: cmd_published(args, load_settings()))
+    from paodan import channels_cmd
+
+    channels_cmd.add_parser(rsub, load_rules)

@@ -32,6 +32,7 @@ from typing import Any
 from config.lexicon import Term
 from config.rules import Rules
 from detectors.alert import Alert
+from detectors import channels
 from detectors.content import contacts
 from detectors.content.alerting import apply, prune
 from detectors.content.intent import grade
@@ -87,6 +88,8 @@ class Compiled:
         self.keep_ms = 2 * max(c.window_ms for c in self.cfg.values())
         # textnorm.fold, natively where the scanner is built (the same table, equal output: test_scanner).
         self.fold = native_fold() or fold
+        # Channels many colleagues send (detectors/channels.py), proposed or confirmed: info, never a flag.
+        self.own_channels = self.limits.own_channels | self.limits.proposed_channels
         contacts.id_table()  # built here (start-up, reload), not on the first message
 
 
@@ -115,7 +118,8 @@ def _findings(c: Compiled, findings: list[Finding]) -> list[Signal]:
                 continue  # a colleague's card
             label = f"其他企业名片（{corp}）" if corp else "个人名片"
             out.append(Signal("chat.private_contact", "card", _severity(c, "chat.private_contact", "card"), label,
-                              normalized=f.fields["userid"], part=f.part, contact=True, source="chat.private_contact"))
+                              normalized=f.fields["userid"], part=f.part, contact=True, source="chat.private_contact",
+                              channel=f"corp:{corp.lower()}" if corp else ""))
         elif f.kind == "weapp":
             names = {v for v in f.fields.values() if v}
             if names & allow.weapps:
@@ -226,6 +230,8 @@ def _signals(c: Compiled, msg: ChatMessage, texts: Texts, directory: dict[str, A
             rule, contact, label = FOUND[f.kind]
             signals.append(Signal(rule, f.kind, _severity(c, rule, f.kind), label, f.written, f.normalized,
                                   part.name, f.start, f.end, contact=contact, source=rule))
+    if c.own_channels and signals:
+        signals = [channels.as_info(s) if channels.is_own(s, c.own_channels) else s for s in signals]
     if len(signals) < 2:
         return signals
     # The same finding twice in one message (a mini-program's title and name both 拼多多) is one.

@@ -29,6 +29,7 @@ class Signal:
     contact: bool = False  # carries contact details (a recall of it is itself a signal)
     source: str = ""  # where the rule came from: lexicon file:line, or the rule section
     refers_to: str = ""  # another message this one is about (a recall: the recalled message's id)
+    channel: str = ""  # a second channel target it names (a 名片's corp: corp:<name>; detectors/channels.py)
 
     def at_least(self, severity: str) -> bool:
         return SEVERITY_RANK[self.severity] >= SEVERITY_RANK[severity]
