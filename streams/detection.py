@@ -41,7 +41,7 @@ import orjson
 
 from detectors.content.parts import skipped
 from detectors.context import NOTICE_TOPIC, TEAM_TOPIC
-from streams import deadletter, tables
+from streams import deadletter, system_alert, tables
 from streams.app import app, settings
 from streams.directory import directory, lookup
 from streams.fetches import during
@@ -180,12 +180,12 @@ async def _chat(batch: Batch, message, rules):
             await batch.dead_letter(message, str(exc))
         else:
             partial = skipped(record, rules.rule("chat.content").max_text_chars)
+            if alerts:  # sent before the state is kept, so a failed send retries from the same state
+                await batch.alerts(alerts)
             if partial:
                 counts[partial] += 1
             if new_state is not None:
                 batch.chat[employee] = (new_state, message)
-            if alerts:
-                await batch.alerts(alerts)
     return chat_contact(record, msg)
 
 
@@ -261,15 +261,41 @@ async def _detect(messages) -> None:
         of_partition = list(of_partition)
         with during(of_partition[0]):
             for message in of_partition:
-                if not message.key and await _rekeyed(batch, message):
-                    continue
+                if not message.key:
+                    rekeyed = await _guarded(batch, message, lambda: _rekeyed(batch, message))
+                    if rekeyed is not False:  # sent again, or a poison record (dead-lettered)
+                        continue
                 if message.topic != "wecom.msgaudit":
-                    await _behaviour(batch, message, rules)
-                elif (contact := await _chat(batch, message, rules)) is not None:
-                    await _behaviour(batch, message, rules, contact)
+                    await _guarded(batch, message, lambda: _behaviour(batch, message, rules))
+                elif (contact := await _guarded(batch, message, lambda: _chat(batch, message, rules))) \
+                        not in (None, POISON):
+                    await _guarded(batch, message, lambda: _behaviour(batch, message, rules, contact))
     counts["batches"] += 1
     counts["records"] += len(messages)
     await batch.finish()
+
+
+POISON = object()  # what _guarded answers for a record it dead-lettered
+
+
+async def _guarded(batch: Batch, message, step):
+    """Run one step of a record's processing (`step()` makes its coroutine); a failure is retried once
+    (a send that failed for a moment), and a second failure dead-letters the record with the reason,
+    raises a `system.poison_record` alert and answers POISON: one record must never stop detection,
+    and a crash would only meet the same record again after the restart. Each step sends its effects
+    before it keeps its state, so a retry starts from the state the first attempt started from."""
+    for attempt in (1, 2):
+        try:
+            return await step()
+        except Exception as exc:  # noqa: BLE001 - whatever it is, it is this record's
+            error = f"detection failed twice: {type(exc).__name__}: {str(exc)[:500]}"
+            log.warning("detection failed on %s[%s]@%s (attempt %d): %r", message.topic, message.partition,
+                        message.offset, attempt, exc)
+    counts["poison"] += 1
+    await batch.dead_letter(message, error)
+    body = system_alert.poison(message.topic, message.partition, message.offset, error, int(time.time() * 1000))
+    await batch.send(ALERT_TOPIC, body["employee_id"], body)
+    return POISON
 
 
 @app.agent(team_topic)
