@@ -71,3 +71,30 @@ async def test_alerts_a_lost_redis_dropped_are_restored(stack, settings, tmp_pat
         if worker is not None:
             worker.stop()
         redis.stop()
+
+
+async def test_the_board_says_when_it_is_resyncing(stack, settings, tmp_path):
+    from dashboard_ws.auth import issue
+    from tests.browser.boardkit import BoardProcess, WsClient
+
+    redis = PrivateRedis(tmp_path / "redis").start()
+    live = LiveAlerts(redis.url)
+    board = None
+    try:
+        board = BoardProcess(tmp_path, env={"PAODAN_REDIS": redis.url}).start()
+        url = f"{board.ws}?token={issue(settings.secret, 'compliance', ttl_s=600)}"
+        async with WsClient(url) as viewer:
+            await viewer.until(lambda m: m["type"] == "snapshot", timeout=10)
+            assert viewer.of("snapshot")[0]["resync"] is None
+            await live.set_resync({"since": 1, "partitions": 2})
+            await viewer.until(lambda m: m["type"] == "resync" and m["resync"], timeout=10)
+            async with WsClient(url) as late:
+                snap = await late.until(lambda m: m["type"] == "snapshot", timeout=10)
+                assert snap["resync"] == {"since": 1, "partitions": 2}
+            await live.set_resync(None)
+            await viewer.until(lambda m: m["type"] == "resync" and m["resync"] is None, timeout=10)
+    finally:
+        await live.close()
+        if board is not None:
+            board.stop()
+        redis.stop()
