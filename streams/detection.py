@@ -174,14 +174,14 @@ async def _chat(batch: Batch, message, rules):
     if msg is not None:
         employee = (message.key or b"").decode("utf-8", "replace")
         state = batch.chat_state(employee)
+        partial = skipped(record, rules.rule("chat.content").max_text_chars)
         try:
             new_state, alerts = detect_chat(msg, record, state, rules, batch.directory(employee))
         except RecordError as exc:  # a detector failed on it: dead-lettered, yet still a customer contact
             await batch.dead_letter(message, str(exc))
         else:
-            partial = skipped(record, rules.rule("chat.content").max_text_chars)
-            if alerts:  # sent before the state is kept, so a failed send retries from the same state
-                await batch.alerts(alerts)
+            if alerts and await _guarded(batch, message, lambda: batch.alerts(alerts)) is POISON:
+                return None
             if partial:
                 counts[partial] += 1
             if new_state is not None:
@@ -204,7 +204,9 @@ async def _behaviour(batch: Batch, message, rules, decoded=None) -> None:
     except RecordError as exc:
         await batch.dead_letter(message, str(exc))
         return
-    await batch.effects(out, employee, message)
+    # Only the sends are retried: the engine changed the state in place, so running it again would
+    # count the event twice. Sends of identical bodies are harmless (sinks keep one per revision).
+    await _guarded(batch, message, lambda: batch.effects(out, employee, message))
     batch.behaviour[employee] = (_commit(out.state, message), message)
 
 
@@ -282,8 +284,9 @@ async def _guarded(batch: Batch, message, step):
     """Run one step of a record's processing (`step()` makes its coroutine); a failure is retried once
     (a send that failed for a moment), and a second failure dead-letters the record with the reason,
     raises a `system.poison_record` alert and answers POISON: one record must never stop detection,
-    and a crash would only meet the same record again after the restart. Each step sends its effects
-    before it keeps its state, so a retry starts from the state the first attempt started from."""
+    and a crash would only meet the same record again after the restart. A step is either free of
+    state changes (decoding, re-keying) or only sends what the detectors already decided, so trying
+    it again changes nothing but what Kafka receives."""
     for attempt in (1, 2):
         try:
             return await step()
