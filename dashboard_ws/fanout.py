@@ -142,6 +142,7 @@ class Fanout:
         self.viewers: set[Viewer] = set()
         self.last_seq = 0
         self.epoch = ""
+        self.resync: dict[str, Any] | None = None  # `paodan:resync` as last seen (streams/live.py)
         # The latest changes this process delivered, contiguous by seq: most resumes replay from here
         # without asking Redis or parsing anything again.
         self.recent: deque[Change] = deque(maxlen=RECENT)
@@ -203,7 +204,8 @@ class Fanout:
                 size = 0
             pages[-1].append(body)
             size += len(body)
-        head = orjson.dumps({"type": "snapshot", "seq": seq, "epoch": self.epoch, "silences": silences,
+        head = orjson.dumps({"type": "snapshot", "seq": seq, "epoch": self.epoch, "resync": self.resync,
+                             "silences": silences,
                              "precision": await self.live.precision(),
                              "risk": await self.risk_for(claims)})[:-1]
         frames = []
@@ -277,6 +279,22 @@ class Fanout:
             self.viewers.discard(viewer)
             asyncio.create_task(viewer.ws.close(REVOKED_CLOSE, reason))
         return len(closing)
+
+    async def watch_resync(self, every: float = 1.0) -> None:
+        """Tell every viewer when the live feed starts or ends re-reading what Redis lost: until it
+        ends, the board's picture may be incomplete (a banner says so)."""
+        while True:
+            try:
+                current = await self.live.resync()
+            except Exception:  # noqa: BLE001 - Redis away: follow() reports it; keep the last state
+                current = self.resync
+            if current != self.resync:
+                self.resync = current
+                frame = text_frame(orjson.dumps({"type": "resync", "resync": current}))
+                for viewer in list(self.viewers):
+                    if viewer.pending is None:
+                        write_frame(viewer.ws, frame)
+            await asyncio.sleep(every)
 
     # --- the one subscription -------------------------------------------------------------------
 

@@ -138,7 +138,8 @@ class Board:
         await ws.send(orjson.dumps(await self.actions.perform(claims, message)).decode())
 
     async def run(self, host: str, port: int, ready: asyncio.Event | None = None) -> None:
-        tasks = [asyncio.create_task(self.fanout.follow()), asyncio.create_task(self.fanout.enforce_expiry())]
+        tasks = [asyncio.create_task(self.fanout.follow()), asyncio.create_task(self.fanout.enforce_expiry()),
+                 asyncio.create_task(self.fanout.watch_resync())]
         if self.relay is not None:
             tasks.append(asyncio.create_task(self.relay.run()))
         if self.notify:

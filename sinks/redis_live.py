@@ -11,6 +11,11 @@ Keys (all under the `paodan:` prefix):
   subscription, or a browser that reconnects with `?since=seq`, replays from here without gaps
 - `paodan:epoch` — random id of this Redis data set; a Redis that lost its data starts a new epoch,
   and sequence numbers from the old one mean nothing (the board sends a fresh snapshot instead)
+- `paodan:live:applied:{group}` — hash `{topic}:{partition}` → the next offset of `paodan.alerts` /
+  `paodan.risk` this data set holds everything before (streams/live.py): the marker that tells a Redis
+  that lost data, or came back from an older snapshot, from one that is current
+- `paodan:resync` — JSON `{"since": ms, "partitions": n}` while the live feed re-reads what Redis lost;
+  the board shows a banner while it exists
 - `paodan:silences` — hash `rule:{rule}` / `employee:{id}` → silence JSON with `until` (ms)
 - `paodan:precision` — hash `{rule}|{resolution}` → count of alerts currently resolved that way
 - `paodan:action_outbox` — stream of action payloads waiting to be produced to Kafka
@@ -46,6 +51,7 @@ SILENCES = PREFIX + "silences"
 PRECISION = PREFIX + "precision"
 OUTBOX = PREFIX + "action_outbox"
 CHANNEL = PREFIX + "alerts"
+RESYNC_KEY = PREFIX + "resync"
 # Live state is for the board; the archive keeps history. Alerts older than this leave Redis.
 ALERT_TTL_S = 14 * 24 * 3600
 MAX_LIVE_ALERTS = 20_000
@@ -161,6 +167,26 @@ class LiveAlerts:
         for alert in alerts:
             published += 1 if await self.upsert(alert) else 0
         return published
+
+    async def applied(self, group: str) -> dict[str, int]:
+        """The offsets this data set holds everything before (`mark_applied`), by `topic:partition`."""
+        held = await self.redis.hgetall(f"{PREFIX}live:applied:{group}")
+        return {k.decode(): int(v) for k, v in held.items()}
+
+    async def mark_applied(self, group: str, offsets: dict[str, int]) -> None:
+        """Written after the batch's upserts: the marker never runs ahead of the data it vouches for."""
+        if offsets:
+            await self.redis.hset(f"{PREFIX}live:applied:{group}", mapping=offsets)
+
+    async def set_resync(self, info: dict[str, Any] | None) -> None:
+        if info is None:
+            await self.redis.delete(RESYNC_KEY)
+        else:
+            await self.redis.set(RESYNC_KEY, orjson.dumps(info))
+
+    async def resync(self) -> dict[str, Any] | None:
+        raw = await self.redis.get(RESYNC_KEY)
+        return orjson.loads(raw) if raw else None
 
     # --- the board's read side ------------------------------------------------------------------
 

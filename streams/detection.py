@@ -41,7 +41,7 @@ import orjson
 
 from detectors.content.parts import skipped
 from detectors.context import NOTICE_TOPIC, TEAM_TOPIC
-from streams import deadletter, tables
+from streams import deadletter, system_alert, tables
 from streams.app import app, settings
 from streams.directory import directory, lookup
 from streams.fetches import during
@@ -174,18 +174,18 @@ async def _chat(batch: Batch, message, rules):
     if msg is not None:
         employee = (message.key or b"").decode("utf-8", "replace")
         state = batch.chat_state(employee)
+        partial = skipped(record, rules.rule("chat.content").max_text_chars)
         try:
             new_state, alerts = detect_chat(msg, record, state, rules, batch.directory(employee))
         except RecordError as exc:  # a detector failed on it: dead-lettered, yet still a customer contact
             await batch.dead_letter(message, str(exc))
         else:
-            partial = skipped(record, rules.rule("chat.content").max_text_chars)
+            if alerts and await _guarded(batch, message, lambda: batch.alerts(alerts)) is POISON:
+                return None
             if partial:
                 counts[partial] += 1
             if new_state is not None:
                 batch.chat[employee] = (new_state, message)
-            if alerts:
-                await batch.alerts(alerts)
     return chat_contact(record, msg)
 
 
@@ -204,7 +204,9 @@ async def _behaviour(batch: Batch, message, rules, decoded=None) -> None:
     except RecordError as exc:
         await batch.dead_letter(message, str(exc))
         return
-    await batch.effects(out, employee, message)
+    # Only the sends are retried: the engine changed the state in place, so running it again would
+    # count the event twice. Sends of identical bodies are harmless (sinks keep one per revision).
+    await _guarded(batch, message, lambda: batch.effects(out, employee, message))
     batch.behaviour[employee] = (_commit(out.state, message), message)
 
 
@@ -261,15 +263,42 @@ async def _detect(messages) -> None:
         of_partition = list(of_partition)
         with during(of_partition[0]):
             for message in of_partition:
-                if not message.key and await _rekeyed(batch, message):
-                    continue
+                if not message.key:
+                    rekeyed = await _guarded(batch, message, lambda: _rekeyed(batch, message))
+                    if rekeyed is not False:  # sent again, or a poison record (dead-lettered)
+                        continue
                 if message.topic != "wecom.msgaudit":
-                    await _behaviour(batch, message, rules)
-                elif (contact := await _chat(batch, message, rules)) is not None:
-                    await _behaviour(batch, message, rules, contact)
+                    await _guarded(batch, message, lambda: _behaviour(batch, message, rules))
+                elif (contact := await _guarded(batch, message, lambda: _chat(batch, message, rules))) \
+                        not in (None, POISON):
+                    await _guarded(batch, message, lambda: _behaviour(batch, message, rules, contact))
     counts["batches"] += 1
     counts["records"] += len(messages)
     await batch.finish()
+
+
+POISON = object()  # what _guarded answers for a record it dead-lettered
+
+
+async def _guarded(batch: Batch, message, step):
+    """Run one step of a record's processing (`step()` makes its coroutine); a failure is retried once
+    (a send that failed for a moment), and a second failure dead-letters the record with the reason,
+    raises a `system.poison_record` alert and answers POISON: one record must never stop detection,
+    and a crash would only meet the same record again after the restart. A step is either free of
+    state changes (decoding, re-keying) or only sends what the detectors already decided, so trying
+    it again changes nothing but what Kafka receives."""
+    for attempt in (1, 2):
+        try:
+            return await step()
+        except Exception as exc:  # noqa: BLE001 - whatever it is, it is this record's
+            error = f"detection failed twice: {type(exc).__name__}: {str(exc)[:500]}"
+            log.warning("detection failed on %s[%s]@%s (attempt %d): %r", message.topic, message.partition,
+                        message.offset, attempt, exc)
+    counts["poison"] += 1
+    await batch.dead_letter(message, error)
+    body = system_alert.poison(message.topic, message.partition, message.offset, error, int(time.time() * 1000))
+    await batch.send(ALERT_TOPIC, body["employee_id"], body)
+    return POISON
 
 
 @app.agent(team_topic)

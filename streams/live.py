@@ -7,6 +7,12 @@ consumer (group `{app_id}-live`) is the only thing a Redis outage holds up: it r
 Redis takes it and only then commits the batch's offsets, so nothing is lost across an outage or a crash,
 and a redelivered alert is ignored by revision (and never republished).
 
+Redis is a cache this consumer can rebuild. After each batch it records in Redis the offsets Redis now
+holds everything before (`paodan:live:applied:{group}`). On start, a partition whose committed offset is
+ahead of that marker — Redis restarted from an older snapshot, was flushed or lost its disk — is read
+again from the marker (from its start when the marker is gone); upserts ignore revisions Redis has, so
+re-reading is harmless. While it catches up `paodan:resync` is set and the board shows a banner.
+
 Small batches and a short poll: the board should show an alert well within a second. The consumer logs
 "live alerts consumer ready" once its partitions are positioned (records produced after it reach Redis).
 """
@@ -62,9 +68,16 @@ async def feed(s: Settings) -> None:
             await asyncio.sleep(0.1)
         for tp in consumer.assignment():
             await consumer.position(tp)
+        group = f"{s.app_id}-live"
+        catching_up = await _resync(consumer, live, group)
         log.info("live alerts consumer ready (group %s-live, %d partitions) → Redis", s.app_id,
                  len(consumer.assignment()))
+        written: dict[str, int] = {}
+        checked = time.monotonic()
         while True:
+            if time.monotonic() - checked > CHECK_S:
+                checked = time.monotonic()
+                await _still_held(live, group, written)
             batch = await consumer.getmany(timeout_ms=50, max_records=BATCH)
             alerts = decode([m.value for tp, msgs in batch.items() if tp.topic == TOPIC for m in msgs])
             updates = decode([m.value for tp, msgs in batch.items() if tp.topic == RISK_TOPIC for m in msgs],
@@ -76,6 +89,17 @@ async def feed(s: Settings) -> None:
                 await until_written(lambda: risk.upsert_many(updates),
                                     f"publish {len(updates)} risk updates to Redis", max_delay=5.0)
             if batch:
+                reached = {f"{tp.topic}:{tp.partition}": msgs[-1].offset + 1 for tp, msgs in batch.items() if msgs}
+                await until_written(lambda: live.mark_applied(group, reached), "mark Redis's offsets",
+                                    max_delay=5.0)
+                written.update(reached)
+                if catching_up:
+                    for tp, msgs in batch.items():
+                        if msgs and tp in catching_up and msgs[-1].offset + 1 >= catching_up[tp]:
+                            del catching_up[tp]
+                    if not catching_up:
+                        await until_written(lambda: live.set_resync(None), "clear the resync banner", max_delay=5.0)
+                        log.info("Redis resynced from Kafka")
                 try:
                     await consumer.commit()
                 except CommitFailedError as exc:  # a rebalance moved the partitions: redelivery is harmless
@@ -86,6 +110,56 @@ async def feed(s: Settings) -> None:
         await risk.close()
 
 
+class RedisLost(Exception):
+    """Redis no longer holds what this consumer wrote to it: start again, resyncing."""
+
+
+CHECK_S = 1.0  # how often a running consumer checks that Redis still holds what it wrote
+
+
+async def _still_held(live: LiveAlerts, group: str, written: dict[str, int]) -> None:
+    """Raise RedisLost when Redis restarted without (all of) what this consumer wrote: a Redis killed
+    and back from an older snapshot while the worker ran."""
+    if not written:
+        return
+    try:
+        held = await live.applied(group)
+    except Exception:  # noqa: BLE001 - Redis down: the next write waits for it, the next check decides
+        return
+    lost = [k for k, v in written.items() if held.get(k, -1) < v]
+    if lost:
+        raise RedisLost(f"Redis lost the alerts of {len(lost)} partitions")
+
+
+async def _resync(consumer: AIOKafkaConsumer, live: LiveAlerts, group: str) -> dict:
+    """Position every partition Redis is behind on at what Redis holds (see the module's docstring);
+    returns {partition: end offset to reach} for them, empty when Redis is current. A group that never
+    committed is new, not behind: it starts where `offset_reset` says."""
+    held = await until_written(lambda: live.applied(group), "read Redis's offsets", max_delay=5.0)
+    behind = {}
+    for tp in consumer.assignment():
+        committed = await consumer.committed(tp)
+        mark = held.get(f"{tp.topic}:{tp.partition}")
+        if committed is not None and (mark is None or mark < committed):
+            behind[tp] = mark
+    if not behind:
+        return {}
+    ends = await consumer.end_offsets(list(behind))
+    behind = {tp: mark for tp, mark in behind.items() if ends[tp] > (mark or 0)}
+    if not behind:
+        return {}
+    log.warning("Redis lacks what %d partitions of %s committed (lost or older data): re-reading them",
+                len(behind), group)
+    await until_written(lambda: live.set_resync({"since": int(time.time() * 1000), "partitions": len(behind)}),
+                        "set the resync banner", max_delay=5.0)
+    for tp, mark in behind.items():
+        if mark is None:
+            await consumer.seek_to_beginning(tp)
+        else:
+            consumer.seek(tp, mark)
+    return {tp: ends[tp] for tp in behind}
+
+
 async def run(s: Settings) -> None:
     """Feed Redis until cancelled, reconnecting after Kafka errors. Runs in the worker's first archive
     process (streams/archive.py), beside the archive consumer: decoding alerts and writing them to
@@ -93,6 +167,8 @@ async def run(s: Settings) -> None:
     while True:
         try:
             await feed(s)
+        except RedisLost as exc:
+            log.warning("live alerts consumer: %s; resyncing", exc)
         except KafkaError as exc:
             log.warning("live alerts consumer: Kafka error %s; restarting in 2s", exc)
             await asyncio.sleep(2)

@@ -11,7 +11,8 @@ const I18N = {
     tokenLabel: "访问令牌", signin: "登录", tokenHint: "令牌由管理员通过 paodan token issue 签发。",
     refused: "令牌无效、已过期或已吊销，请重新登录。", all: "全部", total: "全部告警",
     time: "时间", severity: "级别", status: "状态", employee: "员工", team: "团队", branch: "分支机构", rule: "规则",
-    what: "告警", score: "分值", empty: "暂无告警。新告警会实时出现在这里。", langSwitch: "English",
+    what: "告警", score: "分值", empty: "暂无告警。新告警会实时出现在这里。",
+    resyncing: "正在从 Kafka 恢复 Redis 丢失的告警，看板数据可能不完整。", langSwitch: "English",
     leaderboard: "员工风险排行", perDay: "每日告警（按规则）", precision: "规则准确率", silences: "静默",
     noSilences: "无", close: "关闭", evidence: "证据", comments: "备注", history: "处理记录", addComment: "添加备注",
     viewerTime: "本地时间", branchTime: "分支时间", assignee: "处理人", resolution: "结论", window: "时间窗口",
@@ -34,6 +35,7 @@ const I18N = {
     refused: "The token is invalid, expired or revoked; please sign in again.", all: "All", total: "All alerts",
     time: "Time", severity: "Severity", status: "Status", employee: "Employee", team: "Team", branch: "Branch",
     rule: "Rule", what: "Alert", score: "Score", empty: "No alerts yet. New alerts appear here live.",
+    resyncing: "Restoring alerts Redis lost from Kafka: the board may be incomplete.",
     langSwitch: "中文", leaderboard: "Employee risk", perDay: "Alerts per day by rule", precision: "Rule precision",
     silences: "Silences", noSilences: "None", close: "Close", evidence: "Evidence", comments: "Comments",
     history: "History", addComment: "Add comment", viewerTime: "Your time", branchTime: "Branch time",
@@ -455,7 +457,10 @@ function connect() {
       state.precision = msg.precision || {};
       (msg.risk || []).forEach(setRisk);
       state.seq = msg.seq; state.epoch = msg.epoch;
+      $("resync-banner").hidden = !msg.resync;
       scheduleRender();
+    } else if (msg.type === "resync") {  // the live feed is re-reading what Redis lost, or is done
+      $("resync-banner").hidden = !msg.resync;
     } else if (msg.type === "snapshot_more") {  // a large snapshot comes in several frames
       for (const a of msg.alerts) state.alerts.set(a.alert_id, a);
       scheduleRender();
