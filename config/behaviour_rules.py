@@ -62,6 +62,7 @@ class FollowupRule:
     peer_ratio: float = _r(3.0, 1.0, 100.0)        # slow = this × the peers' typical reply delay
     own_ratio: float = _r(2.0, 1.0, 100.0)         # and this × the employee's own typical delay
     reply_days: int = _r(3, 1, 5)                  # slow on this many of the last five working days
+    reply_own_z: float = _r(3.0, 0.0, 20.0)        # the last five days' delays this many standard errors above own
     exempt_phrases: tuple = ("好的", "谢谢", "收到", "ok", "嗯", "👌", "再见", "拜拜")
     stalled_days: int = _r(3, 1, 90)               # a created order with no payment nor chat
     stalled_orders: int = _r(3, 1, 1000)

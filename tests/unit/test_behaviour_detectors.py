@@ -156,7 +156,7 @@ def test_reply_timeouts_count_working_time_and_ignore_courtesy(w):
 def _replies(e: str, median: float, n: int = 8, own: float = 10.0, team: str = "一组") -> dict:
     return {"e": e, "d": 20_000, "tz": "Asia/Shanghai", "t": team, "n": 0, "a": 0, "inc": 0, "k": 12, "bn": 0,
             "ba": 0, "bi": 0, "nn": 0, "nb": 0, "rr": 0, "rb": 0, "qn": n, "qm": median, "qy": [median] * n,
-            "qx": [f"m-{e}-{i}" for i in range(n)], "qb": own, "qk": 12, "qs": 3, "sn": 0, "fk": 12}
+            "qx": [f"m-{e}-{i}" for i in range(n)], "qb": own, "qk": 12, "qs": 3, "qz": 6.0, "sn": 0, "fk": 12}
 
 
 def _evaluate(rows: list[dict]) -> list[tuple[str, object]]:
@@ -178,8 +178,28 @@ def test_slow_replies_are_judged_against_the_peers_and_the_own_baseline():
     assert not _evaluate([_replies("amy", 240, own=200)] + [_replies(e, 10) for e in ("bob", "cat", "dan")])
     # One bad day is not a pattern.
     assert not _evaluate([dict(_replies("amy", 240), qs=1)] + [_replies(e, 10) for e in ("bob", "cat", "dan")])
+    # Within amy's own spread of delays (she answers few questions, some fast, some hours later).
+    assert not _evaluate([dict(_replies("amy", 240), qz=1.5)] + [_replies(e, 10) for e in ("bob", "cat", "dan")])
     # Too few colleagues to know the norm: nothing.
     assert not _evaluate([_replies("amy", 240), _replies("bob", 10)])
+
+
+def _delays(days: dict[int, list[int]]) -> dict:
+    state: dict = {}
+    for day, minutes in days.items():
+        for i, m in enumerate(minutes):
+            followup._delay(state, day, m, f"q{day}-{i}")
+    return state
+
+
+def test_a_slowdown_is_measured_in_the_employees_own_spread():
+    base, recent = list(range(100, 112)), [112, 113, 114]
+    steady = _delays({**{d: [9, 10, 11, 10] for d in base}, **{d: [40, 45, 50, 42] for d in recent}})
+    assert followup.shift(steady, base, recent) > 10
+    varied = _delays({**{d: [2, 10, 60, 300] for d in base}, **{d: [5, 40, 120, 400] for d in recent}})
+    assert 0 < followup.shift(varied, base, recent) < 3
+    # Too little history to know the employee's spread: no judgement.
+    assert followup.shift(_delays({100: [10], 112: [50]}), [100], [112]) == 0.0
 
 
 def test_stalled_orders_are_a_signal_only_where_they_are_unusual():
