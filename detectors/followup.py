@@ -31,7 +31,7 @@ import statistics
 
 from detectors.context import Ctx, short
 from detectors.events import ChatTouch
-from detectors.hr import on_leave
+from detectors.hr import on_leave, on_leave_chat
 from detectors.hygiene import Signal
 from detectors.windows import (DAY_MS, HOUR_MS, active_days, bump, day_start, day_window, get,
                                is_working_day, working_ms_between)
@@ -137,6 +137,7 @@ def on_chat(state: dict, touch: ChatTouch, ctx: Ctx) -> None:
     key = str(short_id)
     if touch.outbound:
         bump(state, day, "outbound")
+        on_leave_chat(state, touch, ctx)
         pending = state.get("p")
         if pending:
             waited = pending.pop(key, None)

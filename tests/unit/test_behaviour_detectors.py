@@ -316,6 +316,25 @@ def test_orders_on_leave_days_are_flagged_when_leave_is_frequent(w):
     assert "请假 3 天" in alert["explanation"] and "成交 3 单" in alert["explanation"]
 
 
+def test_one_order_on_leave_counts_when_the_employee_was_working_then(w):
+    w.own(w.amy, "wml2")
+    w.send(hr(w.amy, "leave", MON, start=MON + 9 * H, end=MON + 18 * H, leave_type="事假"))
+    # An online order credited to her while she is away: not her act.
+    w.send(order(w.amy, "SO-L8", "created", MON + 11 * H, "wml2", 300.0))
+    assert "hr.leave_sales" not in w.rules("amy")
+    # …but she is writing to customers during that leave: selling while "away".
+    w.say(w.amy, "wml2", MON + 14 * H, True, "您好，您的订单我这边跟进一下")
+    alert = w.rules("amy")["hr.leave_sales"]
+    assert alert["severity"] == "medium" and "请假 1 天" in alert["explanation"]
+    assert "有成交的请假日本人仍向客户发送 1 条消息" in alert["explanation"]
+    # Writing after the leave ended is just work.
+    w.own(w.bob, "wml3")
+    w.send(hr(w.bob, "leave", MON, start=MON + 9 * H, end=MON + 12 * H, leave_type="事假"))
+    w.send(order(w.bob, "SO-L7", "created", MON + 10 * H, "wml3", 300.0))
+    w.say(w.bob, "wml3", MON + 14 * H, True, "您好，订单已收到")
+    assert "hr.leave_sales" not in w.rules("bob")
+
+
 # --- peers ----------------------------------------------------------------------------------------
 
 def _summary(e: str, n: int, bn: float = 2.0) -> dict:
