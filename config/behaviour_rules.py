@@ -23,6 +23,10 @@ def _r(default: Any, lo: float, hi: float) -> Any:
     return field(default=default, metadata={"range": (lo, hi)})
 
 
+def _one_of(default: str, choices: tuple[str, ...]) -> Any:
+    return field(default=default, metadata={"choices": choices})
+
+
 @dataclass(frozen=True)
 class WindowsRule:
     """Event time: how late an event may be, and what counts as working time."""
@@ -75,6 +79,7 @@ class OrdersRule:
     min_baseline_days: int = _r(5, 1, 60)
     spike_ratio: float = _r(2.5, 1.1, 100.0)         # today / own mean
     spike_min_orders: int = _r(6, 1, 10_000)
+    spike_severity: str = _one_of("low", SEVERITIES)  # a spike alone is context; with missing details high
     peer_ratio: float = _r(2.0, 1.0, 100.0)          # own ratio / team median ratio
     incomplete_min: int = _r(3, 1, 10_000)
     incomplete_share: float = _r(0.4, 0.0, 1.0)
@@ -168,6 +173,11 @@ def _check(name: str, f: dataclasses.Field, value: Any, section: dict, path: Pat
             kind = "an integer" if isinstance(default, int) else "a number"
             _fail(path, line, f"`{what}` must be {kind} from {lo:g} to {hi:g}, got {value!r}")
         value = float(value) if isinstance(default, float) else value
+    elif isinstance(default, str):
+        choices = f.metadata.get("choices")
+        if not isinstance(value, str) or (choices and value not in choices):
+            _fail(path, line, f"`{what}` must be one of {', '.join(choices)}, got {value!r}" if choices
+                  else f"`{what}` must be a string")
     elif isinstance(default, tuple):
         if not isinstance(value, list):
             _fail(path, line, f"`{what}` must be a list")

@@ -358,6 +358,23 @@ def test_order_spikes_are_judged_against_the_team_on_the_same_day(counts, flagge
     state, msgs = peers.on_summary(state, later, rules)
     out += msgs
     assert sorted(m[1] for m in out) == flagged
+    # A busy day alone is context for the risk score (low), not an alert to triage.
+    assert all(m[2]["signal"]["severity"] == "low" for m in out)
+
+
+def test_a_spike_with_missing_customer_details_is_high():
+    rules = BehaviourRules.of(RULES)
+    state = None
+    for e in "abcd":
+        state, _ = peers.on_summary(state, dict(_summary(e, 2), d=19_999), rules)
+    out = []
+    for e, n in {"a": 9, "b": 2, "c": 2, "d": 3}.items():
+        state, msgs = peers.on_summary(state, dict(_summary(e, n), inc=6 if e == "a" else 0, bi=0), rules)
+        out += msgs
+    state, msgs = peers.on_summary(state, dict(_summary("a", 1), d=20_001), rules)
+    out += msgs
+    spikes = [m[2]["signal"] for m in out if m[2]["signal"]["rule"] == "orders.volume_spike"]
+    assert [s["severity"] for s in spikes] == ["high"] and "客户信息不完整" in spikes[0]["explanation"]
 
 
 # --- hygiene and risk -----------------------------------------------------------------------------
@@ -404,6 +421,9 @@ def test_a_bad_behaviour_threshold_names_the_file_and_line(tmp_path):
     path = tmp_path / "rules.yaml"
     path.write_text('version: "v1"\nrules:\n  contacts:\n    deletes_per_hour: 0\n', encoding="utf-8")
     with pytest.raises(ConfigError, match=r"rules.yaml:4: `contacts.deletes_per_hour` must be an integer"):
+        load_rules(path)
+    path.write_text('version: "v1"\nrules:\n  orders:\n    spike_severity: loud\n', encoding="utf-8")
+    with pytest.raises(ConfigError, match=r":4: `orders.spike_severity` must be one of info, low"):
         load_rules(path)
     path.write_text('version: "v1"\nrules:\n  followup:\n    typo: 1\n', encoding="utf-8")
     with pytest.raises(ConfigError, match=r":4: unknown key 'typo'"):
