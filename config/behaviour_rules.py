@@ -117,6 +117,7 @@ class CommissionRule:
     by_sku_prefix: dict = field(default_factory=dict)  # sku prefix -> rate (longest prefix wins)
     monthly_tiers: tuple = (40, 80)                    # paid orders a month where the rate steps up
     split_min_orders: int = _r(3, 2, 1000)            # same customer, same day
+    split_sitting_minutes: int = _r(60, 1, 1440)     # parts entered this close together are one sitting
 
 
 @dataclass(frozen=True)
