@@ -6,7 +6,8 @@
   to them (a goodbye after a handover), so a proper handover is never a violation.
 - followup.rate_drop: the share of own customers written to per working day, over the last
   `rate_recent_days`, fell to `rate_drop_ratio` of the employee's own baseline (`rate_baseline_days`).
-  Leave days and weekends do not count on either side. Checked when a local day closes.
+  Leave days and weekends do not count on either side. Checked when a local day closes. High when the
+  employee's orders rose meanwhile (the seed's 4S case), low when they fell too (a quieter stretch).
 - followup.reply_timeout (peer check, at the day's close): how long customers' questions waited for
   an answer, in *working* time (weekday work hours in the employee's timezone), judged in the
   company's own terms. A reply is slow when it took `peer_ratio` × the peer group's typical delay that
@@ -345,7 +346,15 @@ def _rate(r: dict, group, cfg, window) -> Signal | None:
         return None  # the peers' follow-up fell as far: the season, not the employee
     trend = (f"；同期日均订单 {orders_base:.1f} → {orders_now:.1f}（{(orders_now / orders_base - 1) * 100:+.0f}%）"
              if orders_base else "")
-    severity = "high" if orders_base and orders_now > orders_base * 1.15 else "medium"
+    # The seed's pattern is follow-ups falling while orders hold or rise (the customers are served
+    # elsewhere, or the orders are booked without them). Both falling together is a quieter stretch
+    # (workload, season): context for the risk score.
+    if orders_base and orders_now > orders_base * 1.15:
+        severity = "high"
+    elif orders_base and orders_now < orders_base * 0.8:
+        severity = "low"
+    else:
+        severity = "medium"
     peers_text = f"；{label} {n} 人跟进率中位数为各自基线的 {peer:.0%}" if peer is not None else ""
     return Signal("followup.rate_drop", severity, window[1] - 1, (day_start(first, r.get("tz", "")), window[1]),
                   "自有客户跟进率骤降",

@@ -202,6 +202,15 @@ def test_a_slowdown_is_measured_in_the_employees_own_spread():
     assert followup.shift(_delays({100: [10], 112: [50]}), [100], [112]) == 0.0
 
 
+@pytest.mark.parametrize("orders_now, severity", [(3.0, "high"), (2.0, "medium"), (1.0, "low")])
+def test_a_follow_up_drop_is_graded_by_what_the_orders_did_meanwhile(orders_now, severity):
+    # amy writes to 5% of her customers a day against her usual 12%; her colleagues' rates held.
+    amy = dict(_replies("amy", 10), fr=[0.05, 0.12, 10, 19_990, orders_now, 2.0, True])
+    rows = [amy] + [dict(_replies(e, 10), fr=[0.12, 0.12, 10, 19_990, 2.0, 2.0, False]) for e in ("bob", "cat", "dan")]
+    found = [sig for _, sig in _evaluate(rows) if sig.rule == "followup.rate_drop"]
+    assert [s.severity for s in found] == [severity]
+
+
 def test_stalled_orders_are_a_signal_only_where_they_are_unusual():
     rows = [dict(_replies(e, 10), sn=1, sb=0.5) for e in ("bob", "cat", "dan")]
     amy = dict(_replies("amy", 10), sn=4, sb=0.2, sx=["SO-1", "SO-2", "SO-3", "SO-4"])
