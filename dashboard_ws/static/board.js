@@ -8,7 +8,7 @@
 const I18N = {
   "zh-CN": {
     title: "跑单哨兵 · 实时告警", connected: "已连接", disconnected: "未连接", reconnecting: "重新连接中…",
-    tokenLabel: "访问令牌", signin: "登录", tokenHint: "令牌由管理员通过 paodan token issue 签发。",
+    tokenLabel: "访问令牌", signin: "登录", tokenHint: "令牌由管理员通过 paodan token issue 签发。", wecomSignin: "通过企业微信登录",
     refused: "令牌无效、已过期或已吊销，请重新登录。", all: "全部", total: "全部告警",
     time: "时间", severity: "级别", status: "状态", employee: "员工", team: "团队", branch: "分支机构", rule: "规则",
     what: "告警", score: "分值", empty: "暂无告警。新告警会实时出现在这里。",
@@ -31,7 +31,7 @@ const I18N = {
   en: {
     title: "Paodan Sentinel · Live alerts", connected: "Connected", disconnected: "Disconnected",
     reconnecting: "Reconnecting…", tokenLabel: "Access token", signin: "Sign in",
-    tokenHint: "Tokens are issued by an admin with paodan token issue.",
+    tokenHint: "Tokens are issued by an admin with paodan token issue.", wecomSignin: "Sign in with WeCom",
     refused: "The token is invalid, expired or revoked; please sign in again.", all: "All", total: "All alerts",
     time: "Time", severity: "Severity", status: "Status", employee: "Employee", team: "Team", branch: "Branch",
     rule: "Rule", what: "Alert", score: "Score", empty: "No alerts yet. New alerts appear here live.",
@@ -342,7 +342,7 @@ async function loadEvidence(id, attempt = 0) {
   const box = $("d-evidence");
   if (!attempt) box.replaceChildren(el("p", { class: "hint", text: t("loading") }));
   try {
-    const res = await fetch(`/api/alerts/${encodeURIComponent(id)}/evidence`, { headers: { Authorization: `Bearer ${token()}` } });
+    const res = await fetch(`/api/alerts/${encodeURIComponent(id)}/evidence`, { headers: token() ? { Authorization: `Bearer ${token()}` } : {} });
     if (!res.ok) throw new Error(await res.text());
     const ev = await res.json();
     if (state.selected !== id) return;
@@ -434,11 +434,11 @@ function showSignin(error) {
 }
 
 function connect() {
-  const tok = token();
-  if (!tok) return showSignin(false);
+  const tok = token();  // none: the WeCom sign-in's session cookie goes with the request
   const proto = location.protocol === "https:" ? "wss:" : "ws:";
   const resume = state.seq !== null && state.epoch ? `&since=${state.seq}&epoch=${encodeURIComponent(state.epoch)}` : "";
-  const ws = new WebSocket(`${proto}//${location.host}/ws?token=${encodeURIComponent(tok)}${resume}`);
+  const auth = tok ? `token=${encodeURIComponent(tok)}` : "session=1";
+  const ws = new WebSocket(`${proto}//${location.host}/ws?${auth}${resume}`);
   state.ws = ws;
   let opened = false;
   ws.onopen = () => { opened = true; state.retry = 500; setConn(true, "connected"); };
@@ -478,7 +478,7 @@ function connect() {
   ws.onclose = (ev) => {
     state.ws = null;
     setConn(false, opened ? "reconnecting" : "disconnected");
-    if (!opened || ev.code === 4401) { sessionStorage.removeItem("paodan.token"); return showSignin(true); }
+    if (!opened || ev.code === 4401) { sessionStorage.removeItem("paodan.token"); return showSignin(!!tok || opened); }
     setTimeout(connect, state.retry);
     state.retry = Math.min(10000, state.retry * 2);
   };
