@@ -82,7 +82,10 @@ class Board:
         self.wecom_api = WecomApi(self.wecom_app)
         from dashboard_ws.privileges import handlers
 
+        from dashboard_ws import wecom_actions
+
         self.actions.extra.update(handlers(self.privileges))
+        self.actions.extra.update(wecom_actions.handlers(wecom_actions.WecomActions(self.live, self.wecom_api, audit)))
         return SignIn(self.wecom_app, Sessions(self.live.redis), self.privileges, audit, self.wecom_api)
 
     def _same_origin(self, request: Request) -> bool:

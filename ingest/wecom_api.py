@@ -179,6 +179,24 @@ class WecomApi:
             if not cursor:
                 return customers
 
+    async def customers_of(self, userid: str, *, resigned: bool) -> list[str]:
+        """A member's customers: `externalcontact/list` for an on-job member; for one who has left, their
+        entries in `get_unassigned_list` (customers still waiting to be handed over)."""
+        if not resigned:
+            data = await self.call("GET", "/cgi-bin/externalcontact/list", {"userid": userid})
+            return list(data.get("external_userid") or [])
+        found: list[str] = []
+        cursor = ""
+        while True:
+            body: dict[str, Any] = {"page_size": 1000}
+            if cursor:
+                body["cursor"] = cursor
+            data = await self.call("POST", "/cgi-bin/externalcontact/get_unassigned_list", body=body)
+            found += [i["external_userid"] for i in data.get("info") or [] if i.get("handover_userid") == userid]
+            cursor = data.get("next_cursor") or ""
+            if data.get("is_last", True) or not cursor:
+                return list(dict.fromkeys(found))
+
     async def send_text_card(self, touser: list[str], title: str, description: str, url: str) -> dict[str, Any]:
         """`/cgi-bin/message/send` as the app: a text card linking to `url`."""
         return await self.call("POST", "/cgi-bin/message/send", body={

@@ -1,7 +1,8 @@
 """A stand-in for WeCom's server API and OAuth page, over real HTTP, for tests (WeCom cannot be reached here).
 
 It implements the documented requests and answers of the calls Paodan makes — gettoken, auth/getuserinfo,
-externalcontact/add_msg_template, (resigned/)transfer_customer, (resigned/)transfer_result, message/send —
+externalcontact/add_msg_template, (resigned/)transfer_customer, (resigned/)transfer_result, message/send,
+externalcontact/list, externalcontact/get_unassigned_list —
 and WeCom's error codes: 40013/40001 bad corp id/secret, 41001 no token, 40014 invalid token, 42001 expired
 token, 40029 invalid or reused code, 45009 frequency limit, 60011 no privilege, 40096/40097 bad customer or
 member not resigned. Every request's shape is checked (method, path, query parameters, JSON body fields
@@ -142,6 +143,8 @@ class WecomStandIn:
         "/cgi-bin/externalcontact/transfer_result": ("POST", "_transfer_result"),
         "/cgi-bin/externalcontact/resigned/transfer_result": ("POST", "_transfer_result"),
         "/cgi-bin/message/send": ("POST", "_message_send"),
+        "/cgi-bin/externalcontact/list": ("GET", "_contact_list"),
+        "/cgi-bin/externalcontact/get_unassigned_list": ("POST", "_unassigned"),
         "/connect/oauth2/authorize": ("GET", "_authorize"),
     }
 
@@ -352,3 +355,26 @@ class WecomStandIn:
         return web.json_response({"errcode": 0, "errmsg": "ok", "invaliduser": "|".join(invalid),
                                   "invalidparty": "", "invalidtag": "", "unlicenseduser": "",
                                   "msgid": "m" + secrets.token_hex(6), "response_code": ""})
+
+    async def _contact_list(self, path: str, query: dict[str, str], body: Any) -> web.Response:
+        problems = self._query_shape(path, query, {"access_token", "userid"})
+        if problems:
+            return self._bad(path, problems)
+        refused = self._member_error(query["userid"])
+        if refused is not None:
+            return refused
+        return web.json_response({"errcode": 0, "errmsg": "ok",
+                                  "external_userid": sorted(self.members[query["userid"]].customers)})
+
+    async def _unassigned(self, path: str, query: dict[str, str], body: Any) -> web.Response:
+        problems = self._query_shape(path, query, {"access_token"}) + _shape(
+            body, {}, {"page_id": int, "cursor": str, "page_size": int})
+        if not problems and not 1 <= body.get("page_size", 1000) <= 1000:
+            problems.append("page_size must be 1–1000")
+        if problems:
+            return self._bad(path, problems)
+        waiting = {(t["handover"], t["external_userid"]) for t in self.transfers if t["status"] in (1, 2)}
+        info = [{"handover_userid": m.userid, "external_userid": c, "dimission_time": int(time.time())}
+                for m in self.members.values() if m.resigned for c in sorted(m.customers)
+                if (m.userid, c) not in waiting]
+        return web.json_response({"errcode": 0, "errmsg": "ok", "info": info, "is_last": True, "next_cursor": ""})

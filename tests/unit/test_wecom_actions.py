@@ -1,0 +1,65 @@
+"""The pure checks of actions through WeCom: reason, confirmation, who may send or hand over for whom."""
+
+from __future__ import annotations
+
+import pytest
+
+from dashboard_ws.auth import Claims
+from dashboard_ws.lifecycle import ActionError
+from dashboard_ws.wecom_actions import check_message, check_transfer, customers_in, idempotency_key
+
+PEOPLE = {
+    "mgr_a": {"team": "一组", "status": "active"}, "s1": {"team": "一组"}, "s2": {"team": "一组"},
+    "left": {"team": "一组", "status": "resigned"}, "x1": {"team": "二组"},
+}
+MGR = Claims(role="supervisor", team="一组", exp=0, jti="j", sub="mgr_a", teams=("一组",))
+OFFICER = Claims(role="compliance", team="", exp=0, jti="k", sub="officer")
+ALERT = {"alert_id": "a1", "team": "一组", "employee_id": "s1"}
+OK = {"reason": "挽回客户", "confirm": True, "text": "官方优惠", "customers": ["wmC1"]}
+
+
+def code(fn, *args) -> str:
+    with pytest.raises(ActionError) as info:
+        fn(*args)
+    return info.value.code
+
+
+def test_a_manager_messages_their_teams_customers_as_themselves_by_default():
+    assert check_message(MGR, ALERT, PEOPLE, OK) == {"sender": "mgr_a", "text": "官方优惠", "customers": ["wmC1"],
+                                                     "reason": "挽回客户"}
+    assert check_message(MGR, ALERT, PEOPLE, {**OK, "sender": "s2"})["sender"] == "s2"
+
+
+def test_message_refusals():
+    assert code(check_message, MGR, ALERT, PEOPLE, {**OK, "sender": "s1"}) == "forbidden"  # the suspect
+    assert code(check_message, MGR, ALERT, PEOPLE, {**OK, "sender": "x1"}) == "forbidden"  # another team
+    assert code(check_message, MGR, ALERT, PEOPLE, {**OK, "sender": "left"}) == "bad_request"
+    assert code(check_message, MGR, ALERT, PEOPLE, {**OK, "confirm": "yes"}) == "confirm_required"
+    assert code(check_message, MGR, ALERT, PEOPLE, {**OK, "reason": " "}) == "bad_request"
+    assert code(check_message, MGR, ALERT, PEOPLE, {**OK, "customers": []}) == "bad_request"
+    assert code(check_message, MGR, ALERT, PEOPLE, {**OK, "text": "字" * 1400}) == "bad_request"
+    assert code(check_message, MGR, {**ALERT, "team": "二组"}, PEOPLE, OK) == "not_found"
+    assert code(check_message, MGR, {**ALERT, "employee_id": "mgr_a"}, PEOPLE, OK) == "forbidden"
+    assert check_message(OFFICER, ALERT, PEOPLE, {**OK, "sender": "x1"})["sender"] == "x1"
+
+
+def test_transfer_checks_and_resignation_from_the_directory():
+    req = {"reason": "离职交接", "confirm": True, "from": "left", "to": "s2"}
+    assert check_transfer(MGR, PEOPLE, req)["resigned"] is True
+    assert check_transfer(MGR, PEOPLE, {**req, "from": "s1"})["resigned"] is False
+    assert code(check_transfer, MGR, PEOPLE, {**req, "to": "x1"}) == "forbidden"
+    assert code(check_transfer, MGR, PEOPLE, {**req, "from": "mgr_a"}) == "forbidden"
+    assert code(check_transfer, MGR, PEOPLE, {**req, "to": "left"}) == "bad_request"
+    assert code(check_transfer, MGR, PEOPLE, {**req, "to": "left", "from": "left"}) == "bad_request"
+    assert code(check_transfer, MGR, PEOPLE, {**req, "confirm": False}) == "confirm_required"
+    assert code(check_transfer, MGR, PEOPLE, {**req, "message": "长" * 201}) == "bad_request"
+    assert check_transfer(OFFICER, PEOPLE, {**req, "to": "x1"})["to"] == "x1"
+
+
+def test_customers_in_messages_are_the_external_parties():
+    assert customers_in([("s1", ["wmA", "s2"]), ("woB", ["s1"]), ("s1", ["wmA", "wbRobot"])]) == ["wmA", "woB"]
+
+
+def test_idempotency_keys_follow_what_is_done():
+    assert idempotency_key("m", "a1", ["wmA"]) == idempotency_key("m", "a1", ["wmA"])
+    assert idempotency_key("m", "a1", ["wmA"]) != idempotency_key("m", "a1", ["wmB"])
