@@ -82,10 +82,13 @@ class Board:
         self.wecom_api = WecomApi(self.wecom_app)
         from dashboard_ws.privileges import handlers
 
-        from dashboard_ws import wecom_actions
+        from dashboard_ws import intercepts, wecom_actions
 
         self.actions.extra.update(handlers(self.privileges))
-        self.actions.extra.update(wecom_actions.handlers(wecom_actions.WecomActions(self.live, self.wecom_api, audit)))
+        acting = wecom_actions.WecomActions(self.live, self.wecom_api, audit, board_url=self.wecom_app.board_url)
+        self.intercepts = intercepts.Intercepts(acting, intercepts.default_words(self.settings))
+        self.actions.extra.update(wecom_actions.handlers(acting))
+        self.actions.extra.update(intercepts.handlers(self.intercepts))
         return SignIn(self.wecom_app, Sessions(self.live.redis), self.privileges, audit, self.wecom_api)
 
     def _same_origin(self, request: Request) -> bool:
@@ -191,7 +194,8 @@ class Board:
     async def run(self, host: str, port: int, ready: asyncio.Event | None = None) -> None:
         if self.signin is not None:
             await self.privileges.seed(self.wecom_app.admins, self.wecom_app.compliance)
-        tasks = [asyncio.create_task(self.fanout.follow()), asyncio.create_task(self.fanout.enforce_expiry()),
+        tasks = [asyncio.create_task(self.intercepts.sweep_forever())] if self.signin is not None else []
+        tasks += [asyncio.create_task(self.fanout.follow()), asyncio.create_task(self.fanout.enforce_expiry()),
                  asyncio.create_task(self.fanout.watch_resync())]
         if self.relay is not None:
             tasks.append(asyncio.create_task(self.relay.run()))

@@ -3,6 +3,7 @@
 - `wecom_message` — message customers officially (`add_msg_template`, single chat) about an alert, sent
   by the manager or another employee, never by the employee the alert is about. WeCom puts it in the
   sender's 群发助手 to confirm; `fail_list` names customers it could not reach.
+- `wecom_notify` — tell the responsible manager (`message/send`, a text card linking to the alert).
 - `wecom_transfer` — hand customers over: on-job `transfer_customer`, or `resigned/transfer_customer`
   when the directory says the employee has left; ≤100 customers a call; WeCom completes the takeover
   after 24 hours unless the customer refuses. `wecom_transfer_status` follows it (`transfer_result`).
@@ -19,6 +20,7 @@ Redis: `paodan:wecom_act:<key>` — `pending` while the call runs, then the resu
 from __future__ import annotations
 
 import hashlib
+import time
 from typing import Any, Mapping
 
 import orjson
@@ -28,6 +30,7 @@ from dashboard_ws import directory
 from dashboard_ws.audit import Audit
 from dashboard_ws.auth import Claims
 from dashboard_ws.lifecycle import ActionError, authorize
+from dashboard_ws.privacy import mask_title
 from ingest.wecom_api import WecomApi, WecomError
 from sinks.redis_live import LiveAlerts
 
@@ -145,8 +148,41 @@ def _evidence_customers(archive, msgids: list[str]) -> list[str]:
     return customers_in([(r[0], list(r[1])) for r in rows])
 
 
+def check_notify(claims: Claims, alert: dict[str, Any] | None, people: Mapping[str, Mapping[str, Any]],
+                 detail: Mapping[str, Any]) -> dict[str, Any]:
+    """The cleaned request of a `wecom_notify`, or ActionError (pure). Default recipient: the manager of
+    the employee the alert is about; anyone else must be in a team the actor supervises."""
+    authorize(claims, "wecom_notify", alert)
+    assert alert is not None
+    reason = _need(detail)
+    manager = (people.get(alert.get("employee_id", "")) or {}).get("manager_id") or ""
+    to = detail.get("to") or manager
+    if not isinstance(to, str) or not to:
+        raise ActionError("bad_request", "通讯录中没有该员工的主管，请指定接收人 / the directory names no manager; "
+                          "name the recipient")
+    if to == alert.get("employee_id"):
+        raise ActionError("forbidden", "不能通知被预警的员工本人 / the employee the alert is about cannot be notified")
+    if to not in people or people[to].get("status") == "resigned":
+        raise ActionError("bad_request", f"{to} 不在通讯录或已离职 / {to} is not an active member")
+    if to != manager and not supervises(claims, people, to):
+        raise ActionError("forbidden", f"{to} 不在你管理的团队 / {to} is not in a team you supervise")
+    return {"to": to, "reason": reason}
+
+
+def text_card(alert: dict[str, Any], reason: str, board_url: str) -> dict[str, str]:
+    """A text card about an alert: no chat content (a card can be forwarded), a link to it on the board."""
+    when = time.strftime("%Y-%m-%d %H:%M", time.localtime((alert.get("ts") or 0) / 1000))
+    title = f"跑单预警：{mask_title(alert.get('title') or alert.get('rule', ''))}"
+    description = (f'<div class="gray">{when}</div><div class="highlight">{alert.get("severity", "")} · '
+                   f'{alert.get("employee_id", "")} · {alert.get("team", "")}</div><div>{reason}</div>')
+    return {"title": title.encode()[:128].decode(errors="ignore"),
+            "description": description.encode()[:512].decode(errors="ignore"),
+            "url": f"{board_url.rstrip('/')}/#alert={alert.get('alert_id', '')}"}
+
+
 class WecomActions:
-    def __init__(self, live: LiveAlerts, api: WecomApi, audit: Audit):
+    def __init__(self, live: LiveAlerts, api: WecomApi, audit: Audit, board_url: str = ""):
+        self.board_url = board_url
         self.live = live
         self.api = api
         self.audit = audit
@@ -216,6 +252,27 @@ class WecomActions:
                     "sent_to": [c for c in request["customers"] if c not in failed], "failed": failed,
                     "note": "已提交，发送人需在企业微信「群发助手」中确认发送 / submitted: the sender confirms it "
                             "in WeCom's 群发助手 (mass-message assistant)"}
+
+        return await self._once(key, run)
+
+    async def notify(self, claims: Claims, alert_id: str, detail: dict[str, Any]) -> dict[str, Any]:
+        if not self.board_url:
+            raise ActionError("unavailable", "未设置 PAODAN_BOARD_URL，卡片无法链接到看板 / PAODAN_BOARD_URL is not "
+                              "set: the card could not link to the board")
+        alert, _, _ = await self.live.alert(alert_id) if alert_id else (None, {}, "0")
+        request = check_notify(claims, alert, await self._people(), detail)
+        assert alert is not None
+        card = text_card(alert, request["reason"], self.board_url)
+        key = detail.get("key") or idempotency_key("wecom_notify", alert_id, request["to"])
+
+        async def run() -> dict[str, Any]:
+            answer = await self._call(claims, "wecom_notify", alert, {**request, "card": card}, key,
+                                      lambda: self.api.send_text_card([request["to"]], **card))
+            invalid = [u for u in (answer.get("invaliduser") or "").split("|") if u]
+            if invalid:
+                raise ActionError("wecom_error", f"{request['to']} 收不到应用消息（不在应用可见范围） / "
+                                  f"{request['to']} cannot receive the app's messages (outside its visible range)")
+            return {"to": request["to"], "msgid": answer.get("msgid", ""), "url": card["url"]}
 
         return await self._once(key, run)
 
@@ -290,4 +347,8 @@ def handlers(actions: WecomActions) -> dict[str, Any]:
     async def status(claims: Claims, msg: dict[str, Any]) -> dict[str, Any]:
         return {"result": await actions.transfer_status(claims, msg.get("detail") or {})}
 
-    return {"wecom_message": message, "wecom_transfer": transfer, "wecom_transfer_status": status}
+    async def notify(claims: Claims, msg: dict[str, Any]) -> dict[str, Any]:
+        return {"result": await actions.notify(claims, str(msg.get("alert_id") or ""), msg.get("detail") or {})}
+
+    return {"wecom_message": message, "wecom_transfer": transfer, "wecom_transfer_status": status,
+            "wecom_notify": notify}

@@ -202,3 +202,23 @@ class WecomApi:
         return await self.call("POST", "/cgi-bin/message/send", body={
             "touser": "|".join(touser), "msgtype": "textcard", "agentid": int(self.app.agentid),
             "textcard": {"title": title, "description": description, "url": url, "btntxt": "详情"}})
+
+    async def add_intercept_rule(self, name: str, words: list[str], userids: list[str]) -> str:
+        """`add_intercept_rule`: warn and block (intercept_type 1) the words, phone numbers, e-mail
+        addresses and red packets (semantics 1, 2, 3) in the members' customer chats; the rule id."""
+        data = await self.call("POST", "/cgi-bin/externalcontact/add_intercept_rule", body={
+            "rule_name": name[:20], "word_list": words, "semantics_list": [1, 2, 3], "intercept_type": 1,
+            "applicable_range": {"user_list": userids}})
+        return str(data["rule_id"])
+
+    async def update_intercept_rule(self, rule_id: str, *, add_users: list[str] = (),
+                                    remove_users: list[str] = ()) -> None:
+        body: dict[str, Any] = {"rule_id": rule_id}
+        if add_users:
+            body["add_applicable_range"] = {"user_list": list(add_users)}
+        if remove_users:
+            body["remove_applicable_range"] = {"user_list": list(remove_users)}
+        await self.call("POST", "/cgi-bin/externalcontact/update_intercept_rule", body=body)
+
+    async def del_intercept_rule(self, rule_id: str) -> None:
+        await self.call("POST", "/cgi-bin/externalcontact/del_intercept_rule", body={"rule_id": rule_id})

@@ -10,6 +10,8 @@ goes through dashboard_ws.wecom_actions (permission check, idempotency key, audi
 - `paodan act message --alert ID --sender U --text … [--customer C…] --reason …`
 - `paodan act transfer --from U --to U2 [--customer C…] [--message …] [--alert ID] --reason …`
 - `paodan act transfer-status --from U --to U2`
+- `paodan act notify --alert ID [--to U] --reason …` (default recipient: the employee's manager)
+- `paodan act intercept --employee U --days N [--word W…] --reason …`; `paodan act intercept --sweep`
 Exit status: 0 done, 1 refused or failed (the reason on stderr), 2 not confirmed.
 """
 
@@ -19,6 +21,7 @@ import argparse
 import asyncio
 import os
 import sys
+import time
 from typing import Any
 
 import orjson
@@ -30,7 +33,7 @@ def add_parser(sub, settings_loader) -> None:
 
     def common(p: argparse.ArgumentParser, reason: bool = True) -> None:
         if reason:
-            p.add_argument("--reason", required=True, help="why (kept in the audit trail)")
+            p.add_argument("--reason", default="", help="why (required; kept in the audit trail)")
             p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
             p.add_argument("--key", help="idempotency key (default: derived from what the command does)")
         p.add_argument("--json", action="store_true", help="print the result as JSON")
@@ -49,6 +52,16 @@ def add_parser(sub, settings_loader) -> None:
     p.add_argument("--customer", action="append", default=[], help="repeatable (default: all their customers)")
     p.add_argument("--message", default="", help="what the customer is told (on-job only, ≤200 characters)")
     p.add_argument("--alert", default="", help="the alert that prompted it (for the audit trail)")
+    common(p)
+    p = asub.add_parser("notify", help="tell the responsible manager (a WeCom text card linking to the alert)")
+    p.add_argument("--alert", required=True)
+    p.add_argument("--to", default="", help="the recipient (default: the manager of the employee the alert is about)")
+    common(p)
+    p = asub.add_parser("intercept", help="put a high-risk employee under a WeCom intercept rule for N days")
+    p.add_argument("--employee", default="")
+    p.add_argument("--days", type=int, default=0)
+    p.add_argument("--word", action="append", default=[], help="a word to block (default: the lexicon's phrases)")
+    p.add_argument("--sweep", action="store_true", help="only end the rules whose time is up, then exit")
     common(p)
     p = asub.add_parser("transfer-status", help="follow a hand-over (transfer_result)")
     p.add_argument("--from", dest="handover", required=True)
@@ -73,12 +86,18 @@ def _summary(args) -> str:
         who = ", ".join(args.customer) or "告警证据中的客户 / the customers in the alert's evidence"
         return (f"以 {args.sender} 的名义向 {who} 发送官方消息 / send an official message as {args.sender} to {who}:\n"
                 f"  {args.text}")
+    if args.act == "notify":
+        who = args.to or "该员工的主管 / the employee's manager"
+        return f"把预警 {args.alert} 通知 {who} / tell {who} about alert {args.alert}"
+    if args.act == "intercept":
+        return (f"对 {args.employee} 启用企业微信聊天拦截 {args.days} 天 / put {args.employee} under a WeCom "
+                f"intercept rule for {args.days} days")
     who = ", ".join(args.customer) or "全部客户 / all customers"
     return f"把 {args.handover} 的客户（{who}）转给 {args.takeover} / hand {args.handover}'s customers ({who}) to {args.takeover}"
 
 
 def _confirm(args) -> bool:
-    if getattr(args, "yes", False) or args.act == "transfer-status":
+    if getattr(args, "yes", False) or args.act == "transfer-status" or getattr(args, "sweep", False):
         return True
     print(_summary(args))
     print(f"原因 / reason: {args.reason}")
@@ -100,8 +119,20 @@ async def _act(args, settings, claims) -> dict[str, Any]:
         raise SystemExit("PAODAN_WECOM_CORPID, PAODAN_WECOM_AGENTID and PAODAN_WECOM_SECRET are needed to act "
                          "through WeCom")
     live, api = LiveAlerts(settings.redis), WecomApi(app)
-    actions = WecomActions(live, api, Audit(settings))
+    actions = WecomActions(live, api, Audit(settings), board_url=app.board_url)
     try:
+        if args.act == "intercept":
+            from dashboard_ws import intercepts
+
+            guard = intercepts.Intercepts(actions, intercepts.default_words(settings))
+            if args.sweep:
+                return {"ended": await guard.sweep()}
+            detail = {"reason": args.reason, "confirm": True, "employee": args.employee, "days": args.days,
+                      "words": args.word, **({"key": args.key} if args.key else {})}
+            return await guard.put(claims, detail)
+        if args.act == "notify":
+            return await actions.notify(claims, args.alert, {"reason": args.reason, "confirm": True, "to": args.to,
+                                                             **({"key": args.key} if args.key else {})})
         if args.act == "transfer-status":
             return await actions.transfer_status(claims, {"from": args.handover, "to": args.takeover})
         detail: dict[str, Any] = {"reason": args.reason, "confirm": True}
@@ -124,6 +155,15 @@ def _print(args, result: dict[str, Any]) -> None:
         return
     if result.get("repeated"):
         print("（同一操作已执行过，以下为当时的结果 / already done with this key; the earlier result:）")
+    if args.act == "notify":
+        print(f"已通知 {result['to']} / {result['to']} notified: {result['url']}")
+        return
+    if args.act == "intercept":
+        for entry in result.get("ended", [result] if "rule_id" in result else []):
+            until = time.strftime("%Y-%m-%d %H:%M", time.localtime(entry["until"] / 1000))
+            verb = "已结束 / ended" if "ended" in result else "至 / until " + until
+            print(f"{entry['employee']}: 拦截规则 {entry['rule_id']} {verb}")
+        return
     if args.act == "message":
         print(f"已提交 msgid={result['msgid']}，送达 {len(result['sent_to'])} 位客户 / submitted to "
               f"{len(result['sent_to'])} customers")

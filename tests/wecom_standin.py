@@ -2,7 +2,7 @@
 
 It implements the documented requests and answers of the calls Paodan makes — gettoken, auth/getuserinfo,
 externalcontact/add_msg_template, (resigned/)transfer_customer, (resigned/)transfer_result, message/send,
-externalcontact/list, externalcontact/get_unassigned_list —
+externalcontact/list, externalcontact/get_unassigned_list, add/update/del_intercept_rule —
 and WeCom's error codes: 40013/40001 bad corp id/secret, 41001 no token, 40014 invalid token, 42001 expired
 token, 40029 invalid or reused code, 45009 frequency limit, 60011 no privilege, 40096/40097 bad customer or
 member not resigned. Every request's shape is checked (method, path, query parameters, JSON body fields
@@ -67,6 +67,7 @@ class WecomStandIn:
         self.transfers: list[dict[str, Any]] = []  # per customer: handover, takeover, status, resigned
         self.messages: list[dict[str, Any]] = []
         self.no_privilege: set[str] = set()  # userids outside the app's visible range
+        self.rules: dict[str, dict[str, Any]] = {}  # intercept rules by rule_id
         self._loop: asyncio.AbstractEventLoop | None = None
         self._runner: web.AppRunner | None = None
         self._thread: threading.Thread | None = None
@@ -144,6 +145,9 @@ class WecomStandIn:
         "/cgi-bin/externalcontact/resigned/transfer_result": ("POST", "_transfer_result"),
         "/cgi-bin/message/send": ("POST", "_message_send"),
         "/cgi-bin/externalcontact/list": ("GET", "_contact_list"),
+        "/cgi-bin/externalcontact/add_intercept_rule": ("POST", "_add_rule"),
+        "/cgi-bin/externalcontact/update_intercept_rule": ("POST", "_update_rule"),
+        "/cgi-bin/externalcontact/del_intercept_rule": ("POST", "_del_rule"),
         "/cgi-bin/externalcontact/get_unassigned_list": ("POST", "_unassigned"),
         "/connect/oauth2/authorize": ("GET", "_authorize"),
     }
@@ -378,3 +382,60 @@ class WecomStandIn:
                 for m in self.members.values() if m.resigned for c in sorted(m.customers)
                 if (m.userid, c) not in waiting]
         return web.json_response({"errcode": 0, "errmsg": "ok", "info": info, "is_last": True, "next_cursor": ""})
+
+    def _range_problems(self, value: Any, what: str) -> list[str]:
+        problems = _shape(value, {}, {"user_list": list, "department_list": list})
+        if not problems and len(value.get("user_list", [])) + len(value.get("department_list", [])) > 1000:
+            problems.append(f"{what}: at most 1000 members and departments")
+        return [f"{what}: {p}" for p in problems]
+
+    async def _add_rule(self, path: str, query: dict[str, str], body: Any) -> web.Response:
+        problems = self._query_shape(path, query, {"access_token"}) + _shape(
+            body, {"rule_name": str, "word_list": list, "intercept_type": int, "applicable_range": dict},
+            {"semantics_list": list})
+        if not problems:
+            if not 0 < len(body["rule_name"]) <= 20:
+                problems.append("rule_name must be 1–20 characters")
+            if len(body["word_list"]) > 300 or not all(isinstance(w, str) and 0 < len(w) <= 32
+                                                         for w in body["word_list"]):
+                problems.append("word_list: at most 300 words of at most 32 characters")
+            if body["intercept_type"] not in (1, 2):
+                problems.append("intercept_type must be 1 (warn and block) or 2 (warn only)")
+            if not set(body.get("semantics_list", [])) <= {1, 2, 3}:
+                problems.append("semantics_list takes 1 phone, 2 e-mail, 3 red packet")
+            problems += self._range_problems(body["applicable_range"], "applicable_range")
+        if problems:
+            return self._bad(path, problems)
+        if any(r["rule_name"] == body["rule_name"] for r in self.rules.values()):
+            return self._error(40058, "rule_name already exists")
+        for userid in body["applicable_range"].get("user_list", []):
+            refused = self._member_error(userid)
+            if refused is not None:
+                return refused
+        rule_id = "rule" + secrets.token_hex(6)
+        self.rules[rule_id] = {**body, "users": set(body["applicable_range"].get("user_list", []))}
+        return web.json_response({"errcode": 0, "errmsg": "ok", "rule_id": rule_id})
+
+    async def _update_rule(self, path: str, query: dict[str, str], body: Any) -> web.Response:
+        problems = self._query_shape(path, query, {"access_token"}) + _shape(
+            body, {"rule_id": str}, {"rule_name": str, "word_list": list, "extra_rule": dict, "intercept_type": int,
+                                     "add_applicable_range": dict, "remove_applicable_range": dict})
+        for key in ("add_applicable_range", "remove_applicable_range"):
+            if isinstance(body, dict) and key in body:
+                problems += self._range_problems(body[key], key)
+        if problems:
+            return self._bad(path, problems)
+        rule = self.rules.get(body["rule_id"])
+        if rule is None:
+            return self._error(40058, "invalid rule_id")
+        rule["users"] |= set(body.get("add_applicable_range", {}).get("user_list", []))
+        rule["users"] -= set(body.get("remove_applicable_range", {}).get("user_list", []))
+        return web.json_response({"errcode": 0, "errmsg": "ok"})
+
+    async def _del_rule(self, path: str, query: dict[str, str], body: Any) -> web.Response:
+        problems = self._query_shape(path, query, {"access_token"}) + _shape(body, {"rule_id": str}, {})
+        if problems:
+            return self._bad(path, problems)
+        if self.rules.pop(body["rule_id"], None) is None:
+            return self._error(40058, "invalid rule_id")
+        return web.json_response({"errcode": 0, "errmsg": "ok"})

@@ -212,3 +212,67 @@ async def test_on_job_transfer_from_the_board_and_its_refusals(board, wecom, com
     _, _, _, body = wecom.calls("/cgi-bin/externalcontact/transfer_customer")[-1]
     assert body["handover_userid"] == ids["suspect"] and body["transfer_success_msg"] == "您好，之后由同事为您服务"
     assert wecom.violations == []
+
+
+async def test_notify_the_responsible_manager_with_a_card_linking_to_the_alert(wecom, company, stack):
+    ids, team, _ = company
+    alert = await alert_with_evidence(stack, company)
+    token = cli_token(stack, "compliance", sub=unique("officer_"))
+    env_url = "https://paodan.example.com"
+    env = dict(os.environ, **wecom_env(wecom), PAODAN_TOKEN=token, PAODAN_BOARD_URL=env_url)
+    done = subprocess.run([sys.executable, "-m", "paodan", "act", "notify", "--alert", alert["alert_id"],
+                           "--reason", "请今天跟进", "--yes", "--json"], cwd=REPO, env=env, capture_output=True,
+                          text=True, timeout=60, stdin=subprocess.DEVNULL)
+    assert done.returncode == 0, done.stderr
+    assert orjson.loads(done.stdout)["to"] == ids["mgr"]  # the suspect's manager, from the directory
+    method, _, query, body = wecom.calls("/cgi-bin/message/send")[-1]
+    assert method == "POST" and set(query) == {"access_token"}
+    assert body["touser"] == ids["mgr"] and body["msgtype"] == "textcard" and body["agentid"] == int(wecom.agentid)
+    assert body["textcard"]["url"] == f"{env_url}/#alert={alert['alert_id']}"
+    assert "请今天跟进" in body["textcard"]["description"] and "加我私人微信" not in str(body)
+    refused = subprocess.run([sys.executable, "-m", "paodan", "act", "notify", "--alert", alert["alert_id"],
+                              "--to", ids["suspect"], "--reason", "x", "--yes"], cwd=REPO, env=env,
+                             capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+    assert refused.returncode == 1 and "cannot be notified" in refused.stderr
+    assert wecom.violations == []
+
+
+async def test_intercept_a_high_risk_employee_for_a_while_then_end_it(wecom, company, stack):
+    import redis
+
+    from dashboard_ws.intercepts import INTERCEPTS
+
+    ids, team, _ = company
+    token = cli_token(stack, "supervisor", team, sub=ids["mgr"])
+    no_reason = run_act(stack, wecom, token, "intercept", "--employee", ids["suspect"], "--days", "7", "--yes")
+    assert no_reason.returncode == 1 and "reason" in no_reason.stderr
+    done = run_act(stack, wecom, token, "intercept", "--employee", ids["suspect"], "--days", "7",
+                   "--reason", "风险分持续偏高", "--yes", "--json")
+    assert done.returncode == 0, done.stderr
+    entry = orjson.loads(done.stdout)
+    _, _, _, body = wecom.calls("/cgi-bin/externalcontact/add_intercept_rule")[-1]
+    assert body["applicable_range"] == {"user_list": [ids["suspect"]]} and body["intercept_type"] == 1
+    assert body["semantics_list"] == [1, 2, 3] and "加我微信" in body["word_list"] and len(body["rule_name"]) <= 20
+    assert wecom.rules[entry["rule_id"]]["users"] == {ids["suspect"]}
+    assert abs(entry["until"] - (time.time() * 1000 + 7 * 86_400_000)) < 120_000
+
+    # Its time is up: the sweep deletes the rule in WeCom and forgets it.
+    r = redis.Redis.from_url(stack.redis)
+    try:
+        r.hset(INTERCEPTS, ids["suspect"], orjson.dumps({**{k: entry[k] for k in ("rule_id", "since", "by", "reason")},
+                                                          "until": int(time.time() * 1000) - 1}))
+        swept = run_act(stack, wecom, token, "intercept", "--sweep", "--json")
+        assert swept.returncode == 0, swept.stderr
+        assert [e["employee"] for e in orjson.loads(swept.stdout)["ended"]] == [ids["suspect"]]
+        assert not r.hexists(INTERCEPTS, ids["suspect"])
+    finally:
+        r.close()
+    _, _, _, body = wecom.calls("/cgi-bin/externalcontact/del_intercept_rule")[-1]
+    assert body == {"rule_id": entry["rule_id"]} and entry["rule_id"] not in wecom.rules
+    statuses = [r["status"] for r in audit_rows(stack, "wecom_intercept_end", "paodan:intercept-sweeper")
+                if r["employee_id"] == ids["suspect"]]
+    assert statuses == ["requested", "done"]
+    refused = run_act(stack, wecom, token, "intercept", "--employee", ids["stranger"], "--days", "3",
+                      "--reason", "x", "--yes")
+    assert refused.returncode == 1 and "not in a team you supervise" in refused.stderr
+    assert wecom.violations == []

@@ -63,3 +63,34 @@ def test_customers_in_messages_are_the_external_parties():
 def test_idempotency_keys_follow_what_is_done():
     assert idempotency_key("m", "a1", ["wmA"]) == idempotency_key("m", "a1", ["wmA"])
     assert idempotency_key("m", "a1", ["wmA"]) != idempotency_key("m", "a1", ["wmB"])
+
+
+def test_notify_goes_to_the_employees_manager_by_default():
+    from dashboard_ws.wecom_actions import check_notify, text_card
+
+    people = {**PEOPLE, "s1": {"team": "一组", "manager_id": "boss"}, "boss": {"team": "管理"}}
+    req = {"reason": "请跟进", "confirm": True}
+    assert check_notify(MGR, ALERT, people, req)["to"] == "boss"  # outside the team, but the responsible manager
+    assert code(check_notify, MGR, ALERT, people, {**req, "to": "x1"}) == "forbidden"
+    assert code(check_notify, MGR, ALERT, people, {**req, "to": "s1"}) == "forbidden"
+    card = text_card({**ALERT, "title": "发送其他企业名片：其他企业名片（某某贸易公司）", "severity": "high", "ts": 0},
+                     "请跟进", "https://b.example.com/")
+    assert card["url"] == "https://b.example.com/#alert=a1" and "某某贸易" not in card["title"]
+    assert len(card["description"].encode()) <= 512
+
+
+def test_intercept_checks_and_lexicon_words():
+    from config.rules import load_rules
+    from config.settings import CONFIG_DIR
+    from dashboard_ws.intercepts import check_intercept, lexicon_words, rule_name
+
+    req = {"reason": "高风险", "confirm": True, "employee": "s1", "days": 7}
+    assert check_intercept(MGR, PEOPLE, req) == {"employee": "s1", "days": 7, "words": [], "reason": "高风险"}
+    assert code(check_intercept, MGR, PEOPLE, {**req, "days": 0}) == "bad_request"
+    assert code(check_intercept, MGR, PEOPLE, {**req, "days": True}) == "bad_request"
+    assert code(check_intercept, MGR, PEOPLE, {**req, "employee": "x1"}) == "forbidden"
+    assert code(check_intercept, MGR, PEOPLE, {**req, "employee": "mgr_a"}) == "forbidden"
+    assert code(check_intercept, MGR, PEOPLE, {**req, "words": ["长" * 33]}) == "bad_request"
+    words = lexicon_words(load_rules(CONFIG_DIR / "rules.yaml").lexicon)
+    assert "加我微信" in words and "拼多多" not in words and len(words) <= 300  # calls to act, not bare mentions
+    assert len(rule_name("x" * 64)) <= 20 and rule_name("a") != rule_name("b")
