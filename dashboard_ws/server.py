@@ -161,7 +161,7 @@ class Board:
         since = query.get("since", [""])[0]
         await ws.send(orjson.dumps({"type": "hello", "role": claims.role, "team": claims.team,
                                     "actor": claims.actor, "content": claims.can_read_content,
-                                    "teams": list(claims.all_teams),
+                                    "teams": list(claims.all_teams), "wecom": self.signin is not None,
                                     "exp": claims.exp}).decode())
         viewer = Viewer(ws, claims)
         try:

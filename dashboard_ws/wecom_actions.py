@@ -1,7 +1,8 @@
 """Actions through WeCom's API, shared by the board (websocket actions) and `paodan act`.
 
 - `wecom_message` — message customers officially (`add_msg_template`, single chat) about an alert, sent
-  by the manager or another employee, never by the employee the alert is about. WeCom puts it in the
+  by the manager or another employee, never by the employee the alert is about. Unless named, the
+  customers are those in the alert's archived evidence, else the employee's (`externalcontact/list`). WeCom puts it in the
   sender's 群发助手 to confirm; `fail_list` names customers it could not reach.
 - `wecom_notify` — tell the responsible manager (`message/send`, a text card linking to the alert).
 - `wecom_transfer` — hand customers over: on-job `transfer_customer`, or `resigned/transfer_customer`
@@ -143,7 +144,8 @@ def customers_in(messages: list[tuple[str, list[str]]]) -> list[str]:
 def _evidence_customers(archive, msgids: list[str]) -> list[str]:
     if not msgids:
         return []
-    rows = archive.execute(f"SELECT sender, tolist FROM {archive.database}.messages WHERE msgid IN %(ids)s",
+    rows = archive.execute(f"SELECT sender, tolist FROM {archive.database}.messages WHERE msgid IN %(ids)s "
+                           "ORDER BY msgtime, msgid",
                            {"ids": tuple(msgids)})
     return customers_in([(r[0], list(r[1])) for r in rows])
 
@@ -239,7 +241,10 @@ class WecomActions:
         people = await self._people()
         if alert is not None and not detail.get("customers"):
             ids = [e["id"] for e in alert.get("evidence", ()) if e.get("topic") == "wecom.msgaudit"]
-            detail = {**detail, "customers": await self.audit.query(_evidence_customers, ids)}
+            found = await self.audit.query(_evidence_customers, ids)
+            if not found and alert.get("employee_id"):  # no archived evidence: the suspect's customers
+                found = await self._customers_of(alert["employee_id"], resigned=False)
+            detail = {**detail, "customers": found}
         request = check_message(claims, alert, people, detail)
         key = detail.get("key") or idempotency_key("wecom_message", alert_id, request["sender"], request["text"],
                                                     request["customers"])

@@ -18,6 +18,9 @@ const I18N = {
     viewerTime: "本地时间", branchTime: "分支时间", assignee: "处理人", resolution: "结论", window: "时间窗口",
     acknowledge: "确认", claim: "认领", assign: "指派…", resolveTP: "属实", resolveFP: "误报", resolveBenign: "无害",
     reopen: "重新打开", escalate: "升级至合规", silenceRule: "静默规则…", silenceEmployee: "静默员工…",
+    wecomMessage: "企业微信官方消息…", wecomTransfer: "转接客户…", wecomNotify: "通知主管…", wecomIntercept: "聊天拦截…",
+    textPrompt: "发给客户的官方消息：", reasonPrompt: "原因（将记录在审计中）：", takerPrompt: "接替成员的 userid：",
+    daysPrompt: "拦截多少天？", confirmPrompt: "确认通过企业微信执行：", wecomDone: "企业微信已受理：", signout: "退出",
     lift: "解除", tokens: "访问令牌", revoke: "吊销", revoked: "已吊销", expires: "到期", assignPrompt: "指派给（用户名）：", silencePrompt: "静默多少分钟？", until: "至",
     metadataOnly: "仅显示元数据：您的角色无权查看消息内容。", loading: "加载中…", noEvidence: "没有找到消息记录。",
     pendingEvidence: "部分证据消息尚未归档，稍后自动刷新…",
@@ -42,7 +45,11 @@ const I18N = {
     assignee: "Assignee", resolution: "Resolution", window: "Window", acknowledge: "Acknowledge", claim: "Claim",
     assign: "Assign…", resolveTP: "True positive", resolveFP: "False positive", resolveBenign: "Benign",
     reopen: "Reopen", escalate: "Escalate to compliance", silenceRule: "Silence rule…",
-    silenceEmployee: "Silence employee…", lift: "Lift", tokens: "Access tokens", revoke: "Revoke",
+    silenceEmployee: "Silence employee…", wecomMessage: "Official WeCom message…", wecomTransfer: "Hand customers over…",
+    wecomNotify: "Tell the manager…", wecomIntercept: "Intercept chats…", textPrompt: "Official message to the customers:",
+    reasonPrompt: "Reason (kept in the audit trail):", takerPrompt: "userid of the member taking over:",
+    daysPrompt: "Intercept for how many days?", confirmPrompt: "Confirm, through WeCom:", wecomDone: "WeCom accepted:",
+    signout: "Sign out", lift: "Lift", tokens: "Access tokens", revoke: "Revoke",
     revoked: "revoked", expires: "expires", assignPrompt: "Assign to (user name):",
     silencePrompt: "Silence for how many minutes?", until: "until",
     metadataOnly: "Metadata only: your role may not read message content.", loading: "Loading…",
@@ -319,9 +326,36 @@ function renderDetail() {
     buttons.push(b("silenceRule", "silence", () => { const m = minutes(); return m ? { target: "rule", minutes: m } : null; }, true),
       b("silenceEmployee", "silence", () => { const m = minutes(); return m ? { target: "employee", minutes: m } : null; }, true));
   }
+  if (state.hello && state.hello.wecom) buttons.push(...wecomButtons(a));
   $("d-actions").replaceChildren(...buttons);
   $("d-comments").replaceChildren(...(s.comments || []).map((c) => el("li", {}, el("b", { text: c.by }), ` ${fmtTime(c.ts, viewerZone)}：`, el("span", { class: "comment-text", text: c.text }))));
   $("d-history").replaceChildren(...(s.history || []).slice().reverse().map((h) => el("li", { text: `${fmtTime(h.ts, viewerZone)} ${h.by} ${t("act")[h.action] || h.action}` })));
+}
+
+// Actions through WeCom's API: each asks for its input and a reason, then an explicit confirmation; the
+// key makes a double click (or a resend after a reconnect) one action.
+function wecomButtons(a) {
+  const ask = (label, detail) => {
+    const reason = prompt(t("reasonPrompt"));
+    if (!reason || !confirm(`${t("confirmPrompt")} ${label}\n${reason}`)) return null;
+    return { ...detail, reason, confirm: true, key: `${a.alert_id}:${Date.now()}:${Math.random().toString(36).slice(2)}` };
+  };
+  const w = (key, action, build) => el("button", { type: "button", "data-action": key, text: t(key), onclick: () => {
+    const d = build();
+    if (d) send(action, a.alert_id, d);
+  } });
+  return [
+    w("wecomMessage", "wecom_message", () => { const text = prompt(t("textPrompt")); return text ? ask(t("wecomMessage"), { text }) : null; }),
+    w("wecomTransfer", "wecom_transfer", () => { const to = prompt(t("takerPrompt")); return to ? ask(`${a.employee_id} → ${to}`, { from: a.employee_id, to }) : null; }),
+    w("wecomNotify", "wecom_notify", () => ask(t("wecomNotify"), {})),
+    w("wecomIntercept", "wecom_intercept", () => { const days = Number(prompt(t("daysPrompt"), "7")); return days > 0 ? ask(`${a.employee_id} · ${days}`, { employee: a.employee_id, days }) : null; }),
+  ];
+}
+function wecomSummary(r) {
+  if (r.sent_to) return `${r.sent_to.length} ✓${r.failed.length ? ` · ${r.failed.length} ✗` : ""} — ${r.note}`;
+  if (r.customers) return r.customers.map((c) => `${c.customer}: ${c.result}`).join("; ");
+  if (r.rule_id) return `${r.employee} → ${fmtTime(r.until, viewerZone)}`;
+  return r.to || "";
 }
 
 function highlighted(text, spans) {
@@ -419,6 +453,9 @@ function setConn(on, label) {
   $("conn-text").textContent = t(label);
   $("conn-text").dataset.i18n = label;
 }
+// WeCom's OAuth page ends its URL with #wechat_redirect and browsers carry a fragment through redirects.
+if (location.hash === "#wechat_redirect") history.replaceState(null, "", location.pathname + location.search);
+
 function token() {
   const fromUrl = new URLSearchParams(location.search).get("token");
   if (fromUrl) {
@@ -450,6 +487,7 @@ function connect() {
       $("board").hidden = false;
       $("tokens-card").hidden = msg.role !== "admin";
       if (msg.role === "admin") ws.send(JSON.stringify({ type: "action", action: "list_tokens", detail: {} }));
+      $("signout").hidden = !!token();
       renderCounters();
     } else if (msg.type === "snapshot") {
       state.alerts = new Map(msg.alerts.map((a) => [a.alert_id, a]));
@@ -459,6 +497,8 @@ function connect() {
       state.seq = msg.seq; state.epoch = msg.epoch;
       $("resync-banner").hidden = !msg.resync;
       scheduleRender();
+      const linked = location.hash.match(/^#alert=(.+)$/);  // a WeCom text card links here
+      if (linked && state.alerts.has(decodeURIComponent(linked[1]))) openDetail(decodeURIComponent(linked[1]));
     } else if (msg.type === "resync") {  // the live feed is re-reading what Redis lost, or is done
       $("resync-banner").hidden = !msg.resync;
     } else if (msg.type === "snapshot_more") {  // a large snapshot comes in several frames
@@ -470,6 +510,7 @@ function connect() {
       scheduleRender();
     } else if (msg.type === "action_result") {
       if (!msg.ok) $("d-error").textContent = msg.message;
+      $("d-note").textContent = msg.ok && msg.result ? `${t("wecomDone")} ${wecomSummary(msg.result)}` : "";
       if (msg.tokens) renderTokens(msg.tokens);
     } else {
       apply(msg);

@@ -111,8 +111,9 @@ async def test_a_manager_messages_the_alerts_customers_from_the_board(board, wec
     assert len(calls) == 2 and wecom.violations == []  # one 45009, one success; the repeat never left
     method, _, query, body = calls[-1]
     assert method == "POST" and set(query) == {"access_token"}
-    assert body == {"chat_type": "single", "external_userid": sorted(customers[:2], key=customers.index),
-                    "sender": ids["mgr"], "text": {"content": text}}
+    assert {**body, "external_userid": sorted(body["external_userid"])} == {
+        "chat_type": "single", "external_userid": sorted(customers[:2]), "sender": ids["mgr"],
+        "text": {"content": text}}
     rows = audit_rows(stack, "wecom_message", ids["mgr"])
     assert [r["status"] for r in rows] == ["requested", "done"]
     assert all(r["alert_id"] == alert["alert_id"] and r["employee_id"] == ids["suspect"] for r in rows)
