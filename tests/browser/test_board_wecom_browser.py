@@ -10,17 +10,10 @@ from playwright.async_api import expect
 
 from tests.browser.boardkit import make_alert
 from tests.integration.wecomkit import put_directory, wecom_board
+from tests.integration.wecomkit import wecom  # noqa: F401 - the stand-in fixture
 from tests.live import unique
-from tests.wecom_standin import WecomStandIn
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
-
-
-@pytest.fixture(scope="module")
-def wecom():
-    standin = WecomStandIn().start()
-    yield standin
-    standin.stop()
 
 
 @pytest.fixture(scope="module")

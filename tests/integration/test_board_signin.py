@@ -15,19 +15,12 @@ from dashboard_ws.privileges import PRIVILEGES, SEEDED
 from sinks.redis_live import LiveAlerts
 from tests.browser.boardkit import make_alert
 from tests.integration.wecomkit import Browser, act, audit_rows, first, put_directory, wecom_board
+from tests.integration.wecomkit import wecom  # noqa: F401 - the stand-in fixture
 from tests.live import unique
-from tests.wecom_standin import WecomStandIn
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
 
 ADMIN1, ADMIN2 = unique("adm1_"), unique("adm2_")
-
-
-@pytest.fixture(scope="module")
-def wecom():
-    standin = WecomStandIn().start()
-    yield standin
-    standin.stop()
 
 
 @pytest.fixture(scope="module")

@@ -21,18 +21,11 @@ from sinks.clickhouse.schema import MESSAGES
 from sinks.redis_live import LiveAlerts
 from tests.browser.boardkit import REPO, make_alert
 from tests.integration.wecomkit import Browser, act, audit_rows, first, put_directory, wecom_board, wecom_env
+from tests.integration.wecomkit import wecom  # noqa: F401 - the stand-in fixture
 from tests.live import unique
-from tests.wecom_standin import WecomStandIn
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
 MSG_PATH = "/cgi-bin/externalcontact/add_msg_template"
-
-
-@pytest.fixture(scope="module")
-def wecom():
-    standin = WecomStandIn().start()
-    yield standin
-    standin.stop()
 
 
 @pytest.fixture(scope="module")

@@ -7,16 +7,9 @@ import pytest
 
 from config.wecom_app import WecomApp
 from ingest.wecom_api import WecomApi, WecomError
-from tests.wecom_standin import WecomStandIn
+from tests.integration.wecomkit import wecom  # noqa: F401 - the stand-in fixture
 
 pytestmark = [pytest.mark.asyncio(loop_scope="session")]
-
-
-@pytest.fixture(scope="module")
-def wecom():
-    standin = WecomStandIn().start()
-    yield standin
-    standin.stop()
 
 
 @pytest.fixture

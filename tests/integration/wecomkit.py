@@ -9,6 +9,7 @@ from pathlib import Path
 
 import aiohttp
 import orjson
+import pytest
 from websockets.asyncio.client import connect
 
 from sinks.clickhouse.connection import ClickHouseArchive
@@ -16,6 +17,14 @@ from sinks.clickhouse.rows import hr_row
 from sinks.clickhouse.schema import HR_EVENTS, migrate
 from tests.browser.boardkit import BoardProcess
 from tests.wecom_standin import WecomStandIn
+
+
+@pytest.fixture(scope="module")
+def wecom():
+    """The WeCom stand-in for a test module (import this fixture into the module)."""
+    standin = WecomStandIn().start()
+    yield standin
+    standin.stop()
 
 
 def wecom_env(standin: WecomStandIn, **extra: str) -> dict[str, str]:
