@@ -82,13 +82,14 @@ class Board:
         self.wecom_api = WecomApi(self.wecom_app)
         from dashboard_ws.privileges import handlers
 
-        from dashboard_ws import intercepts, wecom_actions
+        from dashboard_ws import handover, intercepts, wecom_actions
 
         self.actions.extra.update(handlers(self.privileges))
         acting = wecom_actions.WecomActions(self.live, self.wecom_api, audit, board_url=self.wecom_app.board_url)
         self.intercepts = intercepts.Intercepts(acting, intercepts.default_words(self.settings))
         self.actions.extra.update(wecom_actions.handlers(acting))
         self.actions.extra.update(intercepts.handlers(self.intercepts))
+        self.actions.extra.update(handover.handlers(handover.Handovers(self.live.redis, audit)))
         return SignIn(self.wecom_app, Sessions(self.live.redis), self.privileges, audit, self.wecom_api)
 
     def _same_origin(self, request: Request) -> bool:

@@ -30,6 +30,7 @@ import redis.asyncio as aioredis
 from dashboard_ws import directory
 from dashboard_ws.audit import Audit
 from dashboard_ws.auth import Claims
+from dashboard_ws.handover import mark_started
 from dashboard_ws.lifecycle import ActionError, authorize
 from dashboard_ws.privacy import mask_title
 from ingest.wecom_api import WecomApi, WecomError
@@ -309,8 +310,10 @@ class WecomActions:
                     results.append({"customer": c.get("external_userid"), "errcode": code,
                                     "result": "已开始转接，24 小时后自动接替 / started: taken over automatically after 24 h"
                                     if code == 0 else WecomError(code, "").plain})
+            begun = [r["customer"] for r in results if r["errcode"] == 0]
+            await mark_started(self.redis, request["from"], begun, request["to"], int(time.time() * 1000))
             return {"from": request["from"], "to": request["to"], "resigned": request["resigned"],
-                    "customers": results, "started": sum(1 for r in results if r["errcode"] == 0)}
+                    "customers": results, "started": len(begun)}
 
         return await self._once(key, run)
 

@@ -20,6 +20,8 @@ const I18N = {
     reopen: "重新打开", escalate: "升级至合规", silenceRule: "静默规则…", silenceEmployee: "静默员工…",
     wecomMessage: "企业微信官方消息…", wecomTransfer: "转接客户…", wecomNotify: "通知主管…", wecomIntercept: "聊天拦截…",
     textPrompt: "发给客户的官方消息：", reasonPrompt: "原因（将记录在审计中）：", takerPrompt: "接替成员的 userid：",
+    handovers: "离职交接", handOver: "一键转接", lastDay: "最后工作日", overdue: "已逾期", days: "天",
+    noTaker: "同组无可接替成员", customersN: "位客户", startedN: "已发起", noHandovers: "暂无待交接的离职员工。",
     daysPrompt: "拦截多少天？", confirmPrompt: "确认通过企业微信执行：", wecomDone: "企业微信已受理：", signout: "退出",
     lift: "解除", tokens: "访问令牌", revoke: "吊销", revoked: "已吊销", expires: "到期", assignPrompt: "指派给（用户名）：", silencePrompt: "静默多少分钟？", until: "至",
     metadataOnly: "仅显示元数据：您的角色无权查看消息内容。", loading: "加载中…", noEvidence: "没有找到消息记录。",
@@ -48,6 +50,9 @@ const I18N = {
     silenceEmployee: "Silence employee…", wecomMessage: "Official WeCom message…", wecomTransfer: "Hand customers over…",
     wecomNotify: "Tell the manager…", wecomIntercept: "Intercept chats…", textPrompt: "Official message to the customers:",
     reasonPrompt: "Reason (kept in the audit trail):", takerPrompt: "userid of the member taking over:",
+    handovers: "Resignation hand-over", handOver: "Hand over", lastDay: "last day", overdue: "overdue", days: "days",
+    noTaker: "nobody in the team can take over", customersN: "customers", startedN: "started",
+    noHandovers: "No leavers waiting for a hand-over.",
     daysPrompt: "Intercept for how many days?", confirmPrompt: "Confirm, through WeCom:", wecomDone: "WeCom accepted:",
     signout: "Sign out", lift: "Lift", tokens: "Access tokens", revoke: "Revoke",
     revoked: "revoked", expires: "expires", assignPrompt: "Assign to (user name):",
@@ -351,6 +356,23 @@ function wecomButtons(a) {
     w("wecomIntercept", "wecom_intercept", () => { const days = Number(prompt(t("daysPrompt"), "7")); return days > 0 ? ask(`${a.employee_id} · ${days}`, { employee: a.employee_id, days }) : null; }),
   ];
 }
+function renderHandovers(list) {  // leavers' customers, a suggested taker, one click to hand them over
+  state.handovers = list;
+  $("handovers").replaceChildren(...(list.length ? list.map((h) => el("li", { "data-employee": h.employee },
+    el("b", { text: `${h.name || h.employee} · ${h.team}` }),
+    ` ${t("lastDay")} ${h.last_day ? fmtTime(h.last_day, viewerZone) : "—"} · ${h.customers.length} ${t("customersN")}`,
+    h.started.length ? ` · ${t("startedN")} ${h.started.length}` : "",
+    h.overdue_days ? el("span", { class: "error", text: ` ${t("overdue")} ${h.overdue_days} ${t("days")}` }) : "",
+    h.customers.length && h.suggested
+      ? el("button", { type: "button", "data-action": "handOver", text: `${t("handOver")} → ${h.suggested}`, onclick: () => {
+        const reason = prompt(t("reasonPrompt"), "离职交接");
+        if (!reason || !confirm(`${t("confirmPrompt")} ${h.employee} → ${h.suggested} (${h.customers.length})`)) return;
+        send("wecom_transfer", null, { from: h.employee, to: h.suggested, customers: h.customers, reason, confirm: true,
+          key: `handover:${h.employee}:${Date.now()}` });
+      } })
+      : el("span", { class: "hint", text: h.customers.length ? ` ${t("noTaker")}` : "" })))
+    : [el("li", { class: "hint", text: t("noHandovers") })]));
+}
 function wecomSummary(r) {
   if (r.sent_to) return `${r.sent_to.length} ✓${r.failed.length ? ` · ${r.failed.length} ✗` : ""} — ${r.note}`;
   if (r.customers) return r.customers.map((c) => `${c.customer}: ${c.result}`).join("; ");
@@ -488,6 +510,8 @@ function connect() {
       $("tokens-card").hidden = msg.role !== "admin";
       if (msg.role === "admin") ws.send(JSON.stringify({ type: "action", action: "list_tokens", detail: {} }));
       $("signout").hidden = !!token();
+      $("handover-card").hidden = !msg.wecom;
+      if (msg.wecom) ws.send(JSON.stringify({ type: "action", action: "list_handovers", detail: {} }));
       renderCounters();
     } else if (msg.type === "snapshot") {
       state.alerts = new Map(msg.alerts.map((a) => [a.alert_id, a]));
@@ -512,6 +536,9 @@ function connect() {
       if (!msg.ok) $("d-error").textContent = msg.message;
       $("d-note").textContent = msg.ok && msg.result ? `${t("wecomDone")} ${wecomSummary(msg.result)}` : "";
       if (msg.tokens) renderTokens(msg.tokens);
+      if (msg.handovers) renderHandovers(msg.handovers);
+      if (msg.ok && msg.result && msg.result.customers && state.ws)  // a hand-over began: refresh the list
+        state.ws.send(JSON.stringify({ type: "action", action: "list_handovers", detail: {} }));
     } else {
       apply(msg);
     }

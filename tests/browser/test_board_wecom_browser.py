@@ -5,11 +5,13 @@ confirmation, and signing out ends the session."""
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from playwright.async_api import expect
 
 from tests.browser.boardkit import make_alert
-from tests.integration.wecomkit import put_directory, wecom_board
+from tests.integration.wecomkit import put_directory, put_hr, wecom_board
 from tests.integration.wecomkit import wecom  # noqa: F401 - the stand-in fixture
 from tests.live import unique
 
@@ -64,4 +66,33 @@ async def test_a_manager_opens_the_board_from_wecom_and_messages_a_customer(weco
     await expect(page.locator("body")).to_contain_text("已退出")
     await page.goto(board.url + "/wecom/oauth?code=stale&state=stale")
     await expect(page.locator("body")).to_contain_text("invalid, expired or was already used")
+    await context.close()
+
+
+async def test_a_leavers_customers_are_handed_over_with_one_click(wecom, wecom_board_process, chromium, stack):
+    board = wecom_board_process
+    mgr, leaver, taker = unique("hbmgr_"), unique("hbleaver_"), unique("hbtaker_")
+    team = unique("交接浏览组")
+    put_directory(stack, {mgr: {"team": team, "role": "manager"},
+                          leaver: {"team": team, "role": "sales", "manager_id": mgr, "status": "resigned"},
+                          taker: {"team": team, "role": "sales", "manager_id": mgr}})
+    customers = [unique("wmHB"), unique("wmHB")]
+    now = int(time.time() * 1000)
+    put_hr(stack, [{"type": "resignation", "ts": now, "employee_id": leaver, "last_day": now - 86_400_000}]
+           + [{"type": "assignment", "ts": now, "employee_id": leaver, "customer_id": c} for c in customers])
+    wecom.member(leaver, *customers, resigned=True)
+    wecom.member(taker)
+
+    wecom.signed_in_as = mgr
+    context = await chromium.new_context(viewport={"width": 1400, "height": 900}, locale="zh-CN")
+    page = await context.new_page()
+    page.on("dialog", lambda d: d.accept("离职交接") if d.type == "prompt" else d.accept())
+    await page.goto(board.url + "/")
+    item = page.locator(f'#handovers li[data-employee="{leaver}"]')
+    await expect(item).to_contain_text("2 位客户", timeout=10_000)
+    await expect(item).to_contain_text("已逾期 1 天")
+    await item.locator('button[data-action="handOver"]').click()
+    await expect(item).to_contain_text("已发起 2", timeout=15_000)
+    _, _, _, body = wecom.calls("/cgi-bin/externalcontact/resigned/transfer_customer")[-1]
+    assert body == {"handover_userid": leaver, "takeover_userid": taker, "external_userid": sorted(customers)}
     await context.close()

@@ -20,7 +20,8 @@ from sinks.clickhouse.rows import message_row
 from sinks.clickhouse.schema import MESSAGES
 from sinks.redis_live import LiveAlerts
 from tests.browser.boardkit import REPO, make_alert
-from tests.integration.wecomkit import Browser, act, audit_rows, first, put_directory, wecom_board, wecom_env
+from tests.integration.wecomkit import (Browser, act, audit_rows, first, put_directory, put_hr, wecom_board,
+                                        wecom_env)
 from tests.integration.wecomkit import wecom  # noqa: F401 - the stand-in fixture
 from tests.live import unique
 
@@ -270,3 +271,43 @@ async def test_intercept_a_high_risk_employee_for_a_while_then_end_it(wecom, com
                       "--reason", "x", "--yes")
     assert refused.returncode == 1 and "not in a team you supervise" in refused.stderr
     assert wecom.violations == []
+
+
+async def test_a_resignation_lists_the_leavers_customers_and_hands_them_over_in_one_click(board, wecom, stack):
+    mgr, leaver, busy, free = (unique(k + "_") for k in ("hmgr", "hleaver", "hbusy", "hfree"))
+    team = unique("交接组")
+    put_directory(stack, {mgr: {"team": team, "role": "manager"},
+                          leaver: {"team": team, "role": "sales", "manager_id": mgr, "status": "resigned"},
+                          busy: {"team": team, "role": "sales", "manager_id": mgr},
+                          free: {"team": team, "role": "sales", "manager_id": mgr}})
+    now = int(time.time() * 1000)
+    theirs = [unique("wmL") for _ in range(3)]
+    put_hr(stack, [{"type": "resignation", "ts": now - 5 * 86_400_000, "employee_id": leaver,
+                    "last_day": now - 2 * 86_400_000 - 60_000}]
+           + [{"type": "assignment", "ts": now - 9_000_000, "employee_id": leaver, "customer_id": c} for c in theirs]
+           + [{"type": "assignment", "ts": now - 9_000_000, "employee_id": busy, "customer_id": unique("wmB")}
+              for _ in range(2)])
+    wecom.member(leaver, *theirs, resigned=True)
+    wecom.member(busy)
+    wecom.member(free)
+    browser = Browser()
+    try:
+        assert await browser.sign_in(board, wecom, mgr) == 200
+        async with browser.ws(board) as ws:
+            await first(ws, "hello")
+            listed = await act(ws, "list_handovers")
+            [entry] = [h for h in listed["handovers"] if h["employee"] == leaver]
+            assert entry["customers"] == sorted(theirs) and entry["suggested"] == free and entry["overdue_days"] == 2
+            moved = await act(ws, "wecom_transfer", **{"from": leaver, "to": entry["suggested"]},
+                              customers=entry["customers"], reason="离职交接", confirm=True, key=unique("handover-"))
+            assert moved["ok"] and moved["result"]["resigned"] and moved["result"]["started"] == 3
+            [entry] = [h for h in (await act(ws, "list_handovers"))["handovers"] if h["employee"] == leaver]
+            assert entry["customers"] == [] and entry["started"] == sorted(theirs) and entry["overdue_days"] == 0
+            wecom.complete_transfers()
+            status = await act(ws, "wecom_transfer_status", **{"from": leaver, "to": free})
+            assert [c["status"] for c in status["result"]["customers"]] == [1, 1, 1]
+    finally:
+        await browser.close()
+    _, _, _, body = wecom.calls("/cgi-bin/externalcontact/resigned/transfer_customer")[-1]
+    assert body == {"handover_userid": leaver, "takeover_userid": free, "external_userid": sorted(theirs)}
+    assert set(theirs) <= wecom.members[free].customers and wecom.violations == []

@@ -39,14 +39,18 @@ def wecom_board(log_dir: Path, standin: WecomStandIn, name: str = "board-wecom",
     return board.start()
 
 
-def put_directory(settings, people: dict[str, dict]) -> None:
-    """`employee` HR records in the archive, as the archive consumer writes them from `hr.events`."""
-    now = int(time.time() * 1000)
-    rows = [hr_row({"type": "employee", "ts": now, "employee_id": eid, "status": "active", **fields})
-            for eid, fields in people.items()]
+def put_hr(settings, records: list[dict]) -> None:
+    """HR records in the archive, as the archive consumer writes them from `hr.events`."""
     archive = ClickHouseArchive.from_settings(settings)
     migrate(archive)  # the worker's job in production; this test may run before any worker
-    archive.insert(HR_EVENTS, rows)
+    archive.insert(HR_EVENTS, [hr_row(r) for r in records])
+
+
+def put_directory(settings, people: dict[str, dict]) -> None:
+    """`employee` HR records (the directory)."""
+    now = int(time.time() * 1000)
+    put_hr(settings, [{"type": "employee", "ts": now, "employee_id": eid, "status": "active", **fields}
+                      for eid, fields in people.items()])
 
 
 def audit_rows(settings, action: str, actor: str) -> list[dict]:

@@ -94,3 +94,25 @@ def test_intercept_checks_and_lexicon_words():
     words = lexicon_words(load_rules(CONFIG_DIR / "rules.yaml").lexicon)
     assert "加我微信" in words and "拼多多" not in words and len(words) <= 300  # calls to act, not bare mentions
     assert len(rule_name("x" * 64)) <= 20 and rule_name("a") != rule_name("b")
+
+
+def test_handover_lists_a_leavers_customers_with_the_lightest_loaded_teammate():
+    from dashboard_ws.handover import handovers, suggest_taker
+
+    people = {"leaver": {"team": "一组", "status": "resigned"}, "busy": {"team": "一组"}, "free": {"team": "一组"},
+              "going": {"team": "一组"}, "gone": {"team": "一组", "status": "resigned"}, "x1": {"team": "二组"},
+              "mgr_a": {"team": "一组"}}
+    owners = {"c1": "leaver", "c2": "leaver", "c3": "leaver", "c4": "busy", "c5": "busy", "c6": "mgr_a",
+              "c7": "x1"}
+    assert suggest_taker("leaver", people, {"busy": 2, "mgr_a": 1}, {"leaver", "going"}) == "free"
+    assert suggest_taker("x1", people, {}, set()) is None  # alone in their team
+    roles = {**people, "leaver": {"team": "一组", "role": "sales"}, "free": {"team": "一组", "role": "manager"},
+             "busy": {"team": "一组", "role": "sales"}}
+    assert suggest_taker("leaver", roles, {"busy": 2}, {"leaver"}) == "busy"  # the same job first
+    day = 86_400_000
+    data = {"people": people, "owners": owners, "last_days": {"leaver": 10 * day, "going": 30 * day, "x1": day}}
+    [first, second] = handovers(MGR, data, {"leaver": {"c2"}}, now_ms=13 * day + 5)
+    assert first == {"employee": "leaver", "name": "", "team": "一组", "last_day": 10 * day, "customers": ["c1", "c3"],
+                     "started": ["c2"], "suggested": "free", "overdue_days": 3}
+    assert second["employee"] == "going" and second["customers"] == [] and second["overdue_days"] == 0
+    assert [h["employee"] for h in handovers(OFFICER, data, {}, 0)] == ["x1", "leaver", "going"]
