@@ -12,6 +12,8 @@ board takes only the signed tokens of `paodan token issue` (service accounts, te
 - `PAODAN_BOARD_URL` — the board's address as browsers reach it (the redirect_uri's origin; https means
   Secure cookies)
 - `PAODAN_SESSION_HOURS` — how long a sign-in lasts (default 8)
+- `PAODAN_INTERCEPT_AUTO_LEVEL` (medium/high/critical, default unset = off), `PAODAN_INTERCEPT_AUTO_DAYS`
+  (default 7) — adaptive protection at a risk level (dashboard_ws.intercepts)
 - `PAODAN_BOARD_ADMINS`, `PAODAN_BOARD_COMPLIANCE` — comma-separated userids that seed the privileged
   list the first time a board starts; later changes go through an admin's request and a second
   admin's approval (dashboard_ws.privileges)
@@ -44,6 +46,10 @@ class WecomApp:
     session_ttl_s: int = 8 * 3600
     admins: tuple[str, ...] = ()
     compliance: tuple[str, ...] = ()
+    # Adaptive protection: an employee whose risk reaches this level (the rules' own level lines) is put
+    # under a WeCom intercept rule for `auto_intercept_days` without anyone asking; "" = never.
+    auto_intercept_level: str = ""
+    auto_intercept_days: int = 7
 
     @property
     def api_enabled(self) -> bool:
@@ -109,4 +115,13 @@ def load_wecom_app(env: dict[str, str] | None = None) -> WecomApp:
         session_ttl_s=_int(env, "PAODAN_SESSION_HOURS", 8, 1, 24 * 30) * 3600,
         admins=_userids(env, "PAODAN_BOARD_ADMINS"),
         compliance=_userids(env, "PAODAN_BOARD_COMPLIANCE"),
+        auto_intercept_level=_level(env),
+        auto_intercept_days=_int(env, "PAODAN_INTERCEPT_AUTO_DAYS", 7, 1, 90),
     )
+
+
+def _level(env: dict[str, str]) -> str:
+    value = env.get("PAODAN_INTERCEPT_AUTO_LEVEL", "")
+    if value not in ("", "medium", "high", "critical"):
+        raise SettingsError(f"PAODAN_INTERCEPT_AUTO_LEVEL={value!r}: expected medium, high or critical (or unset)")
+    return value

@@ -5,7 +5,9 @@ intercept_type 1 — the company's diversion phrases from its lexicon, or the wo
 numbers, e-mail addresses and red packets) until `days` from now; asking again for someone already
 under a rule extends it without another rule. When the time is up, `sweep` deletes the rule
 (`del_intercept_rule`; a rule already removed in the admin console is simply forgotten). The board runs
-the sweep every minute; `paodan act intercept --sweep` runs it once. Same guarantees as every WeCom
+the sweep every minute; `paodan act intercept --sweep` runs it once. With PAODAN_INTERCEPT_AUTO_LEVEL set
+(config.wecom_app), the same round puts everyone whose risk level (`paodan:risk`, the rules' own level
+lines) has reached it under a rule for PAODAN_INTERCEPT_AUTO_DAYS — adaptive protection. Same guarantees as every WeCom
 action (dashboard_ws.wecom_actions): reason, confirmation, permission check, idempotency key, audit rows.
 
 Redis: `paodan:intercepts` — hash employee → `{"rule_id", "until", "since", "by", "reason"}`.
@@ -25,7 +27,9 @@ from config.lexicon import Lexicon
 from dashboard_ws.auth import Claims
 from dashboard_ws.lifecycle import ActionError
 from dashboard_ws.wecom_actions import WecomActions, _need, idempotency_key, supervises
+from detectors.alert import SEVERITY_RANK
 from ingest.wecom_api import WecomError
+from sinks import redis_risk
 
 log = logging.getLogger("paodan.board.intercepts")
 INTERCEPTS = "paodan:intercepts"
@@ -33,6 +37,7 @@ MAX_DAYS = 90
 MAX_WORDS = 300
 DAY_MS = 86_400_000
 SWEEPER = Claims(role="admin", team="", exp=0, jti="sweeper", sub="paodan:intercept-sweeper")
+PROTECTOR = Claims(role="admin", team="", exp=0, jti="protector", sub="paodan:adaptive-protection")
 
 
 def lexicon_words(lexicon: Lexicon) -> list[str]:
@@ -148,11 +153,35 @@ class Intercepts:
             return {"already_gone": True}
         return {"deleted": True}
 
-    async def sweep_forever(self, every_s: float = 60.0) -> None:
+    async def protect(self, level: str, days: int) -> list[dict[str, Any]]:
+        """Adaptive protection: everyone whose current risk level is `level` or above and who is not yet
+        under a rule gets one for `days` (actor `paodan:adaptive-protection`, audited like any other)."""
+        if not level:
+            return []
+        active = await self.active()
+        put = []
+        for raw in (await self.actions.redis.hgetall(redis_risk.HASH)).values():
+            risk = orjson.loads(raw)
+            employee, current = risk.get("employee_id"), risk.get("level") or "info"
+            if not employee or employee in active or SEVERITY_RANK.get(current, 0) < SEVERITY_RANK[level]:
+                continue
+            detail = {"employee": employee, "days": days, "confirm": True,
+                      "reason": f"风险等级 {current}（分值 {risk.get('score', 0):.1f}）达到自动拦截线 {level} / "
+                                f"risk level {current} reached the automatic intercept level {level}",
+                      "key": f"auto-intercept:{employee}:{int(self.clock()) // 86_400}"}
+            try:
+                put.append(await self.put(PROTECTOR, detail))
+            except ActionError as exc:
+                log.warning("adaptive protection of %s not applied: %s", employee, exc)
+        return put
+
+    async def sweep_forever(self, every_s: float = 60.0, level: str = "", days: int = 7) -> None:
         while True:
             try:
                 for entry in await self.sweep():
                     log.info("intercept rule of %s ended", entry["employee"])
+                for entry in await self.protect(level, days):
+                    log.info("adaptive protection: %s under rule %s", entry["employee"], entry["rule_id"])
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 - Redis/WeCom/ClickHouse away: try at the next round

@@ -38,7 +38,7 @@ from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
-from config.settings import Settings
+from config.settings import Settings, SettingsError
 from config.wecom_app import WecomApp, load_wecom_app
 from dashboard_ws.actions import Actions
 from dashboard_ws.api import Api
@@ -195,7 +195,9 @@ class Board:
     async def run(self, host: str, port: int, ready: asyncio.Event | None = None) -> None:
         if self.signin is not None:
             await self.privileges.seed(self.wecom_app.admins, self.wecom_app.compliance)
-        tasks = [asyncio.create_task(self.intercepts.sweep_forever())] if self.signin is not None else []
+        tasks = [asyncio.create_task(self.intercepts.sweep_forever(
+            level=self.wecom_app.auto_intercept_level, days=self.wecom_app.auto_intercept_days))] \
+            if self.signin is not None else []
         tasks += [asyncio.create_task(self.fanout.follow()), asyncio.create_task(self.fanout.enforce_expiry()),
                  asyncio.create_task(self.fanout.watch_resync())]
         if self.relay is not None:
@@ -241,5 +243,11 @@ def _file(path: Path) -> Response:
 
 def run(settings: Settings, host: str, port: int) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        board = Board(settings)
+    except SettingsError as exc:  # e.g. a WeCom app without PAODAN_BOARD_URL
+        raise SystemExit(f"paodan board: bad setting: {exc}") from None
     print(f"board: http://{host}:{port}/  (websocket ws://{host}:{port}/ws?token=…)", flush=True)
-    asyncio.run(Board(settings).run(host, port))
+    if board.signin is not None:
+        print(f"WeCom sign-in: {board.wecom_app.board_url}/ → {board.wecom_app.oauth}", flush=True)
+    asyncio.run(board.run(host, port))

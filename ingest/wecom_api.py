@@ -28,6 +28,7 @@ TOKEN_MARGIN_S = 300  # renew this long before WeCom's expiry, so a call never r
 
 # WeCom's global error codes our calls can meet, in words a manager understands (zh-CN, English).
 PLAIN = {
+    -2: ("无法连接企业微信或其回答无法识别", "WeCom could not be reached or its answer was not understood"),
     -1: ("企业微信系统繁忙，请稍后再试", "WeCom is busy; try again shortly"),
     40001: ("应用 Secret 不正确，请管理员检查配置", "the app secret is wrong; ask an admin to check the settings"),
     40003: ("成员不存在或不在应用可见范围", "no such member, or the member is outside the app's visible range"),
@@ -54,7 +55,7 @@ PLAIN = {
 
 
 class WecomError(RuntimeError):
-    """WeCom answered with a non-zero errcode (or not at all); `plain` says it in words for people."""
+    """WeCom answered with a non-zero errcode (or not at all: -2); `plain` says it in words for people."""
 
     def __init__(self, errcode: int, errmsg: str, path: str = ""):
         self.errcode, self.errmsg, self.path = errcode, errmsg, path

@@ -11,7 +11,8 @@ goes through dashboard_ws.wecom_actions (permission check, idempotency key, audi
 - `paodan act transfer --from U --to U2 [--customer C…] [--message …] [--alert ID] --reason …`
 - `paodan act transfer-status --from U --to U2`
 - `paodan act notify --alert ID [--to U] --reason …` (default recipient: the employee's manager)
-- `paodan act intercept --employee U --days N [--word W…] --reason …`; `paodan act intercept --sweep`
+- `paodan act intercept --employee U --days N [--word W…] --reason …`; `paodan act intercept --sweep` (ends
+  rules whose time is up and, with PAODAN_INTERCEPT_AUTO_LEVEL, applies adaptive protection)
 Exit status: 0 done, 1 refused or failed (the reason on stderr), 2 not confirmed.
 """
 
@@ -126,7 +127,9 @@ async def _act(args, settings, claims) -> dict[str, Any]:
 
             guard = intercepts.Intercepts(actions, intercepts.default_words(settings))
             if args.sweep:
-                return {"ended": await guard.sweep()}
+                ended = await guard.sweep()
+                put = await guard.protect(app.auto_intercept_level, app.auto_intercept_days)
+                return {"ended": ended, "protected": put}
             detail = {"reason": args.reason, "confirm": True, "employee": args.employee, "days": args.days,
                       "words": args.word, **({"key": args.key} if args.key else {})}
             return await guard.put(claims, detail)
@@ -159,9 +162,10 @@ def _print(args, result: dict[str, Any]) -> None:
         print(f"已通知 {result['to']} / {result['to']} notified: {result['url']}")
         return
     if args.act == "intercept":
-        for entry in result.get("ended", [result] if "rule_id" in result else []):
+        started = result.get("protected", [result] if "rule_id" in result else [])
+        for entry in result.get("ended", []) + started:
             until = time.strftime("%Y-%m-%d %H:%M", time.localtime(entry["until"] / 1000))
-            verb = "已结束 / ended" if "ended" in result else "至 / until " + until
+            verb = "至 / until " + until if entry in started else "已结束 / ended"
             print(f"{entry['employee']}: 拦截规则 {entry['rule_id']} {verb}")
         return
     if args.act == "message":

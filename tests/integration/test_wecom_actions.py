@@ -114,8 +114,8 @@ async def test_a_manager_messages_the_alerts_customers_from_the_board(board, wec
     assert rows[0]["detail"]["reason"] == "挽回客户" and rows[0]["detail"]["key"] == key
 
 
-def run_act(stack, wecom, token: str, *args: str) -> subprocess.CompletedProcess:
-    env = dict(os.environ, **wecom_env(wecom), PAODAN_TOKEN=token)
+def run_act(stack, wecom, token: str, *args: str, **env_extra: str) -> subprocess.CompletedProcess:
+    env = dict(os.environ, **wecom_env(wecom), PAODAN_TOKEN=token, **env_extra)
     return subprocess.run([sys.executable, "-m", "paodan", "act", *args], cwd=REPO, env=env, capture_output=True,
                           text=True, timeout=60, stdin=subprocess.DEVNULL)
 
@@ -311,3 +311,37 @@ async def test_a_resignation_lists_the_leavers_customers_and_hands_them_over_in_
     _, _, _, body = wecom.calls("/cgi-bin/externalcontact/resigned/transfer_customer")[-1]
     assert body == {"handover_userid": leaver, "takeover_userid": free, "external_userid": sorted(theirs)}
     assert set(theirs) <= wecom.members[free].customers and wecom.violations == []
+
+
+async def test_adaptive_protection_puts_a_high_risk_employee_under_a_rule(wecom, company, stack):
+    import redis
+
+    from dashboard_ws.intercepts import INTERCEPTS
+    from sinks import redis_risk
+
+    ids, team, _ = company
+    token = cli_token(stack, "admin", sub=unique("admin_"))
+    r = redis.Redis.from_url(stack.redis)
+    try:
+        r.hdel(INTERCEPTS, ids["peer"])
+        r.hset(redis_risk.HASH, ids["peer"], orjson.dumps({"employee_id": ids["peer"], "team": team, "score": 91.0,
+                                                           "level": "critical", "ts": int(time.time() * 1000)}))
+        r.hset(redis_risk.HASH, ids["stranger"], orjson.dumps({"employee_id": ids["stranger"], "team": "x",
+                                                               "score": 40.0, "level": "medium", "ts": 1}))
+        off = run_act(stack, wecom, token, "intercept", "--sweep", "--json")
+        assert off.returncode == 0 and orjson.loads(off.stdout)["protected"] == []  # not configured: never
+        on = run_act(stack, wecom, token, "intercept", "--sweep", "--json", PAODAN_INTERCEPT_AUTO_LEVEL="high",
+                     PAODAN_INTERCEPT_AUTO_DAYS="3")
+        assert on.returncode == 0, on.stderr
+        protected = {e["employee"]: e for e in orjson.loads(on.stdout)["protected"]}
+        assert ids["peer"] in protected and ids["stranger"] not in protected
+        assert wecom.rules[protected[ids["peer"]]["rule_id"]]["users"] == {ids["peer"]}
+        assert abs(protected[ids["peer"]]["until"] - (time.time() * 1000 + 3 * 86_400_000)) < 120_000
+        again = run_act(stack, wecom, token, "intercept", "--sweep", "--json", PAODAN_INTERCEPT_AUTO_LEVEL="high")
+        assert ids["peer"] not in {e["employee"] for e in orjson.loads(again.stdout)["protected"]}
+    finally:
+        r.hdel(redis_risk.HASH, ids["peer"], ids["stranger"])
+        r.close()
+    [requested, done] = [row for row in audit_rows(stack, "wecom_intercept", "paodan:adaptive-protection")
+                         if row["employee_id"] == ids["peer"]]
+    assert (requested["status"], done["status"]) == ("requested", "done") and "critical" in requested["detail"]["reason"]

@@ -111,3 +111,20 @@ async def test_transfers_on_job_and_after_resignation(wecom, api):
     assert info.value.errcode == 40097
     _, _, _, body = wecom.calls("/cgi-bin/externalcontact/resigned/transfer_customer")[-1]
     assert "transfer_success_msg" not in body
+
+
+async def test_an_unreachable_wecom_is_said_plainly():
+    import socket
+
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    client = WecomApi(WecomApp(api=f"http://127.0.0.1:{port}", corpid="ww1436e0e65a779aee", agentid="1000002",
+                               secret="standin-secret-0123456789abcdef"), timeout_s=2)
+    try:
+        with pytest.raises(WecomError) as info:
+            await client.token()
+    finally:
+        await client.close()
+    assert info.value.errcode == -2 and "could not be reached" in info.value.plain
+    assert "standin-secret" not in str(info.value)

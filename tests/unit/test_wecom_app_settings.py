@@ -14,7 +14,7 @@ GOOD = {"PAODAN_WECOM_CORPID": "ww1436e0e65a779aee", "PAODAN_WECOM_AGENTID": "10
 def test_defaults_keep_the_real_api_and_disable_signin():
     app = load_wecom_app({})
     assert app.api == DEFAULT_API == "https://qyapi.weixin.qq.com"
-    assert not app.api_enabled and app.admins == ()
+    assert not app.api_enabled and app.admins == () and app.auto_intercept_level == ""
 
 
 def test_a_complete_app():
@@ -32,6 +32,8 @@ def test_a_complete_app():
     ("PAODAN_BOARD_URL", "paodan.example.com", "PAODAN_BOARD_URL"),
     ("PAODAN_BOARD_ADMINS", "wang,李 四", "PAODAN_BOARD_ADMINS"),
     ("PAODAN_SESSION_HOURS", "0", "PAODAN_SESSION_HOURS"),
+    ("PAODAN_INTERCEPT_AUTO_LEVEL", "severe", "PAODAN_INTERCEPT_AUTO_LEVEL"),
+    ("PAODAN_INTERCEPT_AUTO_DAYS", "91", "PAODAN_INTERCEPT_AUTO_DAYS"),
 ])
 def test_bad_values_name_the_variable(name, value, needle):
     with pytest.raises(SettingsError, match=needle):
