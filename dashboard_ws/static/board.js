@@ -20,6 +20,8 @@ const I18N = {
     reopen: "重新打开", escalate: "升级至合规", silenceRule: "静默规则…", silenceEmployee: "静默员工…",
     wecomMessage: "企业微信官方消息…", wecomTransfer: "转接客户…", wecomNotify: "通知主管…", wecomIntercept: "聊天拦截…",
     textPrompt: "发给客户的官方消息：", reasonPrompt: "原因（将记录在审计中）：", takerPrompt: "接替成员的 userid：",
+    privileges: "管理员与合规名单", requestPrivilege: "申请变更…", approve: "批准", requestedBy: "申请人",
+    userPrompt: "成员 userid：", rolePrompt: "角色（admin、compliance，或 none 表示取消）：",
     handovers: "离职交接", handOver: "一键转接", lastDay: "最后工作日", overdue: "已逾期", days: "天",
     noTaker: "同组无可接替成员", customersN: "位客户", startedN: "已发起", noHandovers: "暂无待交接的离职员工。",
     daysPrompt: "拦截多少天？", confirmPrompt: "确认通过企业微信执行：", wecomDone: "企业微信已受理：", signout: "退出",
@@ -50,6 +52,8 @@ const I18N = {
     silenceEmployee: "Silence employee…", wecomMessage: "Official WeCom message…", wecomTransfer: "Hand customers over…",
     wecomNotify: "Tell the manager…", wecomIntercept: "Intercept chats…", textPrompt: "Official message to the customers:",
     reasonPrompt: "Reason (kept in the audit trail):", takerPrompt: "userid of the member taking over:",
+    privileges: "Admins and compliance", requestPrivilege: "Request a change…", approve: "Approve",
+    requestedBy: "requested by", userPrompt: "Member's userid:", rolePrompt: "Role (admin, compliance, or none to remove):",
     handovers: "Resignation hand-over", handOver: "Hand over", lastDay: "last day", overdue: "overdue", days: "days",
     noTaker: "nobody in the team can take over", customersN: "customers", startedN: "started",
     noHandovers: "No leavers waiting for a hand-over.",
@@ -356,6 +360,13 @@ function wecomButtons(a) {
     w("wecomIntercept", "wecom_intercept", () => { const days = Number(prompt(t("daysPrompt"), "7")); return days > 0 ? ask(`${a.employee_id} · ${days}`, { employee: a.employee_id, days }) : null; }),
   ];
 }
+function renderPrivileges(msg) {  // admin only; a change applies once a second admin approves it
+  $("privileges").replaceChildren(...Object.entries(msg.privileges).sort().map(([u, r]) => el("li", { text: `${u} · ${r}` })));
+  $("privilege-requests").replaceChildren(...msg.requests.map((q) => el("li", { "data-request": q.request_id },
+    `${q.userid}: ${q.from} → ${q.role} · ${t("requestedBy")} ${q.requested_by} · ${q.reason} `,
+    q.requested_by === state.hello.actor ? "" : el("button", { type: "button", text: t("approve"),
+      onclick: () => send("approve_privilege", null, { request_id: q.request_id }) }))));
+}
 function renderHandovers(list) {  // leavers' customers, a suggested taker, one click to hand them over
   state.handovers = list;
   $("handovers").replaceChildren(...(list.length ? list.map((h) => el("li", { "data-employee": h.employee },
@@ -511,6 +522,8 @@ function connect() {
       if (msg.role === "admin") ws.send(JSON.stringify({ type: "action", action: "list_tokens", detail: {} }));
       $("signout").hidden = !!token();
       $("handover-card").hidden = !msg.wecom;
+      $("privileges-card").hidden = !(msg.wecom && msg.role === "admin" && !token());
+      if (!$("privileges-card").hidden) ws.send(JSON.stringify({ type: "action", action: "list_privileges", detail: {} }));
       if (msg.wecom) ws.send(JSON.stringify({ type: "action", action: "list_handovers", detail: {} }));
       renderCounters();
     } else if (msg.type === "snapshot") {
@@ -537,6 +550,7 @@ function connect() {
       $("d-note").textContent = msg.ok && msg.result ? `${t("wecomDone")} ${wecomSummary(msg.result)}` : "";
       if (msg.tokens) renderTokens(msg.tokens);
       if (msg.handovers) renderHandovers(msg.handovers);
+      if (msg.privileges) renderPrivileges(msg);
       if (msg.ok && msg.result && msg.result.customers && state.ws)  // a hand-over began: refresh the list
         state.ws.send(JSON.stringify({ type: "action", action: "list_handovers", detail: {} }));
     } else {
@@ -573,6 +587,12 @@ $("d-comment-form").addEventListener("submit", (ev) => {
   if (!text || !state.selected) return;
   send("comment", state.selected, { text });
   $("d-comment").value = "";
+});
+$("privilege-request").addEventListener("click", () => {
+  const userid = prompt(t("userPrompt"));
+  const role = userid && prompt(t("rolePrompt"), "compliance");
+  const reason = role && prompt(t("reasonPrompt"));
+  if (reason) send("request_privilege", null, { userid, role, reason });
 });
 $("signin-form").addEventListener("submit", (ev) => {
   ev.preventDefault();

@@ -18,9 +18,19 @@ from tests.live import unique
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
 
 
+ADMINS = (unique("badm1_"), unique("badm2_"))
+
+
 @pytest.fixture(scope="module")
 def wecom_board_process(stack, wecom, tmp_path_factory):
-    b = wecom_board(tmp_path_factory.mktemp("wecom-browser"), wecom)
+    import redis
+
+    from dashboard_ws.privileges import PRIVILEGES, SEEDED
+
+    r = redis.Redis.from_url(stack.redis)
+    r.delete(SEEDED, PRIVILEGES)  # this board seeds the privileged list from its configuration
+    r.close()
+    b = wecom_board(tmp_path_factory.mktemp("wecom-browser"), wecom, PAODAN_BOARD_ADMINS=",".join(ADMINS))
     yield b
     b.stop()
 
@@ -96,3 +106,32 @@ async def test_a_leavers_customers_are_handed_over_with_one_click(wecom, wecom_b
     _, _, _, body = wecom.calls("/cgi-bin/externalcontact/resigned/transfer_customer")[-1]
     assert body == {"handover_userid": leaver, "takeover_userid": taker, "external_userid": sorted(customers)}
     await context.close()
+
+
+async def test_a_privilege_change_is_requested_by_one_admin_and_approved_by_another(wecom, wecom_board_process,
+                                                                                  chromium):
+    board = wecom_board_process
+    newcomer = unique("bcomp_")
+
+    async def admin_page(userid, answers):
+        wecom.signed_in_as = userid
+        context = await chromium.new_context(viewport={"width": 1400, "height": 900}, locale="zh-CN")
+        page = await context.new_page()
+        replies = iter(answers)
+        page.on("dialog", lambda d: d.accept(next(replies, "")))
+        await page.goto(board.url + "/")
+        await expect(page.locator("#privileges-card")).to_be_visible(timeout=10_000)
+        return context, page
+
+    first, page1 = await admin_page(ADMINS[0], [newcomer, "compliance", "新任合规专员"])
+    await page1.locator("#privilege-request").click()
+    mine = page1.locator("#privilege-requests li", has_text=newcomer)
+    await expect(mine).to_be_visible()
+    await expect(mine.locator("button")).to_have_count(0)  # nobody approves their own request
+    second, page2 = await admin_page(ADMINS[1], [])
+    theirs = page2.locator("#privilege-requests li", has_text=newcomer)
+    await theirs.locator("button").click()
+    await expect(page2.locator("#privileges li", has_text=f"{newcomer} · compliance")).to_be_visible()
+    await expect(theirs).to_have_count(0)
+    await first.close()
+    await second.close()
