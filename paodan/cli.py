@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 from config.settings import SettingsError, load
-from paodan import history_cmd, rules_cmd
+from paodan import act_cmd, history_cmd, rules_cmd
 
 
 def _settings():
@@ -427,6 +427,7 @@ def build_parser() -> argparse.ArgumentParser:
     calibrate_cmd.add_parser(rsub, cmd_calibrate)
     rules_cmd.add_parsers(rsub, _rules, _settings)
     history_cmd.add_history_parser(sub)
+    act_cmd.add_parser(sub, _settings)
 
     s = sub.add_parser("ingest", help="WeCom callback receiver, chat-archive loader, order/HR intake")
     isub = s.add_subparsers(dest="action", required=True)
