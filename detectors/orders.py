@@ -237,18 +237,25 @@ def approval_line(samples: list, min_orders: int, norm: float) -> tuple[float, f
     return ordered[best_i][0], share, len(above)
 
 
-def _approval_signals(rows: list[dict], window, cfg, st: dict, learned) -> list[tuple[str, Signal]]:
-    """Paid without approval where the practice (learned before today) says approval is the norm."""
+def _approval_signals(rows: list[dict], window, cfg, st: dict, learned, samples: list) -> list[tuple[str, Signal]]:
+    """Paid without approval where the practice (learned before today) says approval is the norm. A
+    learned line holds only for amounts the branch has already had approved: cautious colleagues who have
+    orders just below the company's real line approved put the learned line there too, so an order
+    between them and the real line is judged only once enough approved orders of at most its size were
+    seen (`support`)."""
     out = []
+    need = max(3, cfg.approval_min_orders // 4)
     for r in rows:
         for amount, ok, oid in r.get("pa", ()):
             if ok:
                 continue
             if cfg.approval_amount and amount >= cfg.approval_amount:
                 why = f"公司设定的审批线 {cfg.approval_amount:.0f} 元"
-            elif learned and amount >= learned[0]:
+            elif learned and amount >= learned[0] and (support := sum(
+                    1 for a, approved in samples if approved and learned[0] <= a <= amount)) >= need:
                 why = (f"本分公司 {learned[2]} 笔 {learned[0]:.0f} 元以上的已付款订单中 {learned[1]:.0%} 经过审批"
-                       f"（审批为常规的阈值 {cfg.approval_norm_share:.0%}）")
+                       f"（审批为常规的阈值 {cfg.approval_norm_share:.0%}），其中 {support} 笔金额不高于本单"
+                       f"（至少 {need} 笔）")
             else:
                 continue
             out.append((r["e"], Signal("orders.paid_without_approval", "high", window[1] - 1, window,
@@ -301,9 +308,10 @@ def evaluate(rows: list[dict], day: int, window: tuple[int, int], rules, group, 
         who = {e for e, _ in found}
         by_e = {r["e"]: r for r in rows}
         out += [(e, sig) for e, sig in found if not group.crowded(by_e[e], who)]
-    line = approval_line(st.get("as", []), cfg.approval_min_orders, cfg.approval_norm_share)
+    before = list(st.get("as", []))  # the practice as known before today
+    line = approval_line(before, cfg.approval_min_orders, cfg.approval_norm_share)
     learn_approvals(st, rows)  # who approves today for several colleagues is part of the chain today
-    out += _approval_signals(rows, window, cfg, st, line)
+    out += _approval_signals(rows, window, cfg, st, line, before)
     return out
 
 

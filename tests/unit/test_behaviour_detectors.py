@@ -259,6 +259,26 @@ def test_paid_without_approval_and_approvers_outside_the_chain_follow_the_branch
     assert st["av"]["carol"] == ["amy"], "the branch learns who approves for whom"
 
 
+def test_a_learned_line_holds_only_for_amounts_the_branch_has_had_approved():
+    # The company's line is 5000; two cautious colleagues also had their 4700 and 4800 orders approved,
+    # so the best-separating line the branch learns sits at 4700.
+    below = [[100.0 * (i % 46 + 1), 0] for i in range(200)]       # up to 4600, none approved
+    above = [[5000.0 + 100.0 * (i % 30), 1] for i in range(60)]   # 5000 and more, all approved
+    st: dict = {"as": below + above + [[4700.0, 1], [4800.0, 1]], "av": {}}
+    rules = BehaviourRules.of(RULES)
+    assert orders.approval_line(st["as"], 20, 0.9)[0] == 4700.0
+
+    def flagged(amount):
+        rows = [{"e": "amy", "t": "一组", "n": 0, "a": 0, "inc": 0, "k": 0, "bn": 0, "ba": 0, "bi": 0,
+                 "pa": [[amount, 0, "SO-X"]], "na": []}]
+        return [sig for _, sig in orders.evaluate(rows, 20_000, (0, DAY), rules, peers.Peers(rows, rules),
+                                                  {"as": list(st["as"]), "av": {}})
+                if sig.rule == "orders.paid_without_approval"]
+    assert not flagged(4750.0)  # one approved order at or below it: the practice there is unknown
+    high = flagged(5600.0)      # dozens approved up to this size: approval is the norm here
+    assert high and "笔金额不高于本单" in high[0].explanation
+
+
 def test_orders_credited_on_another_employees_customers(w):
     w.own(w.bob, "wmx1")
     w.own(w.bob, "wmx2")
