@@ -149,7 +149,7 @@ def cmd_replay(args) -> int:
         from ingest.media.store import MediaStore
         from streams.media import MediaReader
 
-        replay.media = MediaReader(MediaStore(media))
+        replay.media = MediaReader(MediaStore(media), replay.rules.rule("media"))
     began = time.monotonic()
     try:
         replay.run(args.files)
