@@ -23,16 +23,17 @@ from tests.chatmsg import record  # noqa: E402
 from tests.integration.test_content_live import consuming  # noqa: E402
 from tests.live import REPO, Consumer, Worker, produce, unique  # noqa: E402
 from tests.unit.test_media_qr import _qr_png  # noqa: E402
+from tests.unit.test_media_ocr import FONT, render  # noqa: E402
 
 pytestmark = pytest.mark.integration
 CUSTOMER = "wmCUSTOMER0001"
 
 
-def media_rules(tmp_path, **values) -> str:
-    """A copy of the checkout's rules with some `media:` keys changed."""
+def media_rules(tmp_path, version: str = "media-1-", **values) -> str:
+    """A copy of the checkout's rules with some `media:` keys changed (written again: the worker reloads it)."""
     rules_dir = tmp_path / "config"
-    shutil.copytree(CONFIG_DIR / "lexicons", rules_dir / "lexicons")
-    text = (CONFIG_DIR / "rules.yaml").read_text(encoding="utf-8")
+    shutil.copytree(CONFIG_DIR / "lexicons", rules_dir / "lexicons", dirs_exist_ok=True)
+    text = (CONFIG_DIR / "rules.yaml").read_text(encoding="utf-8").replace('version: "', f'version: "{version}', 1)
     head, media = text.split("\n  media:\n", 1)
     for key, value in values.items():
         media, n = re.subn(rf"(?m)^    {key}: .*$", f"    {key}: {value}", media, count=1)
@@ -61,13 +62,14 @@ def media_worker(stack, tmp_path_factory):
     store.mkdir()
     rules = media_rules(tmp, ocr="false", missing_retry_minutes=1)
     w = Worker(tmp, env={"PAODAN_MEDIA": str(store), "PAODAN_RULES": rules}, name="media-worker").start()
-    yield w, MediaStore(store), rules
+    yield w, MediaStore(store), tmp
     w.stop()
 
 
 async def test_personal_wechat_qr_alerts_live_as_in_replay_and_missing_blocks_no_text(media_worker, settings,
                                                                                       tmp_path):
-    worker, store, rules = media_worker
+    worker, store, tmp = media_worker
+    rules = str(tmp / "config" / "rules.yaml")
     src = tmp_path / "qr.png"
     src.write_bytes(_qr_png("https://u.wechat.com/EFxLivePersonal"))
     md5 = store.put(src)
@@ -121,4 +123,31 @@ async def test_a_file_written_late_is_read_on_a_later_look(media_worker, setting
     finally:
         await alerts.stop()
     assert "wxp://f2f0LateComer123" in alert["explanation"]
+    assert [e["id"] for e in alert["evidence"]] == [msgid]
+
+
+async def test_ocr_switched_on_reads_a_screenshot_live(media_worker, settings):
+    """Last in the module: it switches OCR on in the running worker's rules file (hot reload)."""
+    worker, store, tmp = media_worker
+    mark = len(worker.log())
+    media_rules(tmp, version="media-2-", ocr="true", missing_retry_minutes=1)
+    deadline = time.monotonic() + 20
+    while "rules reloaded" not in worker.log()[mark:] and time.monotonic() < deadline:
+        await asyncio.sleep(0.3)
+    lines = ("加我私人微信 wx: abc_123", "电话 138 0013 8000") if FONT else ("wx: abc_123", "tel 138 0013 8000")
+    shot = tmp / "shot.png"
+    shot.write_bytes(render(*lines))
+    md5 = store.put(shot)
+    employee, msgid = unique("itm_ocr_"), unique("shot-")
+    await consuming(settings)
+    alerts = await Consumer(settings.kafka, "paodan.alerts").start()
+    await produce(settings.kafka, [("wecom.msgaudit", employee, image(employee, msgid, md5, int(time.time() * 1000)))])
+    try:  # the worker's first OCR also builds its engine (seconds on a busy machine)
+        got = await alerts.until(lambda kv: kv[1]["employee_id"] == employee
+                                 and kv[1]["rule"] == "chat.private_contact", timeout=90)
+    finally:
+        await alerts.stop()
+    alert = got[0][1]
+    assert alert["rules_version"].startswith("media-2-")
+    assert "abc_123" in alert["explanation"] and "13800138000" in alert["explanation"]
     assert [e["id"] for e in alert["evidence"]] == [msgid]
