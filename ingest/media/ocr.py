@@ -27,8 +27,8 @@ def engine(threads: int = 1):
     if eng is None or _local.threads != threads:
         from rapidocr import RapidOCR
 
-        logging.getLogger("RapidOCR").setLevel(logging.WARNING)  # it logs every model file it opens
-        eng = RapidOCR(params={"Global.log_level": "warning",
+        logging.getLogger("RapidOCR").setLevel(logging.ERROR)  # it logs every model file it opens, and empty reads
+        eng = RapidOCR(params={"Global.log_level": "error",
                                "EngineConfig.onnxruntime.intra_op_num_threads": threads,
                                "EngineConfig.onnxruntime.inter_op_num_threads": 1})
         _local.engine, _local.threads = eng, threads
