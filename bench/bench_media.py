@@ -153,7 +153,8 @@ async def live(rate: float, seconds: float, share: float, rng: random.Random) ->
     producer = AIOKafkaProducer(bootstrap_servers=settings.kafka, acks="all", linger_ms=settings.producer_linger_ms)
     await producer.start()
     try:
-        for phase, images in (("text only", 0.0), (f"{share:.0%} images", share)):
+        # Alternated, twice each: the machine is shared and its load drifts.
+        for phase, images in [("text only", 0.0), (f"{share:.0%} images", share)] * 2:
             employees = [unique("blm_") for _ in range(max(50, int(rate * seconds // 20)))]
             sent, arrivals = {}, {}
 
@@ -169,7 +170,7 @@ async def live(rate: float, seconds: float, share: float, rng: random.Random) ->
 
             collector = asyncio.create_task(collect())
             began, i, n_images = time.monotonic(), 0, 0
-            while time.monotonic() - began < seconds:
+            while time.monotonic() - began < seconds / 2:
                 emp = employees[i % len(employees)]
                 ms = int(time.time() * 1000)
                 if rng.random() < images:

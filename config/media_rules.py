@@ -16,6 +16,8 @@
         own_wecom_codes:           # the company's own WeCom contact / group codes: never flagged
           - https://work.weixin.qq.com/ca/cawcde0a1b2c       # one code exactly
           - https://work.weixin.qq.com/u/vc_paodan_*         # or every code starting so
+        speech_engine: none        # none, vosk or sherpa-onnx: voice to text on the operator's model
+        speech_model: /opt/models/vosk-model-cn-0.22   # its directory (relative: to this file's)
 
 Registered in config.rules.RULE_PARSERS; a bad value fails with the file and line like the rest.
 """
@@ -26,13 +28,14 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from config.chat_rules import _bool, _int
-from config.lexicon import _expect, _keys, _strings
+from config.lexicon import _choice, _expect, _keys, _strings
 from config.yamlfile import line_of
 
 # Hosts of WeCom contact and group codes (detectors/content/media.py classifies them).
 WECOM_CODE_HOSTS = ("work.weixin.qq.com", "wecom.work")
 # A prefix entry must name more than a code family (e.g. `/u/`): this many characters past its first segment.
 MIN_PREFIX_TAIL = 4
+SPEECH_ENGINES = ("none", "vosk", "sherpa-onnx")  # ingest/media/speech.py
 
 
 @dataclass(frozen=True)
@@ -49,6 +52,8 @@ class MediaRule:
     ocr_min_score: float = 0.5
     missing_retry_ms: int = 600_000
     own_wecom_codes: tuple[str, ...] = ()  # normalised; a trailing * makes an entry a prefix
+    speech_engine: str = "none"
+    speech_model: Path | None = None
 
 
 def normalise_code(text: str) -> str:
@@ -83,7 +88,17 @@ def _own_code(entry: str, path: Path, line: int | None) -> str:
 
 def parse(section: dict, path: Path) -> MediaRule:
     _keys(section, {"enabled", "qr", "ocr", "max_megabytes", "workers", "queue", "ocr_workers", "ocr_queue",
-                    "ocr_threads", "ocr_min_score", "missing_retry_minutes", "own_wecom_codes"}, path, "media")
+                    "ocr_threads", "ocr_min_score", "missing_retry_minutes", "own_wecom_codes", "speech_engine", "speech_model"}, path, "media")
+    engine = _choice(section.get("speech_engine", "none"), SPEECH_ENGINES, path, line_of(section, "speech_engine"),
+                     "media.speech_engine")
+    model = section.get("speech_model")
+    _expect(model is None or (isinstance(model, str) and model.strip()), path, line_of(section, "speech_model"),
+            "media.speech_model must be a directory path")
+    model_dir = (path.parent / model.strip()).resolve() if model else None
+    _expect(engine == "none" or model_dir is not None, path, line_of(section, "speech_engine"),
+            f"media.speech_engine {engine} needs media.speech_model (the model's directory) / 需指定语音模型目录")
+    _expect(engine == "none" or model_dir.is_dir(), path, line_of(section, "speech_model"),
+            f"media.speech_model {model_dir} is not a directory / 语音模型目录不存在")
     score = section.get("ocr_min_score", 0.5)
     _expect(isinstance(score, (int, float)) and not isinstance(score, bool) and 0 <= score <= 1, path,
             line_of(section, "ocr_min_score"), "media.ocr_min_score must be a number from 0 to 1")
@@ -100,7 +115,7 @@ def parse(section: dict, path: Path) -> MediaRule:
         ocr_queue=_int(section, "ocr_queue", 50, 0, 100_000, path),
         ocr_threads=_int(section, "ocr_threads", 1, 1, 64, path), ocr_min_score=float(score),
         missing_retry_ms=_int(section, "missing_retry_minutes", 10, 0, 10_080, path) * 60_000,
-        own_wecom_codes=own)
+        own_wecom_codes=own, speech_engine=engine, speech_model=model_dir)
 
 
 PARSERS = {"media": parse}

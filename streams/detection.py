@@ -174,7 +174,7 @@ async def _chat(batch: Batch, message, rules):
     counts["chat_records"] += 1
     if msg is not None:
         employee = (message.key or b"").decode("utf-8", "replace")
-        if msg.msgtype == "image" and message.topic != media_agent.TOPIC:  # read beside, never waited for
+        if msg.msgtype in ("image", "voice") and message.topic != media_agent.TOPIC:  # beside, never waited for
             media_agent.agent.submit(employee, record, rules.rule("media"))
         state = batch.chat_state(employee)
         partial = skipped(record, rules.rule("chat.content").max_text_chars)

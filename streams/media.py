@@ -1,4 +1,5 @@
-"""Media for the chat detectors: an image record's QR codes and read text as a text record.
+"""Media for the chat detectors: an image record's QR codes and read text (or a voice record's transcript,
+where an operator configured a speech model) as a text record.
 
 Why here and not in the text path's own module: replay and the live worker (streams/media_agent.py) share
 it, and a missing or bad file only yields a reason, so the text path is never held up or stopped by media.
@@ -12,16 +13,23 @@ import threading
 from typing import Any
 
 from config.media_rules import MediaRule
-from detectors.content.media import image_as_text_record, image_text, qr_findings
+from detectors.content.media import image_as_text_record, image_text, qr_findings, voice_text
 from ingest.media.qr import decode_qr
 from ingest.media.store import MediaRead, MediaStore
 
 
+def media_of(record: dict[str, Any]) -> tuple[str, str] | None:
+    """(kind, md5sum) of an image or voice record's file; None for any other record."""
+    kind = record.get("msgtype")
+    if kind not in ("image", "voice") or not isinstance(record.get(kind), dict):
+        return None
+    return kind, str(record[kind].get("md5sum") or "").lower()
+
+
 def image_md5(record: dict[str, Any]) -> str | None:
     """The md5sum of an image record's file (None for any other record)."""
-    if record.get("msgtype") != "image" or not isinstance(record.get("image"), dict):
-        return None
-    return str(record["image"].get("md5sum") or "").lower()
+    got = media_of(record)
+    return got[1] if got and got[0] == "image" else None
 
 
 class _Lru:
@@ -47,11 +55,38 @@ class MediaReader:
 
     def __init__(self, store: MediaStore, config: MediaRule | None = None, cache_size: int = 10000):
         self.store, self.config = store, config or MediaRule()
-        self.qr_cache, self.ocr_cache = _Lru(cache_size), _Lru(cache_size)
+        self.qr_cache, self.ocr_cache, self.voice_cache = _Lru(cache_size), _Lru(cache_size), _Lru(cache_size)
         self.problems = 0
+        self._speech = None  # the speech engine, loaded on the first voice record
 
-    def read(self, md5: str) -> MediaRead:
-        return self.store.read(md5, "image", self.config.max_bytes)
+    def read(self, md5: str, kind: str = "image") -> MediaRead:
+        return self.store.read(md5, kind, self.config.max_bytes)
+
+    @property
+    def hears(self) -> bool:
+        """Whether voice records are transcribed (an operator configured a speech engine)."""
+        return self.config.enabled and self.config.speech_engine != "none"
+
+    def voice(self, md5: str, data: bytes) -> tuple[str, str | None]:
+        """(the voice message's transcript, problem or None); cached by md5."""
+        got = self.voice_cache.get(md5)
+        if got is None:
+            from ingest.media.speech import SpeechUnavailable, load
+            from ingest.media.voice import decode_voice
+
+            pcm, reason = decode_voice(data)
+            if pcm is None:
+                return "", reason
+            try:
+                if self._speech is None:
+                    self._speech = load(self.config.speech_engine, self.config.speech_model)
+                if self._speech is None:  # the rules were reloaded without an engine
+                    return "", "no speech engine configured / 未配置语音识别"
+                got = (self._speech.transcribe(pcm), None)
+            except SpeechUnavailable as exc:
+                return "", str(exc)
+            self.voice_cache.put(md5, got)
+        return got
 
     def qr(self, md5: str, data: bytes) -> tuple[list[dict], str | None]:
         """(findings of the image's QR codes, problem or None); cached by md5."""
@@ -81,13 +116,22 @@ class MediaReader:
         text = image_text(findings, ocr_text)
         return image_as_text_record(record, text) if text else None
 
+    @staticmethod
+    def voice_record(record: dict[str, Any], transcript: str) -> dict[str, Any] | None:
+        text = voice_text(transcript)
+        return image_as_text_record(record, text, "voice") if text else None
+
     def as_text_record(self, record: dict[str, Any]) -> dict[str, Any] | None:
         """Replay's path: read, QR and OCR in turn. None when the image says nothing (or could not be read:
         the problem is printed to stderr and counted)."""
-        md5 = image_md5(record)
-        if md5 is None or not self.config.enabled:
+        kind, md5 = media_of(record) or (None, None)
+        if kind is None or not self.config.enabled or (kind == "voice" and not self.hears):
             return None
-        got = self.read(md5)
+        got = self.read(md5, kind)
+        if kind == "voice":
+            transcript, reason = self.voice(md5, got.data) if got.data is not None else ("", got.reason)
+            self._report(record, md5, [reason])
+            return self.voice_record(record, transcript)
         findings, ocr_text, reasons = [], "", [got.reason]
         if got.data is not None:
             findings, qr_reason = self.qr(md5, got.data)
@@ -95,7 +139,10 @@ class MediaReader:
             if self.config.ocr:
                 ocr_text, ocr_reason = self.ocr(md5, got.data)
                 reasons.append(ocr_reason)
+        self._report(record, md5, reasons)
+        return self.text_record(record, findings, ocr_text)
+
+    def _report(self, record: dict[str, Any], md5: str, reasons: list[str | None]) -> None:
         for reason in filter(None, reasons):
             self.problems += 1
             print(f"[media] {record.get('msgid')} {md5}: {reason}", file=sys.stderr)
-        return self.text_record(record, findings, ocr_text)

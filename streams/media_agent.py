@@ -1,9 +1,10 @@
-"""The media agent: chat-archive images read beside chat detection, never in its way.
+"""The media agent: chat-archive images (and voice, with an operator's speech model) read beside chat
+detection, never in its way.
 
 The detection agent hands each image record to `submit` (which never waits: past the queue limit the image
 is skipped and counted). Reader tasks read the file and decode its QR codes in a thread pool; images that
 OCR wants go on to a second, smaller queue and pool, so a slow OCR never holds up QR codes and neither ever
-holds up text. What an image says becomes a text record with the image's msgid (streams/media.py), sent to
+holds up text; voice messages, where a speech engine is configured, share the slow pool. What an image says becomes a text record with the image's msgid (streams/media.py), sent to
 `{app_id}-media-text` keyed by employee; the detection agent consumes that topic and runs the record through
 the same chat detectors, with the same state, as `paodan replay --media` does — so the same alert ids.
 
@@ -16,6 +17,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import threading
 import time
 from collections import Counter, deque
 from concurrent.futures import ThreadPoolExecutor
@@ -27,7 +30,7 @@ import orjson
 from config.media_rules import MediaRule
 from ingest.media.store import MediaStore
 from streams.app import app, settings
-from streams.media import MediaReader, image_md5
+from streams.media import MediaReader, media_of
 
 log = logging.getLogger(__name__)
 TOPIC = f"{settings.app_id}-media-text"
@@ -39,6 +42,7 @@ LOG_EVERY_S = 10.0  # at most one log line per problem kind this often (the coun
 class Job:
     employee: str
     record: dict[str, Any]
+    kind: str  # image or voice
     md5: str
     since: float  # monotonic time of the first submit
     tries: int = 0
@@ -68,19 +72,21 @@ class MediaAgent:
         return self.reader
 
     def submit(self, employee: str, record: dict[str, Any], cfg: MediaRule) -> bool:
-        """Queue an image record to be read; False when media are off or the queue is full (counted)."""
-        md5 = image_md5(record)
-        if md5 is None:
+        """Queue an image (or voice) record to be read; False when media are off or the queue is full (counted)."""
+        got = media_of(record)
+        if got is None:
             return False
-        if self.config(cfg) is None:
-            self.counts["media_off"] += 1
+        kind, md5 = got
+        reader = self.config(cfg)
+        if reader is None or (kind == "voice" and not reader.hears):
+            self.counts[f"{kind}_off"] += 1
             return False
         if len(self.jobs) + self.waiting >= cfg.queue:
             self._problem("queue_full", record, md5, f"media queue full ({cfg.queue}): image not read "
                           "/ 图片队列已满，未读取")
             return False
         self.counts["media_queued"] += 1
-        self.jobs.append(Job(employee, record, md5, self.clock()))
+        self.jobs.append(Job(employee, record, kind, md5, self.clock()))
         self._wake.set()
         return True
 
@@ -91,8 +97,9 @@ class MediaAgent:
         from streams.rules_state import current_rules
 
         cfg: MediaRule = current_rules().rule("media")
-        pool = ThreadPoolExecutor(cfg.workers, thread_name_prefix="media-read")
-        ocr_pool = ThreadPoolExecutor(cfg.ocr_workers, thread_name_prefix="media-ocr")
+        pool = ThreadPoolExecutor(cfg.workers, thread_name_prefix="media-read", initializer=_yield_cpu, initargs=(10,))
+        ocr_pool = ThreadPoolExecutor(cfg.ocr_workers, thread_name_prefix="media-ocr", initializer=_yield_cpu,
+                                      initargs=(19,))
         tasks = [asyncio.ensure_future(self._reading(pool)) for _ in range(cfg.workers)]
         tasks += [asyncio.ensure_future(self._ocring(ocr_pool)) for _ in range(cfg.ocr_workers)]
         try:
@@ -123,7 +130,16 @@ class MediaAgent:
         if reader is None:
             return
         cfg = reader.config
-        got = await loop.run_in_executor(pool, reader.read, job.md5)
+        cached = reader.qr_cache.get(job.md5) if job.kind == "image" and cfg.qr else None
+        if cached is not None:  # read, checked and decoded before: the same image sent again
+            self.counts["media_cached"] += 1
+            if cached[1]:
+                self._problem("unreadable", job.record, job.md5, cached[1])
+            else:
+                job.findings = cached[0]
+                await self._after_qr(job, cfg)
+            return
+        got = await loop.run_in_executor(pool, reader.read, job.md5, job.kind)
         if got.data is None:
             if got.missing and self.clock() - job.since < cfg.missing_retry_ms / 1000:
                 self._retry(job, loop)
@@ -132,10 +148,21 @@ class MediaAgent:
                 self._problem(got.reason.split(" ")[0], job.record, job.md5, f"{got.reason}{waited}")
             return
         self.counts["media_read"] += 1
+        if job.kind == "voice":  # speech to text is slow like OCR: the same small pool and queue
+            if len(self.ocr_jobs) < cfg.ocr_queue:
+                self.ocr_jobs.append(job)
+                self._wake_ocr.set()
+            else:
+                self._problem("speech_skipped", job.record, job.md5, f"slow queue full ({cfg.ocr_queue}): "
+                              "voice not transcribed / 队列已满，语音未转写")
+            return
         job.findings, reason = await loop.run_in_executor(pool, reader.qr, job.md5, got.data)
         if reason:
             self._problem("unreadable", job.record, job.md5, reason)
             return
+        await self._after_qr(job, cfg)
+
+    async def _after_qr(self, job: Job, cfg: MediaRule) -> None:
         if cfg.ocr:
             if len(self.ocr_jobs) < cfg.ocr_queue:
                 self.ocr_jobs.append(job)
@@ -167,19 +194,28 @@ class MediaAgent:
             job = await self._next(self.ocr_jobs, self._wake_ocr)
             try:
                 reader = self.reader
-                got = await loop.run_in_executor(pool, reader.read, job.md5)  # not kept in the queue: memory
-                text, reason = ("", got.reason) if got.data is None else \
-                    await loop.run_in_executor(pool, reader.ocr, job.md5, got.data)
+                cache = reader.voice_cache if job.kind == "voice" else reader.ocr_cache
+                text, reason = cache.get(job.md5) or await self._slow_read(job, reader, loop, pool)
+                done = "speech" if job.kind == "voice" else "ocr"
                 if reason:
-                    self._problem("ocr_failed", job.record, job.md5, reason)
+                    self._problem(f"{done}_failed", job.record, job.md5, reason)
                 else:
-                    self.counts["media_ocr"] += 1
+                    self.counts[f"media_{done}"] += 1
                 await self._emit(job, text)
             except Exception as exc:  # noqa: BLE001 - one image must never stop OCR
                 self._problem("failed", job.record, job.md5, f"{type(exc).__name__}: {exc}")
 
-    async def _emit(self, job: Job, ocr_text: str) -> None:
-        text_record = MediaReader.text_record(job.record, job.findings, ocr_text)
+    @staticmethod
+    async def _slow_read(job: Job, reader: MediaReader, loop, pool) -> tuple[str, str | None]:
+        got = await loop.run_in_executor(pool, reader.read, job.md5, job.kind)  # bytes not kept queued: memory
+        if got.data is None:
+            return "", got.reason
+        step = reader.voice if job.kind == "voice" else reader.ocr
+        return await loop.run_in_executor(pool, step, job.md5, got.data)
+
+    async def _emit(self, job: Job, text: str) -> None:
+        text_record = MediaReader.voice_record(job.record, text) if job.kind == "voice" else \
+            MediaReader.text_record(job.record, job.findings, text)
         if text_record is None:
             self.counts["media_silent"] += 1  # nothing in the image to read: an ordinary photo
             return
@@ -200,6 +236,16 @@ class MediaAgent:
 
     def depth(self) -> dict[str, int]:
         return {"queued": len(self.jobs), "ocr_queued": len(self.ocr_jobs), "waiting_missing": self.waiting}
+
+
+def _yield_cpu(niceness: int) -> None:
+    """Lower this reading thread's scheduling priority (Linux nices threads one by one, and onnxruntime's
+    own threads, made from it, inherit it): on a small machine OCR takes whole cores, and the text path's
+    thread must get them first."""
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), niceness)
+    except (AttributeError, OSError):  # not Linux, or not allowed: run at the worker's priority
+        pass
 
 
 async def _send(topic: str, key: str, value: dict) -> None:

@@ -69,12 +69,17 @@ def image_text(findings: list[dict], ocr_text: str = "") -> str:
     return "\n".join(parts)
 
 
-def image_as_text_record(record: dict, ocr_text: str) -> dict:
-    """A copy of an image record that the content pipeline reads as a text message; the evidence keeps
-    the image's msgid and md5sum and says the words were read from an image."""
-    image = record.get("image") or {}
-    out = {k: v for k, v in record.items() if k != "image"}
+def voice_text(transcript: str) -> str:
+    return f"语音转写：{transcript.strip()}" if transcript.strip() else ""
+
+
+def image_as_text_record(record: dict, ocr_text: str, kind: str = "image") -> dict:
+    """A copy of an image (or voice) record that the content pipeline reads as a text message; the evidence
+    keeps the record's msgid and md5sum and says the words were read from the media."""
+    media = record.get(kind) or {}
+    out = {k: v for k, v in record.items() if k != kind}
     out["msgtype"] = "text"
     out["text"] = {"content": ocr_text}
-    out["media"] = {"kind": "image", "md5sum": image.get("md5sum"), "source": "text in image (QR/OCR) / 图片中读出的文字"}
+    source = "text in image (QR/OCR) / 图片中读出的文字" if kind == "image" else "speech in voice / 语音转写"
+    out["media"] = {"kind": kind, "md5sum": media.get("md5sum"), "source": source}
     return out

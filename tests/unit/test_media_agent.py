@@ -66,10 +66,11 @@ async def test_qr_image_is_sent_as_text_and_read_once(tmp_path, monkeypatch):
     assert agent.submit("zs", _image("c", plain_md5), cfg)
     assert not agent.submit("zs", {"msgtype": "text", "text": {"content": "x"}}, cfg)
     await _drain(agent, cfg, lambda: len(sent) == 2 and agent.counts["media_silent"] == 1)
-    assert [(t, k, v["msgid"], v["msgtype"]) for t, k, v in sent] == [
+    assert sorted((t, k, v["msgid"], v["msgtype"]) for t, k, v in sent) == [
         (media_agent.TOPIC, "zs", "a", "text"), (media_agent.TOPIC, "zs", "b", "text")]
-    assert "u.wechat.com/EFxAgent" in sent[0][2]["text"]["content"]
-    assert sent[0][2]["media"]["md5sum"] == md5
+    assert all("u.wechat.com/EFxAgent" in v["text"]["content"] and v["media"]["md5sum"] == md5 for _, _, v in sent)
+    assert agent.counts["media_read"] + agent.counts["media_cached"] == 3
+    assert len(agent.reader.qr_cache.items) == 2  # decoded once per md5
 
 
 async def test_full_queue_skips_and_counts(tmp_path):
@@ -97,4 +98,4 @@ async def test_media_off_sends_nothing(tmp_path):
     cfg = MediaRule(enabled=False)
     agent, _, _ = await _agent(tmp_path, cfg)
     assert not agent.submit("zs", _image("x", "c" * 32), cfg)
-    assert agent.counts["media_off"] == 1
+    assert agent.counts["image_off"] == 1

@@ -46,3 +46,29 @@ def test_bad_values_fail_with_line(tmp_path, body, line, words):
     with pytest.raises(ConfigError) as exc:
         _rules(tmp_path, body)
     assert words in str(exc.value) and f"rules.yaml:{line}" in str(exc.value)
+
+
+def test_speech_engine_needs_an_existing_model_directory(tmp_path):
+    assert _rules(tmp_path, "    speech_engine: none\n").rule("media").speech_engine == "none"
+    with pytest.raises(ConfigError, match=r"rules.yaml:4: .*needs media.speech_model"):
+        _rules(tmp_path, "    speech_engine: vosk\n")
+    with pytest.raises(ConfigError, match=r"rules.yaml:5: .*not a directory"):
+        _rules(tmp_path, "    speech_engine: vosk\n    speech_model: models/none-here\n")
+    with pytest.raises(ConfigError, match="speech_engine"):
+        _rules(tmp_path, "    speech_engine: whisper\n")
+    (tmp_path / "models" / "cn").mkdir(parents=True)
+    cfg = _rules(tmp_path, "    speech_engine: sherpa-onnx\n    speech_model: models/cn\n").rule("media")
+    assert cfg.speech_model == (tmp_path / "models" / "cn").resolve()
+
+
+def test_speech_loader_says_what_is_missing(tmp_path):
+    from ingest.media.speech import SpeechUnavailable, load
+
+    assert load("none", None) is None
+    with pytest.raises(SpeechUnavailable, match="not found"):
+        load("vosk", tmp_path / "absent")
+    try:
+        import vosk  # noqa: F401
+    except ImportError:
+        with pytest.raises(SpeechUnavailable, match="pip install vosk"):
+            load("vosk", tmp_path)
