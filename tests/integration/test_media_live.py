@@ -27,6 +27,7 @@ from tests.unit.test_media_ocr import FONT, render  # noqa: E402
 
 pytestmark = pytest.mark.integration
 CUSTOMER = "wmCUSTOMER0001"
+OWN_CODE = "https://work.weixin.qq.com/ca/cawcdeOurLiveSales01"
 
 
 def media_rules(tmp_path, version: str = "media-1-", **values) -> str:
@@ -60,7 +61,7 @@ def media_worker(stack, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("media")
     store = tmp / "store"
     store.mkdir()
-    rules = media_rules(tmp, ocr="false", missing_retry_minutes=1)
+    rules = media_rules(tmp, ocr="false", missing_retry_minutes=1, own_wecom_codes=f"[{OWN_CODE}]")
     w = Worker(tmp, env={"PAODAN_MEDIA": str(store), "PAODAN_RULES": rules}, name="media-worker").start()
     yield w, MediaStore(store), tmp
     w.stop()
@@ -125,6 +126,29 @@ async def test_a_file_written_late_is_read_on_a_later_look(media_worker, setting
     assert "wxp://f2f0LateComer123" in alert["explanation"]
     assert [e["id"] for e in alert["evidence"]] == [msgid]
 
+
+async def test_the_companys_own_code_raises_nothing_live(media_worker, settings, tmp_path):
+    _, store, _ = media_worker
+    own, rival = tmp_path / "own.png", tmp_path / "rival.png"
+    own.write_bytes(_qr_png(OWN_CODE))
+    rival.write_bytes(_qr_png("https://work.weixin.qq.com/ca/cawcdeRivalLive99"))
+    employee, own_id, rival_id = unique("itm_own_"), unique("own-"), unique("rival-")
+    t0 = int(time.time() * 1000)
+    await consuming(settings)
+    alerts = await Consumer(settings.kafka, "paodan.alerts").start()
+    await produce(settings.kafka, [("wecom.msgaudit", employee, image(employee, own_id, store.put(own), t0)),
+                                   ("wecom.msgaudit", employee, image(employee, rival_id, store.put(rival), t0 + 1))])
+    try:
+        got = await alerts.until(lambda kv: kv[1]["employee_id"] == employee, timeout=30)
+        try:  # the two images are read by two threads: give the own one time to (wrongly) alert too
+            got += await alerts.until(lambda kv: kv[1]["employee_id"] == employee, timeout=3)
+        except TimeoutError:
+            pass
+    finally:
+        await alerts.stop()
+    ids = {e["id"] for _, a in got for e in a["evidence"]}
+    assert rival_id in ids and own_id not in ids
+    assert "cawcdeRivalLive99" in got[0][1]["explanation"]
 
 async def test_ocr_switched_on_reads_a_screenshot_live(media_worker, settings):
     """Last in the module: it switches OCR on in the running worker's rules file (hot reload)."""

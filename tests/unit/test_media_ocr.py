@@ -95,3 +95,12 @@ def test_screenshot_text_alerts_quoting_it_with_the_image_msgid(tmp_path):
 @pytest.mark.skipif(FONT is None, reason="no CJK font here (fc-list :lang=zh is empty): Chinese is not rendered")
 def test_an_ordinary_product_photo_raises_nothing(tmp_path):
     assert _replay(tmp_path, render("新款上市 全场八折", "纯棉T恤 尺码 S M L")) == []
+
+
+@pytest.mark.skipif(FONT is None, reason="no CJK font here (fc-list :lang=zh is empty): Chinese is not rendered")
+def test_a_screenshot_of_a_private_shop_alerts(tmp_path):
+    alerts = _replay(tmp_path, render("我的淘宝小店 item.taobao.com/62", "拼多多搜 小陈优选 更便宜"))
+    rules = {a["rule"] for a in alerts}
+    assert rules & {"chat.external_shop", "chat.diversion_phrase"}, alerts
+    quoted = " ".join(a["explanation"] for a in alerts)
+    assert "taobao" in quoted or "拼多多" in quoted
