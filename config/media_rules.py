@@ -88,7 +88,8 @@ def _own_code(entry: str, path: Path, line: int | None) -> str:
 
 def parse(section: dict, path: Path) -> MediaRule:
     _keys(section, {"enabled", "qr", "ocr", "max_megabytes", "workers", "queue", "ocr_workers", "ocr_queue",
-                    "ocr_threads", "ocr_min_score", "missing_retry_minutes", "own_wecom_codes", "speech_engine", "speech_model"}, path, "media")
+                    "ocr_threads", "ocr_min_score", "missing_retry_minutes", "own_wecom_codes", "speech_engine",
+                    "speech_model"}, path, "media")
     engine = _choice(section.get("speech_engine", "none"), SPEECH_ENGINES, path, line_of(section, "speech_engine"),
                      "media.speech_engine")
     model = section.get("speech_model")
@@ -96,7 +97,7 @@ def parse(section: dict, path: Path) -> MediaRule:
             "media.speech_model must be a directory path")
     model_dir = (path.parent / model.strip()).resolve() if model else None
     _expect(engine == "none" or model_dir is not None, path, line_of(section, "speech_engine"),
-            f"media.speech_engine {engine} needs media.speech_model (the model's directory) / 需指定语音模型目录")
+            f"media.speech_engine {engine} needs media.speech_model (its directory) / 需指定语音模型目录")
     _expect(engine == "none" or model_dir.is_dir(), path, line_of(section, "speech_model"),
             f"media.speech_model {model_dir} is not a directory / 语音模型目录不存在")
     score = section.get("ocr_min_score", 0.5)

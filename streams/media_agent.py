@@ -4,8 +4,9 @@ detection, never in its way.
 The detection agent hands each image record to `submit` (which never waits: past the queue limit the image
 is skipped and counted). Reader tasks read the file and decode its QR codes in a thread pool; images that
 OCR wants go on to a second, smaller queue and pool, so a slow OCR never holds up QR codes and neither ever
-holds up text; voice messages, where a speech engine is configured, share the slow pool. What an image says becomes a text record with the image's msgid (streams/media.py), sent to
-`{app_id}-media-text` keyed by employee; the detection agent consumes that topic and runs the record through
+holds up text; voice messages, where a speech engine is configured, share the slow pool. What an image says
+becomes a text record with the image's msgid (streams/media.py), sent to `{app_id}-media-text` keyed by
+employee; the detection agent consumes that topic and runs the record through
 the same chat detectors, with the same state, as `paodan replay --media` does — so the same alert ids.
 
 A file the media puller has not written yet is looked for again, with growing pauses, for the rules'
