@@ -119,3 +119,8 @@ RULE_PARSERS: dict[str, Callable[[dict, Path], Any]] = {
 from config.behaviour_rules import PARSERS as _BEHAVIOUR_PARSERS  # noqa: E402
 
 RULE_PARSERS.update(_BEHAVIOUR_PARSERS)
+
+# How chat-archive images are read (QR, OCR, the company's own codes): config/media_rules.py.
+from config.media_rules import PARSERS as _MEDIA_PARSERS  # noqa: E402
+
+RULE_PARSERS.update(_MEDIA_PARSERS)

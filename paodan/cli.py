@@ -149,7 +149,7 @@ def cmd_replay(args) -> int:
         from ingest.media.store import MediaStore
         from streams.media import MediaReader
 
-        replay.media = MediaReader(MediaStore(media))
+        replay.media = MediaReader(MediaStore(media), replay.rules.rule("media"))
     began = time.monotonic()
     try:
         replay.run(args.files)
@@ -228,8 +228,10 @@ def cmd_ingest_archive(args) -> int:
 
 
 def cmd_ingest_media(args) -> int:
-    from ingest.media.cli import ingest_paths
+    from ingest.media.cli import ingest_paths, own_codes
 
+    if args.own_codes:
+        return own_codes(args.paths)
     return ingest_paths(args.paths, args.media or os.environ.get("PAODAN_MEDIA"))
 
 
@@ -461,6 +463,8 @@ def build_parser() -> argparse.ArgumentParser:
                         description="A file named by its md5sum must match its bytes. See CONTRACT §11.")
     i.add_argument("paths", nargs="+", metavar="PATH", help="files to copy in")
     i.add_argument("--media", help="store directory (default PAODAN_MEDIA)")
+    i.add_argument("--own-codes", action="store_true",
+                   help="print the WeCom codes in these (the company's own) QR images as media.own_wecom_codes")
     i.set_defaults(func=cmd_ingest_media)
 
     s = sub.add_parser("demo", help="stack, worker, simulator and board together")

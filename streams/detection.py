@@ -41,7 +41,7 @@ import orjson
 
 from detectors.content.parts import skipped
 from detectors.context import NOTICE_TOPIC, TEAM_TOPIC
-from streams import deadletter, system_alert, tables
+from streams import deadletter, media_agent, system_alert, tables
 from streams.app import app, settings
 from streams.directory import directory, lookup
 from streams.fetches import during
@@ -62,7 +62,8 @@ def _topic(*names: str):
     return app.topic(*names, key_serializer="raw", value_serializer="raw", partitions=settings.partitions)
 
 
-inputs = _topic(*(INTERNAL.get(t, t) for t in BEHAVIOUR_TOPICS))
+# and what images say, as text records (streams/media_agent.py): chat content only, never a contact again.
+inputs = _topic(*(INTERNAL.get(t, t) for t in BEHAVIOUR_TOPICS), media_agent.TOPIC)
 team_topic = _topic(INTERNAL[TEAM_TOPIC])
 OUT = {NOTICE_TOPIC: _topic(INTERNAL[NOTICE_TOPIC]), TEAM_TOPIC: team_topic}
 
@@ -173,6 +174,8 @@ async def _chat(batch: Batch, message, rules):
     counts["chat_records"] += 1
     if msg is not None:
         employee = (message.key or b"").decode("utf-8", "replace")
+        if msg.msgtype in ("image", "voice") and message.topic != media_agent.TOPIC:  # beside, never waited for
+            media_agent.agent.submit(employee, record, rules.rule("media"))
         state = batch.chat_state(employee)
         partial = skipped(record, rules.rule("chat.content").max_text_chars)
         try:
@@ -267,7 +270,9 @@ async def _detect(messages) -> None:
                     rekeyed = await _guarded(batch, message, lambda: _rekeyed(batch, message))
                     if rekeyed is not False:  # sent again, or a poison record (dead-lettered)
                         continue
-                if message.topic != "wecom.msgaudit":
+                if message.topic == media_agent.TOPIC:
+                    await _guarded(batch, message, lambda: _chat(batch, message, rules))
+                elif message.topic != "wecom.msgaudit":
                     await _guarded(batch, message, lambda: _behaviour(batch, message, rules))
                 elif (contact := await _guarded(batch, message, lambda: _chat(batch, message, rules))) \
                         not in (None, POISON):

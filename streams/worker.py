@@ -62,12 +62,12 @@ def run(loglevel: str = "info") -> None:
     from faust import Worker
 
     from streams.app import app, settings
-    from streams import archive, detection, directory  # noqa: F401 - importing registers the agents
+    from streams import archive, detection, directory, media_agent  # noqa: F401 - importing registers the agents
     from streams.rules_state import current_rules
 
     rules = current_rules()  # fail before joining the group if the rules file is bad
     _collect_less_often()  # after imports and rules: what they made is frozen
-    create_own_topics(app, settings, tuple(detection.INTERNAL.values()))
+    create_own_topics(app, settings, (*detection.INTERNAL.values(), media_agent.TOPIC))
     # Table writes wait in Faust's producer buffer until its background task sends them; past 100
     # waiting, Faust stops the consumer and drains the buffer a record at a time, logging a warning
     # each time. A detection batch writes a state per employee and an owner per customer it touched

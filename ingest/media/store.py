@@ -19,12 +19,18 @@ _MAGIC = {
 }
 # WeCom's GetMediaData answers 10010 when the file has expired; the puller writes that as <md5>.err.
 _EXPIRED = "10010"
+MISSING = "missing"
 
 
 @dataclass(frozen=True)
 class MediaRead:
     data: bytes | None
     reason: str | None  # None when data is good
+
+    @property
+    def missing(self) -> bool:
+        """Not (yet) in the store, and not known to have expired: worth looking for again later."""
+        return self.data is None and (self.reason or "").startswith(MISSING)
 
 
 def _is_md5(name: str) -> bool:
@@ -62,7 +68,9 @@ class MediaStore:
         os.replace(tmp, dest)
         return digest
 
-    def read(self, md5sum: str | None, kind: str) -> MediaRead:
+    def read(self, md5sum: str | None, kind: str, max_bytes: int | None = None) -> MediaRead:
+        """The file's bytes, or why not; `max_bytes` overrides the store's limit (the rules' media.max_megabytes)."""
+        limit = self.max_bytes if max_bytes is None else max_bytes
         md5 = (md5sum or "").lower()
         if not _is_md5(md5):
             return MediaRead(None, "no md5sum / 记录无 md5sum")
@@ -71,10 +79,10 @@ class MediaStore:
         if not path.exists():
             if err.exists() and _EXPIRED in err.read_text(errors="replace"):
                 return MediaRead(None, "expired (WeCom 10010) / 媒体已过期")
-            return MediaRead(None, "missing / 媒体文件不存在")
+            return MediaRead(None, f"{MISSING} / 媒体文件不存在")
         size = path.stat().st_size
-        if size > self.max_bytes:
-            return MediaRead(None, f"oversized {size} > {self.max_bytes} bytes / 文件过大")
+        if size > limit:
+            return MediaRead(None, f"oversized {size} > {limit} bytes / 文件过大")
         data = path.read_bytes()
         if hashlib.md5(data).hexdigest() != md5:
             return MediaRead(None, "md5 mismatch / 内容与 md5 不符")

@@ -24,8 +24,11 @@ def test_classify_qr(payload, want):
 
 
 def test_own_company_code_is_not_a_finding():
-    own = ("https://work.weixin.qq.com/u/ours",)
+    own = ("https://work.weixin.qq.com/u/ours*", "https://work.weixin.qq.com/ca/exact1")
     assert classify_qr("https://work.weixin.qq.com/u/ours123", own) == "wecom_own"
+    assert classify_qr("HTTP://Work.Weixin.QQ.com/ca/exact1", own) == "wecom_own"
+    assert classify_qr("https://work.weixin.qq.com/ca/exact12", own) == "wecom_other"  # exact means exact
+    assert classify_qr("https://work.weixin.qq.com/u/theirs", own) == "wecom_other"
     found = qr_findings(["https://work.weixin.qq.com/u/ours123", "https://u.wechat.com/x"], own)
     assert [f["class"] for f in found] == ["personal_wechat"]
 

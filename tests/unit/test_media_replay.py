@@ -7,6 +7,7 @@ import pytest
 
 pytest.importorskip("zxingcpp")
 
+from config.media_rules import MediaRule  # noqa: E402
 from config.rules import load_rules  # noqa: E402
 from ingest.media.store import MediaStore  # noqa: E402
 from streams.media import MediaReader  # noqa: E402
@@ -31,7 +32,7 @@ def _run(tmp_path, payload):
         _image_record("img1", md5, 0), _image_record("img2", "0" * 32, 1000)]) + "\n")
     out, err = io.BytesIO(), io.StringIO()
     replay = Replay(load_rules(Path(__file__).parents[2] / "config" / "rules.yaml"), out, err)
-    replay.media = MediaReader(store)
+    replay.media = MediaReader(store, MediaRule(ocr=False))  # QR only here; OCR: test_media_ocr.py
     replay.run([str(lines)], parallel=False)
     return [json.loads(x) for x in out.getvalue().splitlines()], replay, md5
 
