@@ -5,10 +5,11 @@ keyed by the employee and run on the same record, in the live worker (streams/de
 replay (streams/replay.py, streams/replay_split.py) alike. So each chat alert revision a message set
 off is handed to the engine right after that message's own contact event, as a notice dict:
 
-    {"kind": "chat_alert", "employee_id", "ts", "id", "rule", "sev", "customer", "msgid", "quote"}
+    {"kind": "chat_alert", "employee_id", "ts", "id", "rule", "sev", "customer", "msgid", "quote", "out"}
 
 `customer` is the external party of the message that made this revision (a chat alert's window may
-span several customers; the engine gathers them), `quote` the words it highlighted in that message.
+span several customers; the engine gathers them), `quote` the words it highlighted in that message,
+`out` whether the employee wrote it (a customer's words never count as the employee steering).
 The engine folds it into the risk score (detectors/risk.py) and watches the customer
 (detectors/diverted.py). Every revision is sent, whatever its severity: one that falls below the
 line withdraws what an earlier one contributed.
@@ -30,15 +31,8 @@ def _quote(alert: Alert, msgid: str) -> str:
     return "…".join(w for w in words if w)[:QUOTE_CHARS]
 
 
-def notices(alerts: Iterable[Alert], msgid: str, customer: str) -> list[dict[str, Any]]:
+def notices(alerts: Iterable[Alert], msgid: str, customer: str, outbound: bool) -> list[dict[str, Any]]:
     """The notices for the chat alerts one message (`msgid`, with `customer`) set off."""
     return [{"kind": KIND, "employee_id": a.employee_id, "ts": a.ts, "id": a.alert_id, "rule": a.rule,
-             "sev": a.severity, "customer": customer, "msgid": msgid, "quote": _quote(a, msgid)}
+             "sev": a.severity, "customer": customer, "msgid": msgid, "quote": _quote(a, msgid), "out": outbound}
             for a in alerts if a.rule.startswith(FAMILY)]
-
-
-def from_lines(lines: str, msgid: str, customer: str) -> list[dict[str, Any]]:
-    """`notices` for alerts already written as JSON lines (the replay's chat process reports them so)."""
-    import orjson
-
-    return notices((Alert.from_dict(orjson.loads(line)) for line in lines.splitlines() if line), msgid, customer)

@@ -4,8 +4,8 @@ One chat alert is a word; the same customer's purchases stopping after it is wha
 employee (behaviour state, their partition):
 - every order event keeps that customer's own history with this employee, compactly: orders, first
   and last order, cancellations (`ch`, bounded);
-- a chat alert of `steer_min_severity` or more that names a customer (detectors/chat_notice.py)
-  starts watching that customer for `window_days` (`dv`, bounded): the steer, its alert, the words;
+- a chat alert of `steer_min_severity` or more, revised by a message the employee wrote to a customer
+  (detectors/chat_notice.py), starts watching that customer for `window_days` (`dv`, bounded): the steer, its alert, the words;
 - what then happens to the customer within the window is a fact of the story: an order of theirs
   cancelled or refunded (unless cancelling is this customer's habit: more than `cancel_norm_share`
   of their own orders before), the contact deleted by the employee or by the customer, or a
@@ -77,7 +77,8 @@ def on_chat_alert(state: dict, body: dict, ctx: Ctx) -> dict:
             "day": ctx.day(int(body.get("ts", 0)))}
     cfg = ctx.rules.diverted
     customer = item["customer"]
-    if not cfg.enabled or not customer or SEVERITY_RANK.get(item["sev"], 0) < SEVERITY_RANK[cfg.steer_min_severity]:
+    if not cfg.enabled or not customer or not body.get("out", True) or \
+            SEVERITY_RANK.get(item["sev"], 0) < SEVERITY_RANK[cfg.steer_min_severity]:
         return item
     watched = state.setdefault("dv", {})
     w = watched.get(customer)

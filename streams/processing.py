@@ -76,7 +76,7 @@ def decode_behaviour(topic: str, key: bytes | str | None, raw: bytes | str | Non
 
 def chat_notices(alerts: list[Alert], record: dict[str, Any], msg: ChatMessage) -> list[dict]:
     """The behaviour engine's notices of one message's chat alerts (detectors/chat_notice.py)."""
-    return chat_notice.notices(alerts, msg.msgid, chat_touch(record, msg).customer_id) if alerts else []
+    return chat_notice.notices(alerts, msg.msgid, chat_touch(record, msg).customer_id, msg.outbound) if alerts else []
 
 
 def chat_contact(record: dict[str, Any], msg: ChatMessage | None) -> tuple[str, Any, None]:

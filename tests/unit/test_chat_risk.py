@@ -27,9 +27,10 @@ AMY = Employee("amy", "amy", "一组", "SH-01", "boss")
 BOSS = Employee("boss", "boss", "一组", "SH-01", "", role="manager")
 
 
-def _notice(aid: str, rule: str, sev: str, ts: int, customer: str = "wmc1", quote: str = "加我私人微信") -> dict:
+def _notice(aid: str, rule: str, sev: str, ts: int, customer: str = "wmc1", quote: str = "加我私人微信",
+            out: bool = True) -> dict:
     return {"kind": "chat_alert", "employee_id": "amy", "ts": ts, "id": aid, "rule": rule, "sev": sev,
-            "customer": customer, "msgid": f"m-{aid}", "quote": quote}
+            "customer": customer, "msgid": f"m-{aid}", "quote": quote, "out": out}
 
 
 class Engine:
@@ -149,6 +150,14 @@ def test_a_steered_customer_cancelling_raises_one_chained_alert_citing_both(e):
     e.send(contact(AMY, "wmc1", MON + 2 * DAY + 10 * H, "del_follow_user"))
     (alert,) = e.of("chat.diverted_customer")
     assert alert["severity"] == "high" and alert["revision"] == 2 and "客户删除了员工" in alert["explanation"]
+
+
+def test_a_customers_own_words_are_no_steer(e):
+    _history(e, "wmc1", [-30, -20, -10])
+    e.send(order(AMY, "SO-open", "created", MON + 9 * H, "wmc1", 1200.0))
+    e.notice(_notice("a1", "chat.diversion_phrase", "medium", MON + 10 * H, out=False))
+    e.send(order(AMY, "SO-open", "cancelled", MON + DAY + 10 * H, "wmc1", 1200.0))
+    assert e.of("chat.diverted_customer") == []
 
 
 def test_a_steered_customer_who_buys_again_is_not_diverted(e):
