@@ -140,7 +140,7 @@ class RiskRule:
     context_rules: tuple = ("followup.reply_timeout", "followup.stalled")
     # Chat alerts (chat.*) count from this severity; a revision below it withdraws the alert's points.
     chat_min_severity: str = _choice("medium", SEVERITIES)
-    # Chat alone stays below medium unless its alerts span this many local days and customers.
+    # Chat alone stays below the low line unless its alerts span this many local days and customers.
     chat_alone_days: int = _r(2, 1, 365)
     chat_alone_customers: int = _r(2, 1, 10_000)
 

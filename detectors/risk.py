@@ -17,9 +17,10 @@ the risk score its explanation quotes.
 
 Chat alerts (chat.*, from the content detectors) reach the engine as notices (detectors/chat_notice.py)
 and count from `chat_min_severity`; a revision below it withdraws the alert's points. Chat alone stays
-below medium (a line or two, however sharp, is on the board already as its own alert) unless its alerts
-span `chat_alone_days` local days and `chat_alone_customers` customers; chat with evidence of another
-family counts in full. The explanation names each chat alert's id, its customers and the words quoted.
+below the `low` line (it ranks the employee, but raises no level alert: a line or two, however sharp,
+is on the board already as its own alert) unless its alerts span `chat_alone_days` local days and
+`chat_alone_customers` customers, when it may reach medium like any one family; chat with evidence of
+another family counts in full. The explanation names each chat alert's id, its customers and the words quoted.
 """
 
 from __future__ import annotations
@@ -65,9 +66,8 @@ def _cap(parts: list[tuple[str, str, float]], contributions: dict, rule: RiskRul
         if SEVERITY_RANK.get(sev, 2) > SEVERITY_RANK[strongest]:
             strongest = sev
     cap = strongest if SEVERITY_RANK[strongest] < SEVERITY_RANK["medium"] else "medium"
-    if families == {CHAT} and SEVERITY_RANK[cap] > SEVERITY_RANK["low"] and \
-            not _repeated([contributions[aid] for _, aid in live], rule):
-        cap = "low"
+    if families == {CHAT} and not _repeated([contributions[aid] for _, aid in live], rule):
+        cap = "info"
     return cap
 
 
