@@ -139,6 +139,26 @@ class RiskRule:
     weights: dict = field(default_factory=lambda: {"default": 20})  # alert rule -> points at medium
     severity_factor: dict = field(default_factory=lambda: {"info": 0.0, "low": 0.5, "medium": 1.0,
                                                             "high": 1.6, "critical": 2.5})
+    # Context, not evidence: these add points but never make the evidence independent.
+    context_rules: tuple = ("followup.reply_timeout", "followup.stalled")
+    # Chat alerts (chat.*) count from this severity; a revision below it withdraws the alert's points.
+    chat_min_severity: str = _one_of("medium", SEVERITIES)
+    # Chat alone stays below the low line unless its alerts span this many local days and customers.
+    chat_alone_days: int = _r(2, 1, 365)
+    chat_alone_customers: int = _r(2, 1, 10_000)
+
+
+@dataclass(frozen=True)
+class DivertedRule:
+    """chat.diverted_customer: a customer steered away in chat who then stops buying (detectors/diverted.py)."""
+    enabled: bool = True
+    steer_min_severity: str = _one_of("medium", SEVERITIES)  # chat alerts that count as a steer
+    window_days: int = _r(30, 1, 120)              # what happens this long after the steer belongs to it
+    quiet_min_days: int = _r(14, 1, 120)           # stopped buying: no order for at least this long
+    gap_ratio: float = _r(2.0, 1.0, 100.0)         # and this × the customer's own typical gap between orders
+    min_orders: int = _r(2, 1, 1000)               # the customer's own orders before the steer, to judge a gap
+    cancel_norm_share: float = _r(0.34, 0.0, 1.0)  # a customer who cancels more than this share: their habit
+    max_watched: int = _r(60, 1, 10_000)           # steered customers watched per employee (bounded state)
 
 
 @dataclass(frozen=True)
@@ -150,7 +170,7 @@ class HygieneRule:
 SECTIONS: dict[str, type] = {
     "windows": WindowsRule, "contacts": ContactsRule, "followup": FollowupRule, "orders": OrdersRule,
     "conversion": ConversionRule, "commission": CommissionRule, "hr": HrRule, "risk": RiskRule,
-    "hygiene": HygieneRule,
+    "hygiene": HygieneRule, "diverted": DivertedRule,
 }
 
 

@@ -7,7 +7,9 @@ engine updates it and hands it back in `outcome.state`. Per event:
 1. event time: the input's watermark advances; an event older than that watermark −
    `lateness_minutes` is counted (`late`) and otherwise ignored, so windows stay bounded;
 2. the event's family detector runs (chat → followup, contacts, orders → orders/commission/conversion,
-   HR → hr); notices from other partitions (a customer handed away, a team-level signal) are applied;
+   HR → hr; orders and contacts also → diverted); notices from other partitions (a customer handed
+   away, a team-level signal) are applied, and so are the chat alerts of the employee's own chat
+   records (detectors/chat_notice.py: they feed the risk score and detectors/diverted.py);
 3. local days that are over for every live input (windows.clock, `day_close_grace_minutes` after
    midnight) are closed: follow-up rate,
    stalled orders, and a summary to the branch (detectors/peers.py), where peers are compared;
@@ -20,7 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from detectors import contacts, followup, hr, hygiene, orders, peers, risk
+from detectors import chat_notice, contacts, diverted, followup, hr, hygiene, orders, peers, risk
 from detectors.alert import Alert
 from detectors.context import Ctx
 from detectors.events import ChatTouch, ContactEvent, HrEvent, OrderEvent
@@ -64,21 +66,28 @@ def _close_days(state: dict, ctx: Ctx) -> None:
     orders.forget_finished(state, end - 2 * DAY_MS)
     state["cd"] = closable
     prune(state, closable, w.history_days)
+    diverted.close(state, end, ctx)
     hygiene.expire(state, end, ctx.rules.hygiene.cooldown_hours * 3_600_000)
     risk.relax(state, end, ctx.rules.risk)
 
 
-def _notice(state: dict, body: dict, ctx: Ctx) -> None:
-    if body.get("kind") == "lost_customer":
+def _notice(state: dict, body: dict, ctx: Ctx) -> dict | None:
+    """Apply a notice; a chat alert's (detectors/chat_notice.py) answers what the risk score folds in."""
+    kind = body.get("kind")
+    if kind == "lost_customer":
         hr.lost_customer(state)
-    elif body.get("kind") == "signal":
+    elif kind == "signal":
         ctx.signal(peers.signal_from(body))
+    elif kind == chat_notice.KIND:
+        return diverted.on_chat_alert(state, body, ctx)
+    return None
 
 
 def process(state: dict | None, event: Any, ctx: Ctx) -> Outcome:
     state = state if state is not None else {"v": STATE_VERSION}
+    chat = None
     if isinstance(event, dict):  # a notice from another partition: not an event of this employee's timeline
-        _notice(state, event, ctx)
+        chat = _notice(state, event, ctx)
         now = max(state.get("wm", 0), int(event.get("ts", 0)))
     else:
         kind = type(event)  # exactly one of SOURCES' types (a KeyError for any other)
@@ -89,14 +98,16 @@ def process(state: dict | None, event: Any, ctx: Ctx) -> Outcome:
             followup.on_chat(state, event, ctx)
         elif kind is OrderEvent:
             orders.on_order(state, event, ctx)
+            diverted.on_order(state, event, ctx)
         elif kind is ContactEvent:
             contacts.on_contact(state, event, ctx)
+            diverted.on_contact(state, event, ctx)
         elif kind is HrEvent:
             hr.on_hr(state, event, ctx)
         _close_days(state, ctx)
         now = state["wm"]
     out = Outcome(state, [], None, ctx.owner_updates, ctx.messages)  # positional: one is made per event
-    if not ctx.signals:
+    if not ctx.signals and chat is None:
         return out
     h = ctx.rules.hygiene
     cooldown = h.cooldown_hours * 3_600_000
@@ -106,8 +117,9 @@ def process(state: dict | None, event: Any, ctx: Ctx) -> Outcome:
             out.alerts.append(alert)
     # The score is taken at the alerts' own event time (not the watermark, which depends on how the
     # inputs interleaved): the same alerts give the same score and level crossing, live or in replay.
-    now = max(a.ts for a in out.alerts) if out.alerts else now
-    update, crossing = risk.update(state, out.alerts, now, ctx.rules.risk, day_window(ctx.day(now), ctx.tz))
+    times = [a.ts for a in out.alerts] + ([chat["ts"]] if chat is not None else [])
+    now = max(times) if times else now
+    update, crossing = risk.update(state, out.alerts, now, ctx.rules.risk, day_window(ctx.day(now), ctx.tz), chat)
     if update is not None:
         out.risk = {"employee_id": ctx.employee, "team": ctx.directory.get("team", ""),
                     "branch": ctx.directory.get("branch", ""), **update}

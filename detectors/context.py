@@ -12,8 +12,8 @@ import zlib
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from config.behaviour_rules import (CommissionRule, ContactsRule, ConversionRule, FollowupRule, HrRule,
-                                    HygieneRule, OrdersRule, RiskRule, WindowsRule)
+from config.behaviour_rules import (CommissionRule, ContactsRule, ConversionRule, DivertedRule, FollowupRule,
+                                    HrRule, HygieneRule, OrdersRule, RiskRule, WindowsRule)
 from detectors.hygiene import Signal
 from detectors.windows import DEFAULT_TZ, day_window, local_day
 
@@ -35,6 +35,7 @@ class BehaviourRules:
     hr: HrRule
     risk: RiskRule
     hygiene: HygieneRule
+    diverted: DivertedRule
 
     @classmethod
     def of(cls, rules: Any) -> "BehaviourRules":
@@ -43,7 +44,7 @@ class BehaviourRules:
         if cached is None:
             cached = cls(version=rules.version, **{n: rules.rule(n) for n in (
                 "windows", "contacts", "followup", "orders", "conversion", "commission", "hr", "risk",
-                "hygiene")})
+                "hygiene", "diverted")})
             object.__setattr__(rules, "_behaviour", cached)
         return cached
 

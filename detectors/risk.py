@@ -11,8 +11,16 @@ updates it); when it decays below a level, crossing it again later raises a new 
 Independent evidence: a rule's family is its first name part (orders, commission, followup, chat …).
 While every contribution comes from one family, the score is held below the `high` line and the level
 never exceeds the strongest of those alerts' own severities (nor medium): one story told many times is
-still one story, and the alert that tells it is already on the board. The risk alert's `score` is
+still one story, and the alert that tells it is already on the board. Rules listed as `context_rules`
+(service quality) add points but never make the evidence independent. The risk alert's `score` is
 the risk score its explanation quotes.
+
+Chat alerts (chat.*, from the content detectors) reach the engine as notices (detectors/chat_notice.py)
+and count from `chat_min_severity`; a revision below it withdraws the alert's points. Chat alone stays
+below the `low` line (it ranks the employee, but raises no level alert: a line or two, however sharp,
+is on the board already as its own alert) unless its alerts span `chat_alone_days` local days and
+`chat_alone_customers` customers, when it may reach medium like any one family; chat with evidence of
+another family counts in full. The explanation names each chat alert's id, its customers and the words quoted.
 """
 
 from __future__ import annotations
@@ -41,17 +49,65 @@ def family(rule_name: str) -> str:
     return rule_name.split(".", 1)[0]
 
 
-def _cap(parts: list[tuple[str, str, float]], severities: dict[str, str]) -> str | None:
+CHAT = "chat"
+MAX_KEPT = 5  # customers, days and quotes kept per chat contribution (for the explanation and `_repeated`)
+
+
+def _cap(parts: list[tuple[str, str, float]], contributions: dict, rule: RiskRule) -> str | None:
     """The highest level one family may reach alone, or None when the evidence is independent."""
     live = [(r, aid) for r, aid, p in parts if p >= 0.5]
-    if len({family(r) for r, _ in live}) > 1:
+    families = {family(r) for r, _ in live if r not in rule.context_rules}
+    if len(families) > 1:
         return None
     strongest = "info"
     for _, aid in live:
-        sev = severities.get(aid, "medium")
+        c = contributions.get(aid)
+        sev = c[3] if c is not None and len(c) > 3 else "medium"
         if SEVERITY_RANK.get(sev, 2) > SEVERITY_RANK[strongest]:
             strongest = sev
-    return strongest if SEVERITY_RANK[strongest] < SEVERITY_RANK["medium"] else "medium"
+    cap = strongest if SEVERITY_RANK[strongest] < SEVERITY_RANK["medium"] else "medium"
+    if families == {CHAT} and not _repeated([contributions[aid] for _, aid in live], rule):
+        cap = "info"
+    return cap
+
+
+def _repeated(chat: list[list], rule: RiskRule) -> bool:
+    """Whether chat alerts alone tell more than one moment: several local days and several customers."""
+    days, customers = set(), set()
+    for c in chat:
+        if len(c) > 6:
+            customers.update(c[4])
+            days.update(c[5])
+    return len(days) >= rule.chat_alone_days and len(customers) >= rule.chat_alone_customers
+
+
+def _fold_chat(contributions: dict, item: dict, rule: RiskRule) -> bool:
+    """One chat alert revision (detectors/chat_notice.py) into the contributions; True when it changed them."""
+    aid = item["id"]
+    old = contributions.get(aid)
+    if SEVERITY_RANK.get(item["sev"], 0) < SEVERITY_RANK[rule.chat_min_severity]:
+        return contributions.pop(aid, None) is not None  # withdrawn: the alert no longer says enough
+    weight = rule.weights.get(item["rule"], rule.weights.get("default", 20))
+    p = round(float(weight) * float(rule.severity_factor.get(item["sev"], 1.0)), 2)
+    kept = old[4:7] if old is not None and len(old) > 6 else [[], [], []]
+    customers, days, quotes = (list(x) for x in kept)
+    for values, value in ((customers, item.get("customer")), (days, item.get("day")), (quotes, item.get("quote"))):
+        if value not in (None, "") and value not in values and len(values) < MAX_KEPT:
+            values.append(value)
+    new = [item["rule"], p, old[2] if old else item["ts"], item["sev"], customers, days, quotes]
+    if new == old:
+        return False
+    contributions[aid] = new
+    return True
+
+
+def _describe(r: str, aid: str, p: float, contributions: dict) -> str:
+    c = contributions.get(aid)
+    if family(r) != CHAT or c is None or len(c) < 7:
+        return f"{r} {p:.1f} 分"
+    quoted = "".join(f"「{q}」" for q in c[6][:2])
+    who = f"，客户 {'、'.join(c[4][:3])}" if c[4] else ""
+    return f"{r} {p:.1f} 分（告警 {aid}{who}{'：' + quoted if quoted else ''}）"
 
 
 def _ceiling(cap: str, rule: RiskRule) -> float:
@@ -68,7 +124,7 @@ def score(state: dict, now: int, rule: RiskRule) -> tuple[float, list[tuple[str,
     parts.sort(key=lambda x: (-x[2], x[1]))
     total = sum(p for _, _, p in parts)
     value = round(100.0 * (1.0 - math.exp(-total / rule.scale)), 1)
-    cap = _cap(parts, {aid: c[3] for aid, c in risk.get("c", {}).items() if len(c) > 3})
+    cap = _cap(parts, risk.get("c", {}), rule)
     if cap is not None:
         value = min(value, _ceiling(cap, rule))
     return value, parts
@@ -83,19 +139,20 @@ def level(value: float, rule: RiskRule) -> str:
 
 
 def update(state: dict, alerts: list[Alert], now: int, rule: RiskRule,
-           day_window: tuple[int, int]) -> tuple[dict | None, Signal | None]:
-    """Fold alerts into the score. Returns (risk update to publish or None, level-crossing signal or None)."""
+           day_window: tuple[int, int], chat: dict | None = None) -> tuple[dict | None, Signal | None]:
+    """Fold alerts (and a chat alert's revision, `chat`: see _fold_chat) into the score. Returns (risk
+    update to publish or None, level-crossing signal or None)."""
     if not rule.enabled:
         return None, None
     risk = state.setdefault("rk", {"c": {}, "lv": "info"})
     contributions = risk["c"]
-    changed = False
+    changed = _fold_chat(contributions, chat, rule) if chat is not None else False
     for a in alerts:
         if a.rule == RULE:
             continue
         p = round(points(a, rule), 2)
         old = contributions.get(a.alert_id)
-        if old is None or old[1] != p or old[3:] != [a.severity]:
+        if old is None or old[1] != p or old[3:4] != [a.severity]:
             # The alert's first time stays the decay origin: a revision adds evidence, not freshness.
             contributions[a.alert_id] = [a.rule, p, old[2] if old else a.ts, a.severity]
             changed = True
@@ -114,7 +171,7 @@ def update(state: dict, alerts: list[Alert], now: int, rule: RiskRule,
                                     if p >= 0.5]}
     signal = None
     if crossed and new_level != "info":
-        top = "；".join(f"{r} {p:.1f} 分" for r, _, p in parts[:5])
+        top = "；".join(_describe(r, aid, p, contributions) for r, aid, p in parts[:5])
         signal = Signal(
             rule=RULE, severity=new_level, ts=now, window=day_window,
             title=f"员工风险分升至{LEVEL_TITLES.get(new_level, new_level)}风险",

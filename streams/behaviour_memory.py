@@ -35,11 +35,14 @@ class MemoryBehaviour:
         self._drain(deque([(topic, key, raw)]), alerts)
         return alerts
 
-    def handle_decoded(self, employee: str, event: Any, upsert: dict | None) -> list[Alert]:
-        """`handle` for a record already decoded (streams.processing.decode_behaviour's answer)."""
+    def handle_decoded(self, employee: str, event: Any, upsert: dict | None, notices=()) -> list[Alert]:
+        """`handle` for a record already decoded (streams.processing.decode_behaviour's answer); a chat
+        record's `notices` (its chat alerts, detectors/chat_notice.py) follow its event, as in the worker."""
         alerts: list[Alert] = []
         queue: deque[tuple[str, str | None, bytes]] = deque()
         self._event(employee, event, upsert, queue, alerts)
+        for notice in notices:
+            self._event(employee, notice, None, queue, alerts)
         if queue:
             self._drain(queue, alerts)
         return alerts

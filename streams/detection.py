@@ -45,8 +45,8 @@ from streams import deadletter, media_agent, system_alert, tables
 from streams.app import app, settings
 from streams.directory import directory, lookup
 from streams.fetches import during
-from streams.processing import (BEHAVIOUR_TOPICS, chat_contact, decode_behaviour, detect_chat, process_behaviour,
-                                process_team)
+from streams.processing import (BEHAVIOUR_TOPICS, chat_contact, chat_notices, decode_behaviour, detect_chat,
+                                process_behaviour, process_team)
 from streams.records import RecordError, decode_msgaudit
 from streams.rules_state import current_rules
 
@@ -165,13 +165,14 @@ class Batch:
 
 async def _chat(batch: Batch, message, rules):
     """The content detectors on one `wecom.msgaudit` record; returns what the behaviour engine makes of
-    it (decode_behaviour's answer), or None when the record was dead-lettered."""
+    it (decode_behaviour's answer and its chat alerts' notices), or None when it was dead-lettered."""
     try:
         record, msg = decode_msgaudit(message.key, message.value)
     except RecordError as exc:
         await batch.dead_letter(message, str(exc))
         return None
     counts["chat_records"] += 1
+    notices: list = []
     if msg is not None:
         employee = (message.key or b"").decode("utf-8", "replace")
         if msg.msgtype in ("image", "voice") and message.topic != media_agent.TOPIC:  # beside, never waited for
@@ -189,28 +190,37 @@ async def _chat(batch: Batch, message, rules):
                 counts[partial] += 1
             if new_state is not None:
                 batch.chat[employee] = (new_state, message)
-    return chat_contact(record, msg)
+            notices = chat_notices(alerts, record, msg)
+    return chat_contact(record, msg), notices
 
 
-async def _behaviour(batch: Batch, message, rules, decoded=None) -> None:
+async def _behaviour(batch: Batch, message, rules, decoded=None, notices=()) -> None:
     """The behaviour engine on one record of any input topic; `decoded` is decode_behaviour's answer
-    when the caller has it already (chat records)."""
+    when the caller has it already (chat records), followed by the record's chat alert `notices`
+    (as replay's MemoryBehaviour.handle_decoded does)."""
+    topic = message.topic
     try:
-        topic = message.topic
         employee, ev, upsert = decoded or decode_behaviour(LOGICAL.get(topic, topic), message.key, message.value)
-        if upsert is not None:
-            batch.set_directory(employee, upsert)
-        state = batch.behaviour_state(employee)
-        if ev is None or _already_applied(state, message):
-            return
-        out = process_behaviour(employee, ev, state, rules, batch.directory(employee), batch.owner)
     except RecordError as exc:
         await batch.dead_letter(message, str(exc))
         return
-    # Only the sends are retried: the engine changed the state in place, so running it again would
-    # count the event twice. Sends of identical bodies are harmless (sinks keep one per revision).
-    await _guarded(batch, message, lambda: batch.effects(out, employee, message))
-    batch.behaviour[employee] = (_commit(out.state, message), message)
+    if upsert is not None:
+        batch.set_directory(employee, upsert)
+    events = ([ev] if ev is not None else []) + list(notices)
+    state = batch.behaviour_state(employee)
+    if not events or _already_applied(state, message):
+        return
+    for event in events:
+        try:
+            out = process_behaviour(employee, event, state, rules, batch.directory(employee), batch.owner)
+        except RecordError as exc:
+            await batch.dead_letter(message, str(exc))
+            return
+        # Only the sends are retried: the engine changed the state in place, so running it again would
+        # count the event twice. Sends of identical bodies are harmless (sinks keep one per revision).
+        await _guarded(batch, message, lambda: batch.effects(out, employee, message))
+        state = out.state
+    batch.behaviour[employee] = (_commit(state, message), message)
 
 
 @app.agent(inputs)
@@ -274,9 +284,9 @@ async def _detect(messages) -> None:
                     await _guarded(batch, message, lambda: _chat(batch, message, rules))
                 elif message.topic != "wecom.msgaudit":
                     await _guarded(batch, message, lambda: _behaviour(batch, message, rules))
-                elif (contact := await _guarded(batch, message, lambda: _chat(batch, message, rules))) \
+                elif (chat := await _guarded(batch, message, lambda: _chat(batch, message, rules))) \
                         not in (None, POISON):
-                    await _guarded(batch, message, lambda: _behaviour(batch, message, rules, contact))
+                    await _guarded(batch, message, lambda: _behaviour(batch, message, rules, *chat))
     counts["batches"] += 1
     counts["records"] += len(messages)
     await batch.finish()

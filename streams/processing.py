@@ -13,7 +13,7 @@ from detectors.content import pipeline as chat_content
 from detectors.alert import Alert
 from detectors.events import ChatMessage
 from streams.records import RecordError, decode_msgaudit
-from detectors import behaviour, peers
+from detectors import behaviour, chat_notice, peers
 from detectors.context import BehaviourRules, Ctx
 from streams.records import chat_touch, decode_contact, decode_hr, decode_order, hr_event, loads_object
 
@@ -72,6 +72,11 @@ def decode_behaviour(topic: str, key: bytes | str | None, raw: bytes | str | Non
             raise RecordError("a paodan.behaviour notice needs `employee_id` and `kind`")
         return employee, notice, None
     raise RecordError(f"no behaviour processing for topic {topic!r}")
+
+
+def chat_notices(alerts: list[Alert], record: dict[str, Any], msg: ChatMessage) -> list[dict]:
+    """The behaviour engine's notices of one message's chat alerts (detectors/chat_notice.py)."""
+    return chat_notice.notices(alerts, msg.msgid, chat_touch(record, msg).customer_id, msg.outbound) if alerts else []
 
 
 def chat_contact(record: dict[str, Any], msg: ChatMessage | None) -> tuple[str, Any, None]:

@@ -21,7 +21,7 @@ import orjson
 from config.rules import Rules
 from streams.behaviour_memory import MemoryBehaviour
 from detectors.events import ChatMessage
-from streams.processing import BEHAVIOUR_TOPICS, chat_contact, detect_chat
+from streams.processing import BEHAVIOUR_TOPICS, chat_contact, chat_notices, detect_chat
 from streams.records import RecordError, decode_msgaudit, loads_object
 
 BEHAVIOUR_INPUTS = BEHAVIOUR_TOPICS[:4]  # the contract's input topics (not the internal notices)
@@ -70,20 +70,23 @@ class Replay:
 
     def _msgaudit(self, key: str | None, value: dict[str, Any]) -> None:
         record, msg = decode_msgaudit(key, value)
+        notices: list = []
         if msg is not None:
             seen = self.media.as_text_record(record) if self.media is not None else None
-            self._chat(key, *(decode_msgaudit(key, seen) if seen else (record, msg)))
-        # and the chat as customer contact, for the behaviour engine:
-        self._write(self.behaviour.handle_decoded(*chat_contact(record, msg)))
+            notices = self._chat(key, *(decode_msgaudit(key, seen) if seen else (record, msg)))
+        # and the chat as customer contact (with its chat alerts), for the behaviour engine:
+        self._write(self.behaviour.handle_decoded(*chat_contact(record, msg), notices))
 
-    def _chat(self, key: str | None, record: dict[str, Any], msg: ChatMessage) -> None:
-        """The chat content detectors on one message (replaced in the parallel replay's main process)."""
+    def _chat(self, key: str | None, record: dict[str, Any], msg: ChatMessage) -> list:
+        """The chat content detectors on one message; returns the notices of its chat alerts for the
+        behaviour engine (replaced in the parallel replay's main process)."""
         employee = key or msg.employee_id  # a keyless record: its payload's employee, as the worker re-keys it
         new_state, alerts = detect_chat(msg, record, self.chat_state.get(employee), self.rules,
                                         self.directory.get(employee))
         if new_state is not None:
             self.chat_state[employee] = new_state
         self._write(alerts)
+        return chat_notices(alerts, record, msg)
 
     def _write(self, alerts) -> None:
         if not alerts:

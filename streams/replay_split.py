@@ -49,8 +49,8 @@ class _ChatSide:
         self.directory = directory
         self.contact: tuple | None = None
 
-    def handle_decoded(self, employee: str, event: Any, upsert: dict | None) -> list:
-        self.contact = (employee, None if event is None else _TOUCH_VALUES(event))
+    def handle_decoded(self, employee: str, event: Any, upsert: dict | None, notices=()) -> list:
+        self.contact = (employee, None if event is None else _TOUCH_VALUES(event), list(notices))
         return []
 
     def handle(self, topic: str, key: str | None, value: dict) -> list:
@@ -151,9 +151,10 @@ def run_split(replay: Replay, paths: list[str]) -> None:
             replay.alerts += alerts.count("\n")
         if error is not None:
             raise RecordError(error)
-        employee, touch = contact
-        if touch is not None:
-            replay._write(replay.behaviour.handle_decoded(employee, ChatTouch(*touch), None))
+        employee, touch, notices = contact
+        if touch is not None or notices:
+            replay._write(replay.behaviour.handle_decoded(employee, None if touch is None else ChatTouch(*touch),
+                                                          None, notices))
 
     def not_here(key, value) -> None:
         raise RuntimeError("a chat line the replay's chat process did not take")  # the two disagree: a bug
