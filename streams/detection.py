@@ -41,7 +41,7 @@ import orjson
 
 from detectors.content.parts import skipped
 from detectors.context import NOTICE_TOPIC, TEAM_TOPIC
-from streams import deadletter, system_alert, tables
+from streams import channel_feed, deadletter, system_alert, tables
 from streams.app import app, settings
 from streams.directory import directory, lookup
 from streams.fetches import during
@@ -56,6 +56,7 @@ ALERT_TOPIC = "paodan.alerts"
 # Logical topic (what detectors and replay call it) → this application's topic.
 INTERNAL = {NOTICE_TOPIC: f"{settings.app_id}-behaviour-notices", TEAM_TOPIC: f"{settings.app_id}-team-days"}
 LOGICAL = {physical: logical for logical, physical in INTERNAL.items()}
+NOTICES = INTERNAL[NOTICE_TOPIC]
 
 
 def _topic(*names: str):
@@ -186,7 +187,20 @@ async def _chat(batch: Batch, message, rules):
                 counts[partial] += 1
             if new_state is not None:
                 batch.chat[employee] = (new_state, message)
+                closed = channel_feed.closed_row(employee, state, new_state, batch.directory(employee))
+                if closed is not None:  # a chat day closed: to the company's channel aggregate
+                    await batch.send(INTERNAL[TEAM_TOPIC], *closed)
     return chat_contact(record, msg)
+
+
+async def _learned(batch: Batch, message, rules) -> None:
+    """A `channels` notice (streams/channel_feed.py) on the employee's chat state, in this batch."""
+    employee = message.key.decode("utf-8", "replace")
+    new_state, alerts = channel_feed.apply(batch.chat_state(employee), orjson.loads(message.value), rules)
+    if alerts:
+        await batch.alerts(alerts)
+    if new_state is not None:
+        batch.chat[employee] = (new_state, message)
 
 
 async def _behaviour(batch: Batch, message, rules, decoded=None) -> None:
@@ -267,7 +281,9 @@ async def _detect(messages) -> None:
                     rekeyed = await _guarded(batch, message, lambda: _rekeyed(batch, message))
                     if rekeyed is not False:  # sent again, or a poison record (dead-lettered)
                         continue
-                if message.topic != "wecom.msgaudit":
+                if message.topic == NOTICES and channel_feed.is_notice(message.value):
+                    await _guarded(batch, message, lambda: _learned(batch, message, rules))
+                elif message.topic != "wecom.msgaudit":
                     await _guarded(batch, message, lambda: _behaviour(batch, message, rules))
                 elif (contact := await _guarded(batch, message, lambda: _chat(batch, message, rules))) \
                         not in (None, POISON):
