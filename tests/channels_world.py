@@ -41,7 +41,7 @@ def records(prefix: str, days: int = 5) -> list[tuple[str, str, dict]]:
             if e == diverter:
                 out.append(("wecom.msgaudit", e, record(text=f"加我微信 {DIVERTER_WXID}，私下给你优惠", sender=e,
                                                        to=customer, msgid=f"{e}-d{day}-wx", t=t + 5 * 3_600_000)))
-    return out
+    return sorted(out, key=lambda r: (r[0] != "hr.events", r[2].get("msgtime", 0)))
 
 
 def day_of(ts: int) -> int:
