@@ -2,9 +2,9 @@
 
 Every contact or channel target a content signal names — a mobile number, a WeChat id, a link's host,
 a mini-program's username, a 名片's userid and its company — is a *target* (`target(signal)`: `kind:value`). Each
-employee's closed day reports the targets they sent (`day_row`); one aggregate per branch (or
-company) counts, over the last `WINDOW_DAYS` of closed days, the distinct employees and teams who sent
-each target and the distinct employees who sent anything (the active senders).
+employee's closed day reports the targets they sent (`day_row`); one aggregate for the company counts,
+over the last `WINDOW_DAYS` of closed days, the distinct employees and teams who sent each target and
+the distinct employees who sent anything (the active senders).
 
 A target is *proposed* as the company's own when it was sent by at least `share` of the active senders
 — a share, not a count, so that a company of 10 and one of 500 are judged alike, with a floor of

@@ -16,7 +16,9 @@ Tables (declared here, beside the agent that uses them; all changelog-backed, Ro
   purchase}`. Every worker holds all of it (an employee may write to, or sell to, any customer).
   One changelog partition, as faust-streaming advises for global tables, so every write is ordered.
 - `team_days` — keyed by team: closed-day summaries waiting for the rest of the team
-  (detectors/peers.py). Fed by re-keying through the team-days topic.
+  (detectors/peers.py). Fed by re-keying through the team-days topic. Under one more key, the
+  company's own-channel aggregate (streams/channel_feed.py), whose `channels` notices go to the chat
+  state.
 - the employee directory (streams/directory.py), upserted here from `hr.events` `employee` records.
 
 Internal topics carry the application id, like Faust's own changelogs, so two applications on one
