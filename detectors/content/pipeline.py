@@ -283,8 +283,9 @@ def detect(state: dict[str, Any] | None, msg: ChatMessage, record: dict[str, Any
                                frozenset(r[0] for r in remembered) if remembered else _NO_NUMBERS, proposal,
                                state.get("own"))
             if outbound:  # the day's targets, for the company's own channels (detectors/channels.py)
+                sent = [t for t in channels.targets(signals) if t not in c.decided] if signals else []
                 state = channels.track(state, local_day(msg.msgtime, (directory or {}).get("timezone") or DEFAULT_TZ),
-                                       [t for t in channels.targets(signals) if t not in c.decided], msg.msgid)
+                                       sent, msg.msgid)
         else:
             signals = []  # a colleague's message: theirs to answer for, on their own copy
     else:
