@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import re
 import shutil
 
 import orjson
@@ -22,10 +23,14 @@ from tests.live import Consumer, Worker, produce, unique
 pytestmark = pytest.mark.integration
 
 
+VERSION = "channels-live-test"  # tells this worker's alerts from the session worker's (same inputs)
+
+
 def rules_file(tmp_path):
     shutil.copytree(CONFIG_DIR / "lexicons", tmp_path / "lexicons")
     text = (CONFIG_DIR / "rules.yaml").read_text(encoding="utf-8").replace(
         "    own_corpname: 跑单科技\n", f"    own_corpname: 跑单科技\n    rejected_channels: [{world.REJECTED}]\n")
+    text = re.sub(r'(?m)^version: .*$', f'version: "{VERSION}"', text, count=1)
     (tmp_path / "rules.yaml").write_text(text, encoding="utf-8")
     return tmp_path / "rules.yaml"
 
@@ -66,21 +71,23 @@ async def test_worker_learns_the_same_channels_as_replay_and_stops_flagging_them
     for i, (topic, key, value) in enumerate(records):
         replay.line(f"w:{i}", orjson.dumps({"topic": topic, "key": key, "value": value}))
     expected = [orjson.loads(x) for x in replay.out.getvalue().splitlines()]
+    assert expected and all(a["rules_version"] == VERSION for a in expected)
     assert set(replay.channels.proposals()) == {world.OWN}
 
     w = Worker(tmp_path, env={"PAODAN_RULES": str(path)}).start()
     notices = await Consumer(stack.kafka, f"{w.app_id}-behaviour-notices").start()
     alerts = await Consumer(stack.kafka, "paodan.alerts").start()
     mine = lambda kv: isinstance(kv[1], dict) and str(kv[1].get("employee_id", "")).startswith(PREFIX[0])
+    ours = lambda kv: mine(kv) and kv[1].get("rules_version") == VERSION  # the session's worker reads them too
     try:
         for phase in phases(records):
             await produce(stack.kafka, phase)
             await asyncio.sleep(2.0)  # the worker keeps up, as it does live: notices arrive between phases
         told = await notices.until(lambda kv: mine(kv) and kv[1].get("kind") == "channels",
                                    timeout=30, count=len(world.employees(PREFIX[0])))
-        seen = await alerts.until(mine, timeout=30, count=len(expected))
+        seen = await alerts.until(ours, timeout=30, count=len(expected))
         try:
-            seen += await alerts.until(mine, timeout=3, count=1)
+            seen += await alerts.until(ours, timeout=3, count=1)
         except TimeoutError:
             pass
     finally:
