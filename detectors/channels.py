@@ -2,9 +2,9 @@
 
 Every contact or channel target a content signal names — a mobile number, a WeChat id, a link's host,
 a mini-program's username, a 名片's userid and its company — is a *target* (`target(signal)`: `kind:value`). Each
-employee's closed day reports the targets they sent (`day_row`); one aggregate per branch (or
-company) counts, over the last `WINDOW_DAYS` of closed days, the distinct employees and teams who sent
-each target and the distinct employees who sent anything (the active senders).
+employee's closed day reports the targets they sent (`day_row`); one aggregate for the company counts,
+over the last `WINDOW_DAYS` of closed days, the distinct employees and teams who sent each target and
+the distinct employees who sent anything (the active senders).
 
 A target is *proposed* as the company's own when it was sent by at least `share` of the active senders
 — a share, not a count, so that a company of 10 and one of 500 are judged alike, with a floor of
@@ -22,6 +22,8 @@ from __future__ import annotations
 import math
 from typing import Iterable
 
+from detectors.alert import as_state, from_state
+from detectors.content.alerting import BASE_SCORE
 from detectors.content.signals import Signal
 
 WINDOW_DAYS = 30
@@ -51,35 +53,56 @@ def targets(signals: Iterable[Signal]) -> list[str]:
     return sorted({t for t in map(target, signals) if t} | {s.channel for s in signals if s.channel})
 
 
-def day_row(employee: str, team: str, day: int, sent: Iterable[str], example: str = "") -> dict:
-    """What one employee's closed day tells the aggregate: who, which team, which targets."""
-    return {"e": employee, "t": team, "d": day, "c": sorted(set(sent)), "x": example}
+def day_row(employee: str, team: str, day: int, sent: Iterable[str], example: str = "",
+            through: int | None = None) -> dict:
+    """What one employee's closed day tells the aggregate: who, which team, which targets; `through`:
+    the last day the row speaks for (the employee sent nothing between `day` and it)."""
+    row = {"e": employee, "t": team, "d": day, "c": sorted(set(sent)), "x": example}
+    if through is not None and through > day:
+        row["u"] = through
+    return row
 
 
 def add_day(agg: dict, row: dict) -> None:
-    """Fold one employee-day into the aggregate (`{"days": {day: {employee: row}}}`), idempotently."""
-    days = agg.setdefault("days", {})
-    days.setdefault(str(row["d"]), {})[row["e"]] = row
-    newest = max(int(d) for d in days)
-    for d in [d for d in days if int(d) <= newest - WINDOW_DAYS]:
-        days.pop(d)
+    """Fold one employee-day into the aggregate, idempotently and in any order.
+
+    Kept per employee and target, not per day, so that the aggregate stays small whatever the
+    company's size: `{"n": newest day, "s": {employee: last active day}, "g": {target: {"e":
+    {employee: [last day, team]}, "f": first day, "x": [[day, example], …]}}}`."""
+    day, emp = int(row["d"]), row["e"]
+    newest = max(agg.get("n", day), day)
+    if day <= newest - WINDOW_DAYS:
+        return
+    agg["n"] = newest
+    senders = agg.setdefault("s", {})
+    senders[emp] = max(senders.get(emp, day), day)
+    found = agg.setdefault("g", {})
+    for t in row["c"]:
+        c = found.setdefault(t, {"e": {}, "f": day, "x": []})
+        last = c["e"].get(emp)
+        if last is None or last[0] <= day:
+            c["e"][emp] = [day, row.get("t", "")]
+        c["f"] = min(c["f"], day)
+        if row.get("x") and [day, row["x"]] not in c["x"]:
+            c["x"] = sorted(c["x"] + [[day, row["x"]]])[:EXAMPLES]
+    horizon = newest - WINDOW_DAYS
+    for e in [e for e, d in senders.items() if d <= horizon]:
+        del senders[e]
+    for t in list(found):
+        c = found[t]
+        for e in [e for e, (d, _) in c["e"].items() if d <= horizon]:
+            del c["e"][e]
+        if not c["e"]:
+            del found[t]
 
 
 def counts(agg: dict) -> tuple[int, dict[str, dict]]:
     """(active senders, {target: {"employees", "teams", "first", "examples"}}) over the window."""
-    senders: set[str] = set()
     out: dict[str, dict] = {}
-    for d in sorted(agg.get("days", {}), key=int):
-        for emp in sorted(agg["days"][d]):
-            row = agg["days"][d][emp]
-            senders.add(emp)
-            for t in row["c"]:
-                c = out.setdefault(t, {"employees": set(), "teams": set(), "first": int(d), "examples": []})
-                c["employees"].add(emp)
-                c["teams"].add(row.get("t", ""))
-                if row.get("x") and len(c["examples"]) < EXAMPLES:
-                    c["examples"].append(row["x"])
-    return len(senders), out
+    for t, c in agg.get("g", {}).items():
+        out[t] = {"employees": set(c["e"]), "teams": {team for _, team in c["e"].values()}, "first": c["f"],
+                  "examples": [x for _, x in c["x"]]}
+    return len(agg.get("s", {})), out
 
 
 def needed(active: int, share: float = SHARE) -> int:
@@ -130,3 +153,147 @@ def revise(signals_by_alert: dict[str, list[Signal]], own_targets: frozenset[str
     """Open alerts (id → their signals) that rest only on own channels: to be revised down to info."""
     return sorted(aid for aid, sigs in signals_by_alert.items()
                   if sigs and all(is_own(s, own_targets) for s in sigs))
+
+
+# --- learning while detecting: the same aggregate, fed by every employee's closed chat days -------
+#
+# The chat detectors count, per employee and local day, the targets the employee sent (`track`, kept in
+# the chat state as `ch`). The employee's first message on a later day closes that day (`closed_row`):
+# the row goes to the company's aggregate (`on_row`, key `KEY`, through the team-days topic like the
+# behaviour summaries) and days are evaluated in day order. A new proposal comes back to every
+# employee the aggregate knows as a `channels` notice (`notice`), and to a newcomer with their first
+# row; the chat state keeps what it learned (`own`) and `learn` revises the open alerts that rest on
+# nothing else.
+
+KIND = "channels"          # a channel row on the team-days topic, and the notice that answers it
+KEY = "channels:company"   # one aggregate for the whole company: its own channels are the company's
+ACTIVE_DAYS = 7            # a member seen in the last week is waited for…
+TIMEOUT_DAYS = 1           # …unless someone has already closed a day this much later
+
+
+def track(state: dict, day: int, sent: list[str], msgid: str) -> dict:
+    """The chat state with one outbound message of local `day` counted (`ch`: [day, targets, example]);
+    the same object when nothing changed. A late message of an earlier day is not counted."""
+    ch = state.get("ch")
+    if ch is not None:
+        if day < ch[0]:
+            return state
+        if day == ch[0]:
+            new = [t for t in sent if t not in ch[1]]
+            if not new:
+                return state
+            return dict(state, ch=[day, sorted(ch[1] + new), ch[2] or msgid])
+    return dict(state, ch=[day, sorted(set(sent)), msgid if sent else ""])
+
+
+def closed_row(employee: str, team: str, before: dict | None, after: dict | None) -> dict | None:
+    """The row of the day `after` closed (the employee's first message on a later day), or None."""
+    old = before.get("ch") if before else None
+    new = after.get("ch") if after else None
+    if old is None or new is None or new[0] <= old[0]:
+        return None
+    return dict(day_row(employee, team, old[0], old[1], old[2], through=new[0] - 1), kind=KIND)
+
+
+def notice(employee: str, learned: dict) -> tuple[str, dict]:
+    return employee, {"kind": KIND, "employee_id": employee, "learned": learned}
+
+
+def on_row(st: dict | None, row: dict) -> tuple[dict, list[tuple[str, dict]]]:
+    """Fold one closed chat day into the company's state; evaluate the days now complete, in day order.
+
+    A day is complete when every member seen in the last `ACTIVE_DAYS` has closed it (or a later one),
+    or when someone has closed a day `TIMEOUT_DAYS` later (the first day the aggregate sees: only so,
+    as no member is known before it). A row of a day already evaluated (a member
+    back from a day off) still counts from the next evaluation on. Returns (state, [(employee, notice)])."""
+    st = st if st is not None else {}
+    reported, pending = st.setdefault("r", {}), st.setdefault("p", {})
+    agg, learned, told = st.setdefault("a", {}), st.setdefault("l", {}), st.setdefault("k", {})
+    day, emp = int(row["d"]), row["e"]
+    reported[emp] = max(reported.get(emp, day), int(row.get("u", day)))
+    if "done" not in st:  # nobody is known yet on the first day: it waits for a later day's close
+        st["first"] = min(st.get("first", day), day)
+    if day > st.get("done", -1):
+        pending.setdefault(str(day), {})[emp] = row
+    else:
+        add_day(agg, row)
+    latest = max(reported.values())
+    fresh = False
+    for key in sorted(pending, key=int):
+        d = int(key)
+        active = [m for m, last in reported.items() if last >= d - ACTIVE_DAYS]
+        if not ((d > st["first"] and all(reported[m] >= d for m in active)) or latest >= d + TIMEOUT_DAYS):
+            break
+        for r in sorted(pending.pop(key).values(), key=lambda r: r["e"]):
+            add_day(agg, r)
+        for t, s in evaluate(agg, {}).items():
+            if t not in learned:
+                learned[t] = {"d": d, "employees": s["employees"], "teams": s["teams"], "active": s["active"]}
+                fresh = True
+        st["done"] = d
+    for m in [m for m, last in reported.items() if last < latest - WINDOW_DAYS]:
+        del reported[m]
+    out: list[tuple[str, dict]] = []
+    if learned:
+        whom = sorted(set(agg.get("s", {})) | {emp}) if fresh else [emp]
+        for e in whom:
+            if told.get(e, 0) < len(learned):
+                told[e] = len(learned)
+                out.append(notice(e, dict(learned)))
+    for e in [e for e in told if e not in reported]:
+        del told[e]
+    return st, out
+
+
+def _signal_of(rule: str, h: dict) -> Signal:
+    """A kept highlight as the signal it was (a 名片's company is in its label: 其他企业名片（X）)."""
+    label = h.get("label", "")
+    corp = label[len("其他企业名片（"):-1] if h.get("kind") == "card" and label.startswith("其他企业名片（") else ""
+    return Signal(rule, h.get("kind", ""), h.get("severity", "info"), label, h.get("text", ""), h.get("term", ""),
+                  channel=f"corp:{corp.lower()}" if corp else "")
+
+
+def explain_learned(targets: list[str], learned: dict) -> str:
+    zh = "；".join(f"{t}（{s['employees']} 名同事、{s['teams']} 个团队在 {WINDOW_DAYS} 天内发送过，"
+                  f"活跃发送人 {s['active']} 名）" for t, s in ((t, learned[t]) for t in targets))
+    en = "; ".join(f"{t} (sent by {s['employees']} colleagues in {s['teams']} teams within {WINDOW_DAYS} days, "
+                   f"of {s['active']} active senders)" for t, s in ((t, learned[t]) for t in targets))
+    return (f"已降为提示：{zh} 已被识别为公司自有渠道（待管理员确认），本告警仅依据这些渠道。"
+            f"Revised to info: {en} learned as the company's own channel (awaiting an admin); this alert "
+            f"rests on nothing else. ")
+
+
+def learn(state: dict | None, body: dict, configured: frozenset[str], rejected: frozenset[str],
+          version: str) -> tuple[dict | None, list]:
+    """Apply a `channels` notice to an employee's chat state: (new state or None when nothing is new,
+    the open alerts revised to info because they rest only on own channels, at least one just learned)."""
+    state = state or {}
+    learned = body.get("learned") or {}
+    known = set(state.get("own", ()))
+    new = sorted(t for t in learned if t not in known and t not in rejected)
+    if not new:
+        return None, []
+    own = frozenset(known.union(new)) - rejected
+    state = dict(state, own=sorted(own))
+    just = frozenset(new)
+    candidates = {aid: [_signal_of(a["rule"], h) for h in a.get("highlights", ())]
+                  for aid, a in state.get("open", {}).items() if a["severity"] != "info"}
+    revised = []
+    if candidates:
+        opened = dict(state["open"])
+        for aid in revise(candidates, own | configured):
+            sigs = candidates[aid]
+            named = sorted({t for s in sigs for t in (target(s), s.channel) if t in just})
+            if not named:
+                continue  # rests on channels known before: revised then, or configured
+            alert = from_state(opened[aid])
+            alert.revision += 1
+            alert.severity = "info"
+            alert.score = BASE_SCORE["info"]
+            alert.rules_version = version
+            alert.highlights = [dict(h, severity="info") for h in alert.highlights]
+            alert.explanation = explain_learned(named, learned) + alert.explanation
+            opened[aid] = as_state(alert)
+            revised.append(alert)
+        state["open"] = opened
+    return state, revised

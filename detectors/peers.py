@@ -28,7 +28,7 @@ from __future__ import annotations
 import statistics
 from typing import Callable
 
-from detectors import commission, conversion, followup, orders
+from detectors import channels, commission, conversion, followup, orders
 from detectors.context import NOTICE_TOPIC, TEAM_TOPIC, BehaviourRules, Ctx
 from detectors.hygiene import Signal
 from detectors.windows import day_window
@@ -113,7 +113,12 @@ def signal_from(body: dict) -> Signal:
 
 def on_summary(team_state: dict | None, body: dict, rules: BehaviourRules
                ) -> tuple[dict, list[tuple[str, str, dict]]]:
-    """Fold one member's day summary into the team's state; evaluate the days now complete."""
+    """Fold one member's day summary into the team's state; evaluate the days now complete.
+
+    A closed chat day (`kind` channels, key channels.KEY) goes to the company's channel aggregate."""
+    if body.get("kind") == channels.KIND:
+        st, told = channels.on_row(team_state, body)
+        return st, [(NOTICE_TOPIC, employee, notice) for employee, notice in told]
     st = team_state if team_state is not None else {}
     reported = st.setdefault("r", {})
     pending = st.setdefault("p", {})

@@ -4,7 +4,9 @@ Reads replay-format files (CONTRACT.md §8) and counts every contact or channel 
 send — phone numbers, WeChat ids, hosts, mini-programs, 名片 — by distinct employees and teams per
 local day (detectors/channels.py). Lists the targets proposed as the company's own (sent by a share of
 the active senders across two or more teams) and those already decided in the rules file, with counts,
-first day seen and example message ids.
+first day seen and example message ids. The worker and `paodan replay` make the same proposals while
+detecting (streams/channel_feed.py, with the same aggregate), but keep them in their state: this
+command is how they reach the rules file and an admin's decision.
 
 - `--write` records the proposals in the rules file (`chat.content.proposed_channels`): from then on
   they are info, never a flag, until an admin decides.

@@ -16,7 +16,9 @@ Tables (declared here, beside the agent that uses them; all changelog-backed, Ro
   purchase}`. Every worker holds all of it (an employee may write to, or sell to, any customer).
   One changelog partition, as faust-streaming advises for global tables, so every write is ordered.
 - `team_days` — keyed by team: closed-day summaries waiting for the rest of the team
-  (detectors/peers.py). Fed by re-keying through the team-days topic.
+  (detectors/peers.py). Fed by re-keying through the team-days topic. Under one more key, the
+  company's own-channel aggregate (streams/channel_feed.py), whose `channels` notices go to the chat
+  state.
 - the employee directory (streams/directory.py), upserted here from `hr.events` `employee` records.
 
 Internal topics carry the application id, like Faust's own changelogs, so two applications on one
@@ -41,7 +43,7 @@ import orjson
 
 from detectors.content.parts import skipped
 from detectors.context import NOTICE_TOPIC, TEAM_TOPIC
-from streams import deadletter, media_agent, system_alert, tables
+from streams import channel_feed, deadletter, media_agent, system_alert, tables
 from streams.app import app, settings
 from streams.directory import directory, lookup
 from streams.fetches import during
@@ -56,6 +58,7 @@ ALERT_TOPIC = "paodan.alerts"
 # Logical topic (what detectors and replay call it) → this application's topic.
 INTERNAL = {NOTICE_TOPIC: f"{settings.app_id}-behaviour-notices", TEAM_TOPIC: f"{settings.app_id}-team-days"}
 LOGICAL = {physical: logical for logical, physical in INTERNAL.items()}
+NOTICES = INTERNAL[NOTICE_TOPIC]
 
 
 def _topic(*names: str):
@@ -190,8 +193,21 @@ async def _chat(batch: Batch, message, rules):
                 counts[partial] += 1
             if new_state is not None:
                 batch.chat[employee] = (new_state, message)
+                closed = channel_feed.closed_row(employee, state, new_state, batch.directory(employee))
+                if closed is not None:  # a chat day closed: to the company's channel aggregate
+                    await batch.send(INTERNAL[TEAM_TOPIC], *closed)
             notices = chat_notices(alerts, record, msg)
     return chat_contact(record, msg), notices
+
+
+async def _learned(batch: Batch, message, rules) -> None:
+    """A `channels` notice (streams/channel_feed.py) on the employee's chat state, in this batch."""
+    employee = message.key.decode("utf-8", "replace")
+    new_state, alerts = channel_feed.apply(batch.chat_state(employee), orjson.loads(message.value), rules)
+    if alerts:
+        await batch.alerts(alerts)
+    if new_state is not None:
+        batch.chat[employee] = (new_state, message)
 
 
 async def _behaviour(batch: Batch, message, rules, decoded=None, notices=()) -> None:
@@ -282,6 +298,8 @@ async def _detect(messages) -> None:
                         continue
                 if message.topic == media_agent.TOPIC:
                     await _guarded(batch, message, lambda: _chat(batch, message, rules))
+                elif message.topic == NOTICES and channel_feed.is_notice(message.value):
+                    await _guarded(batch, message, lambda: _learned(batch, message, rules))
                 elif message.topic != "wecom.msgaudit":
                     await _guarded(batch, message, lambda: _behaviour(batch, message, rules))
                 elif (chat := await _guarded(batch, message, lambda: _chat(batch, message, rules))) \

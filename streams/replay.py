@@ -20,6 +20,7 @@ import orjson
 
 from config.rules import Rules
 from streams.behaviour_memory import MemoryBehaviour
+from streams.channel_feed import MemoryChannels
 from detectors.events import ChatMessage
 from streams.processing import BEHAVIOUR_TOPICS, chat_contact, chat_notices, detect_chat
 from streams.records import RecordError, decode_msgaudit, loads_object
@@ -36,6 +37,7 @@ class Replay:
         self.chat_state: dict[str, dict[str, Any]] = {}
         self.directory: dict[str, dict[str, Any]] = {}
         self.behaviour = MemoryBehaviour(rules, self.directory)
+        self.channels = MemoryChannels(rules, self.chat_state)  # on the chat side, with the chat states
         self.records = 0
         self.alerts = 0
         self.bad = 0
@@ -81,10 +83,11 @@ class Replay:
         """The chat content detectors on one message; returns the notices of its chat alerts for the
         behaviour engine (replaced in the parallel replay's main process)."""
         employee = key or msg.employee_id  # a keyless record: its payload's employee, as the worker re-keys it
-        new_state, alerts = detect_chat(msg, record, self.chat_state.get(employee), self.rules,
-                                        self.directory.get(employee))
+        before, directory = self.chat_state.get(employee), self.directory.get(employee)
+        new_state, alerts = detect_chat(msg, record, before, self.rules, directory)
         if new_state is not None:
             self.chat_state[employee] = new_state
+            alerts = alerts + self.channels.closed(employee, before, new_state, directory)
         self._write(alerts)
         return chat_notices(alerts, record, msg)
 

@@ -43,6 +43,7 @@ from detectors.content.parts import Finding, Part, of_record, payload_of
 from detectors.content.recall import recalled, remember
 from detectors.content.signals import Signal
 from detectors.events import EXTERNAL_PREFIXES, ChatMessage
+from detectors.windows import DEFAULT_TZ, local_day
 
 RULES = ("chat.diversion_phrase", "chat.private_contact", "chat.external_shop", "chat.offline_payment",
          "chat.recall_after_hit")
@@ -90,6 +91,7 @@ class Compiled:
         self.fold = native_fold() or fold
         # Channels many colleagues send (detectors/channels.py), proposed or confirmed: info, never a flag.
         self.own_channels = self.limits.own_channels | self.limits.proposed_channels
+        self.decided = self.own_channels | self.limits.rejected_channels  # never learned while detecting
         contacts.id_table()  # built here (start-up, reload), not on the first message
 
 
@@ -186,7 +188,7 @@ def _proposal(texts: Texts, msgtime: int) -> list | None:
 
 
 def _signals(c: Compiled, msg: ChatMessage, texts: Texts, directory: dict[str, Any] | None,
-             known: frozenset[str], proposal: list | None = None) -> list[Signal]:
+             known: frozenset[str], proposal: list | None = None, learned: list | None = None) -> list[Signal]:
     outbound = msg.outbound
     parts, findings, folds = texts
     signals = _findings(c, findings) if outbound and findings else []
@@ -230,8 +232,10 @@ def _signals(c: Compiled, msg: ChatMessage, texts: Texts, directory: dict[str, A
             rule, contact, label = FOUND[f.kind]
             signals.append(Signal(rule, f.kind, _severity(c, rule, f.kind), label, f.written, f.normalized,
                                   part.name, f.start, f.end, contact=contact, source=rule))
-    if c.own_channels and signals:
-        signals = [channels.as_info(s) if channels.is_own(s, c.own_channels) else s for s in signals]
+    if signals and (c.own_channels or learned):
+        # Learned while detecting (state `own`, detectors/channels.py): a rejection in the rules wins.
+        own = c.own_channels.union(learned).difference(c.limits.rejected_channels) if learned else c.own_channels
+        signals = [channels.as_info(s) if channels.is_own(s, own) else s for s in signals]
     if len(signals) < 2:
         return signals
     # The same finding twice in one message (a mini-program's title and name both 拼多多) is one.
@@ -276,7 +280,12 @@ def detect(state: dict[str, Any] | None, msg: ChatMessage, record: dict[str, Any
             elif proposal and msg.msgtime - proposal[3] > PROPOSAL_MS:
                 proposal = None
             signals = _signals(c, msg, texts, directory,
-                               frozenset(r[0] for r in remembered) if remembered else _NO_NUMBERS, proposal)
+                               frozenset(r[0] for r in remembered) if remembered else _NO_NUMBERS, proposal,
+                               state.get("own"))
+            if outbound:  # the day's targets, for the company's own channels (detectors/channels.py)
+                sent = [t for t in channels.targets(signals) if t not in c.decided] if signals else []
+                state = channels.track(state, local_day(msg.msgtime, (directory or {}).get("timezone") or DEFAULT_TZ),
+                                       sent, msg.msgid)
         else:
             signals = []  # a colleague's message: theirs to answer for, on their own copy
     else:
