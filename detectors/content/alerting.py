@@ -29,6 +29,7 @@ TOPIC = "wecom.msgaudit"
 BASE_SCORE = {"info": 10.0, "low": 30.0, "medium": 50.0, "high": 75.0, "critical": 90.0}
 MAX_EVIDENCE = 50  # enough to investigate, bounded so state stays small
 MAX_QUOTED = 6
+MAX_HIGHLIGHTS = 2 * MAX_EVIDENCE  # one message may list hundreds of numbers: the alert stays small
 GONE_KEEP_MS = 14 * 24 * 3_600_000  # as long as the board shows an alert
 MAX_GONE_IDS = 2 * MAX_EVIDENCE
 LATE_NOTE = "（迟到消息：本窗口此前的告警已结束，另起一条）"
@@ -87,7 +88,7 @@ def apply(book: dict[str, Any], cfg: ChatRule, msgid: str, employee: str, msgtim
     severity = "info"
     for s in signals:
         severity = max_severity(severity, s.severity)
-    new_hl = [highlight(msgid, s) for s in signals]
+    new_hl = [highlight(msgid, s) for s in signals[:MAX_HIGHLIGHTS]]
     # The message itself, after any message it is about (a recall lists the recalled message first).
     referred = dict.fromkeys(s.refers_to for s in signals if s.refers_to)
     evidence = [Evidence(TOPIC, ref) for ref in referred] + [Evidence(TOPIC, msgid)]
@@ -103,7 +104,7 @@ def apply(book: dict[str, Any], cfg: ChatRule, msgid: str, employee: str, msgtim
         alert.rules_version = version
         if len(alert.evidence) < MAX_EVIDENCE:
             alert.evidence.extend(evidence)
-            alert.highlights.extend(new_hl)
+            alert.highlights.extend(new_hl[:MAX_HIGHLIGHTS - len(alert.highlights)])
     else:
         aid = key
         if w_end <= book["wm"] - book["keep_ms"]:  # this window's alert, if it had one, is forgotten
