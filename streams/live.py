@@ -90,8 +90,9 @@ async def feed(s: Settings) -> None:
                                     f"publish {len(updates)} risk updates to Redis", max_delay=5.0)
             if batch:
                 reached = {f"{tp.topic}:{tp.partition}": msgs[-1].offset + 1 for tp, msgs in batch.items() if msgs}
-                await until_written(lambda: live.mark_applied(group, reached), "mark Redis's offsets",
-                                    max_delay=5.0)
+                if not await until_written(lambda: live.mark_applied(group, reached, written), "mark Redis's offsets",
+                                           max_delay=5.0):
+                    raise RedisLost("Redis no longer holds the offsets this consumer marked")
                 written.update(reached)
                 if catching_up:
                     for tp, msgs in batch.items():
