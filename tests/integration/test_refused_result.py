@@ -82,6 +82,10 @@ async def test_a_result_the_broker_refuses_is_dead_lettered_and_the_batch_goes_o
         systems = [a for _, a in mine if a["rule"] == "system.poison_record"]
         assert f"0:{letter['offset']}" in {a["evidence"][0]["id"] for a in systems}
         assert all(len(orjson.dumps(a)) < LIMIT for a in got)
+        # The session's worker (another group) may have been first to publish; wait for this one's.
+        deadline = time.monotonic() + 30
+        while "Kafka refused a send for wecom.msgaudit[0]" not in worker.log() and time.monotonic() < deadline:
+            await asyncio.sleep(0.3)
         assert "Kafka refused a send for wecom.msgaudit[0]" in worker.log()
         assert any(a["explanation"].startswith("检测结果两次被 Kafka 拒收") for a in systems)
         assert worker.proc.poll() is None  # and it goes on: a later record still raises its alert
