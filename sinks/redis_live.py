@@ -86,6 +86,19 @@ end
 # ARGV: change, maxlen, channel, expected version, state json, ttl, precision field +1, field -1,
 #       outbox payload, rule as a JSON string, rule's field prefix.
 # The change gets the rule's precision counts spliced in, so every viewer's figures move with it.
+# KEYS: the applied hash. ARGV: n, then n × (field, offset, the offset this writer last set there or "").
+# Refuses (0) when any mark is not what the writer last set: the data set changed underneath (a Redis
+# back empty or from an older snapshot), and moving the mark on would vouch for alerts it lost.
+_MARK = """
+local n = tonumber(ARGV[1])
+for i = 0, n - 1 do
+  local last = ARGV[4 + 3 * i]
+  if last ~= '' and redis.call('HGET', KEYS[1], ARGV[2 + 3 * i]) ~= last then return 0 end
+end
+for i = 0, n - 1 do redis.call('HSET', KEYS[1], ARGV[2 + 3 * i], ARGV[3 + 3 * i]) end
+return 1
+"""
+
 _ACTION = """
 local v = redis.call('HGET', KEYS[3], 'version') or '0'
 if v ~= ARGV[4] then return -1 end
@@ -149,6 +162,7 @@ class LiveAlerts:
         self.redis = connect(url, socket_timeout)
         self._upsert = self.redis.register_script(_UPSERT)
         self._action = self.redis.register_script(_ACTION)
+        self._mark = self.redis.register_script(_MARK)
         self._silence = self.redis.register_script(_SILENCE)
 
     # --- the worker's side ----------------------------------------------------------------------
@@ -173,10 +187,17 @@ class LiveAlerts:
         held = await self.redis.hgetall(f"{PREFIX}live:applied:{group}")
         return {k.decode(): int(v) for k, v in held.items()}
 
-    async def mark_applied(self, group: str, offsets: dict[str, int]) -> None:
-        """Written after the batch's upserts: the marker never runs ahead of the data it vouches for."""
-        if offsets:
-            await self.redis.hset(f"{PREFIX}live:applied:{group}", mapping=offsets)
+    async def mark_applied(self, group: str, offsets: dict[str, int], last: dict[str, int] | None = None) -> bool:
+        """Written after the batch's upserts: the marker never runs ahead of the data it vouches for.
+        With `last` (what this writer set before), False and nothing written when a mark is not that
+        any more: Redis lost data since (the caller re-reads what it wrote)."""
+        if not offsets:
+            return True
+        last = last or {}
+        args: list = [len(offsets)]
+        for field, offset in offsets.items():
+            args += [field, offset, last.get(field, "")]
+        return bool(await self._mark(keys=[f"{PREFIX}live:applied:{group}"], args=args))
 
     async def set_resync(self, info: dict[str, Any] | None) -> None:
         if info is None:

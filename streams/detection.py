@@ -38,6 +38,7 @@ from collections import Counter
 from contextlib import aclosing
 from itertools import groupby
 from operator import attrgetter
+from typing import Awaitable, Callable
 
 import orjson
 
@@ -113,7 +114,9 @@ class Batch:
         self.chat: dict[str, tuple[dict, object]] = {}       # employee -> (state, their last message)
         self.behaviour: dict[str, tuple[dict, object]] = {}  # employee -> (state, their last message)
         self.owners: dict[str, tuple[dict, object]] = {}     # customer -> (owner, the message that set it)
-        self.pending: list = []
+        # (future, the record it is for, how to send it again) of everything sent
+        self.pending: list[tuple[asyncio.Future, object, Callable[[], Awaitable]]] = []
+        self.message = None  # the record being processed (set by _guarded): what a send is for
         self._send = app.producer.send  # the producer itself: Faust's topic layers cost more than the send
 
     directory = staticmethod(lookup)
@@ -131,7 +134,12 @@ class Batch:
         return self.behaviour[employee][0] if employee in self.behaviour else behaviour_state.get(employee)
 
     async def send(self, topic: str, key: str, value) -> None:
-        self.pending.append(await self._send(topic, key.encode(), orjson.dumps(value), None, None, None))
+        await self.send_raw(topic, key.encode(), orjson.dumps(value))
+
+    async def send_raw(self, topic: str, key: bytes, value: bytes | None) -> None:
+        def again():
+            return self._send(topic, key, value, None, None, None)
+        self.pending.append((await again(), self.message, again))
 
     async def alerts(self, alerts) -> None:
         now = int(time.time() * 1000)
@@ -153,17 +161,51 @@ class Batch:
 
     async def dead_letter(self, message, reason: str) -> None:
         counts["dead_lettered"] += 1
-        self.pending.append(await deadletter.send(message, reason))
+
+        def again():
+            return deadletter.send(message, reason)
+        self.pending.append((await again(), message, again))
 
     async def finish(self) -> None:
         """Wait until Kafka has every effect, then write the states and owners (each in the partition
         of the message that changed it last)."""
         if self.pending:
-            await asyncio.gather(*self.pending)
+            results = await asyncio.gather(*(f for f, _, _ in self.pending), return_exceptions=True)
+            refused = [(p, r) for p, r in zip(self.pending, results) if isinstance(r, BaseException)]
+            if refused:
+                await self._refused(refused)
         for table, changed in ((chat_state, self.chat), (behaviour_state, self.behaviour)):
             await table.write((key, doc, message.partition) for key, (doc, message) in changed.items())
         if self.owners:
             await customer_owner.write((key, doc, message.partition) for key, (doc, message) in self.owners.items())
+
+    async def _refused(self, refused) -> None:
+        """Sends Kafka refused after accepting them (the broker's size limit, say): each is sent again,
+        alone (a refused batch fails every record in it); a record whose result is refused twice is
+        dead-lettered and shown as a `system.poison_record` alert, like a record detection fails on,
+        and the batch goes on. If even that cannot be sent, Kafka is unusable: the batch fails."""
+        poisoned: dict[int, tuple[object, BaseException]] = {}
+        for (_, message, again), exc in refused:
+            log.warning("Kafka refused a send for %s (%r); sending it again", _where(message), exc)
+            try:
+                await (await again())
+            except Exception as exc2:  # noqa: BLE001 - whatever it is, the record's result is lost
+                poisoned.setdefault(id(message), (message, exc2))
+        for message, exc in poisoned.values():
+            if message is None:
+                raise exc  # not any record's: nothing to skip
+            error = f"result refused twice by Kafka: {type(exc).__name__}: {str(exc)[:500]}"
+            log.error("%s on %s; dead-lettering the record", error, _where(message))
+            counts["poison"] += 1
+            counts["dead_lettered"] += 1
+            await (await deadletter.send(message, error))
+            body = system_alert.poison(message.topic, message.partition, message.offset, error,
+                                       int(time.time() * 1000), refused=True)
+            await (await self._send(ALERT_TOPIC, body["employee_id"].encode(), orjson.dumps(body), None, None, None))
+
+
+def _where(message) -> str:
+    return "no record" if message is None else f"{message.topic}[{message.partition}]@{message.offset}"
 
 
 async def _chat(batch: Batch, message, rules):
@@ -278,7 +320,7 @@ async def _rekeyed(batch: Batch, message) -> bool:
     if not employee:
         return False
     counts["rekeyed"] += 1
-    batch.pending.append(await batch._send(message.topic, employee.encode(), message.value, None, None, None))
+    await batch.send_raw(message.topic, employee.encode(), message.value)
     return True
 
 
@@ -320,6 +362,7 @@ async def _guarded(batch: Batch, message, step):
     and a crash would only meet the same record again after the restart. A step is either free of
     state changes (decoding, re-keying) or only sends what the detectors already decided, so trying
     it again changes nothing but what Kafka receives."""
+    batch.message = message
     for attempt in (1, 2):
         try:
             return await step()

@@ -69,10 +69,13 @@ async def feed(s: Settings) -> None:
         for tp in consumer.assignment():
             await consumer.position(tp)
         group = f"{s.app_id}-live"
-        catching_up = await _resync(consumer, live, group)
+        catching_up, held = await _resync(consumer, live, group)
         log.info("live alerts consumer ready (group %s-live, %d partitions) → Redis", s.app_id,
                  len(consumer.assignment()))
-        written: dict[str, int] = {}
+        # What Redis vouches for now: a Redis that loses it later is caught even before this consumer
+        # writes anything.
+        mine = {f"{tp.topic}:{tp.partition}" for tp in consumer.assignment()}
+        written: dict[str, int] = {k: v for k, v in held.items() if k in mine}
         checked = time.monotonic()
         while True:
             if time.monotonic() - checked > CHECK_S:
@@ -90,8 +93,9 @@ async def feed(s: Settings) -> None:
                                     f"publish {len(updates)} risk updates to Redis", max_delay=5.0)
             if batch:
                 reached = {f"{tp.topic}:{tp.partition}": msgs[-1].offset + 1 for tp, msgs in batch.items() if msgs}
-                await until_written(lambda: live.mark_applied(group, reached), "mark Redis's offsets",
-                                    max_delay=5.0)
+                if not await until_written(lambda: live.mark_applied(group, reached, written), "mark Redis's offsets",
+                                           max_delay=5.0):
+                    raise RedisLost("Redis no longer holds the offsets this consumer marked")
                 written.update(reached)
                 if catching_up:
                     for tp, msgs in batch.items():
@@ -131,10 +135,10 @@ async def _still_held(live: LiveAlerts, group: str, written: dict[str, int]) -> 
         raise RedisLost(f"Redis lost the alerts of {len(lost)} partitions")
 
 
-async def _resync(consumer: AIOKafkaConsumer, live: LiveAlerts, group: str) -> dict:
+async def _resync(consumer: AIOKafkaConsumer, live: LiveAlerts, group: str) -> tuple[dict, dict[str, int]]:
     """Position every partition Redis is behind on at what Redis holds (see the module's docstring);
-    returns {partition: end offset to reach} for them, empty when Redis is current. A group that never
-    committed is new, not behind: it starts where `offset_reset` says."""
+    returns ({partition: end offset to reach} for them, empty when Redis is current; Redis's marks). A
+    group that never committed is new, not behind: it starts where `offset_reset` says."""
     held = await until_written(lambda: live.applied(group), "read Redis's offsets", max_delay=5.0)
     behind = {}
     for tp in consumer.assignment():
@@ -143,11 +147,11 @@ async def _resync(consumer: AIOKafkaConsumer, live: LiveAlerts, group: str) -> d
         if committed is not None and (mark is None or mark < committed):
             behind[tp] = mark
     if not behind:
-        return {}
+        return {}, held
     ends = await consumer.end_offsets(list(behind))
     behind = {tp: mark for tp, mark in behind.items() if ends[tp] > (mark or 0)}
     if not behind:
-        return {}
+        return {}, held
     log.warning("Redis lacks what %d partitions of %s committed (lost or older data): re-reading them",
                 len(behind), group)
     await until_written(lambda: live.set_resync({"since": int(time.time() * 1000), "partitions": len(behind)}),
@@ -157,7 +161,7 @@ async def _resync(consumer: AIOKafkaConsumer, live: LiveAlerts, group: str) -> d
             await consumer.seek_to_beginning(tp)
         else:
             consumer.seek(tp, mark)
-    return {tp: ends[tp] for tp in behind}
+    return {tp: ends[tp] for tp in behind}, held
 
 
 async def run(s: Settings) -> None:

@@ -20,8 +20,8 @@ Signals go to five rules, each with its own growing alert per employee and windo
 | chat.recall_after_hit | a recall of a message that raised any of the above |
 
 State per employee: `{"open": {alert_id: alert}, "recent": [[msgid, msgtime, severity, contact, summary]],
-"customer_numbers": [[number, msgtime]]}`, all bounded (open alerts by window age, the lists by
-count and age).
+"customer_numbers": [[number, msgtime]]}` and the forgotten alerts' trace (`gone`, `late`, `wm`:
+detectors.content.alerting), all bounded (open alerts and traces by age, the lists by count and age).
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from config.rules import Rules
 from detectors.alert import Alert
 from detectors import channels
 from detectors.content import contacts
-from detectors.content.alerting import apply, prune
+from detectors.content.alerting import apply, book, close
 from detectors.content.intent import grade
 from detectors.content import meaning
 from detectors.content.lexicon import LexiconMatcher
@@ -292,7 +292,7 @@ def detect(state: dict[str, Any] | None, msg: ChatMessage, record: dict[str, Any
         signals = []
     if not signals:
         return state, []
-    open_alerts = dict(state.get("open", {}))
+    memory = book(state, msg.msgtime, c.keep_ms)
     alerts: list[Alert] = []
     by_rule: dict[str, list[Signal]] = {}  # one pass over the signals rather than one per rule
     for s in signals:
@@ -301,12 +301,12 @@ def detect(state: dict[str, Any] | None, msg: ChatMessage, record: dict[str, Any
         cfg = c.cfg[name]
         mine = by_rule.get(name)
         if cfg.enabled and mine:
-            alert = apply(open_alerts, cfg, msg.msgid, msg.employee_id, msg.msgtime, mine, rules.version,
+            alert = apply(memory, cfg, msg.msgid, msg.employee_id, msg.msgtime, mine, rules.version,
                           directory or {})
             if alert is not None:
                 alerts.append(alert)
     new_state = dict(state)
-    new_state["open"] = prune(open_alerts, msg.msgtime, c.keep_ms)
+    new_state.update(close(memory))
     if msg.action == "send":
         new_state["recent"] = remember(recent, msg.msgid, msg.msgtime, signals, c.cfg["chat.recall_after_hit"])
     return new_state, alerts

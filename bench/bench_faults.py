@@ -1,0 +1,529 @@
+"""Fault suite (issue 19): what a poison pill, a lost Redis and a killed worker cost, and whether the
+worker's memory stays bounded — printed as figures, run on demand against the local stack.
+
+    .venv/bin/python -m bench.bench_faults [--records 20000] [--size 20] [--seed 7] [--rate 1000]
+                                           [--passes 3] [--malformed 10000]
+                                           [--only baseline,poison,kill,redis,rss]
+
+One fresh `paodan worker` (own application id, so its own consumer groups and internal topics) on the
+stack `paodan stack up` runs (the PAODAN_* endpoints in the environment; Kafka, Redis and ClickHouse
+all real). Each phase produces a simulated company of its own (ingest/simulator.py, a unique id
+prefix), produced at `--rate` records/s as a live stream would come, and `paodan replay` of the same
+records the worker was given so far (the companies share branches, so their peers), in-process, is
+what the worker should end with (each alert id's last revision). Content alerts (`chat.*`) are also
+counted apart: each depends on one employee's chat alone, so a difference there is the fault's, not
+the arrival order's. One outbound text in 60 is made a diversion line so that there are some.
+
+0. baseline — the company without any fault: what the worker's arrival order alone makes differ from
+   replay (issue 19 item 3), so the phases below can be read against it.
+1. poison — the company's records with a poison pill in the middle (a keyless chat record whose sender
+   id is 600 kB: re-keying it makes a record over the producer's request limit). Printed: alerts
+   lost / extra / different against replay (target 0 / 0 / 0), the `system.poison_record` alert, and
+   how long the worker spent on the pill (its two attempts and the dead letter, from its log).
+2. kill — a second company, the worker killed with SIGKILL (its archive processes with it) once
+   about half of the records are committed, then started again. Printed: alerts lost / extra /
+   different against replay; (alert id, revision) pairs published with two bodies (target 0) and
+   published more than once (harmless redelivery: sinks keep one); ClickHouse rows against the rows
+   the records make (`streams.archive.Batch`), per table (target: exact); seconds to catch up after
+   the restart.
+3. redis — Redis killed with SIGKILL and brought back without its data (the append-only file and
+   snapshot removed): how many of the phases' alerts `paodan:alert:*` holds before, and again after
+   how many seconds (the live feed re-reads `paodan.alerts`).
+4. rss — `--passes` rounds of `--malformed` malformed records (every kind the decoders reject,
+   spread over the four input topics), each followed by the next days of one company (the same
+   employees throughout): the worker's resident memory (its process, and with its archive
+   processes) after start-up and after each pass. Bounded when it levels off instead of growing pass
+   after pass (state pruning, nothing kept per rejected record).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import io
+import os
+import signal
+import tempfile
+import time
+import uuid
+from collections import Counter, defaultdict
+from datetime import datetime
+from pathlib import Path
+
+import orjson
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+
+from bench.bench_e2e import commit_positions, committed
+from bench.bench_worker import TOPICS, end_offsets
+from config.rules import load_rules
+from config.settings import load
+from ingest import simulator
+from tests.live import Consumer, Worker, delete_app_topics
+
+DAY_MS = 86_400_000
+# Recent days: the archive's retention (180 days by default) would drop older rows at once.
+START_MS = (int(time.time() * 1000) // DAY_MS - 45) * DAY_MS
+
+
+# --- data ----------------------------------------------------------------------------------------
+
+def company(seed: int, size: int, count: int, prefix: str) -> list[tuple[str, bytes, bytes]]:
+    """The simulated company's first `count` records; one outbound text in 60 says a diversion line
+    (the simulated history has few), so content alerts are among those compared."""
+    world = simulator.build(seed, size, START_MS, 200, prefix)
+    out = []
+    n = 0
+    for topic, key, value in simulator.records(world):
+        if topic == "wecom.msgaudit" and value.get("from") == key and value.get("msgtype") == "text":
+            n += 1
+            if n % 60 == 0:
+                value["text"] = {"content": simulator.DIVERSION_LINES[n // 60 % len(simulator.DIVERSION_LINES)]}
+        out.append((topic, key.encode(), orjson.dumps(value)))
+        if len(out) >= count:
+            break
+    return out
+
+
+def poison_pill(prefix: str) -> tuple[str, None, bytes]:
+    value = {"msgid": f"poison-{prefix}", "action": "send", "from": "p" * 600_000, "tolist": ["wmX"],
+             "roomid": "", "msgtime": START_MS, "msgtype": "text", "text": {"content": "去拼多多下单"},
+             "corpid": "ww", "seq": 1}
+    return ("wecom.msgaudit", None, orjson.dumps(value))
+
+
+def malformed(n: int, prefix: str) -> list[tuple[str, bytes, bytes]]:
+    """Records every decoder rejects: not JSON, not UTF-8, not an object, fields missing or of the
+    wrong type, negative amounts, unknown events and types, leaves ending before they start."""
+    emp = f"{prefix}bad"
+    kinds = [
+        ("wecom.msgaudit", b"{not json"),
+        ("wecom.msgaudit", b"\xff\xfe" + os.urandom(64)),
+        ("wecom.msgaudit", b"[1, 2, 3]"),
+        ("wecom.msgaudit", orjson.dumps({"msgid": "x", "action": "shout", "from": emp, "msgtime": START_MS})),
+        ("wecom.msgaudit", orjson.dumps({"action": "send", "from": emp, "msgtime": -5, "msgtype": "text"})),
+        ("wecom.contacts", orjson.dumps({"ChangeType": "explode", "UserID": emp, "CreateTime": 1})),
+        ("wecom.contacts", b"null"),
+        ("crm.orders", orjson.dumps({"order_id": "SO-x", "event": "created", "ts": START_MS, "employee_id": emp,
+                                     "customer_id": "c", "amount": "-500.00", "currency": "CNY"})),
+        ("crm.orders", orjson.dumps({"order_id": "SO-y", "event": "vanished", "ts": START_MS, "employee_id": emp})),
+        ("hr.events", orjson.dumps({"type": "leave", "ts": START_MS, "employee_id": emp, "start": START_MS,
+                                    "end": START_MS - 3_600_000})),
+        ("hr.events", orjson.dumps({"type": "teleport", "ts": START_MS, "employee_id": emp})),
+    ]
+    out = []
+    for i in range(n):
+        topic, value = kinds[i % len(kinds)]
+        if value.startswith(b"{") and b"msgid" in value:
+            value = value.replace(b'"x"', f'"{prefix}{i}"'.encode())  # distinct records, as a real stream has
+        out.append((topic, emp.encode(), value))
+    return out
+
+
+def expected_alerts(records: list[tuple[str, bytes | None, bytes]], prefix: str = "") -> dict[str, dict]:
+    """Each alert id's last revision, of employees whose id starts with `prefix`, as `paodan replay`
+    makes it from these records."""
+    from config.settings import CONFIG_DIR
+    from streams.replay import Replay
+
+    out = io.BytesIO()
+    replay = Replay(load_rules(CONFIG_DIR / "rules.yaml"), out, io.StringIO())
+    for n, (topic, key, value) in enumerate(records):
+        envelope = b'{"topic":%s,"key":%s,"value":%s}' % (orjson.dumps(topic), orjson.dumps(
+            key.decode() if key else None), value)
+        replay.line(str(n), envelope)
+    bodies = [orjson.loads(line) for line in out.getvalue().splitlines()]
+    return final([b for b in bodies if b["employee_id"].startswith(prefix)])
+
+
+def final(bodies: list[dict]) -> dict[str, dict]:
+    last: dict[str, dict] = {}
+    for b in bodies:
+        b = {k: v for k, v in b.items() if k != "detected_at"}
+        if b.get("revision", 1) >= last.get(b["alert_id"], {}).get("revision", 0):
+            last[b["alert_id"]] = b
+    return last
+
+
+def chat(alerts: dict[str, dict]) -> dict[str, dict]:
+    """The content alerts: each depends on one employee's chat only (one partition, in order), so any
+    difference from replay is the fault's, not the arrival order's."""
+    return {i: a for i, a in alerts.items() if a["rule"].startswith("chat.")}
+
+
+def compare(live: dict[str, dict], want: dict[str, dict], quiet: bool = False) -> tuple[int, int, int]:
+    lost = [want[i]["rule"] for i in want if i not in live]
+    extra = [live[i]["rule"] for i in live if i not in want]
+    different = [i for i in want if i in live and live[i] != want[i]]
+    if (lost or extra or different) and not quiet:
+        print(f"  (lost {dict(Counter(lost))}, extra {dict(Counter(extra))}, different "
+              f"{dict(Counter(want[i]['rule'] for i in different))})")
+    return len(lost), len(extra), len(different)
+
+
+def repeats(bodies: list[dict]) -> tuple[int, int]:
+    """(pairs published with two bodies, pairs published more than once) among (alert id, revision)."""
+    seen: dict[tuple, set] = defaultdict(set)
+    times: Counter = Counter()
+    for b in bodies:
+        key = (b["alert_id"], b.get("revision", 1))
+        seen[key].add(orjson.dumps({k: v for k, v in b.items() if k != "detected_at"}, option=orjson.OPT_SORT_KEYS))
+        times[key] += 1
+    return sum(1 for s in seen.values() if len(s) > 1), sum(1 for n in times.values() if n > 1)
+
+
+def archive_rows(records: list[tuple[str, bytes | None, bytes]]) -> dict[str, int]:
+    """Rows the archive makes of these records, per table (distinct natural ids)."""
+    from streams.archive import Batch
+
+    batch = Batch.of([(t, k, v) for t, k, v in records])
+    made = {}
+    for table, rows in batch.rows.items():  # the key the table replaces by
+        key = [table.column_names.index(c.strip()) for c in table.order_by.strip("()").split(",")]
+        made[table.name] = len({tuple(row[i] for i in key) for row in rows})
+    return made
+
+
+# --- the stack -----------------------------------------------------------------------------------
+
+async def produce(bootstrap: str, records, rate: float | None = None) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=20, max_batch_size=256 * 1024,
+                                max_request_size=2 << 20)
+    await producer.start()
+    began = time.monotonic()
+    try:
+        futures = []
+        for n, (topic, key, value) in enumerate(records):
+            futures.append(await producer.send(topic, key=key, value=value))
+            if rate and n % 500 == 0:
+                ahead = n / rate - (time.monotonic() - began)
+                if ahead > 0:
+                    await asyncio.sleep(ahead)
+            if len(futures) >= 5000:
+                await asyncio.gather(*futures)
+                futures.clear()
+        await asyncio.gather(*futures)
+    finally:
+        await producer.stop()
+
+
+async def ends(bootstrap: str, topics: tuple[str, ...]) -> dict[TopicPartition, int]:
+    c = AIOKafkaConsumer(*topics, bootstrap_servers=bootstrap, group_id=None)
+    await c.start()
+    try:
+        return await c.end_offsets(sorted(c.assignment()))
+    finally:
+        await c.stop()
+
+
+async def position_groups(bootstrap: str, app_id: str) -> None:
+    """Start the worker's detection and archive groups at the topics' current ends, so that a restart
+    after a kill resumes from their commits (offset reset `earliest`) and a fresh group sees only the
+    suite's records."""
+    from streams.archive import ARCHIVED_TOPICS
+
+    await commit_positions(bootstrap, app_id, await ends(bootstrap, TOPICS))
+    await commit_positions(bootstrap, f"{app_id}-archive", await ends(bootstrap, ARCHIVED_TOPICS))
+
+
+async def caught_up(bootstrap: str, group: str, start: dict[TopicPartition, int],
+                    end: dict[TopicPartition, int], timeout: float = 900) -> float:
+    """Wait until `group` committed up to `end` wherever records came after `start`; return when
+    (time.monotonic())."""
+    wanted = {tp: off for tp, off in end.items() if off > start.get(tp, 0)}
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            now = await committed(admin, group)
+            if all(now.get(tp, 0) >= off for tp, off in wanted.items()):
+                return time.monotonic()
+            await asyncio.sleep(0.2)
+    finally:
+        await admin.close()
+    raise RuntimeError(f"{group} did not catch up within {timeout}s")
+
+
+async def settled(bootstrap: str, app_id: str, start: dict[TopicPartition, int],
+                  end: dict[TopicPartition, int], timeout: float = 900) -> float:
+    """`caught_up` on the input topics, then on the worker's internal topics (the notices and team
+    days it sends itself) until what it sent there is committed too; return when (time.monotonic())."""
+    done = await caught_up(bootstrap, app_id, start, end, timeout)
+    internal = (f"{app_id}-behaviour-notices", f"{app_id}-team-days")
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        there = await ends(bootstrap, internal)
+        done = await caught_up(bootstrap, app_id, {}, there, timeout)
+        if await ends(bootstrap, internal) == there:
+            return done
+    raise RuntimeError(f"{app_id} did not settle within {timeout}s")
+
+
+async def done_since(bootstrap: str, group: str, start: dict[TopicPartition, int]) -> int:
+    """Records `group` committed past `start`."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        now = await committed(admin, group)
+    finally:
+        await admin.close()
+    return sum(max(0, now.get(tp, off) - off) for tp, off in start.items())
+
+
+class Drain(Consumer):
+    """`paodan.alerts` from its end at `start()`: `until` returns what matched once nothing more
+    matched for `timeout` seconds."""
+
+    async def until(self, predicate, timeout: float = 10.0, count: int = 1, distinct=None):
+        found = []
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            batch = await self.consumer.getmany(timeout_ms=200)
+            for msgs in batch.values():
+                for m in msgs:
+                    try:
+                        value = orjson.loads(m.value)
+                    except orjson.JSONDecodeError:
+                        continue
+                    if isinstance(value, dict) and predicate((None, value)):
+                        found.append(value)
+                        deadline = time.monotonic() + timeout
+        return found
+
+
+async def alerts_until_quiet(alerts: Drain, prefixes: tuple[str, ...], quiet_s: float = 8.0) -> list[dict]:
+    return await alerts.until(lambda kv: str(kv[1].get("employee_id", "")).startswith(prefixes)
+                              or str(kv[1].get("rule", "")).startswith("system."), timeout=quiet_s)
+
+
+def rss_mb(pid: int) -> tuple[float, float]:
+    """Resident memory (MB) of a process, and of it with its children (the archive processes)."""
+    def one(p: int) -> float:
+        try:
+            for line in Path(f"/proc/{p}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+        except OSError:
+            pass
+        return 0.0
+    try:
+        children = [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        children = []
+    main = one(pid)
+    return main, main + sum(one(c) for c in children)
+
+
+def archived(settings, prefix: str) -> dict[str, int]:
+    from sinks.clickhouse import ClickHouseArchive
+
+    archive = ClickHouseArchive(settings.clickhouse)
+    db, p = archive.database, {"p": prefix + "%", "m": f"sim{prefix}%", "o": f"SO-{prefix}%"}
+    try:
+        return {
+            "messages": archive.query(f"SELECT count() FROM {db}.messages FINAL WHERE msgid LIKE %(m)s", p)[0][0],
+            "contact_events": archive.query(f"SELECT count() FROM {db}.contact_events FINAL WHERE employee_id LIKE %(p)s", p)[0][0],
+            "orders": archive.query(f"SELECT count() FROM {db}.orders FINAL WHERE order_id LIKE %(o)s", p)[0][0],
+            "hr_events": archive.query(f"SELECT count() FROM {db}.hr_events FINAL WHERE employee_id LIKE %(p)s", p)[0][0],
+        }
+    finally:
+        archive.close()
+
+
+async def archive_caught_up(settings, app_id: str, start: dict, timeout: float = 300) -> None:
+    await caught_up(settings.kafka, f"{app_id}-archive", start, await end_offsets(settings.kafka), timeout)
+
+
+def log_time(line: str) -> float:
+    return datetime.strptime(line[1:line.index("]")], "%Y-%m-%d %H:%M:%S,%f").timestamp()
+
+
+# --- phases --------------------------------------------------------------------------------------
+
+async def phase_poison(settings, worker: Worker, alerts: Drain, args, tag: str, history: list,
+                       pill: bool = True) -> dict:
+    """A company's records, with a poison pill in the middle (`pill`) or without (the baseline)."""
+    prefix = f"fp{tag}-" if pill else f"fb{tag}-"
+    valid = company(args.seed, args.size, args.records, prefix)  # the same company, its own ids
+    history += valid
+    want = expected_alerts(history, prefix)
+    half = len(valid) // 2
+    records = valid[:half] + [poison_pill(prefix)] * pill + valid[half:]
+    start = await end_offsets(settings.kafka)
+    began = time.monotonic()
+    await produce(settings.kafka, records, rate=args.rate)
+    done = await settled(settings.kafka, worker.app_id, start, await end_offsets(settings.kafka))
+    bodies = await alerts_until_quiet(alerts, (prefix,))
+    mine = [b for b in bodies if b["employee_id"].startswith(prefix)]
+    system = [b for b in bodies if b["rule"] == "system.poison_record" and "wecom.msgaudit" in b["evidence"][0]["topic"]]
+    lines = worker.log().splitlines()
+    first = next((log_time(ln) for ln in lines if "(attempt 1)" in ln and "wecom.msgaudit" in ln), None)
+    lettered = [log_time(ln) for ln in lines if "dead-lettered wecom.msgaudit" in ln and "detection failed twice" in ln]
+    lost, extra, different = compare(final(mine), want)
+    return {"records": len(records), "expected": len(want), "raised": len(final(mine)), "lost": lost, "extra": extra,
+            "different": different, "chat": compare(chat(final(mine)), chat(want), quiet=True), "chat_expected": len(chat(want)),
+            "system_alerts": len(system), "seconds": done - began,
+            "skip_s": (lettered[-1] - first) if first and lettered else None, "ids": set(final(mine))}
+
+
+async def phase_kill(settings, worker: Worker, alerts: Drain, args, tag: str, history: list) -> dict:
+    prefix = f"fk{tag}-"
+    records = company(args.seed + 1, args.size, args.records, prefix)
+    history += records
+    want = expected_alerts(history, prefix)
+    start = await end_offsets(settings.kafka)
+    producing = asyncio.create_task(produce(settings.kafka, records, rate=args.rate))
+    while await done_since(settings.kafka, worker.app_id, start) < len(records) // 2:
+        if producing.done():
+            producing.result()  # raises if producing failed
+        await asyncio.sleep(0.2)
+    worker.stop(signal.SIGKILL)
+    killed = time.monotonic()
+    left = len(records) - await done_since(settings.kafka, worker.app_id, start)
+    await producing
+    end = await end_offsets(settings.kafka)
+    worker.start(timeout=180)
+    ready = time.monotonic()
+    done = await settled(settings.kafka, worker.app_id, start, end)
+    bodies = await alerts_until_quiet(alerts, (prefix,))
+    mine = [b for b in bodies if b["employee_id"].startswith(prefix)]
+    lost, extra, different = compare(final(mine), want)
+    content = compare(chat(final(mine)), chat(want), quiet=True)
+    two_bodies, repeated = repeats(mine)
+    await archive_caught_up(settings, worker.app_id, start)
+    await asyncio.sleep(2 * settings.sink_flush_s + 1)
+    rows, made = archived(settings, prefix), archive_rows(records)
+    return {"records": len(records), "expected": len(want), "raised": len(final(mine)), "lost": lost, "extra": extra,
+            "different": different, "chat": content, "chat_expected": len(chat(want)), "two_bodies": two_bodies, "repeated": repeated, "rows": rows, "made": made,
+            "restart_s": ready - killed, "catch_up_s": done - ready, "left": left, "ids": set(final(mine))}
+
+
+async def phase_redis(settings, ids: set[str]) -> dict:
+    from paodan.stack.manager import services, up
+    from sinks.redis_live import LiveAlerts, alert_key
+
+    async def held() -> int:
+        live = LiveAlerts(settings.redis)
+        try:
+            return sum([1 for i in ids if await live.redis.exists(alert_key(i))])
+        finally:
+            await live.close()
+
+    before = await held()
+    svc = services(settings)["redis"]
+    pid = svc.our_pid()
+    if pid is None:
+        return {"skipped": "Redis was not started by `paodan stack up` here"}
+    os.kill(pid, signal.SIGKILL)
+    while svc.our_pid() is not None:
+        await asyncio.sleep(0.1)
+    for f in svc.data_dir.rglob("*"):
+        if f.is_file():
+            f.unlink()  # back without its data, as after a lost volume
+    killed = time.monotonic()
+    await asyncio.to_thread(up, settings)
+    back = time.monotonic()
+    after = 0
+    while time.monotonic() - killed < 180:
+        after = await held()
+        if after >= before:
+            break
+        await asyncio.sleep(0.5)
+    return {"held_before": before, "held_after": after, "restart_s": back - killed,
+            "restored_s": time.monotonic() - killed}
+
+
+async def phase_rss(settings, worker: Worker, alerts: Drain, args, tag: str) -> list[tuple[str, tuple[float, float]]]:
+    """Passes of malformed records, each followed by the next days of one company (the same
+    employees: their state must be pruned, not grow)."""
+    prefix = f"fr{tag}-"
+    step = args.records // 2
+    days = company(args.seed + 1, args.size, step * args.passes, prefix)
+    figures = [("after start-up", rss_mb(worker.proc.pid))]
+    for n in range(1, args.passes + 1):
+        records = malformed(args.malformed, f"{prefix}{n}-") + days[(n - 1) * step:n * step]
+        start = await end_offsets(settings.kafka)
+        await produce(settings.kafka, records)
+        await caught_up(settings.kafka, worker.app_id, start, await end_offsets(settings.kafka))
+        await alerts_until_quiet(alerts, (prefix,), quiet_s=4.0)
+        figures.append((f"after pass {n} ({args.malformed:,} malformed, {step:,} valid)", rss_mb(worker.proc.pid)))
+    return figures
+
+
+def content(r: dict) -> str:
+    return "content alerts lost/extra/different %d/%d/%d (of %d)" % (*r["chat"], r["chat_expected"])
+
+
+async def run(args) -> None:
+    settings = load()
+    tag = uuid.uuid4().hex[:6]
+    only = set(args.only.split(",")) if args.only else {"baseline", "poison", "kill", "redis", "rss"}
+    with tempfile.TemporaryDirectory() as tmp:
+        app_id = f"paodan-faults-{tag}"
+        Path(args.keep or tmp).mkdir(parents=True, exist_ok=True)
+        worker = Worker(Path(args.keep or tmp), app_id=app_id, name="faults",
+                        env={"PAODAN_OFFSET_RESET": "earliest"})
+        await position_groups(settings.kafka, app_id)
+        alerts = await Drain(settings.kafka, "paodan.alerts").start()
+        worker.start(timeout=180)
+        try:
+            print(f"worker {app_id} ready; RSS %.0f MB, %.0f MB with its archive processes" % rss_mb(worker.proc.pid))
+            ids: set[str] = set()
+            history: list = []  # every valid record the worker was given, in order: replay's input
+            if "baseline" in only:
+                r = await phase_poison(settings, worker, alerts, args, tag, history, pill=False)
+                ids |= r.pop("ids")
+                print(f"\nbaseline, no fault, {r['records']:,} records at {args.rate:,.0f}/s: alerts lost/extra/"
+                      f"different vs replay {r['lost']}/{r['extra']}/{r['different']} (of {r['expected']} expected) — "
+                      f"what arrival order alone costs (issue 19 item 3); {content(r)}")
+            if "poison" in only:
+                r = await phase_poison(settings, worker, alerts, args, tag, history)
+                ids |= r.pop("ids")
+                print(f"\npoison pill in {r['records']:,} records: alerts lost/extra/different vs replay "
+                      f"{r['lost']}/{r['extra']}/{r['different']} (of {r['expected']} expected, {r['raised']} raised); "
+                      f"{content(r)}; system.poison_record alerts {r['system_alerts']}; the pill cost "
+                      f"{1000 * r['skip_s']:.0f} ms (two attempts and the dead letter); all records in {r['seconds']:.1f}s"
+                      if r["skip_s"] is not None else f"\npoison: {r}")
+            if "kill" in only:
+                r = await phase_kill(settings, worker, alerts, args, tag, history)
+                ids |= r.pop("ids")
+                print(f"\nworker kill -9 at half of {r['records']:,} records: alerts lost/extra/different vs replay "
+                      f"{r['lost']}/{r['extra']}/{r['different']} (of {r['expected']} expected); {content(r)}; "
+                      f"(id, revision) with two bodies {r['two_bodies']}, published twice {r['repeated']} "
+                      f"(redelivered, same body); {r['left']:,} records uncommitted at the kill; ready again "
+                      f"{r['restart_s']:.1f}s after it, caught up {r['catch_up_s']:.1f}s later")
+                for table in sorted(set(r["made"]) | set(r["rows"])):
+                    made, rows = r["made"].get(table, 0), r["rows"].get(table, 0)
+                    print(f"  archive {table:<15} {rows:>7,} rows of {made:>7,} {'exact' if rows == made else 'NOT EXACT'}")
+            if "redis" in only:
+                r = await phase_redis(settings, ids)
+                print(f"\nRedis kill -9, back without data: {r}" if "skipped" in r else
+                      f"\nRedis kill -9, back without its data: alerts held {r['held_before']} before, "
+                      f"{r['held_after']} after; Redis up again in {r['restart_s']:.1f}s, alerts restored "
+                      f"{r['restored_s']:.1f}s after the kill")
+            if "rss" in only:
+                print("\nworker RSS under sustained bad input:")
+                for what, (main, total) in await phase_rss(settings, worker, alerts, args, tag):
+                    print(f"  {what:<55} worker {main:5.0f} MB, with archive processes {total:5.0f} MB")
+        finally:
+            await alerts.stop()
+            worker.stop()
+            await delete_app_topics(settings.kafka, app_id)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--records", type=int, default=20_000, help="records per simulated company")
+    p.add_argument("--size", type=int, default=20, help="employees per company")
+    p.add_argument("--seed", type=int, default=7)
+    p.add_argument("--rate", type=float, default=1_000, help="records/s produced (a live stream, not a backlog)")
+    p.add_argument("--passes", type=int, default=3)
+    p.add_argument("--malformed", type=int, default=10_000)
+    p.add_argument("--only", help="comma-separated phases: baseline,poison,kill,redis,rss")
+    p.add_argument("--keep", help="keep the worker's log and data in this directory")
+    asyncio.run(run(p.parse_args()))
+
+
+if __name__ == "__main__":
+    main()
