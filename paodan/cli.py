@@ -427,6 +427,9 @@ def build_parser() -> argparse.ArgumentParser:
     calibrate_cmd.add_parser(rsub, cmd_calibrate)
     rules_cmd.add_parsers(rsub, _rules, _settings)
     history_cmd.add_history_parser(sub)
+    from paodan import archive_cmd
+
+    archive_cmd.add_parser(sub, _settings)
 
     s = sub.add_parser("ingest", help="WeCom callback receiver, chat-archive loader, order/HR intake")
     isub = s.add_subparsers(dest="action", required=True)
