@@ -9,10 +9,9 @@ a corp: each partition is owned by one archive process at a time.
 
 Each archive batch adds one block per chain it touches, a row of `archive_chain`: the Kafka offsets it
 covers (`first_offset`..`last_offset`, the batch's range of the partition), the ids of its records in
-their tables (the tables' ORDER BY values as JSON), their digests and, for tables with retention, their
-days; and
+their tables (the tables' ORDER BY values as JSON) and their digests (32 bytes each, concatenated); and
     hash = SHA-256(writer ":" source "/" corp "/" part "/" seq "/" first "/" last "\\n" prev body)
-    body = SHA-256(record_ids "\\n" digests "\\n" days)
+    body = SHA-256(record_ids "\\n" digests)
 with prev the hash of the block before (32 zero bytes for the first). One row per block rather than
 per record keeps the chain's cost to a hash per record: a row per record doubled the archive's inserts.
 
@@ -78,7 +77,7 @@ def read_back(table: Table, row: tuple) -> tuple:
 
 @dataclass(frozen=True)
 class Source:
-    """How rows of one table are chained: their id, corp, day and digest."""
+    """How rows of one table are chained: their id, corp and digest."""
 
     table: Table
 
@@ -130,9 +129,19 @@ class Source:
     def corp(self, row: tuple) -> str:
         return row[self._corp] if self._corp is not None else ""
 
-    def day(self, row: tuple) -> int | None:
-        """The record's day (days since 1970) for retention, where the table has retention."""
-        return row[self._date].toordinal() - _EPOCH_ORDINAL if self._date is not None else None
+    def day_of_key(self, key: list) -> int | None:
+        """The record's day (days since 1970, the one retention goes by) from its ORDER BY values as
+        JSON gives them back; None where the table keeps its rows for good."""
+        if self._date is None:
+            return None
+        values = dict(zip(self.key_columns, key))
+        if self.table.retention_date in values:
+            return date.fromisoformat(values[self.table.retention_date]).toordinal() - _EPOCH_ORDINAL
+        if "ts" in values:
+            return int(values["ts"]) // 86_400_000
+        if "create_time" in values:
+            return int(values["create_time"]) // 86_400
+        return None
 
 
 SOURCES = {t.name: Source(t) for t in (MESSAGES, CONTACT_EVENTS, ORDERS, HR_EVENTS, ALERT_ACTIONS)}
@@ -140,21 +149,19 @@ SOURCES = {t.name: Source(t) for t in (MESSAGES, CONTACT_EVENTS, ORDERS, HR_EVEN
 @dataclass
 class Pending:
     """Records waiting for their blocks, as the chain sees them: from one partition of one source, in
-    order, each with its corp, its ORDER BY values, its day (None: no retention) and its digest."""
+    order, each with its corp, its ORDER BY values and its digest."""
 
     source: str
     part: int
     corps: list[str]
     ids: list[list]
-    days: list[int] | None
     digests: list[bytes]
 
 
 def pending_rows(source: Source, part: int, rows: list[tuple]) -> Pending:
     """The chain's view of rows just built from partition `part`'s records (a hash each). List
     comprehensions, not a loop: this runs for every archived chat record."""
-    sha256, raw_i = hashlib.sha256, source._raw
-    corp_i, date_i = source._corp, source._date
+    sha256, raw_i, corp_i = hashlib.sha256, source._raw, source._corp
     if raw_i is None:
         digests = [source.digest(row) for row in rows]
     else:
@@ -165,7 +172,7 @@ def pending_rows(source: Source, part: int, rows: list[tuple]) -> Pending:
     else:
         ids = [source.key(r) for r in rows]
     return Pending(source.name, part, [r[corp_i] for r in rows] if corp_i is not None else [""] * len(rows), ids,
-                   [r[date_i].toordinal() - _EPOCH_ORDINAL for r in rows] if date_i is not None else None, digests)
+                   digests)
 
 
 def alert_digest(alert: dict[str, Any]) -> bytes:
@@ -180,8 +187,8 @@ def alert_record_id(alert_id: str, revision: int) -> str:
 ChainKey = tuple[str, str, int]  # (source, corp, part)
 
 
-def body_hash(record_ids: str, digests: str, days: str) -> bytes:
-    return hashlib.sha256(f"{record_ids}\n{digests}\n{days}".encode()).digest()
+def body_hash(record_ids: str, digests: bytes) -> bytes:
+    return hashlib.sha256(record_ids.encode() + b"\n" + digests).digest()
 
 
 def block_hash(key: ChainKey, seq: int, first: int, last: int, prev: bytes, body: bytes, writer: str = "") -> bytes:
@@ -223,24 +230,20 @@ class Chainer:
         """`archive_chain` rows (one block per chain) for `pending`, whose (source, part) covered the
         offsets `ranges[(source, part)]`, and the chains' new heads; nothing is remembered until
         `commit` (the insert may fail and be retried)."""
-        blocks: dict[ChainKey, tuple[list, list, list]] = {}  # ids, days, digests
+        blocks: dict[ChainKey, tuple[list, list]] = {}  # ids, digests
         for p in pending:
             corps = set(p.corps)
             for corp in corps:
-                ids, days, digests = blocks.setdefault((p.source, corp, p.part), ([], [], []))
+                ids, digests = blocks.setdefault((p.source, corp, p.part), ([], []))
                 if len(corps) == 1:
                     ids += p.ids
                     digests += p.digests
-                    if p.days is not None:
-                        days += p.days
                     continue
                 mine = [i for i, c in enumerate(p.corps) if c == corp]
                 ids += [p.ids[i] for i in mine]
                 digests += [p.digests[i] for i in mine]
-                if p.days is not None:
-                    days += [p.days[i] for i in mine]
         rows, heads = [], {}
-        for key, (ids, days, digests) in blocks.items():
+        for key, (ids, digests) in blocks.items():
             source, corp, part = key
             first, last = ranges[(source, part)]
             cached = self._heads.get(key)
@@ -249,12 +252,11 @@ class Chainer:
             seq = head.seq + 1 if head else 1
             prev = head.hash if head else GENESIS
             id_text = orjson.dumps(ids, default=_default).decode()
-            digest_text = b"".join(digests).hex()
-            day_text = orjson.dumps(days).decode() if days else ""
-            h = block_hash(key, seq, first, last, prev, body_hash(id_text, digest_text, day_text), self.writer)
+            digest_bytes = b"".join(digests)  # binary in a String column: read back with hex()
+            h = block_hash(key, seq, first, last, prev, body_hash(id_text, digest_bytes), self.writer)
             heads[key] = Head(seq, h, last)
-            rows.append((self.writer, source, corp, part, seq, first, last, len(ids), id_text, digest_text, day_text, prev.hex(),
-                         h.hex(), archived_at))
+            rows.append((self.writer, source, corp, part, seq, first, last, len(ids), id_text, digest_bytes,
+                         prev.hex(), h.hex(), archived_at))
         return rows, heads
 
     def commit(self, heads: dict[ChainKey, Head], next_offsets: dict[tuple[str, int], int]) -> None:

@@ -56,8 +56,7 @@ class Block:
     first: int
     last: int
     record_ids: str
-    digests: str
-    days: str
+    digests: str  # hex
     prev: str
     hash: str
     archived_at: int
@@ -68,12 +67,15 @@ class Block:
 
     def records(self) -> list[tuple[str, str, int | None]]:
         """(record id, digest hex, day or None) of each record, in chain order."""
-        ids = orjson.loads(self.record_ids)
-        days = orjson.loads(self.days) if self.days else [None] * len(ids)
-        return [(orjson.dumps(rid).decode(), self.digests[64 * i:64 * i + 64], days[i]) for i, rid in enumerate(ids)]
+        source = SOURCES.get(self.source)
+        out = []
+        for i, key in enumerate(orjson.loads(self.record_ids)):
+            day = source.day_of_key(key) if source is not None else None
+            out.append((orjson.dumps(key).decode(), self.digests[64 * i:64 * i + 64], day))
+        return out
 
     def recomputes(self) -> bool:
-        body = body_hash(self.record_ids, self.digests, self.days)
+        body = body_hash(self.record_ids, bytes.fromhex(self.digests))
         key = (self.source, self.corp, self.part)
         return block_hash(key, self.seq, self.first, self.last, bytes.fromhex(self.prev), body,
                           self.writer).hex() == self.hash
@@ -121,12 +123,12 @@ class Report:
 def read_blocks(archive, since_s: int | None = None) -> list[Block]:
     where = "WHERE archived_at >= toDateTime(%(since)s)" if since_s is not None else ""
     rows = archive.execute(
-        f"SELECT writer, source, corp, part, seq, first_offset, last_offset, record_ids, digests, days, prev, hash, "
+        f"SELECT writer, source, corp, part, seq, first_offset, last_offset, record_ids, lower(hex(digests)), prev, hash, "
         f"toUInt32(archived_at) FROM {archive.database}.{ARCHIVE_CHAIN.name} FINAL {where} "
         "ORDER BY writer, source, corp, part, first_offset, last_offset",
         {"since": since_s} if since_s is not None else None)
-    return [Block(r[0], r[1], r[2], int(r[3]), int(r[4]), int(r[5]), int(r[6]), r[7], r[8], r[9], r[10], r[11],
-                  int(r[12])) for r in rows]
+    return [Block(r[0], r[1], r[2], int(r[3]), int(r[4]), int(r[5]), int(r[6]), r[7], r[8], r[9], r[10], int(r[11]))
+            for r in rows]
 
 
 def _walk(blocks: list[Block], from_start: bool) -> list[Block]:

@@ -202,7 +202,7 @@ ARCHIVE_CHAIN = Table(
     _cols(("writer", "String", 4, LC), ("source", "String", 4, LC), ("corp", "String", 4, LC), ("part", "UInt32", 4),
           ("seq", "UInt64", 4),
           ("first_offset", "UInt64", 4), ("last_offset", "UInt64", 4), ("records", "UInt32", 4),
-          ("record_ids", "String", 4), ("digests", "String", 4), ("days", "String", 4), ("prev", "String", 4),
+          ("record_ids", "String", 4), ("digests", "String", 4), ("prev", "String", 4),
           ("hash", "String", 4), ("archived_at", "DateTime", 4)),
     engine="ReplacingMergeTree(archived_at)", partition_by="tuple()",
     order_by="(writer, source, corp, part, first_offset, last_offset)", since=4,
