@@ -443,10 +443,17 @@ def _archive_process_main(n: int) -> None:
         # SIGTERM (the worker stopping) cancels the consumers, which finish their writes, commit and
         # leave their groups, rather than exiting from inside the event loop with tasks still pending.
         asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, asyncio.current_task().cancel)
-        await asyncio.gather(archive(), *([live.run(settings)] if n == 0 else []))
+        await asyncio.gather(archive(), *([live.run(settings), _health(settings)] if n == 0 else []))
 
     with contextlib.suppress(asyncio.CancelledError):
         asyncio.run(main())
+
+
+async def _health(settings: Settings) -> None:
+    """Pipeline health checks (streams/health_probe.py), beside the live feed in the first process."""
+    from streams import health_probe
+
+    await health_probe.run(settings, ALERTS_TOPIC)
 
 
 @app.task
