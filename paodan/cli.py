@@ -430,6 +430,9 @@ def build_parser() -> argparse.ArgumentParser:
     from paodan import archive_cmd
 
     archive_cmd.add_parser(sub, _settings)
+    from paodan import evidence_cmd
+
+    evidence_cmd.add_parser(sub, _settings)
 
     s = sub.add_parser("ingest", help="WeCom callback receiver, chat-archive loader, order/HR intake")
     isub = s.add_subparsers(dest="action", required=True)
