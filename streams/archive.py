@@ -44,6 +44,7 @@ from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 
 from config.chain import load_chain
 from config.settings import Settings
+from metrics import archive as archive_metrics
 from sinks import chain
 from sinks.clickhouse import ClickHouseArchive
 from sinks.clickhouse.rows import contact_row, hr_row, message_row, order_row
@@ -351,8 +352,9 @@ class ArchiveConsumer:
                 "queued": time.time() - batch.closed, "rows": batch.building}
         # Backoff capped at 5 s: the archive catches up within seconds of ClickHouse's return.
         began = time.perf_counter()
-        await until_written(lambda: asyncio.to_thread(self._write, batch), f"archive {batch.size} records",
-                            on_error=self._reset, max_delay=5.0)
+        written = await until_written(lambda: asyncio.to_thread(self._write, batch), f"archive {batch.size} records",
+                                      on_error=self._write_failed, max_delay=5.0)
+        archive_metrics.written(written)
         took["insert"] = time.perf_counter() - began
         self._writes.append(took["queued"] + took["insert"])
         await self._checkpoint(batch)
@@ -370,6 +372,11 @@ class ArchiveConsumer:
         self.batches += 1
         self._stats.add(batch.size, took)
         self._stats.maybe_log()
+        archive_metrics.batch(batch.size, took)
+
+    def _write_failed(self) -> None:
+        archive_metrics.RETRIES.inc()
+        self._reset()
 
     async def run(self) -> None:
         s = self.settings
@@ -443,7 +450,8 @@ def _archive_process_main(n: int) -> None:
         # SIGTERM (the worker stopping) cancels the consumers, which finish their writes, commit and
         # leave their groups, rather than exiting from inside the event loop with tasks still pending.
         asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, asyncio.current_task().cancel)
-        await asyncio.gather(archive(), *([live.run(settings), _health(settings)] if n == 0 else []))
+        await asyncio.gather(archive(), archive_metrics.serve(settings, n),
+                             *([live.run(settings), _health(settings)] if n == 0 else []))
 
     with contextlib.suppress(asyncio.CancelledError):
         asyncio.run(main())

@@ -75,3 +75,35 @@ async def test_the_board_serves_parsable_metrics(stack, tmp_path):
     found = samples(text)
     assert [s.value for s in found["paodan_board_websocket_clients"]] == [0.0]
     _pipeline_ok(found)
+
+
+async def test_the_archive_process_serves_its_own_metrics(stack, tmp_path):
+    import asyncio
+    import time
+
+    from tests.live import Worker, produce, unique
+
+    port = free_port()
+    worker = Worker(tmp_path, env={"PAODAN_METRICS_PORT": str(port)}).start()
+    try:
+        employee = unique("it_metrics_")
+        await produce(stack.kafka, [("wecom.msgaudit", employee, {
+            "msgid": unique("m-"), "action": "send", "from": employee, "tolist": ["wmC"], "roomid": "",
+            "msgtime": int(time.time() * 1000), "msgtype": "text", "text": {"content": "你好"}, "corpid": "ww1",
+            "seq": 1})])
+        deadline = time.monotonic() + 30
+        rows = 0.0
+        while time.monotonic() < deadline:
+            status, ctype, text = await _get(f"http://127.0.0.1:{port}/metrics")
+            found = samples(text)
+            rows = sum(s.value for s in found.get("paodan_archive_rows_written_total", [])
+                       if s.labels["table"] == "messages")
+            if rows:
+                break
+            await asyncio.sleep(0.5)
+        assert status == 200 and "version=0.0.4" in ctype and rows >= 1
+        assert found["paodan_archive_batches_total"][0].value >= 1
+        assert {s.labels["phase"] for s in found["paodan_archive_batch_seconds_count"]} >= {"insert", "commit"}
+        _pipeline_ok(found)
+    finally:
+        worker.stop()
