@@ -42,14 +42,12 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.coordinator.assignors.range import RangePartitionAssignor
 from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 
-from config.chain import load_chain
+from config.chain import ChainSettings, load_chain
 from config.settings import Settings
 from metrics import archive as archive_metrics
 from sinks import chain
-from sinks.clickhouse import ClickHouseArchive
-from sinks.clickhouse.rows import contact_row, hr_row, message_row, order_row
-from sinks.clickhouse import alert_state
-from sinks.clickhouse.rows import action_row
+from sinks.clickhouse import ClickHouseArchive, alert_state
+from sinks.clickhouse.rows import action_row, contact_row, hr_row, message_row, order_row
 from sinks.clickhouse.schema import (ARCHIVE_CHAIN, CONTACT_EVENTS, HR_EVENTS, MESSAGES, ORDERS, Table,
                                      apply_retention)
 from sinks.clickhouse.writer import ensure_schema_once, write_alert_changes
@@ -166,7 +164,7 @@ class Batch:
         if chained:
             self._chain_range("alerts" if topic == ALERTS_TOPIC else "alert_actions", partition, first_offset,
                               len(records))
-        for i, (_, value) in enumerate(records):
+        for _, value in records:
             change = _json_object(value)
             if change is None:
                 log.error("%s holds a record that is not a JSON object; not archived", topic)
@@ -205,16 +203,16 @@ def write_batch(archive: ClickHouseArchive, batch: Batch, chainer: chain.Chainer
     """Archive a batch; return rows written per table.
 
     Safe to run again on the same batch (the retry after a failure does): every table deduplicates,
-    and a batch's links are the same however often they are made."""
+    and a batch's chain blocks are the same however often they are made."""
     written = {table.name: archive.insert(table, rows) for table, rows in batch.rows.items()}
     if batch.changes:
         written["alert_actions"], written["alerts"] = write_alert_changes(archive, batch.changes)
     if batch.pending:
-        written[ARCHIVE_CHAIN.name] = _write_links(archive, batch, chainer or CHAINER)
+        written[ARCHIVE_CHAIN.name] = _write_blocks(archive, batch, chainer or CHAINER)
     return written
 
 
-def _write_links(archive: ClickHouseArchive, batch: Batch, chainer: chain.Chainer) -> int:
+def _write_blocks(archive: ClickHouseArchive, batch: Batch, chainer: chain.Chainer) -> int:
     """The batch's blocks after its rows (a crash between leaves rows that the redelivery chains)."""
     rows, heads = chainer.link(archive, batch.pending, batch.chain_ranges, int(time.time()))
     archive.insert(ARCHIVE_CHAIN, rows)
@@ -274,7 +272,7 @@ class ArchiveConsumer:
     """Kafka → ClickHouse with offsets committed after the insert; see the module docstring."""
 
     def __init__(self, settings: Settings, group: str | None = None, topics: dict[str, str] | None = None,
-                 chain_settings=None):
+                 chain_settings: ChainSettings | None = None):
         """`topics`: Kafka topic → the archived topic whose records it holds (a benchmark archives a
         private copy of a stream); by default every archived topic as itself."""
         self.settings = settings
