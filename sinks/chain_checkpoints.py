@@ -80,9 +80,9 @@ def cp_chain(cp: dict[str, Any]) -> str:
 
 
 def checkpoint(key: ChainKey, head: Head, signer: Ed25519PrivateKey, now_ms: int | None = None,
-               writer: str = "") -> dict[str, Any]:
+               writer: str = "", database: str = "") -> dict[str, Any]:
     source, corp, part = key
-    body = {"writer": writer, "source": source, "corp": corp, "part": part, "seq": head.seq, "hash": head.hash.hex(),
+    body = {"database": database, "writer": writer, "source": source, "corp": corp, "part": part, "seq": head.seq, "hash": head.hash.hex(),
             "last_offset": head.last_offset, "at": now_ms if now_ms is not None else int(time.time() * 1000)}
     return {**body, "sig": signer.sign(_signed_bytes(body)).hex()}
 
@@ -183,9 +183,10 @@ async def read_topic(kafka: str, topic: str, timeout_s: float = 10.0) -> list[di
 class Publisher:
     """Signs and keeps one batch's heads (the archive consumer calls `publish` after each write)."""
 
-    def __init__(self, settings: ChainSettings, kafka: str):
+    def __init__(self, settings: ChainSettings, kafka: str, database: str = ""):
         self.settings = settings
         self.kafka = kafka
+        self.database = database  # checkpoints say which archive they are of (several may share a topic)
         self._key = load_private_key(settings)
         self._producer = None
 
@@ -202,7 +203,7 @@ class Publisher:
             self._producer = None
 
     def sign(self, heads: dict[ChainKey, Head], writer: str) -> list[dict[str, Any]]:
-        return [checkpoint(key, head, self._key, writer=writer) for key, head in heads.items()]
+        return [checkpoint(key, head, self._key, writer=writer, database=self.database) for key, head in heads.items()]
 
     async def publish(self, heads: dict[ChainKey, Head], writer: str) -> None:
         checkpoints = self.sign(heads, writer)
@@ -213,7 +214,7 @@ class Publisher:
             return
         try:
             for cp in checkpoints:
-                key = cp_chain(cp).encode()
+                key = f"{self.database}/{cp_chain(cp)}".encode()
                 await self._producer.send(self.settings.checkpoint_topic, orjson.dumps(cp), key=key)
             await self._producer.flush()
         except Exception as exc:  # the file has them; the next batch's checkpoint supersedes these

@@ -413,7 +413,7 @@ class ArchiveConsumer:
         if self._chain_settings.enabled and self._publisher is None:
             from sinks.chain_checkpoints import Publisher
 
-            self._publisher = Publisher(self._chain_settings, self.settings.kafka)
+            self._publisher = Publisher(self._chain_settings, self.settings.kafka, self.settings.clickhouse_database)
             await self._publisher.start()
 
     async def _stop_checkpoints(self) -> None:

@@ -365,6 +365,8 @@ def _check_alerts(archive, chained: dict[str, list[tuple[str, int | None, Block]
 def verify(archive, checkpoints: list[dict[str, Any]], public_key, since_s: int | None = None,
            retention_days: int = 180, today: date | None = None) -> Report:
     report = Report()
+    # Checkpoints of other archives (another database on the same Kafka) are not this one's.
+    checkpoints = [cp for cp in checkpoints if (cp.get("database") or archive.database) == archive.database]
     blocks = read_blocks(archive, since_s)
     on_chain = check_chains(blocks, checkpoints, public_key, report, from_start=since_s is None)
     cutoff = (today or archive.today()) - timedelta(days=retention_days)
