@@ -23,6 +23,10 @@ def _r(default: Any, lo: float, hi: float) -> Any:
     return field(default=default, metadata={"range": (lo, hi)})
 
 
+def _one_of(default: str, choices: tuple[str, ...]) -> Any:
+    return field(default=default, metadata={"choices": choices})
+
+
 @dataclass(frozen=True)
 class WindowsRule:
     """Event time: how late an event may be, and what counts as working time."""
@@ -62,6 +66,7 @@ class FollowupRule:
     peer_ratio: float = _r(3.0, 1.0, 100.0)        # slow = this × the peers' typical reply delay
     own_ratio: float = _r(2.0, 1.0, 100.0)         # and this × the employee's own typical delay
     reply_days: int = _r(3, 1, 5)                  # slow on this many of the last five working days
+    reply_own_z: float = _r(3.0, 0.0, 20.0)        # the last five days' delays this many standard errors above own
     exempt_phrases: tuple = ("好的", "谢谢", "收到", "ok", "嗯", "👌", "再见", "拜拜")
     stalled_days: int = _r(3, 1, 90)               # a created order with no payment nor chat
     stalled_orders: int = _r(3, 1, 1000)
@@ -74,6 +79,7 @@ class OrdersRule:
     min_baseline_days: int = _r(5, 1, 60)
     spike_ratio: float = _r(2.5, 1.1, 100.0)         # today / own mean
     spike_min_orders: int = _r(6, 1, 10_000)
+    spike_severity: str = _one_of("low", SEVERITIES)  # a spike alone is context; with missing details high
     peer_ratio: float = _r(2.0, 1.0, 100.0)          # own ratio / team median ratio
     incomplete_min: int = _r(3, 1, 10_000)
     incomplete_share: float = _r(0.4, 0.0, 1.0)
@@ -111,6 +117,7 @@ class CommissionRule:
     by_sku_prefix: dict = field(default_factory=dict)  # sku prefix -> rate (longest prefix wins)
     monthly_tiers: tuple = (40, 80)                    # paid orders a month where the rate steps up
     split_min_orders: int = _r(3, 2, 1000)            # same customer, same day
+    split_sitting_minutes: int = _r(60, 1, 1440)     # parts entered this close together are one sitting
 
 
 @dataclass(frozen=True)
@@ -167,6 +174,11 @@ def _check(name: str, f: dataclasses.Field, value: Any, section: dict, path: Pat
             kind = "an integer" if isinstance(default, int) else "a number"
             _fail(path, line, f"`{what}` must be {kind} from {lo:g} to {hi:g}, got {value!r}")
         value = float(value) if isinstance(default, float) else value
+    elif isinstance(default, str):
+        choices = f.metadata.get("choices")
+        if not isinstance(value, str) or (choices and value not in choices):
+            _fail(path, line, f"`{what}` must be one of {', '.join(choices)}, got {value!r}" if choices
+                  else f"`{what}` must be a string")
     elif isinstance(default, tuple):
         if not isinstance(value, list):
             _fail(path, line, f"`{what}` must be a list")

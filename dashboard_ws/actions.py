@@ -47,6 +47,8 @@ class Actions:
     def __init__(self, live: LiveAlerts, clock: Callable[[], float] = time.time):
         self.live = live
         self.clock = clock
+        # action name → async handler(claims, message) → reply fields; raises ActionError.
+        self.extra: dict[str, Callable[[Claims, dict[str, Any]], Any]] = {}
 
     async def perform(self, claims: Claims, message: dict[str, Any]) -> dict[str, Any]:
         """Carry out one action message; the reply for the sender (never raises ActionError)."""
@@ -58,6 +60,8 @@ class Actions:
                 raise ActionError("bad_request", "an action needs `action` (text) and `detail` (object)")
             if action in TOKEN_ACTIONS:
                 return {**reply, "ok": True, **await self._tokens(claims, action, detail)}
+            if action in self.extra:  # WeCom sign-in's privileges and WeCom actions, when configured
+                return {**reply, "ok": True, **await self.extra[action](claims, message)}
             if action == "silence":
                 seq = await self._silence(claims, message.get("alert_id"), detail)
             else:

@@ -38,6 +38,13 @@ class Claims:
     exp: int
     jti: str
     sub: str = ""
+    # Every team a WeCom-signed-in manager or branch head supervises (dashboard_ws.roles); `team` is
+    # the first of them, so code that knows one team keeps working.
+    teams: tuple[str, ...] = ()
+
+    @property
+    def all_teams(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(((self.team,) if self.team else ()) + tuple(self.teams)))
 
     @property
     def actor(self) -> str:
@@ -52,7 +59,7 @@ class Claims:
         return self.role in ("compliance", "admin")
 
     def sees_team(self, team: str | None) -> bool:
-        return self.sees_all or (bool(self.team) and team == self.team)
+        return self.sees_all or (bool(team) and team in self.all_teams)
 
     @property
     def can_read_content(self) -> bool:

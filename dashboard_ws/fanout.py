@@ -192,7 +192,14 @@ class Fanout:
     async def snapshot(self, claims: Claims) -> tuple[int, list[str]]:
         """The snapshot for `claims` as frames of at most ~SNAPSHOT_FRAME bytes: a `snapshot` (with
         silences and precision) and, for a large one, `snapshot_more` frames; the last has `more: false`."""
-        seq, alerts = await self.live.latest(SNAPSHOT_SIZE, None if claims.sees_all else claims.team)
+        if claims.sees_all or len(claims.all_teams) <= 1:
+            seq, alerts = await self.live.latest(SNAPSHOT_SIZE, None if claims.sees_all else claims.team)
+        else:  # a manager of several teams: each team's newest; the oldest seq, so no change is missed
+            seq, alerts = 1 << 62, []
+            for team in claims.all_teams:
+                team_seq, team_alerts = await self.live.latest(SNAPSHOT_SIZE, team)
+                seq, alerts = min(seq, team_seq), alerts + team_alerts
+            alerts.sort(key=lambda a: a.get("ts") or 0)
         now = int(time.time() * 1000)
         silences = [s for s in await self.live.silences(now) if s.get("team") is None or claims.sees_team(s["team"])]
         bodies = [orjson.dumps(listed(a if claims.can_read_content else redact(a))) for a in alerts if claims.can_see(a)]
@@ -220,8 +227,8 @@ class Fanout:
         company's for compliance and admins, the supervisor's own team's for a supervisor."""
         if not claims.sees_all and not claims.team:
             return []
-        rank = redis_risk.RANK if claims.sees_all else redis_risk.team_rank(claims.team)
-        ids = await self.live.redis.zrevrange(rank, 0, RISK_TOP - 1)
+        ranks = [redis_risk.RANK] if claims.sees_all else [redis_risk.team_rank(t) for t in claims.all_teams]
+        ids = [i for rank in ranks for i in await self.live.redis.zrevrange(rank, 0, RISK_TOP - 1)]
         values = await self.live.redis.hmget(redis_risk.HASH, ids) if ids else []
         # The team filter again: an entry whose employee has just moved team may still be ranked here.
         return [r for r in map(orjson.loads, filter(None, values)) if claims.sees_team(r.get("team"))]

@@ -8,7 +8,8 @@ alert back to `acknowledged`. Comments never change the status. Silences are not
 live in `dashboard_ws.actions`.
 
 Permissions: a supervisor acts on their own team's alerts only and cannot silence; compliance acts on
-every alert; admin acts on every alert and alone may silence rules and employees.
+every alert; admin acts on every alert and alone may silence rules and employees. Nobody acts on an
+alert about themselves.
 """
 
 from __future__ import annotations
@@ -43,6 +44,9 @@ def authorize(claims: Claims, action: str, alert: dict[str, Any] | None) -> None
     if alert is None or not claims.can_see(alert):
         # Same answer for "no such alert" and "not yours": a supervisor learns nothing about other teams.
         raise ActionError("not_found", "no such alert")
+    if claims.sub and alert.get("employee_id") == claims.sub:
+        # Triage of one's own alert is never impartial, whatever the role.
+        raise ActionError("forbidden", "不能处理关于自己的预警 / you cannot act on an alert about yourself")
 
 
 def _text(detail: dict[str, Any], key: str, required: bool) -> str:

@@ -4,6 +4,8 @@ The server keeps no alert state of its own: alerts, triage state, silences and t
 Redis (sinks.redis_live), so several board processes can run side by side behind a load balancer and
 agree on everything. This module only wires the parts together:
 - dashboard_ws.auth / tokens — who is asking (signed, expiring, revocable tokens)
+- dashboard_ws.signin / sessions / roles / privileges — WeCom sign-in (when configured): a session cookie
+  that `/ws` and `/api/` accept like a token, with the role decided from the directory
 - dashboard_ws.fanout — snapshot, resume and live delivery, scoped by role and team
 - dashboard_ws.actions — triage actions from viewers
 - dashboard_ws.relay — actions to Kafka `paodan.alert_actions`
@@ -36,7 +38,8 @@ from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
-from config.settings import Settings
+from config.settings import Settings, SettingsError
+from config.wecom_app import WecomApp, load_wecom_app
 from dashboard_ws.actions import Actions
 from dashboard_ws.api import Api
 from dashboard_ws.auth import AuthError, Claims, verify
@@ -52,15 +55,49 @@ CSP = ("default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data:; s
 
 
 class Board:
-    def __init__(self, settings: Settings, *, relay: bool = True, notify: bool = True):
+    def __init__(self, settings: Settings, *, relay: bool = True, notify: bool = True,
+                 wecom: WecomApp | None = None):
         self.settings = settings
         self.live = LiveAlerts(settings.redis)
+        self.wecom_app = wecom if wecom is not None else load_wecom_app()
         self.fanout = Fanout(self.live, settings.redis)
         self.actions = Actions(self.live)
+        self.signin = self._signin() if self.wecom_app.api_enabled else None
         self.api = Api(settings, self.live)
         self.relay = ActionRelay(settings, self.live) if relay else None
         self.notify = notify
         self.port = 0
+
+    def _signin(self):
+        """WeCom sign-in, sessions and the privileged list (dashboard_ws.signin), when the app is configured."""
+        from dashboard_ws.audit import Audit
+        from dashboard_ws.privileges import Privileges
+        from dashboard_ws.sessions import Sessions
+        from dashboard_ws.signin import SignIn
+        from ingest.wecom_api import WecomApi
+
+        self.wecom_app.require_board_url()
+        self.audit = audit = Audit(self.settings)
+        self.privileges = Privileges(self.live.redis, audit)
+        self.wecom_api = WecomApi(self.wecom_app)
+        from dashboard_ws.privileges import handlers
+
+        from dashboard_ws import handover, intercepts, wecom_actions
+
+        self.actions.extra.update(handlers(self.privileges))
+        acting = wecom_actions.WecomActions(self.live, self.wecom_api, audit, board_url=self.wecom_app.board_url)
+        self.intercepts = intercepts.Intercepts(acting, intercepts.default_words(self.settings))
+        self.actions.extra.update(wecom_actions.handlers(acting))
+        self.actions.extra.update(intercepts.handlers(self.intercepts))
+        self.actions.extra.update(handover.handlers(handover.Handovers(self.live.redis, audit)))
+        return SignIn(self.wecom_app, Sessions(self.live.redis), self.privileges, audit, self.wecom_api)
+
+    def _same_origin(self, request: Request) -> bool:
+        """A cookie-authenticated websocket must come from the board's own page (no cross-site hijack)."""
+        origin = request.headers.get("Origin", "")
+        allowed = {self.wecom_app.board_url.rstrip("/"), f"http://{request.headers.get('Host', '')}",
+                   f"https://{request.headers.get('Host', '')}"}
+        return origin in allowed
 
     # --- HTTP side: page, static files, API, token check before the websocket upgrade ----------
 
@@ -80,7 +117,14 @@ class Board:
             if bearer.startswith("Bearer "):
                 token = bearer[len("Bearer "):].strip()
             try:
-                claims = await self.authenticate(token)
+                if token is None and self.signin is not None:
+                    claims = await self.signin.session(request)
+                    if claims is None:
+                        raise AuthError("not signed in (no valid session); open the board from WeCom")
+                    if url.path == "/ws" and not self._same_origin(request):
+                        return text_response(HTTPStatus.FORBIDDEN, "refused: cross-origin websocket\n")
+                else:
+                    claims = await self.authenticate(token)
             except AuthError as exc:
                 return text_response(HTTPStatus.UNAUTHORIZED, f"refused: {exc}\n")
             except RedisError as exc:
@@ -91,7 +135,17 @@ class Board:
                 return None
             return await self.api.handle(claims, url.path, parse_qs(url.query))
         if url.path in ("/", "/index.html"):
+            if self.signin is not None and "token" not in parse_qs(url.query) \
+                    and await self.signin.session(request) is None:
+                return await self.signin.start()
             return _file(STATIC / "index.html")
+        if self.signin is not None and url.path.startswith("/wecom/"):
+            if url.path == "/wecom/signin":
+                return await self.signin.start()
+            if url.path == "/wecom/oauth":
+                return await self.signin.callback(request, url.query)
+            if url.path == "/wecom/signout":
+                return await self.signin.signout(request)
         if url.path == "/healthz":
             return text_response(HTTPStatus.OK, "ok\n")
         if url.path == "/metrics":  # Prometheus (docs/metrics.md): counts only, no content
@@ -112,6 +166,7 @@ class Board:
         since = query.get("since", [""])[0]
         await ws.send(orjson.dumps({"type": "hello", "role": claims.role, "team": claims.team,
                                     "actor": claims.actor, "content": claims.can_read_content,
+                                    "teams": list(claims.all_teams), "wecom": self.signin is not None,
                                     "exp": claims.exp}).decode())
         viewer = Viewer(ws, claims)
         try:
@@ -142,7 +197,12 @@ class Board:
         await ws.send(orjson.dumps(await self.actions.perform(claims, message)).decode())
 
     async def run(self, host: str, port: int, ready: asyncio.Event | None = None) -> None:
-        tasks = [asyncio.create_task(self.fanout.follow()), asyncio.create_task(self.fanout.enforce_expiry()),
+        if self.signin is not None:
+            await self.privileges.seed(self.wecom_app.admins, self.wecom_app.compliance)
+        tasks = [asyncio.create_task(self.intercepts.sweep_forever(
+            level=self.wecom_app.auto_intercept_level, days=self.wecom_app.auto_intercept_days))] \
+            if self.signin is not None else []
+        tasks += [asyncio.create_task(self.fanout.follow()), asyncio.create_task(self.fanout.enforce_expiry()),
                  asyncio.create_task(self.fanout.watch_resync())]
         if self.relay is not None:
             tasks.append(asyncio.create_task(self.relay.run()))
@@ -187,5 +247,11 @@ def _file(path: Path) -> Response:
 
 def run(settings: Settings, host: str, port: int) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        board = Board(settings)
+    except SettingsError as exc:  # e.g. a WeCom app without PAODAN_BOARD_URL
+        raise SystemExit(f"paodan board: bad setting: {exc}") from None
     print(f"board: http://{host}:{port}/  (websocket ws://{host}:{port}/ws?token=…)", flush=True)
-    asyncio.run(Board(settings).run(host, port))
+    if board.signin is not None:
+        print(f"WeCom sign-in: {board.wecom_app.board_url}/ → {board.wecom_app.oauth}", flush=True)
+    asyncio.run(board.run(host, port))

@@ -12,10 +12,12 @@
   orders are judged (a basket mixes rates). Off by default: monthly tiers that raise a high
   performer's rate still look like an over-claim.
 - commission.kept_on_refund: a refunded or cancelled order still carries a commission (> 0).
-- commission.split_orders: `split_min_orders` or more paid orders for one customer created on one local
-  day — one sale split into several (the parts may be paid on different days); already when they are
-  entered (where payment takes weeks), high at payment when the split crosses a tier. High when the split pushes the month's paid orders across a tier
-  (`monthly_tiers`), where the commission rate steps up.
+- commission.split_orders: `split_min_orders` or more orders for one customer created on one local day
+  — one sale split into several (the parts may be paid on different days); already when they are
+  entered (where payment takes weeks). A split is keyed in at one sitting: medium when that many were
+  entered each within `split_sitting_minutes` of the one before; a customer's purchases spread over the
+  day (a promotion day's repeat buys) are low, context for the risk score. High at payment when the
+  split pushes the month's paid orders across a tier (`monthly_tiers`), where the commission rate steps up.
 """
 
 from __future__ import annotations
@@ -31,6 +33,16 @@ from detectors.hygiene import Signal
 
 TOPIC = "crm.orders"
 SPLIT_DAYS = 60  # payment terms of weeks: a split is still joined when its last part is paid
+
+
+def sitting(times: list[int], gap_ms: int) -> int:
+    """The most orders entered one after another, each within `gap_ms` of the one before."""
+    best = run = 0
+    last = None
+    for t in sorted(times):
+        run = run + 1 if last is not None and t - last <= gap_ms else 1
+        best, last = max(best, run), t
+    return best
 
 
 def policy_rate(ev: OrderEvent, cfg: CommissionRule) -> tuple[float, str]:
@@ -93,18 +105,24 @@ def on_paid(state: dict, ev: OrderEvent, ctx: Ctx) -> None:
         split = state["sp"] = {}
     for old in [k for k in split if int(k) < day - SPLIT_DAYS]:
         del split[old]
-    row = split.setdefault(str(created), {}).setdefault(key, [0, 0.0, mo[1] - 1, []])
+    row = split.setdefault(str(created), {}).setdefault(key, [0, 0.0, mo[1] - 1, [], []])
+    if len(row) < 5:
+        row.append([])  # a row kept before entry times were
     row[0] += 1
     row[1] = round(row[1] + ev.amount, 2)
     row[3] = (row[3] + [ev.order_id])[-10:]
+    row[4] = (row[4] + [entry[0] if entry is not None else ev.ts])[-10:]
     if row[0] >= cfg.split_min_orders:
         crossed = [t for t in cfg.monthly_tiers if row[2] < t <= mo[1]]
+        one_sitting = sitting(row[4], cfg.split_sitting_minutes * 60_000) >= cfg.split_min_orders
         when = "当天" if created == day else f"同一天（{(date(1970, 1, 1) + timedelta(days=created)).isoformat()}）"
-        ctx.signal(Signal("commission.split_orders", "high" if crossed else "medium", ev.ts, ctx.day_window(ev.ts),
+        severity = "high" if crossed else "medium" if one_sitting else "low"
+        ctx.signal(Signal("commission.split_orders", severity, ev.ts, ctx.day_window(ev.ts),
                           "拆单冲击提成档位" if crossed else "同一客户当天拆分多笔订单",
                           f"员工 {ctx.employee} {when}为同一客户录入 {row[0]} 笔已付款订单，合计 {row[1]:.2f} 元"
                           f"（阈值 {cfg.split_min_orders} 笔；订单 {', '.join(row[3])}）"
-                          + (f"；本月付款单数由 {row[2]} 升至 {mo[1]}，跨过提成档位 {crossed[0]} 单" if crossed else ""),
+                          + (f"；本月付款单数由 {row[2]} 升至 {mo[1]}，跨过提成档位 {crossed[0]} 单" if crossed else "")
+                          + _sitting_text(one_sitting, cfg),
                           [(TOPIC, f"{o}:paid") for o in row[3]]))
 
 
@@ -118,15 +136,27 @@ def on_created(state: dict, ev: OrderEvent, ctx: Ctx) -> None:
     entered = state.get("sc")
     if not entered or entered[0] != day:
         entered = state["sc"] = [day, {}]
-    row = entered[1].setdefault(str(short(ev.customer_id)), [0, 0.0, []])
+    row = entered[1].setdefault(str(short(ev.customer_id)), [0, 0.0, [], []])
+    if len(row) < 4:
+        row.append([])  # a row kept before entry times were
     row[0] += 1
     row[1] = round(row[1] + ev.amount, 2)
     row[2] = (row[2] + [ev.order_id])[-10:]
+    row[3] = (row[3] + [ev.ts])[-10:]
     if row[0] >= cfg.split_min_orders:
-        ctx.signal(Signal("commission.split_orders", "medium", ev.ts, ctx.day_window(ev.ts), "同一客户当天拆分多笔订单",
+        one_sitting = sitting(row[3], cfg.split_sitting_minutes * 60_000) >= cfg.split_min_orders
+        ctx.signal(Signal("commission.split_orders", "medium" if one_sitting else "low", ev.ts, ctx.day_window(ev.ts),
+                          "同一客户当天拆分多笔订单",
                           f"员工 {ctx.employee} 当天为同一客户录入 {row[0]} 笔订单，合计 {row[1]:.2f} 元"
-                          f"（阈值 {cfg.split_min_orders} 笔；订单 {', '.join(row[2])}；尚未全部付款）",
+                          f"（阈值 {cfg.split_min_orders} 笔；订单 {', '.join(row[2])}；尚未全部付款）"
+                          + _sitting_text(one_sitting, cfg),
                           [(TOPIC, f"{o}:created") for o in row[2]]))
+
+
+def _sitting_text(one_sitting: bool, cfg: CommissionRule) -> str:
+    if one_sitting:
+        return f"；各笔相隔不超过 {cfg.split_sitting_minutes} 分钟，一次录入"
+    return f"；各笔分散在当天不同时段（相隔超过 {cfg.split_sitting_minutes} 分钟），更像客户多次购买"
 
 
 def on_closed(state: dict, ev: OrderEvent, ctx: Ctx) -> None:

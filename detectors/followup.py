@@ -6,13 +6,17 @@
   to them (a goodbye after a handover), so a proper handover is never a violation.
 - followup.rate_drop: the share of own customers written to per working day, over the last
   `rate_recent_days`, fell to `rate_drop_ratio` of the employee's own baseline (`rate_baseline_days`).
-  Leave days and weekends do not count on either side. Checked when a local day closes.
+  Leave days and weekends do not count on either side. Checked when a local day closes. High when the
+  employee's orders rose meanwhile (the seed's 4S case), low when they fell too (a quieter stretch).
 - followup.reply_timeout (peer check, at the day's close): how long customers' questions waited for
   an answer, in *working* time (weekday work hours in the employee's timezone), judged in the
   company's own terms. A reply is slow when it took `peer_ratio` × the peer group's typical delay that
   day (and at least `reply_timeout_minutes`); the day is flagged when the employee's median delay is
   slow, `reply_timeouts_per_day` replies were, and the median is `own_ratio` × the employee's own
-  usual delay (after `windows.min_history_days` of history). A question unanswered for
+  usual delay (after `windows.min_history_days` of history), and the last five working days' delays sit
+  `reply_own_z` standard errors above the employee's own earlier ones (`shift`): a day's median of a
+  handful of questions varies a lot, so "slower than usual" is measured in the employee's own spread,
+  not as a fixed ratio. A question unanswered for
   `reply_cap_minutes` counts as that delay. Short courtesy messages (`exempt_phrases`: 好的, 谢谢 …)
   expect no answer.
 - followup.stalled (peer check): orders created `stalled_days` ago, neither paid nor closed, whose
@@ -23,11 +27,12 @@
 
 from __future__ import annotations
 
+import math
 import statistics
 
 from detectors.context import Ctx, short
 from detectors.events import ChatTouch
-from detectors.hr import on_leave
+from detectors.hr import on_leave, on_leave_chat
 from detectors.hygiene import Signal
 from detectors.windows import (DAY_MS, HOUR_MS, active_days, bump, day_start, day_window, get,
                                is_working_day, working_ms_between)
@@ -84,6 +89,9 @@ def _delay(state: dict, day: int, minutes: int, msgid: str) -> None:
     if row is None:
         row = replies[str(day)] = []
     bump(state, day, "questions")
+    lm = round(100 * math.log1p(max(minutes, 0)))
+    bump(state, day, "reply_log", lm)
+    bump(state, day, "reply_log2", round(lm * lm / 100))
     row.append([minutes, msgid])
     if len(row) > MAX_REPLIES:
         row.remove(min(row))
@@ -130,6 +138,7 @@ def on_chat(state: dict, touch: ChatTouch, ctx: Ctx) -> None:
     key = str(short_id)
     if touch.outbound:
         bump(state, day, "outbound")
+        on_leave_chat(state, touch, ctx)
         pending = state.get("p")
         if pending:
             waited = pending.pop(key, None)
@@ -253,7 +262,8 @@ def figures(state: dict, day: int, ctx: Ctx) -> dict:
         slow = max(cfg.reply_timeout_minutes, cfg.own_ratio * own)
         recent = [d for d in active_days(state, day - 6, day) if get(state, d, "questions")][-5:]
         out.update(qm=med, qy=[m for m, _ in row[:30]], qx=[i for _, i in row[:8]], qb=own, qk=len(meds),
-                   qs=sum(1 for d in recent if get(state, d, "reply_med") >= slow))
+                   qs=sum(1 for d in recent if get(state, d, "reply_med") >= slow),
+                   qz=shift(state, [d for d in base if d < recent[0] and get(state, d, "questions")], recent))
     if out["sn"]:
         sx = state.get("sx")
         out.update(sb=round(sum(get(state, d, "stalled") for d in base) / max(1, len(base)), 3),
@@ -262,6 +272,26 @@ def figures(state: dict, day: int, ctx: Ctx) -> dict:
     if fr and fr[0] == day:
         out["fr"] = fr[1:]
     return out
+
+
+def shift(state: dict, base: list[int], recent: list[int]) -> float:
+    """How far the recent days' reply delays sit above the employee's own earlier ones, in standard errors
+    of the difference of mean log delays: the same slowdown is ordinary for someone whose replies vary
+    a lot, or who answers few questions, and unusual for someone steady (0 without enough of either)."""
+    def pooled(days):
+        n = sum(get(state, d, "questions") for d in days)
+        s1 = sum(get(state, d, "reply_log") for d in days) / 100
+        s2 = sum(get(state, d, "reply_log2") for d in days) / 100
+        return n, s1, s2
+    nb, b1, b2 = pooled(base)
+    nr, r1, _ = pooled(recent)
+    if nb < 10 or nr < 3:
+        return 0.0
+    mean_b = b1 / nb
+    sd = math.sqrt(max(b2 / nb - mean_b * mean_b, 0.0) * nb / (nb - 1))
+    if sd <= 0:
+        return 0.0
+    return round((r1 / nr - mean_b) / (sd * math.sqrt(1 / nr + 1 / nb)), 2)
 
 
 def _reply(r: dict, group, cfg, need: int, window) -> Signal | None:
@@ -279,11 +309,14 @@ def _reply(r: dict, group, cfg, need: int, window) -> Signal | None:
     persisting = r.get("qs", 0) >= cfg.reply_days or (r.get("qs", 0) >= 2 and r["qm"] >= 2 * line)
     if r.get("qk", 0) < need or r["qm"] < cfg.own_ratio * max(r["qb"], 1) or not persisting:
         return None
+    if r.get("qz", 0) < cfg.reply_own_z:
+        return None  # within the employee's own spread of delays
     return Signal("followup.reply_timeout", "medium", window[1] - 1, window, "客户消息回复明显慢于同事",
                   f"员工 {r['e']} 当天 {r['qn']:g} 条客户消息的回复时间中位数为 {r['qm']:g} 分钟（按工作时间计），"
                   f"其中 {len(slow)} 条超过 {line:.0f} 分钟（{label} {n} 人当天典型回复时间 {typical:g} 分钟的 "
                   f"{cfg.peer_ratio:g} 倍，阈值 {cfg.reply_timeouts_per_day} 条）；本人前 {r['qk']} 个工作日的典型回复时间 "
-                  f"{r['qb']:g} 分钟（阈值 {cfg.own_ratio:g} 倍），近 5 个工作日中 {r['qs']} 天如此（阈值 {cfg.reply_days} 天）",
+                  f"{r['qb']:g} 分钟（阈值 {cfg.own_ratio:g} 倍），近 5 个工作日中 {r['qs']} 天如此（阈值 {cfg.reply_days} 天），"
+                  f"回复时间比本人此前高 {r['qz']:g} 个标准误（阈值 {cfg.reply_own_z:g}）",
                   [(TOPIC, m) for m in r.get("qx", [])])
 
 
@@ -313,7 +346,15 @@ def _rate(r: dict, group, cfg, window) -> Signal | None:
         return None  # the peers' follow-up fell as far: the season, not the employee
     trend = (f"；同期日均订单 {orders_base:.1f} → {orders_now:.1f}（{(orders_now / orders_base - 1) * 100:+.0f}%）"
              if orders_base else "")
-    severity = "high" if orders_base and orders_now > orders_base * 1.15 else "medium"
+    # The seed's pattern is follow-ups falling while orders hold or rise (the customers are served
+    # elsewhere, or the orders are booked without them). Both falling together is a quieter stretch
+    # (workload, season): context for the risk score.
+    if orders_base and orders_now > orders_base * 1.15:
+        severity = "high"
+    elif orders_base and orders_now < orders_base * 0.8:
+        severity = "low"
+    else:
+        severity = "medium"
     peers_text = f"；{label} {n} 人跟进率中位数为各自基线的 {peer:.0%}" if peer is not None else ""
     return Signal("followup.rate_drop", severity, window[1] - 1, (day_start(first, r.get("tz", "")), window[1]),
                   "自有客户跟进率骤降",

@@ -92,16 +92,32 @@ def _lookback(state: dict, ev: HrEvent, ctx: Ctx) -> None:
                       evidence[:30]))
 
 
+def on_leave_chat(state: dict, touch, ctx: Ctx) -> None:
+    """An outbound chat message written during the employee's own leave: working while "away". With an
+    order created during the leave that day it is selling on leave, however few orders."""
+    if not on_leave_at(state, touch.ts):
+        return
+    day = ctx.day(touch.ts)
+    bump(state, day, "on_leave_outbound")
+    if get(state, day, "on_leave_outbound") == 1 and ctx.rules.hr.enabled:
+        check_leave_sales(state, touch.ts, ("wecom.msgaudit", touch.msgid), ctx)
+
+
 def check_leave_sales(state: dict, ts: int, evidence: tuple[str, str], ctx: Ctx) -> None:
-    """After an order created during the employee's own recorded leave: someone sells in their name,
-    or they sell privately while "on leave". Payments arriving during leave and colleagues covering
-    are not orders the employee created, so they never count."""
+    """After an order created during the employee's own recorded leave, or a chat message written then:
+    someone sells in their name, or they sell privately while "on leave". `leave_orders_min` such orders,
+    or one while the employee also wrote to customers during the leave (an online order credited to an
+    absent owner is neither). Payments arriving during leave and colleagues covering are not orders the
+    employee created, so they never count."""
     cfg = ctx.rules.hr
     today = ctx.day(ts)
     first = today - cfg.leave_window_days + 1
     n_leave = leave_days(state, first, today, ctx)
     on_leave_orders = total(state, first, today, "on_leave_orders")
-    if on_leave_orders < cfg.leave_orders_min:
+    # Messages written on a leave day on which an order was also created: that day they were selling.
+    talking = sum(get(state, d, "on_leave_outbound") for d in range(first, today + 1)
+                  if get(state, d, "on_leave_orders"))
+    if not on_leave_orders or (on_leave_orders < cfg.leave_orders_min and not talking):
         return
     now_orders = total(state, first, today, "orders")
     before = total(state, first - cfg.leave_window_days, first - 1, "orders")
@@ -111,7 +127,8 @@ def check_leave_sales(state: dict, ts: int, evidence: tuple[str, str], ctx: Ctx)
                       (day_start(first, ctx.tz), day_start(today + 1, ctx.tz)), "请假期间仍有成交",
                       f"员工 {ctx.employee} 近 {cfg.leave_window_days} 天请假 {n_leave} 天"
                       f"（频繁请假阈值 {cfg.leave_days_min} 天），请假时段内本人创建订单，成交 {on_leave_orders:g} 单"
-                      f"（阈值 {cfg.leave_orders_min}）"
+                      f"（阈值 {cfg.leave_orders_min}"
+                      + (f"；有成交的请假日本人仍向客户发送 {talking:g} 条消息，1 单即计" if talking else "") + "）"
                       + (f"，同期订单 {now_orders:g} 单，较前一周期 {before:g} 单增长 {now_orders / before - 1:.0%}"
                          if soaring else ""),
                       [evidence]))

@@ -8,8 +8,10 @@ On the branch's partition (detectors/peers.py, at the day's close), against the 
 baseline and their peers that day:
 - orders.volume_spike: the day's orders are `spike_ratio` × the employee's own baseline (mean over
   active days in the last `baseline_days`) or more, at least `spike_min_orders`, AND `peer_ratio` × the
-  peers' median ratio that day or more — a promotion day that lifts everyone flags no one. High when
-  the day's orders also lack customer details.
+  peers' median ratio that day or more — a promotion day that lifts everyone flags no one. Alone it is
+  `spike_severity` (low: a busy day is context the risk score weighs, not evidence of diversion — the
+  seed's order signals pair volume with something else: missing details, leave, a follow-up drop);
+  high when the day's orders also lack customer details.
 - orders.incomplete_details: `incomplete_min` or more of the day's orders (and at least
   `incomplete_share` of them) lack the customer's id, name, phone or address, and that share is
   `own_ratio` × the employee's usual share and the peers' share.
@@ -316,7 +318,7 @@ def _spike(r: dict, group, cfg, need: int, window) -> Signal | None:
     incomplete = r["inc"] and r["inc"] >= cfg.incomplete_share * r["n"]
     amount_ratio = r["a"] / r["ba"] if r["ba"] else 0
     return Signal(
-        "orders.volume_spike", "high" if incomplete else "medium", window[1] - 1, window,
+        "orders.volume_spike", "high" if incomplete else cfg.spike_severity, window[1] - 1, window,
         "订单量远超个人基线与团队" + ("且客户信息缺失" if incomplete else ""),
         f"员工 {r['e']} 当天订单 {r['n']:g} 笔，个人基线日均 {r['bn']:g} 笔（前 {r['k']} 个活跃日），"
         f"为基线的 {ratio:.1f} 倍（阈值 {cfg.spike_ratio:g} 倍）；"

@@ -42,6 +42,9 @@ DAY_FIELDS = (
     "reply_med",       # the day's median reply delay, working minutes
     "stalled",         # orders found stalled at the day's close
     "max_amount",      # the day's largest order, yuan
+    "reply_log",       # Σ of the day's reply delays as round(100·ln(1 + minutes))
+    "reply_log2",      # Σ of their squares / 100: with reply_log, the employee's own spread
+    "on_leave_outbound",  # chat messages the employee wrote to customers while on leave
 )
 F = {name: i for i, name in enumerate(DAY_FIELDS)}
 

@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 from config.settings import SettingsError, load
-from paodan import history_cmd, rules_cmd
+from paodan import act_cmd, history_cmd, rules_cmd
 
 
 def _settings():
@@ -427,11 +427,10 @@ def build_parser() -> argparse.ArgumentParser:
     calibrate_cmd.add_parser(rsub, cmd_calibrate)
     rules_cmd.add_parsers(rsub, _rules, _settings)
     history_cmd.add_history_parser(sub)
-    from paodan import archive_cmd
+    act_cmd.add_parser(sub, _settings)
+    from paodan import archive_cmd, evidence_cmd
 
     archive_cmd.add_parser(sub, _settings)
-    from paodan import evidence_cmd
-
     evidence_cmd.add_parser(sub, _settings)
 
     s = sub.add_parser("ingest", help="WeCom callback receiver, chat-archive loader, order/HR intake")

@@ -8,7 +8,7 @@
 const I18N = {
   "zh-CN": {
     title: "跑单哨兵 · 实时告警", connected: "已连接", disconnected: "未连接", reconnecting: "重新连接中…",
-    tokenLabel: "访问令牌", signin: "登录", tokenHint: "令牌由管理员通过 paodan token issue 签发。",
+    tokenLabel: "访问令牌", signin: "登录", tokenHint: "令牌由管理员通过 paodan token issue 签发。", wecomSignin: "通过企业微信登录",
     refused: "令牌无效、已过期或已吊销，请重新登录。", all: "全部", total: "全部告警",
     time: "时间", severity: "级别", status: "状态", employee: "员工", team: "团队", branch: "分支机构", rule: "规则",
     what: "告警", score: "分值", empty: "暂无告警。新告警会实时出现在这里。",
@@ -18,6 +18,13 @@ const I18N = {
     viewerTime: "本地时间", branchTime: "分支时间", assignee: "处理人", resolution: "结论", window: "时间窗口",
     acknowledge: "确认", claim: "认领", assign: "指派…", resolveTP: "属实", resolveFP: "误报", resolveBenign: "无害",
     reopen: "重新打开", escalate: "升级至合规", silenceRule: "静默规则…", silenceEmployee: "静默员工…",
+    wecomMessage: "企业微信官方消息…", wecomTransfer: "转接客户…", wecomNotify: "通知主管…", wecomIntercept: "聊天拦截…",
+    textPrompt: "发给客户的官方消息：", reasonPrompt: "原因（将记录在审计中）：", takerPrompt: "接替成员的 userid：",
+    privileges: "管理员与合规名单", requestPrivilege: "申请变更…", approve: "批准", requestedBy: "申请人",
+    userPrompt: "成员 userid：", rolePrompt: "角色（admin、compliance，或 none 表示取消）：",
+    handovers: "离职交接", handOver: "一键转接", lastDay: "最后工作日", overdue: "已逾期", days: "天",
+    noTaker: "同组无可接替成员", customersN: "位客户", startedN: "已发起", noHandovers: "暂无待交接的离职员工。",
+    daysPrompt: "拦截多少天？", confirmPrompt: "确认通过企业微信执行：", wecomDone: "企业微信已受理：", signout: "退出",
     lift: "解除", tokens: "访问令牌", revoke: "吊销", revoked: "已吊销", expires: "到期", assignPrompt: "指派给（用户名）：", silencePrompt: "静默多少分钟？", until: "至",
     metadataOnly: "仅显示元数据：您的角色无权查看消息内容。", loading: "加载中…", noEvidence: "没有找到消息记录。",
     pendingEvidence: "部分证据消息尚未归档，稍后自动刷新…",
@@ -31,7 +38,7 @@ const I18N = {
   en: {
     title: "Paodan Sentinel · Live alerts", connected: "Connected", disconnected: "Disconnected",
     reconnecting: "Reconnecting…", tokenLabel: "Access token", signin: "Sign in",
-    tokenHint: "Tokens are issued by an admin with paodan token issue.",
+    tokenHint: "Tokens are issued by an admin with paodan token issue.", wecomSignin: "Sign in with WeCom",
     refused: "The token is invalid, expired or revoked; please sign in again.", all: "All", total: "All alerts",
     time: "Time", severity: "Severity", status: "Status", employee: "Employee", team: "Team", branch: "Branch",
     rule: "Rule", what: "Alert", score: "Score", empty: "No alerts yet. New alerts appear here live.",
@@ -42,7 +49,16 @@ const I18N = {
     assignee: "Assignee", resolution: "Resolution", window: "Window", acknowledge: "Acknowledge", claim: "Claim",
     assign: "Assign…", resolveTP: "True positive", resolveFP: "False positive", resolveBenign: "Benign",
     reopen: "Reopen", escalate: "Escalate to compliance", silenceRule: "Silence rule…",
-    silenceEmployee: "Silence employee…", lift: "Lift", tokens: "Access tokens", revoke: "Revoke",
+    silenceEmployee: "Silence employee…", wecomMessage: "Official WeCom message…", wecomTransfer: "Hand customers over…",
+    wecomNotify: "Tell the manager…", wecomIntercept: "Intercept chats…", textPrompt: "Official message to the customers:",
+    reasonPrompt: "Reason (kept in the audit trail):", takerPrompt: "userid of the member taking over:",
+    privileges: "Admins and compliance", requestPrivilege: "Request a change…", approve: "Approve",
+    requestedBy: "requested by", userPrompt: "Member's userid:", rolePrompt: "Role (admin, compliance, or none to remove):",
+    handovers: "Resignation hand-over", handOver: "Hand over", lastDay: "last day", overdue: "overdue", days: "days",
+    noTaker: "nobody in the team can take over", customersN: "customers", startedN: "started",
+    noHandovers: "No leavers waiting for a hand-over.",
+    daysPrompt: "Intercept for how many days?", confirmPrompt: "Confirm, through WeCom:", wecomDone: "WeCom accepted:",
+    signout: "Sign out", lift: "Lift", tokens: "Access tokens", revoke: "Revoke",
     revoked: "revoked", expires: "expires", assignPrompt: "Assign to (user name):",
     silencePrompt: "Silence for how many minutes?", until: "until",
     metadataOnly: "Metadata only: your role may not read message content.", loading: "Loading…",
@@ -319,9 +335,60 @@ function renderDetail() {
     buttons.push(b("silenceRule", "silence", () => { const m = minutes(); return m ? { target: "rule", minutes: m } : null; }, true),
       b("silenceEmployee", "silence", () => { const m = minutes(); return m ? { target: "employee", minutes: m } : null; }, true));
   }
+  if (state.hello && state.hello.wecom) buttons.push(...wecomButtons(a));
   $("d-actions").replaceChildren(...buttons);
   $("d-comments").replaceChildren(...(s.comments || []).map((c) => el("li", {}, el("b", { text: c.by }), ` ${fmtTime(c.ts, viewerZone)}：`, el("span", { class: "comment-text", text: c.text }))));
   $("d-history").replaceChildren(...(s.history || []).slice().reverse().map((h) => el("li", { text: `${fmtTime(h.ts, viewerZone)} ${h.by} ${t("act")[h.action] || h.action}` })));
+}
+
+// Actions through WeCom's API: each asks for its input and a reason, then an explicit confirmation; the
+// key makes a double click (or a resend after a reconnect) one action.
+function wecomButtons(a) {
+  const ask = (label, detail) => {
+    const reason = prompt(t("reasonPrompt"));
+    if (!reason || !confirm(`${t("confirmPrompt")} ${label}\n${reason}`)) return null;
+    return { ...detail, reason, confirm: true, key: `${a.alert_id}:${Date.now()}:${Math.random().toString(36).slice(2)}` };
+  };
+  const w = (key, action, build) => el("button", { type: "button", "data-action": key, text: t(key), onclick: () => {
+    const d = build();
+    if (d) send(action, a.alert_id, d);
+  } });
+  return [
+    w("wecomMessage", "wecom_message", () => { const text = prompt(t("textPrompt")); return text ? ask(t("wecomMessage"), { text }) : null; }),
+    w("wecomTransfer", "wecom_transfer", () => { const to = prompt(t("takerPrompt")); return to ? ask(`${a.employee_id} → ${to}`, { from: a.employee_id, to }) : null; }),
+    w("wecomNotify", "wecom_notify", () => ask(t("wecomNotify"), {})),
+    w("wecomIntercept", "wecom_intercept", () => { const days = Number(prompt(t("daysPrompt"), "7")); return days > 0 ? ask(`${a.employee_id} · ${days}`, { employee: a.employee_id, days }) : null; }),
+  ];
+}
+function renderPrivileges(msg) {  // admin only; a change applies once a second admin approves it
+  $("privileges").replaceChildren(...Object.entries(msg.privileges).sort().map(([u, r]) => el("li", { text: `${u} · ${r}` })));
+  $("privilege-requests").replaceChildren(...msg.requests.map((q) => el("li", { "data-request": q.request_id },
+    `${q.userid}: ${q.from} → ${q.role} · ${t("requestedBy")} ${q.requested_by} · ${q.reason} `,
+    q.requested_by === state.hello.actor ? "" : el("button", { type: "button", text: t("approve"),
+      onclick: () => send("approve_privilege", null, { request_id: q.request_id }) }))));
+}
+function renderHandovers(list) {  // leavers' customers, a suggested taker, one click to hand them over
+  state.handovers = list;
+  $("handovers").replaceChildren(...(list.length ? list.map((h) => el("li", { "data-employee": h.employee },
+    el("b", { text: `${h.name || h.employee} · ${h.team}` }),
+    ` ${t("lastDay")} ${h.last_day ? fmtTime(h.last_day, viewerZone) : "—"} · ${h.customers.length} ${t("customersN")}`,
+    h.started.length ? ` · ${t("startedN")} ${h.started.length}` : "",
+    h.overdue_days ? el("span", { class: "error", text: ` ${t("overdue")} ${h.overdue_days} ${t("days")}` }) : "",
+    h.customers.length && h.suggested
+      ? el("button", { type: "button", "data-action": "handOver", text: `${t("handOver")} → ${h.suggested}`, onclick: () => {
+        const reason = prompt(t("reasonPrompt"), "离职交接");
+        if (!reason || !confirm(`${t("confirmPrompt")} ${h.employee} → ${h.suggested} (${h.customers.length})`)) return;
+        send("wecom_transfer", null, { from: h.employee, to: h.suggested, customers: h.customers, reason, confirm: true,
+          key: `handover:${h.employee}:${Date.now()}` });
+      } })
+      : el("span", { class: "hint", text: h.customers.length ? ` ${t("noTaker")}` : "" })))
+    : [el("li", { class: "hint", text: t("noHandovers") })]));
+}
+function wecomSummary(r) {
+  if (r.sent_to) return `${r.sent_to.length} ✓${r.failed.length ? ` · ${r.failed.length} ✗` : ""} — ${r.note}`;
+  if (r.customers) return r.customers.map((c) => `${c.customer}: ${c.result}`).join("; ");
+  if (r.rule_id) return `${r.employee} → ${fmtTime(r.until, viewerZone)}`;
+  return r.to || "";
 }
 
 function highlighted(text, spans) {
@@ -342,7 +409,7 @@ async function loadEvidence(id, attempt = 0) {
   const box = $("d-evidence");
   if (!attempt) box.replaceChildren(el("p", { class: "hint", text: t("loading") }));
   try {
-    const res = await fetch(`/api/alerts/${encodeURIComponent(id)}/evidence`, { headers: { Authorization: `Bearer ${token()}` } });
+    const res = await fetch(`/api/alerts/${encodeURIComponent(id)}/evidence`, { headers: token() ? { Authorization: `Bearer ${token()}` } : {} });
     if (!res.ok) throw new Error(await res.text());
     const ev = await res.json();
     if (state.selected !== id) return;
@@ -419,6 +486,9 @@ function setConn(on, label) {
   $("conn-text").textContent = t(label);
   $("conn-text").dataset.i18n = label;
 }
+// WeCom's OAuth page ends its URL with #wechat_redirect and browsers carry a fragment through redirects.
+if (location.hash === "#wechat_redirect") history.replaceState(null, "", location.pathname + location.search);
+
 function token() {
   const fromUrl = new URLSearchParams(location.search).get("token");
   if (fromUrl) {
@@ -434,11 +504,11 @@ function showSignin(error) {
 }
 
 function connect() {
-  const tok = token();
-  if (!tok) return showSignin(false);
+  const tok = token();  // none: the WeCom sign-in's session cookie goes with the request
   const proto = location.protocol === "https:" ? "wss:" : "ws:";
   const resume = state.seq !== null && state.epoch ? `&since=${state.seq}&epoch=${encodeURIComponent(state.epoch)}` : "";
-  const ws = new WebSocket(`${proto}//${location.host}/ws?token=${encodeURIComponent(tok)}${resume}`);
+  const auth = tok ? `token=${encodeURIComponent(tok)}` : "session=1";
+  const ws = new WebSocket(`${proto}//${location.host}/ws?${auth}${resume}`);
   state.ws = ws;
   let opened = false;
   ws.onopen = () => { opened = true; state.retry = 500; setConn(true, "connected"); };
@@ -450,6 +520,11 @@ function connect() {
       $("board").hidden = false;
       $("tokens-card").hidden = msg.role !== "admin";
       if (msg.role === "admin") ws.send(JSON.stringify({ type: "action", action: "list_tokens", detail: {} }));
+      $("signout").hidden = !!token();
+      $("handover-card").hidden = !msg.wecom;
+      $("privileges-card").hidden = !(msg.wecom && msg.role === "admin" && !token());
+      if (!$("privileges-card").hidden) ws.send(JSON.stringify({ type: "action", action: "list_privileges", detail: {} }));
+      if (msg.wecom) ws.send(JSON.stringify({ type: "action", action: "list_handovers", detail: {} }));
       renderCounters();
     } else if (msg.type === "snapshot") {
       state.alerts = new Map(msg.alerts.map((a) => [a.alert_id, a]));
@@ -459,6 +534,8 @@ function connect() {
       state.seq = msg.seq; state.epoch = msg.epoch;
       $("resync-banner").hidden = !msg.resync;
       scheduleRender();
+      const linked = location.hash.match(/^#alert=(.+)$/);  // a WeCom text card links here
+      if (linked && state.alerts.has(decodeURIComponent(linked[1]))) openDetail(decodeURIComponent(linked[1]));
     } else if (msg.type === "resync") {  // the live feed is re-reading what Redis lost, or is done
       $("resync-banner").hidden = !msg.resync;
     } else if (msg.type === "snapshot_more") {  // a large snapshot comes in several frames
@@ -470,7 +547,12 @@ function connect() {
       scheduleRender();
     } else if (msg.type === "action_result") {
       if (!msg.ok) $("d-error").textContent = msg.message;
+      $("d-note").textContent = msg.ok && msg.result ? `${t("wecomDone")} ${wecomSummary(msg.result)}` : "";
       if (msg.tokens) renderTokens(msg.tokens);
+      if (msg.handovers) renderHandovers(msg.handovers);
+      if (msg.privileges) renderPrivileges(msg);
+      if (msg.ok && msg.result && msg.result.customers && state.ws)  // a hand-over began: refresh the list
+        state.ws.send(JSON.stringify({ type: "action", action: "list_handovers", detail: {} }));
     } else {
       apply(msg);
     }
@@ -478,7 +560,7 @@ function connect() {
   ws.onclose = (ev) => {
     state.ws = null;
     setConn(false, opened ? "reconnecting" : "disconnected");
-    if (!opened || ev.code === 4401) { sessionStorage.removeItem("paodan.token"); return showSignin(true); }
+    if (!opened || ev.code === 4401) { sessionStorage.removeItem("paodan.token"); return showSignin(!!tok || opened); }
     setTimeout(connect, state.retry);
     state.retry = Math.min(10000, state.retry * 2);
   };
@@ -505,6 +587,12 @@ $("d-comment-form").addEventListener("submit", (ev) => {
   if (!text || !state.selected) return;
   send("comment", state.selected, { text });
   $("d-comment").value = "";
+});
+$("privilege-request").addEventListener("click", () => {
+  const userid = prompt(t("userPrompt"));
+  const role = userid && prompt(t("rolePrompt"), "compliance");
+  const reason = role && prompt(t("reasonPrompt"));
+  if (reason) send("request_privilege", null, { userid, role, reason });
 });
 $("signin-form").addEventListener("submit", (ev) => {
   ev.preventDefault();

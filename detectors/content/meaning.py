@@ -28,15 +28,18 @@ from detectors.content.categories import CATEGORIES
 from detectors.textnorm import fold
 
 BOUNDARY = re.compile(r"[，,。.！!？?；;：:～~…、\n\r（）()“”\"|]+")
-# Words that count only beside a stronger category of the same message.
-WEAK = frozenset(("加我", "打给你", "另一个", "私人的", "有记录", "被看到", "平台", "我那边", "我那个", "仓库", "展厅",
-                  "网店", "库里", "便宜", "打折", "优惠码", "改价", "压下来", "少你", "红包", "好处", "带你",
-                  "不开票", "不用开票", "别在这", "名片", "二维码", "那边拿", "那里拍", "那里买", "分你", "这价", "提成", "别扫", "地方给你", "熟人", "外面"))
+# Words that count only beside a stronger category of the same message (folded, as clauses are).
+WEAK = frozenset(fold(w) or w for w in (
+    "加我", "打给你", "另一个", "私人的", "有记录", "被看到", "平台", "我那边", "我那个", "仓库", "展厅", "网店", "库里",
+    "便宜", "打折", "优惠码", "改价", "压下来", "少你", "红包", "好处", "带你", "不开票", "不用开票", "别在这", "名片",
+    "二维码", "那边拿", "那里拍", "那里买", "分你", "这价", "提成", "别扫", "地方给你", "熟人", "外面", "个地方", "私聊",
+    "离职", "补贴", "我的手机"))
 INTENTS = {"place": "steer", "pay": "pay", "offrecord": "offrecord", "induce": "induce"}
 TITLES = {"steer": "引导到其他地方购买", "pay": "引导私下付款", "offrecord": "引导离开存档渠道",
           "induce": "私下利益诱导"}
 CATEGORY_TITLES = {"place": "其他地方", "pay": "私人收款", "offrecord": "私人渠道", "induce": "利益", "secret": "隐瞒公司",
-                   "act": "行动", "negation": "否定", "warning": "警示", "own": "公司渠道", "compare": "比较", "agree": "同意"}
+                   "act": "行动", "negation": "否定", "warning": "警示", "own": "公司渠道", "compare": "比较", "agree": "同意",
+                   "plain": "日常用语"}
 STRONG = ("place", "pay", "offrecord", "induce", "secret")
 
 _WORD_CAT: dict[str, str] = {}
@@ -90,9 +93,12 @@ def read(text: str, folded: str | None = None) -> tuple[str, str, list[tuple[str
         intents.append("pay")
     if "offrecord" in strong or ("offrecord" in present and strong - {"offrecord"}):
         intents.append("offrecord")
-    if "place" in present and "act" in found and ("place" in strong or strong - {"place"}):
+    # Another place with a call to act, or set against the company (有个渠道，比门店便宜).
+    if "place" in present and ("act" in found or "secret" in strong) and ("place" in strong or strong - {"place"}):
         intents.append("steer")
-    if "induce" in present and strong & {"secret", "pay", "place"}:
+    # Something for the customer, privately or paid to the person; beside a place alone it is price talk
+    # (某东上便宜八百) unless the employee points there (steer).
+    if "induce" in present and (strong & {"secret", "pay"} or "steer" in intents):
         intents.append("induce")
     if not intents and "secret" in strong:
         # 不走公司, 别在系统里下单: away from the company, wherever to; 偷偷给你的: a favour kept quiet.

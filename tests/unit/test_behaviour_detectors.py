@@ -156,7 +156,7 @@ def test_reply_timeouts_count_working_time_and_ignore_courtesy(w):
 def _replies(e: str, median: float, n: int = 8, own: float = 10.0, team: str = "一组") -> dict:
     return {"e": e, "d": 20_000, "tz": "Asia/Shanghai", "t": team, "n": 0, "a": 0, "inc": 0, "k": 12, "bn": 0,
             "ba": 0, "bi": 0, "nn": 0, "nb": 0, "rr": 0, "rb": 0, "qn": n, "qm": median, "qy": [median] * n,
-            "qx": [f"m-{e}-{i}" for i in range(n)], "qb": own, "qk": 12, "qs": 3, "sn": 0, "fk": 12}
+            "qx": [f"m-{e}-{i}" for i in range(n)], "qb": own, "qk": 12, "qs": 3, "qz": 6.0, "sn": 0, "fk": 12}
 
 
 def _evaluate(rows: list[dict]) -> list[tuple[str, object]]:
@@ -178,8 +178,37 @@ def test_slow_replies_are_judged_against_the_peers_and_the_own_baseline():
     assert not _evaluate([_replies("amy", 240, own=200)] + [_replies(e, 10) for e in ("bob", "cat", "dan")])
     # One bad day is not a pattern.
     assert not _evaluate([dict(_replies("amy", 240), qs=1)] + [_replies(e, 10) for e in ("bob", "cat", "dan")])
+    # Within amy's own spread of delays (she answers few questions, some fast, some hours later).
+    assert not _evaluate([dict(_replies("amy", 240), qz=1.5)] + [_replies(e, 10) for e in ("bob", "cat", "dan")])
     # Too few colleagues to know the norm: nothing.
     assert not _evaluate([_replies("amy", 240), _replies("bob", 10)])
+
+
+def _delays(days: dict[int, list[int]]) -> dict:
+    state: dict = {}
+    for day, minutes in days.items():
+        for i, m in enumerate(minutes):
+            followup._delay(state, day, m, f"q{day}-{i}")
+    return state
+
+
+def test_a_slowdown_is_measured_in_the_employees_own_spread():
+    base, recent = list(range(100, 112)), [112, 113, 114]
+    steady = _delays({**{d: [9, 10, 11, 10] for d in base}, **{d: [40, 45, 50, 42] for d in recent}})
+    assert followup.shift(steady, base, recent) > 10
+    varied = _delays({**{d: [2, 10, 60, 300] for d in base}, **{d: [5, 40, 120, 400] for d in recent}})
+    assert 0 < followup.shift(varied, base, recent) < 3
+    # Too little history to know the employee's spread: no judgement.
+    assert followup.shift(_delays({100: [10], 112: [50]}), [100], [112]) == 0.0
+
+
+@pytest.mark.parametrize("orders_now, severity", [(3.0, "high"), (2.0, "medium"), (1.0, "low")])
+def test_a_follow_up_drop_is_graded_by_what_the_orders_did_meanwhile(orders_now, severity):
+    # amy writes to 5% of her customers a day against her usual 12%; her colleagues' rates held.
+    amy = dict(_replies("amy", 10), fr=[0.05, 0.12, 10, 19_990, orders_now, 2.0, True])
+    rows = [amy] + [dict(_replies(e, 10), fr=[0.12, 0.12, 10, 19_990, 2.0, 2.0, False]) for e in ("bob", "cat", "dan")]
+    found = [sig for _, sig in _evaluate(rows) if sig.rule == "followup.rate_drop"]
+    assert [s.severity for s in found] == [severity]
 
 
 def test_stalled_orders_are_a_signal_only_where_they_are_unusual():
@@ -296,6 +325,25 @@ def test_orders_on_leave_days_are_flagged_when_leave_is_frequent(w):
     assert "请假 3 天" in alert["explanation"] and "成交 3 单" in alert["explanation"]
 
 
+def test_one_order_on_leave_counts_when_the_employee_was_working_then(w):
+    w.own(w.amy, "wml2")
+    w.send(hr(w.amy, "leave", MON, start=MON + 9 * H, end=MON + 18 * H, leave_type="事假"))
+    # An online order credited to her while she is away: not her act.
+    w.send(order(w.amy, "SO-L8", "created", MON + 11 * H, "wml2", 300.0))
+    assert "hr.leave_sales" not in w.rules("amy")
+    # …but she is writing to customers during that leave: selling while "away".
+    w.say(w.amy, "wml2", MON + 14 * H, True, "您好，您的订单我这边跟进一下")
+    alert = w.rules("amy")["hr.leave_sales"]
+    assert alert["severity"] == "medium" and "请假 1 天" in alert["explanation"]
+    assert "有成交的请假日本人仍向客户发送 1 条消息" in alert["explanation"]
+    # Writing after the leave ended is just work.
+    w.own(w.bob, "wml3")
+    w.send(hr(w.bob, "leave", MON, start=MON + 9 * H, end=MON + 12 * H, leave_type="事假"))
+    w.send(order(w.bob, "SO-L7", "created", MON + 10 * H, "wml3", 300.0))
+    w.say(w.bob, "wml3", MON + 14 * H, True, "您好，订单已收到")
+    assert "hr.leave_sales" not in w.rules("bob")
+
+
 # --- peers ----------------------------------------------------------------------------------------
 
 def _summary(e: str, n: int, bn: float = 2.0) -> dict:
@@ -319,6 +367,23 @@ def test_order_spikes_are_judged_against_the_team_on_the_same_day(counts, flagge
     state, msgs = peers.on_summary(state, later, rules)
     out += msgs
     assert sorted(m[1] for m in out) == flagged
+    # A busy day alone is context for the risk score (low), not an alert to triage.
+    assert all(m[2]["signal"]["severity"] == "low" for m in out)
+
+
+def test_a_spike_with_missing_customer_details_is_high():
+    rules = BehaviourRules.of(RULES)
+    state = None
+    for e in "abcd":
+        state, _ = peers.on_summary(state, dict(_summary(e, 2), d=19_999), rules)
+    out = []
+    for e, n in {"a": 9, "b": 2, "c": 2, "d": 3}.items():
+        state, msgs = peers.on_summary(state, dict(_summary(e, n), inc=6 if e == "a" else 0, bi=0), rules)
+        out += msgs
+    state, msgs = peers.on_summary(state, dict(_summary("a", 1), d=20_001), rules)
+    out += msgs
+    spikes = [m[2]["signal"] for m in out if m[2]["signal"]["rule"] == "orders.volume_spike"]
+    assert [s["severity"] for s in spikes] == ["high"] and "客户信息不完整" in spikes[0]["explanation"]
 
 
 # --- hygiene and risk -----------------------------------------------------------------------------
@@ -365,6 +430,9 @@ def test_a_bad_behaviour_threshold_names_the_file_and_line(tmp_path):
     path = tmp_path / "rules.yaml"
     path.write_text('version: "v1"\nrules:\n  contacts:\n    deletes_per_hour: 0\n', encoding="utf-8")
     with pytest.raises(ConfigError, match=r"rules.yaml:4: `contacts.deletes_per_hour` must be an integer"):
+        load_rules(path)
+    path.write_text('version: "v1"\nrules:\n  orders:\n    spike_severity: loud\n', encoding="utf-8")
+    with pytest.raises(ConfigError, match=r":4: `orders.spike_severity` must be one of info, low"):
         load_rules(path)
     path.write_text('version: "v1"\nrules:\n  followup:\n    typo: 1\n', encoding="utf-8")
     with pytest.raises(ConfigError, match=r":4: unknown key 'typo'"):

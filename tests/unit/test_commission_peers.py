@@ -96,3 +96,28 @@ def test_a_split_is_found_when_entered_before_any_part_is_paid():
     split = w.rules("amy")["commission.split_orders"]
     assert "尚未全部付款" in split["explanation"]
     assert {e["id"] for e in split["evidence"]} == {"SO-U0:created", "SO-U1:created", "SO-U2:created"}
+
+
+def test_one_customers_purchases_spread_over_the_day_are_context_not_a_split():
+    from tests.unit.test_behaviour_detectors import H, MON, World, order
+
+    w = World()
+    w.own(w.amy, "wmk4")
+    for i in range(3):  # morning, midday, afternoon: a customer coming back on a promotion day
+        w.send(order(w.amy, f"SO-M{i}", "created", MON + 9 * H + i * 3 * H, "wmk4", 800.0 + 100 * i))
+    spread = w.rules("amy")["commission.split_orders"]
+    assert spread["severity"] == "low" and "分散在当天不同时段" in spread["explanation"]
+    w.own(w.bob, "wmk5")
+    for i in range(3):  # keyed in one after another: one sale split into three
+        w.send(order(w.bob, f"SO-N{i}", "created", MON + 10 * H + i * 20 * 60_000, "wmk5", 800.0))
+    split = w.rules("bob")["commission.split_orders"]
+    assert split["severity"] == "medium" and "一次录入" in split["explanation"]
+
+
+def test_sitting_counts_the_longest_run_of_close_entries():
+    from detectors.commission import sitting
+
+    m = 60_000
+    assert sitting([0, 10 * m, 20 * m, 200 * m], 30 * m) == 3
+    assert sitting([0, 100 * m, 200 * m], 30 * m) == 1
+    assert sitting([], 30 * m) == 0

@@ -70,7 +70,7 @@ def test_detection_is_deterministic_for_replay():
     runs = []
     for _ in range(2):
         state, out = None, []
-        for i, text in enumerate(["你好", "去拼多多下单", "私聊我", "好的"]):
+        for i, text in enumerate(["你好", "去拼多多下单", "加我私人微信", "好的"]):
             state, alerts = say(state, text, msgid=f"m{i}", t=T0 + i * 1000)
             out.extend(a.to_dict() for a in alerts)
         runs.append(out)

@@ -41,6 +41,27 @@ def test_a_word_that_starts_with_yes_or_a_sale_here_is_no_yes():
     assert not agrees("好的，给您下单了，付款链接稍后发您。")  # the sale is made in the company
 
 
+def test_weak_words_are_matched_as_they_fold():
+    # 另一个 folds to 另1个: a weak word must stay weak once folded.
+    assert read("我朋友在另一个品牌店买的，说质量也不错") is None
+    assert read("加我另一个号，这个号不方便")[0] == "offrecord"
+
+
+def test_a_place_and_a_price_is_market_talk_until_the_employee_points_there():
+    assert read("某东上同款便宜八百呢") is None
+    assert read("你去某东买，便宜八百")[0] == "steer"
+
+
+def test_cheaper_than_the_company_is_steering_away_from_it():
+    assert read("我另外有个渠道，比门店便宜很多")[0] == "steer"
+    assert read("我们的价格和其他平台一致") is None
+
+
+def test_everyday_words_that_hold_an_act_are_no_call_to_act():
+    assert read("厂里排产要一周，到货后我打电话给您") is None
+    assert read("厂里直接出货，你找我拿")[0] == "steer"
+
+
 def test_the_dev_half_keeps_its_floors():
     recall, false, missed, flagged = score("dev")
     assert recall["all"] >= DEV_MIN_RECALL, missed
