@@ -15,8 +15,9 @@
    the first poll that sees it in ClickHouse. Reported: p50 / p99 / max, and the archive's own account of
    where the time went (streams.archive's stats line, every 5 s).
 
-4. Hash chain cost. Part 1's archive path with the chain on and off (PAODAN_ARCHIVE_CHAIN), alternating
-   runs in the same process count; reported: both rates and their ratio.
+4. Hash chain cost. Part 1's archive path with the chain on and off (PAODAN_ARCHIVE_CHAIN): first in one
+   process with chained and unchained batches interleaved (the steadiest figure on a shared machine), then
+   as alternating runs of 1 and --procs processes; reported: both rates and their ratio.
 
 Usage: .venv/bin/python -m bench.bench_archive [--records 500000] [--batch 20000] [--procs 2] [--repeat 3]
        [--sink-batch N] [--rate 5000] [--seconds 30] [--flush S] [--skip-insert] [--skip-chain] [--skip-consumer] [--skip-lag]
@@ -170,6 +171,37 @@ def chain_cost(base: str, records: int, batch_size: int, procs: int, repeat: int
         print(f"  CPU of the archiving processes, median: chained {cpu_on * 1e6:.2f} µs per row, unchained "
               f"{cpu_off * 1e6:.2f} µs = {cpu_off / cpu_on:.3f} x the rate per core")
     finally:
+        archive.execute(f"DROP DATABASE IF EXISTS {archive.database}")
+
+
+def chain_cost_interleaved(base: str, records: int, batch_size: int) -> None:
+    """The same comparison in one process, batch by batch: chained and unchained batches alternate (ABBA),
+    so a busy moment of the shared machine falls on both alike; each batch's time is building its rows
+    (and, chained, its digests) plus writing it (and its block)."""
+    url = f"{base}/{unique('paodan_bench_')}"
+    archive = ClickHouseArchive(url)
+    try:
+        migrate(archive)
+        tag = unique("bench")
+        now = int(time.time() * 1000)
+        spent = {True: 0.0, False: 0.0}
+        rows = {True: 0, False: 0}
+        chainer = archive_mod.chain.Chainer("bench")
+        for n in range(records // batch_size):
+            chained = (n % 4) in (1, 2)
+            raws = [("wecom.msgaudit", f"emp{i % 500}".encode(), chat(f"{tag}{int(chained)}", i, now + i))
+                    for i in range(n * batch_size, (n + 1) * batch_size)]
+            archive_mod.CHAIN = dataclasses.replace(archive_mod.CHAIN, enabled=chained)
+            began = time.perf_counter()
+            write_batch(archive, Batch.of(raws, first_offset=n * batch_size), chainer)
+            spent[chained] += time.perf_counter() - began
+            rows[chained] += batch_size
+        on, off = rows[True] / spent[True], rows[False] / spent[False]
+        print(f"hash chain cost, one process, {records:,} chat records in batches of {batch_size:,}, chained and "
+              f"unchained batches interleaved: chained {on:,.0f} rows/s, unchained {off:,.0f} rows/s = "
+              f"{on / off:.3f} x; {_load()}")
+    finally:
+        archive_mod.CHAIN = dataclasses.replace(archive_mod.CHAIN, enabled=True)
         archive.execute(f"DROP DATABASE IF EXISTS {archive.database}")
 
 
@@ -361,6 +393,8 @@ def main() -> None:
     print(f"ClickHouse {server} at {base}; {os.cpu_count()} cores shared with the rest of the stack ({_load()})")
     for procs in [] if args.skip_insert else sorted({1, args.procs}):
         insert_rate(base, args.records, args.batch, procs, args.repeat)
+    if not args.skip_chain:
+        chain_cost_interleaved(base, args.records * args.repeat, args.batch)
     for procs in [] if args.skip_chain else sorted({1, args.procs}):
         chain_cost(base, args.records, args.batch, procs, args.repeat)
     if not args.skip_consumer:

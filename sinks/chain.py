@@ -9,7 +9,8 @@ a corp: each partition is owned by one archive process at a time.
 
 Each archive batch adds one block per chain it touches, a row of `archive_chain`: the Kafka offsets it
 covers (`first_offset`..`last_offset`, the batch's range of the partition), the ids of its records in
-their tables (the tables' ORDER BY values as JSON) and their digests (32 bytes each, concatenated); and
+their tables (the tables' ORDER BY values, as JSON column by column: `[[first values…], [second values…]]`,
+which makes no object per record) and their digests (32 bytes each, concatenated); and
     hash = SHA-256(writer ":" source "/" corp "/" part "/" seq "/" first "/" last "\\n" prev body)
     body = SHA-256(record_ids "\\n" digests)
 with prev the hash of the block before (32 zero bytes for the first). One row per block rather than
@@ -154,7 +155,7 @@ class Pending:
     source: str
     part: int
     corps: list[str]
-    ids: list[list]
+    ids: list[list]  # one list per ORDER BY column
     digests: list[bytes]
 
 
@@ -166,11 +167,7 @@ def pending_rows(source: Source, part: int, rows: list[tuple]) -> Pending:
         digests = [source.digest(row) for row in rows]
     else:
         digests = [sha256(raw if type(raw) is bytes else raw.encode()).digest() for raw in [r[raw_i] for r in rows]]
-    if len(source._key) == 2:
-        k0, k1 = source._key
-        ids = [[r[k0], r[k1]] for r in rows]
-    else:
-        ids = [source.key(r) for r in rows]
+    ids = [[r[k] for r in rows] for k in source._key]
     return Pending(source.name, part, [r[corp_i] for r in rows] if corp_i is not None else [""] * len(rows), ids,
                    digests)
 
@@ -230,17 +227,19 @@ class Chainer:
         """`archive_chain` rows (one block per chain) for `pending`, whose (source, part) covered the
         offsets `ranges[(source, part)]`, and the chains' new heads; nothing is remembered until
         `commit` (the insert may fail and be retried)."""
-        blocks: dict[ChainKey, tuple[list, list]] = {}  # ids, digests
+        blocks: dict[ChainKey, tuple[list, list]] = {}  # id columns, digests
         for p in pending:
             corps = set(p.corps)
             for corp in corps:
-                ids, digests = blocks.setdefault((p.source, corp, p.part), ([], []))
+                ids, digests = blocks.setdefault((p.source, corp, p.part), ([[] for _ in p.ids], []))
                 if len(corps) == 1:
-                    ids += p.ids
+                    for column, values in zip(ids, p.ids):
+                        column += values
                     digests += p.digests
                     continue
                 mine = [i for i, c in enumerate(p.corps) if c == corp]
-                ids += [p.ids[i] for i in mine]
+                for column, values in zip(ids, p.ids):
+                    column += [values[i] for i in mine]
                 digests += [p.digests[i] for i in mine]
         rows, heads = [], {}
         for key, (ids, digests) in blocks.items():
@@ -255,7 +254,7 @@ class Chainer:
             digest_bytes = b"".join(digests)  # binary in a String column: read back with hex()
             h = block_hash(key, seq, first, last, prev, body_hash(id_text, digest_bytes), self.writer)
             heads[key] = Head(seq, h, last)
-            rows.append((self.writer, source, corp, part, seq, first, last, len(ids), id_text, digest_bytes,
+            rows.append((self.writer, source, corp, part, seq, first, last, len(digests), id_text, digest_bytes,
                          prev.hex(), h.hex(), archived_at))
         return rows, heads
 

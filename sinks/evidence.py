@@ -123,7 +123,7 @@ def _proofs(archive, msgids: list[str], checkpoints: list[dict[str, Any]]) -> li
             continue
         w, s, c, p, seq, first, last, ids, digests, prev, h = rows[0]
         name = chain_name((s, c, int(p)), w)
-        position = next(i for i, key in enumerate(orjson.loads(ids)) if key[-1] == msgid)
+        position = orjson.loads(ids)[-1].index(msgid)  # ids column by column; msgid is the last
         later = sorted((cp for cp in by_chain.get(name, []) if int(cp["seq"]) >= int(seq)), key=lambda cp: cp["seq"])
         out.append({"msgid": msgid, "position": position,
                     "block": {"writer": w, "source": s, "corp": c, "part": int(p), "seq": int(seq),

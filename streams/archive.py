@@ -185,7 +185,7 @@ class Batch:
                 revision = alert_state.from_alert(change)["revision"]
             except alert_state.BadAlert:
                 return
-            self.pending.append(chain.Pending("alerts", partition, [""], [[change["alert_id"], revision]],
+            self.pending.append(chain.Pending("alerts", partition, [""], [[change["alert_id"]], [revision]],
                                               [chain.alert_digest(change)]))
             return
         row = action_row(change)

@@ -69,7 +69,8 @@ class Block:
         """(record id, digest hex, day or None) of each record, in chain order."""
         source = SOURCES.get(self.source)
         out = []
-        for i, key in enumerate(orjson.loads(self.record_ids)):
+        for i, key in enumerate(zip(*orjson.loads(self.record_ids))):  # stored column by column
+            key = list(key)
             day = source.day_of_key(key) if source is not None else None
             out.append((orjson.dumps(key).decode(), self.digests[64 * i:64 * i + 64], day))
         return out
