@@ -193,7 +193,8 @@ def chain_cost_interleaved(base: str, records: int, batch_size: int) -> None:
                     for i in range(n * batch_size, (n + 1) * batch_size)]
             archive_mod.CHAIN = dataclasses.replace(archive_mod.CHAIN, enabled=chained)
             began = time.perf_counter()
-            write_batch(archive, Batch.of(raws, first_offset=n * batch_size), chainer)
+            # Chained batches follow on from each other, as one partition's do in the archive consumer.
+            write_batch(archive, Batch.of(raws, first_offset=rows[chained]), chainer)
             spent[chained] += time.perf_counter() - began
             rows[chained] += batch_size
         on, off = rows[True] / spent[True], rows[False] / spent[False]

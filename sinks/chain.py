@@ -166,7 +166,8 @@ def pending_rows(source: Source, part: int, rows: list[tuple]) -> Pending:
     if raw_i is None:
         digests = [source.digest(row) for row in rows]
     else:
-        digests = [sha256(raw if type(raw) is bytes else raw.encode()).digest() for raw in [r[raw_i] for r in rows]]
+        # The row builders keep the record's bytes as received (bytes), so no conversion here.
+        digests = [sha256(r[raw_i]).digest() for r in rows]
     ids = [[r[k] for r in rows] for k in source._key]
     return Pending(source.name, part, [r[corp_i] for r in rows] if corp_i is not None else [""] * len(rows), ids,
                    digests)
