@@ -15,8 +15,12 @@
    the first poll that sees it in ClickHouse. Reported: p50 / p99 / max, and the archive's own account of
    where the time went (streams.archive's stats line, every 5 s).
 
+4. Hash chain cost. Part 1's archive path with the chain on and off (PAODAN_ARCHIVE_CHAIN): first in one
+   process with chained and unchained batches interleaved (the steadiest figure on a shared machine), then
+   as alternating runs of 1 and --procs processes; reported: both rates and their ratio.
+
 Usage: .venv/bin/python -m bench.bench_archive [--records 500000] [--batch 20000] [--procs 2] [--repeat 3]
-       [--sink-batch N] [--rate 5000] [--seconds 30] [--flush S] [--skip-insert] [--skip-consumer] [--skip-lag]
+       [--sink-batch N] [--rate 5000] [--seconds 30] [--flush S] [--skip-insert] [--skip-chain] [--skip-consumer] [--skip-lag]
 Needs `paodan stack up`. Throw-away databases and topics are dropped at the end.
 """
 
@@ -39,6 +43,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from config.settings import load
 from sinks.clickhouse import ClickHouseArchive
 from sinks.clickhouse.schema import MESSAGES, migrate
+from streams import archive as archive_mod
 from streams.archive import ArchiveConsumer, Batch, message_rows, write_batch
 from tests.live import Worker, delete_app_topics, unique
 
@@ -60,11 +65,14 @@ def chat(tag: str, i: int, ms: int) -> bytes:
 
 
 def _insert_share(url: str, tag: str, first: int, count: int, batch_size: int, prebuilt: bool, ready,
-                  results) -> None:
+                  results, chained: bool | None = None, part: int = 0) -> None:
     """One process's share of the insert benchmark: make its records, wait for the others, archive them
     in batches with the archive consumer's own code (`Batch.of` decodes and builds rows, `write_batch`
     inserts) — or, with `prebuilt`, only insert rows built beforehand (the ceiling: clickhouse-driver and
-    the server); put (start, finish) on `results`."""
+    the server); put (start, finish) on `results`. `chained` turns the hash chain on or off (default: the
+    setting); each process is a partition `part` of its own, as in the archive consumer."""
+    if chained is not None:
+        archive_mod.CHAIN = dataclasses.replace(archive_mod.CHAIN, enabled=chained)
     archive = ClickHouseArchive(url)
     now = int(time.time() * 1000)
     raws = [("wecom.msgaudit", f"emp{i % 500}".encode(), chat(tag, i, now + i))
@@ -77,19 +85,19 @@ def _insert_share(url: str, tag: str, first: int, count: int, batch_size: int, p
         if prebuilt:
             archive.insert(MESSAGES, rows[start:start + batch_size])
         else:
-            write_batch(archive, Batch.of(raws[start:start + batch_size]))
+            write_batch(archive, Batch.of(raws[start:start + batch_size], first_offset=start, partition=part))
     results.put((began, time.time(), time.process_time() - cpu))
 
 
 def _in_processes(url: str, tag: str, records: int, batch_size: int, procs: int,
-                  prebuilt: bool) -> tuple[float, float]:
+                  prebuilt: bool, chained: bool | None = None) -> tuple[float, float]:
     """Rows per second of `records` archived by `procs` processes at once (from the moment all of them
     have their records ready to the moment the last one is done), and their CPU seconds per row."""
     ctx = multiprocessing.get_context("spawn")
     ready, results = ctx.Barrier(procs), ctx.Queue()
     share = records // procs
     workers = [ctx.Process(target=_insert_share, args=(url, tag, n * share, share, batch_size, prebuilt, ready,
-                                                       results)) for n in range(procs)]
+                                                       results, chained, n)) for n in range(procs)]
     for w in workers:
         w.start()
     spans = [results.get() for _ in workers]
@@ -133,6 +141,68 @@ def insert_rate(base: str, records: int, batch_size: int, procs: int, repeat: in
         print(f"  one process, one batch of {batch_size:,}: build rows {batch_size / build:,.0f} rows/s, "
               f"insert only {batch_size / insert:,.0f} rows/s")
     finally:
+        archive.execute(f"DROP DATABASE IF EXISTS {archive.database}")
+
+
+def chain_cost(base: str, records: int, batch_size: int, procs: int, repeat: int) -> None:
+    """The archive's own path with the hash chain (digest per row, links, an `archive_chain` insert per
+    batch) and without, alternately in the same run; the best of each counts."""
+    url = f"{base}/{unique('paodan_bench_')}"
+    archive = ClickHouseArchive(url)
+    try:
+        migrate(archive)
+        tag = unique("bench")
+        rates: dict[bool, list[float]] = {True: [], False: []}
+        cpus: dict[bool, list[float]] = {True: [], False: []}
+        for n in range(repeat):
+            for chained in (False, True) if n % 2 == 0 else (True, False):
+                rate, cpu = _in_processes(url, f"{tag}-{int(chained)}{n}", records, batch_size, procs,
+                                          prebuilt=False, chained=chained)
+                rates[chained].append(rate)
+                cpus[chained].append(cpu)
+        [(blocks, chained_records)] = archive.execute(f"SELECT count(), sum(records) FROM {archive.database}.archive_chain")
+        on, off = max(rates[True]), max(rates[False])
+        cpu_on, cpu_off = statistics.median(cpus[True]), statistics.median(cpus[False])
+        print(f"hash chain cost, {procs} process(es), {records:,} chat records in batches of {batch_size:,}, "
+              f"alternating, best of {repeat}: chained {on:,.0f} rows/s, unchained {off:,.0f} rows/s = "
+              f"{on / off:.3f} x (runs chained {', '.join(f'{r:,.0f}' for r in rates[True])}; unchained "
+              f"{', '.join(f'{r:,.0f}' for r in rates[False])}); {chained_records:,} records chained in {blocks:,} "
+              f"blocks; {_load()}")
+        print(f"  CPU of the archiving processes, median: chained {cpu_on * 1e6:.2f} µs per row, unchained "
+              f"{cpu_off * 1e6:.2f} µs = {cpu_off / cpu_on:.3f} x the rate per core")
+    finally:
+        archive.execute(f"DROP DATABASE IF EXISTS {archive.database}")
+
+
+def chain_cost_interleaved(base: str, records: int, batch_size: int) -> None:
+    """The same comparison in one process, batch by batch: chained and unchained batches alternate (ABBA),
+    so a busy moment of the shared machine falls on both alike; each batch's time is building its rows
+    (and, chained, its digests) plus writing it (and its block)."""
+    url = f"{base}/{unique('paodan_bench_')}"
+    archive = ClickHouseArchive(url)
+    try:
+        migrate(archive)
+        tag = unique("bench")
+        now = int(time.time() * 1000)
+        spent = {True: 0.0, False: 0.0}
+        rows = {True: 0, False: 0}
+        chainer = archive_mod.chain.Chainer("bench")
+        for n in range(records // batch_size):
+            chained = (n % 4) in (1, 2)
+            raws = [("wecom.msgaudit", f"emp{i % 500}".encode(), chat(f"{tag}{int(chained)}", i, now + i))
+                    for i in range(n * batch_size, (n + 1) * batch_size)]
+            archive_mod.CHAIN = dataclasses.replace(archive_mod.CHAIN, enabled=chained)
+            began = time.perf_counter()
+            # Chained batches follow on from each other, as one partition's do in the archive consumer.
+            write_batch(archive, Batch.of(raws, first_offset=rows[chained]), chainer)
+            spent[chained] += time.perf_counter() - began
+            rows[chained] += batch_size
+        on, off = rows[True] / spent[True], rows[False] / spent[False]
+        print(f"hash chain cost, one process, {records:,} chat records in batches of {batch_size:,}, chained and "
+              f"unchained batches interleaved: chained {on:,.0f} rows/s, unchained {off:,.0f} rows/s = "
+              f"{on / off:.3f} x; {_load()}")
+    finally:
+        archive_mod.CHAIN = dataclasses.replace(archive_mod.CHAIN, enabled=True)
         archive.execute(f"DROP DATABASE IF EXISTS {archive.database}")
 
 
@@ -315,6 +385,7 @@ def main() -> None:
     p.add_argument("--sink-batch", type=int, help="PAODAN_SINK_BATCH for the archive consumer run "
                    "(default: the setting)")
     p.add_argument("--skip-insert", action="store_true")
+    p.add_argument("--skip-chain", action="store_true", help="skip the hash chain's cost (chained vs unchained)")
     p.add_argument("--flush", type=float, help="PAODAN_SINK_FLUSH for the worker in the lag run")
     args = p.parse_args()
     settings = load()
@@ -323,6 +394,10 @@ def main() -> None:
     print(f"ClickHouse {server} at {base}; {os.cpu_count()} cores shared with the rest of the stack ({_load()})")
     for procs in [] if args.skip_insert else sorted({1, args.procs}):
         insert_rate(base, args.records, args.batch, procs, args.repeat)
+    if not args.skip_chain:
+        chain_cost_interleaved(base, args.records * args.repeat, args.batch)
+    for procs in [] if args.skip_chain else sorted({1, args.procs}):
+        chain_cost(base, args.records, args.batch, procs, args.repeat)
     if not args.skip_consumer:
         for procs in sorted({1, args.procs}):
             asyncio.run(consumer_rate(settings, base, args.records, procs,

@@ -148,6 +148,10 @@ class Board:
                 return await self.signin.signout(request)
         if url.path == "/healthz":
             return text_response(HTTPStatus.OK, "ok\n")
+        if url.path == "/metrics":  # Prometheus (docs/metrics.md): counts only, no content
+            from metrics.servers import board_response
+
+            return await board_response(self)
         if url.path.startswith("/static/"):
             target = (STATIC / url.path[len("/static/"):]).resolve()
             if target.is_file() and STATIC in target.parents:

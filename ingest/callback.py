@@ -230,6 +230,9 @@ def make_app(settings: IngestSettings, kafka: str, clock: Callable[[], float] = 
     app.router.add_get("/wecom/callback", receiver.verify_url)
     app.router.add_post("/wecom/callback", receiver.event)
     intake.add_routes(app, settings, producer)
+    from metrics.servers import install
+
+    install(app)  # GET /metrics (docs/metrics.md)
 
     async def close(_app: web.Application) -> None:
         await producer.close()

@@ -430,6 +430,10 @@ def build_parser() -> argparse.ArgumentParser:
     rules_cmd.add_parsers(rsub, _rules, _settings)
     history_cmd.add_history_parser(sub)
     act_cmd.add_parser(sub, _settings)
+    from paodan import archive_cmd, evidence_cmd
+
+    archive_cmd.add_parser(sub, _settings)
+    evidence_cmd.add_parser(sub, _settings)
 
     s = sub.add_parser("ingest", help="WeCom callback receiver, chat-archive loader, order/HR intake")
     isub = s.add_subparsers(dest="action", required=True)

@@ -42,10 +42,14 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.coordinator.assignors.range import RangePartitionAssignor
 from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 
+from config.chain import ChainSettings, load_chain
 from config.settings import Settings
-from sinks.clickhouse import ClickHouseArchive
-from sinks.clickhouse.rows import contact_row, hr_row, message_row, order_row
-from sinks.clickhouse.schema import CONTACT_EVENTS, HR_EVENTS, MESSAGES, ORDERS, Table, apply_retention
+from metrics import archive as archive_metrics
+from sinks import chain
+from sinks.clickhouse import ClickHouseArchive, alert_state
+from sinks.clickhouse.rows import action_row, contact_row, hr_row, message_row, order_row
+from sinks.clickhouse.schema import (ARCHIVE_CHAIN, CONTACT_EVENTS, HR_EVENTS, MESSAGES, ORDERS, Table,
+                                     apply_retention)
 from sinks.clickhouse.writer import ensure_schema_once, write_alert_changes
 from sinks.retry import until_written
 from streams import live, topics
@@ -124,43 +128,97 @@ class Batch:
     oldest: float = float("inf")  # Kafka timestamp of its oldest record (epoch s)
     closed: float = 0.0  # when collection ended (epoch s)
     building: float = 0.0  # seconds spent building rows
+    # The hash chain (sinks.chain): the batch's records as the chain sees them, in order; the offsets
+    # each (source table, partition) covered; the chains' heads once written.
+    pending: list[chain.Pending] = field(default_factory=list)
+    chain_ranges: dict[tuple[str, int], tuple[int, int]] = field(default_factory=dict)
+    chained: dict[chain.ChainKey, chain.Head] = field(default_factory=dict)
 
     @classmethod
-    def of(cls, records: list[tuple[str, bytes | None, bytes | None]]) -> "Batch":
-        """A batch of (topic, key, value) records (benchmarks and tests)."""
+    def of(cls, records: list[tuple[str, bytes | None, bytes | None]], first_offset: int = 0,
+           partition: int = 0) -> "Batch":
+        """A batch of (topic, key, value) records (benchmarks and tests), each topic's records from
+        `first_offset` of `partition`."""
         by_topic: dict[str, Records] = defaultdict(list)
         for topic, key, value in records:
             by_topic[topic].append((key, value))
         batch = cls()
         for topic, its_records in by_topic.items():
-            batch.add(topic, its_records)
+            batch.add(topic, its_records, partition, first_offset)
         return batch
 
-    def add(self, topic: str, records: Records) -> None:
-        """Records of one topic, in their order."""
+    def add(self, topic: str, records: Records, partition: int = 0, first_offset: int = 0) -> None:
+        """Records of one topic, in their order (from `first_offset` of `partition`)."""
         self.size += len(records)
+        chained = CHAIN.enabled and bool(records)
         if topic in EVENT_TABLES:
             table, rows_of = EVENT_TABLES[topic]
             began = time.perf_counter()
-            self.rows.setdefault(table, []).extend(rows_of(records))
+            rows = rows_of(records)
+            self.rows.setdefault(table, []).extend(rows)
+            if chained:
+                self._chain_range(table.name, partition, first_offset, len(records))
+                self.pending.append(chain.pending_rows(chain.SOURCES[table.name], partition, rows))
             self.building += time.perf_counter() - began
             return
+        if chained:
+            self._chain_range("alerts" if topic == ALERTS_TOPIC else "alert_actions", partition, first_offset,
+                              len(records))
         for _, value in records:
             change = _json_object(value)
             if change is None:
                 log.error("%s holds a record that is not a JSON object; not archived", topic)
                 continue
-            self.changes.append(("alert" if topic == ALERTS_TOPIC else "action", change))
+            kind = "alert" if topic == ALERTS_TOPIC else "action"
+            self.changes.append((kind, change))
+            if chained:
+                self._pend_change(kind, change, partition)
+
+    def _chain_range(self, source: str, partition: int, first_offset: int, count: int) -> None:
+        first, _ = self.chain_ranges.get((source, partition), (first_offset, 0))
+        self.chain_ranges[(source, partition)] = (first, first_offset + count - 1)
+
+    def _pend_change(self, kind: str, change: dict[str, Any], partition: int) -> None:
+        """The chain's view of an alert revision or a triage action, if the archive will keep it."""
+        if kind == "alert":
+            try:
+                revision = alert_state.from_alert(change)["revision"]
+            except alert_state.BadAlert:
+                return
+            self.pending.append(chain.Pending("alerts", partition, [""], [[change["alert_id"]], [revision]],
+                                              [chain.alert_digest(change)]))
+            return
+        row = action_row(change)
+        if row is not None:
+            self.pending.append(chain.pending_rows(chain.SOURCES["alert_actions"], partition, [row]))
 
 
-def write_batch(archive: ClickHouseArchive, batch: Batch) -> dict[str, int]:
+# Whether the archive chains what it writes, and where checkpoints go (config/chain.py).
+CHAIN = load_chain()
+# Chain heads between batches, per process (one archive consumer per process).
+CHAINER = chain.Chainer()
+
+
+def write_batch(archive: ClickHouseArchive, batch: Batch, chainer: chain.Chainer | None = None) -> dict[str, int]:
     """Archive a batch; return rows written per table.
 
-    Safe to run again on the same batch (the retry after a failure does): every table deduplicates."""
+    Safe to run again on the same batch (the retry after a failure does): every table deduplicates,
+    and a batch's chain blocks are the same however often they are made."""
     written = {table.name: archive.insert(table, rows) for table, rows in batch.rows.items()}
     if batch.changes:
         written["alert_actions"], written["alerts"] = write_alert_changes(archive, batch.changes)
+    if batch.pending:
+        written[ARCHIVE_CHAIN.name] = _write_blocks(archive, batch, chainer or CHAINER)
     return written
+
+
+def _write_blocks(archive: ClickHouseArchive, batch: Batch, chainer: chain.Chainer) -> int:
+    """The batch's blocks after its rows (a crash between leaves rows that the redelivery chains)."""
+    rows, heads = chainer.link(archive, batch.pending, batch.chain_ranges, int(time.time()))
+    archive.insert(ARCHIVE_CHAIN, rows)
+    chainer.commit(heads, {k: last + 1 for k, (_, last) in batch.chain_ranges.items()})
+    batch.chained = heads
+    return len(rows)
 
 
 def closing_time(oldest: float, fetched: float, flush_s: float, write_s: float = 0.0) -> float:
@@ -213,7 +271,8 @@ class _Stats:
 class ArchiveConsumer:
     """Kafka → ClickHouse with offsets committed after the insert; see the module docstring."""
 
-    def __init__(self, settings: Settings, group: str | None = None, topics: dict[str, str] | None = None):
+    def __init__(self, settings: Settings, group: str | None = None, topics: dict[str, str] | None = None,
+                 chain_settings: ChainSettings | None = None):
         """`topics`: Kafka topic → the archived topic whose records it holds (a benchmark archives a
         private copy of a stream); by default every archived topic as itself."""
         self.settings = settings
@@ -224,6 +283,9 @@ class ArchiveConsumer:
         self._writes: deque[float] = deque(maxlen=8)  # how long the last writes took (s)
         self._last_retention = 0.0
         self._stats = _Stats(float(os.environ.get("PAODAN_ARCHIVE_STATS_S", "60")))
+        self._publisher = None  # signed chain checkpoints (sinks.chain_checkpoints)
+        self._chainer = chain.Chainer(self.group)
+        self._chain_settings = chain_settings or CHAIN
 
     def _get(self) -> ClickHouseArchive:
         if self._archive is None:
@@ -239,7 +301,7 @@ class ArchiveConsumer:
 
     def _write(self, batch: Batch) -> dict[str, int]:
         archive = self._get()
-        written = write_batch(archive, batch)
+        written = write_batch(archive, batch, self._chainer)
         if time.monotonic() - self._last_retention > RETENTION_EVERY_S:
             # Drop expired monthly partitions where the server has no TTL (a no-op where it has).
             apply_retention(archive, self.settings.retention_days)
@@ -256,7 +318,8 @@ class ArchiveConsumer:
             wait = 1.0 if close_at is None else close_at - time.time()
             got = await consumer.getmany(timeout_ms=max(0, int(wait * 1000)), max_records=limit - batch.size)
             for tp, messages in got.items():
-                batch.add(self.topics[tp.topic], [(m.key, m.value) for m in messages])
+                batch.add(self.topics[tp.topic], [(m.key, m.value) for m in messages], tp.partition,
+                          messages[0].offset)
                 batch.offsets[tp] = messages[-1].offset + 1
                 if messages[0].timestamp is not None:
                     batch.oldest = min(batch.oldest, messages[0].timestamp / 1000)
@@ -287,10 +350,12 @@ class ArchiveConsumer:
                 "queued": time.time() - batch.closed, "rows": batch.building}
         # Backoff capped at 5 s: the archive catches up within seconds of ClickHouse's return.
         began = time.perf_counter()
-        await until_written(lambda: asyncio.to_thread(self._write, batch), f"archive {batch.size} records",
-                            on_error=self._reset, max_delay=5.0)
+        written = await until_written(lambda: asyncio.to_thread(self._write, batch), f"archive {batch.size} records",
+                                      on_error=self._write_failed, max_delay=5.0)
+        archive_metrics.written(written)
         took["insert"] = time.perf_counter() - began
         self._writes.append(took["queued"] + took["insert"])
+        await self._checkpoint(batch)
         began = time.perf_counter()
         # A rebalance may have taken partitions meanwhile: their new owner re-reads them from the last
         # commit, and the tables store the records again only once.
@@ -305,6 +370,11 @@ class ArchiveConsumer:
         self.batches += 1
         self._stats.add(batch.size, took)
         self._stats.maybe_log()
+        archive_metrics.batch(batch.size, took)
+
+    def _write_failed(self) -> None:
+        archive_metrics.RETRIES.inc()
+        self._reset()
 
     async def run(self) -> None:
         s = self.settings
@@ -316,6 +386,7 @@ class ArchiveConsumer:
         await consumer.start()
         writing: asyncio.Task | None = None
         try:
+            await self._start_checkpoints()
             await until_written(lambda: asyncio.to_thread(self._get), "archive schema migration",
                                 on_error=self._reset)
             await self._positioned(consumer)
@@ -335,7 +406,25 @@ class ArchiveConsumer:
                 with contextlib.suppress(Exception):
                     await writing
             await consumer.stop()
+            await self._stop_checkpoints()
             self._reset()
+
+    async def _start_checkpoints(self) -> None:
+        if self._chain_settings.enabled and self._publisher is None:
+            from sinks.chain_checkpoints import Publisher
+
+            self._publisher = Publisher(self._chain_settings, self.settings.kafka, self.settings.clickhouse_database)
+            await self._publisher.start()
+
+    async def _stop_checkpoints(self) -> None:
+        if self._publisher is not None:
+            await self._publisher.stop()
+            self._publisher = None
+
+    async def _checkpoint(self, batch: Batch) -> None:
+        """Sign and keep the heads the batch's links made (sinks.chain_checkpoints)."""
+        if self._publisher is not None and batch.chained:
+            await self._publisher.publish(batch.chained, self.group)
 
 
 def _archive_process_main(n: int) -> None:
@@ -359,10 +448,18 @@ def _archive_process_main(n: int) -> None:
         # SIGTERM (the worker stopping) cancels the consumers, which finish their writes, commit and
         # leave their groups, rather than exiting from inside the event loop with tasks still pending.
         asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, asyncio.current_task().cancel)
-        await asyncio.gather(archive(), *([live.run(settings)] if n == 0 else []))
+        await asyncio.gather(archive(), archive_metrics.serve(settings, n),
+                             *([live.run(settings), _health(settings)] if n == 0 else []))
 
     with contextlib.suppress(asyncio.CancelledError):
         asyncio.run(main())
+
+
+async def _health(settings: Settings) -> None:
+    """Pipeline health checks (streams/health_probe.py), beside the live feed in the first process."""
+    from streams import health_probe
+
+    await health_probe.run(settings, ALERTS_TOPIC)
 
 
 @app.task

@@ -107,7 +107,10 @@ class ClickHouseArchive(Archive):
 
 def _literal(value: Any) -> str:
     if isinstance(value, bytes):  # a String column given the bytes as received (UTF-8 JSON)
-        value = value.decode()
+        try:
+            value = value.decode()
+        except UnicodeDecodeError:  # binary (the archive chain's digests)
+            return f"unhex('{value.hex()}')"
     if isinstance(value, datetime):
         return f"'{value.strftime('%Y-%m-%d %H:%M:%S')}'"
     if isinstance(value, date):

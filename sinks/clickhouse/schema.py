@@ -195,7 +195,20 @@ ALERT_ACTIONS = Table(
     order_by="(alert_id, ts, action_id)", since=3,
 )
 
-TABLES = (MESSAGES, ALERTS, CONTACT_EVENTS, ORDERS, HR_EVENTS, ALERT_ACTIONS)
+# 4: the tamper-evident archive's hash chain (sinks/chain.py): a block per archive batch and chain,
+# kept for good.
+ARCHIVE_CHAIN = Table(
+    "archive_chain",
+    _cols(("writer", "String", 4, LC), ("source", "String", 4, LC), ("corp", "String", 4, LC), ("part", "UInt32", 4),
+          ("seq", "UInt64", 4),
+          ("first_offset", "UInt64", 4), ("last_offset", "UInt64", 4), ("records", "UInt32", 4),
+          ("record_ids", "String", 4), ("digests", "String", 4), ("prev", "String", 4),
+          ("hash", "String", 4), ("archived_at", "DateTime", 4)),
+    engine="ReplacingMergeTree(archived_at)", partition_by="tuple()",
+    order_by="(writer, source, corp, part, first_offset, last_offset)", since=4,
+)
+
+TABLES = (MESSAGES, ALERTS, CONTACT_EVENTS, ORDERS, HR_EVENTS, ALERT_ACTIONS, ARCHIVE_CHAIN)
 TABLES_BY_NAME = {t.name: t for t in TABLES}
 
 # The migrations applied to this database (not itself migrated: its shape never changes).
@@ -230,6 +243,7 @@ MIGRATIONS = (
     Migration(2, "normalised message text for keyword search; alert triage state",
               data=_backfill_content_norm),
     Migration(3, "contact events, orders, HR events and the alert audit trail"),
+    Migration(4, "the archive's hash chain (tamper evidence)"),
 )
 LATEST = MIGRATIONS[-1].version
 
