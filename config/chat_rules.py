@@ -71,6 +71,9 @@ class ContentLimits:
     own_channels: frozenset[str] = frozenset()  # confirmed by an admin: never flag
     proposed_channels: frozenset[str] = frozenset()  # proposed, awaiting a decision: never flag
     rejected_channels: frozenset[str] = frozenset()  # rejected by an admin: flag even when widely sent
+    # With no own channels configured, an unknown contact is low until the company has been seen for
+    # detectors.channels.WARMUP_DAYS (its channels are being learned); off: judged from the first day.
+    learn_warmup: bool = True
 
 
 def _channels(section: dict, key: str, path: Path) -> frozenset[str]:
@@ -153,7 +156,9 @@ def _parser(name: str):
 
 def _parse_limits(section: dict, path: Path) -> ContentLimits:
     _keys(section, {"max_text_chars", "own_corpname", "own_channels", "proposed_channels",
-                    "rejected_channels"}, path, "chat.content")
+                    "rejected_channels", "learn_warmup"}, path, "chat.content")
+    warmup = section.get("learn_warmup", True)
+    _expect(isinstance(warmup, bool), path, line_of(section, "learn_warmup"), "`learn_warmup` must be true or false")
     corp = section.get("own_corpname", "")
     _expect(isinstance(corp, str), path, line_of(section, "own_corpname"), "`own_corpname` must be a string")
     own, rejected = _channels(section, "own_channels", path), _channels(section, "rejected_channels", path)
@@ -163,7 +168,7 @@ def _parse_limits(section: dict, path: Path) -> ContentLimits:
             f"{', '.join(both)} both confirmed and rejected")
     return ContentLimits(max_text_chars=_int(section, "max_text_chars", 20_000, 100, 10_000_000, path),
                          own_corpname=corp.strip(), own_channels=own, proposed_channels=proposed,
-                         rejected_channels=rejected)
+                         rejected_channels=rejected, learn_warmup=warmup)
 
 
 PARSERS: dict[str, Any] = {name: _parser(name) for name in KINDS}

@@ -169,6 +169,9 @@ KIND = "channels"          # a channel row on the team-days topic, and the notic
 KEY = "channels:company"   # one aggregate for the whole company: its own channels are the company's
 ACTIVE_DAYS = 7            # a member seen in the last week is waited for…
 TIMEOUT_DAYS = 1           # …unless someone has already closed a day this much later
+WARMUP_DAYS = 7            # days the aggregate evaluates before an unknown contact may flag (see `warming`)
+# Contact and channel kinds that may be the company's own (a competitor's shop or mini-program never is).
+LEARNABLE = frozenset(("phone", "wechat_id", "qq", "link", "weapp", "card"))
 
 
 def track(state: dict, day: int, sent: list[str], msgid: str) -> dict:
@@ -195,8 +198,20 @@ def closed_row(employee: str, team: str, before: dict | None, after: dict | None
     return dict(day_row(employee, team, old[0], old[1], old[2], through=new[0] - 1), kind=KIND)
 
 
-def notice(employee: str, learned: dict) -> tuple[str, dict]:
-    return employee, {"kind": KIND, "employee_id": employee, "learned": learned}
+def notice(employee: str, learned: dict, warm: bool = False) -> tuple[str, dict]:
+    return employee, {"kind": KIND, "employee_id": employee, "learned": learned, "warm": warm}
+
+
+def warming(signal: Signal, rejected: frozenset[str]) -> Signal:
+    """During the company's warm-up, an unknown contact or channel is low, not medium or high: it may
+    turn out to be the company's own once colleagues' days are seen. A rejected one, a competitor's shop
+    and what is already info or low keep their grade."""
+    t = target(signal)
+    if signal.kind not in LEARNABLE or signal.severity in ("info", "low") or (t is not None and t in rejected):
+        return signal
+    return Signal(signal.rule, signal.kind, "low", signal.label + "（公司渠道学习中）", signal.written,
+                  signal.normalized, signal.part, signal.start, signal.end, signal.contact, signal.source,
+                  signal.refers_to, signal.channel)
 
 
 def on_row(st: dict | None, row: dict) -> tuple[dict, list[tuple[str, dict]]]:
@@ -233,13 +248,20 @@ def on_row(st: dict | None, row: dict) -> tuple[dict, list[tuple[str, dict]]]:
         st["done"] = d
     for m in [m for m, last in reported.items() if last < latest - WINDOW_DAYS]:
         del reported[m]
+    # Until the company has been seen for WARMUP_DAYS evaluated days, nobody can tell its channels from
+    # a person's: the chat side grades unknown contacts low meanwhile (`warming`), and is told here.
+    newly_warm = not st.get("warm") and "done" in st and st["done"] - st["first"] + 1 >= WARMUP_DAYS
+    if newly_warm:
+        st["warm"] = True
+    warm = bool(st.get("warm"))
     out: list[tuple[str, dict]] = []
-    if learned:
-        whom = sorted(set(agg.get("s", {})) | {emp}) if fresh else [emp]
+    if learned or warm:
+        whom = sorted(set(agg.get("s", {})) | {emp}) if fresh or newly_warm else [emp]
         for e in whom:
-            if told.get(e, 0) < len(learned):
-                told[e] = len(learned)
-                out.append(notice(e, dict(learned)))
+            mark = len(learned) + (1 if warm else 0) * 1_000_000
+            if told.get(e, 0) < mark:
+                told[e] = mark
+                out.append(notice(e, dict(learned), warm))
     for e in [e for e in told if e not in reported]:
         del told[e]
     return st, out
@@ -271,6 +293,10 @@ def learn(state: dict | None, body: dict, configured: frozenset[str], rejected: 
     learned = body.get("learned") or {}
     known = set(state.get("own", ()))
     new = sorted(t for t in learned if t not in known and t not in rejected)
+    if body.get("warm") and not state.get("warm"):
+        state = dict(state, warm=True)
+        if not new:
+            return state, []
     if not new:
         return None, []
     own = frozenset(known.union(new)) - rejected

@@ -92,6 +92,9 @@ class Compiled:
         # Channels many colleagues send (detectors/channels.py), proposed or confirmed: info, never a flag.
         self.own_channels = self.limits.own_channels | self.limits.proposed_channels
         self.decided = self.own_channels | self.limits.rejected_channels  # never learned while detecting
+        # No channels configured: the company's are learned while detecting, and until it has been seen
+        # long enough an unknown contact is low (detectors/channels.py `warming`).
+        self.warmup = self.limits.learn_warmup and not self.own_channels
         contacts.id_table()  # built here (start-up, reload), not on the first message
 
 
@@ -282,6 +285,8 @@ def detect(state: dict[str, Any] | None, msg: ChatMessage, record: dict[str, Any
             signals = _signals(c, msg, texts, directory,
                                frozenset(r[0] for r in remembered) if remembered else _NO_NUMBERS, proposal,
                                state.get("own"))
+            if signals and c.warmup and outbound and not state.get("warm"):
+                signals = [channels.warming(s, c.limits.rejected_channels) for s in signals]
             if outbound:  # the day's targets, for the company's own channels (detectors/channels.py)
                 sent = [t for t in channels.targets(signals) if t not in c.decided] if signals else []
                 state = channels.track(state, local_day(msg.msgtime, (directory or {}).get("timezone") or DEFAULT_TZ),

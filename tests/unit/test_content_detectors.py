@@ -15,8 +15,9 @@ from detectors.content.pipeline import analyse, detect
 from streams.processing import process_msgaudit
 from streams.records import RecordError
 from tests.chatmsg import CUSTOMER, EMPLOYEE, T0, recall, record, view
+from tests.settled import settled
 
-RULES = load_rules(CONFIG_DIR / "rules.yaml")
+RULES = settled(load_rules(CONFIG_DIR / "rules.yaml"))
 
 
 def found(rec, directory=None) -> list[tuple[str, str, str]]:

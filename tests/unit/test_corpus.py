@@ -13,8 +13,9 @@ from config.rules import load_rules
 from config.settings import CONFIG_DIR
 from streams.replay import Replay
 from tests import corpus
+from tests.settled import settled
 
-RULES = load_rules(CONFIG_DIR / "rules.yaml")
+RULES = settled(load_rules(CONFIG_DIR / "rules.yaml"))
 CASES = corpus.load()
 MIN_FAMILY_RECALL = 0.9
 MIN_PRECISION = 0.95
