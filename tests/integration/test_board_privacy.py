@@ -16,6 +16,7 @@ from streams.processing import process_msgaudit
 from tests.browser.boardkit import BoardProcess, WsClient
 from tests.chatmsg import record
 from tests.live import unique
+from tests.settled import settled
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
 
@@ -26,7 +27,7 @@ def detected(team: str, text: str) -> dict:
     """The alert the content detectors raise for one message (what the worker publishes)."""
     employee = unique("priv_")
     rec = record(text=text, sender=employee, msgid=unique("m-"), t=int(time.time() * 1000))
-    _, _, alerts = process_msgaudit(employee, orjson.dumps(rec), None, load_rules(CONFIG_DIR / "rules.yaml"),
+    _, _, alerts = process_msgaudit(employee, orjson.dumps(rec), None, settled(load_rules(CONFIG_DIR / "rules.yaml")),
                                     {"team": team})
     [alert] = [a.to_dict() for a in alerts if a.rule == "chat.private_contact"] or [a.to_dict() for a in alerts]
     alert["detected_at"] = int(time.time() * 1000)

@@ -67,7 +67,9 @@ async def test_corpus_messages_through_kafka_match_paodan_replay(worker, setting
     records = [r for c in cases for r in corpus.records(c, prefix, t0)]
     expected = paodan_replay([orjson.dumps({"topic": t, "key": k, "value": v}) for t, k, v in records], tmp_path)
     expected = [a for a in expected if a["rule"] in CONTENT_RULES]
-    flagged = corpus.flagged(expected)
+    # Every steering case alerts; a personal contact is low in the company's first week (the warm-up
+    # while its channels are learned, detectors/channels.py), in replay and the worker alike.
+    flagged = {a["employee_id"] for a in expected if a["severity"] != "info"}
     assert {c.id for c in cases if corpus.employee_of(c, prefix) in flagged} == \
         {c.id for c in cases if c.label == "steer"}
 
