@@ -50,6 +50,15 @@ async def settle(seconds: float = 1.5):
     await asyncio.sleep(seconds)
 
 
+async def arrived(sent: list, count: int, timeout: float = 15.0) -> None:
+    """Wait until `count` notifications arrived (a loaded machine starts the board's notifier late),
+    then a moment more, so that one too many would be seen too."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while len(sent) < count and asyncio.get_running_loop().time() < deadline:
+        await asyncio.sleep(0.1)
+    await settle()
+
+
 async def test_high_and_critical_alerts_are_notified_by_route_once_within_rate(stack, settings, tmp_path):
     receiver = await Receiver().start()
     team = unique("通知组")
@@ -72,7 +81,7 @@ routes:
         await live.upsert(high)
         await live.upsert(make_alert(team, severity="medium"))
         await live.upsert(make_alert(unique("别组"), severity="critical"))
-        await settle()
+        await arrived(receiver.robot, 1)
         assert len(receiver.robot) == 1 and receiver.soc == []
         content = receiver.robot[0]["markdown"]["content"]
         assert high["title"] in content and high["employee_id"] in content and "私密原文" not in content
@@ -80,7 +89,7 @@ routes:
 
         await live.upsert({**high, "revision": 2})  # revised, same severity: nothing new to say
         await live.upsert({**high, "revision": 3, "severity": "critical", "score": 97.0})
-        await settle(3)  # the SOC answers 503 first: retried
+        await arrived(receiver.soc, 1)  # the SOC answers 503 first: retried
         assert len(receiver.robot) == 2 and receiver.soc_calls == 2
         assert [m["alert"]["alert_id"] for m in receiver.soc] == [high["alert_id"]]
         assert receiver.soc[0]["alert"]["severity"] == "critical" and "highlights" not in receiver.soc[0]["alert"]
@@ -96,7 +105,7 @@ routes:
 
         for _ in range(3):  # the robot allows 3 a minute; 2 are spent
             await live.upsert(make_alert(team, severity="high"))
-        await settle()
+        await arrived(receiver.robot, 3)
         assert len(receiver.robot) == 3
     finally:
         board.stop()
