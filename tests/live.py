@@ -189,3 +189,21 @@ def alert_revision(record: Any) -> tuple[str, int]:
     """`distinct` for `paodan.alerts`: one alert revision, whichever worker published it."""
     return record[1]["alert_id"], record[1].get("revision", 1)
 
+
+DIVERSION = "亲，这款你去拼多多下单，比这里便宜"
+
+
+async def chat_alerts(bootstrap: str, prefix: str, n: int = 3, timeout: float = 30) -> tuple[list[str], set[str]]:
+    """Send one diverting chat message from each of `n` new employees and wait for their alerts on
+    `paodan.alerts`: (the employees, the alert ids)."""
+    from tests.integration.test_walking_skeleton import chat_record
+
+    employees = [unique(prefix) for _ in range(n)]
+    topic = await Consumer(bootstrap, "paodan.alerts").start()
+    try:
+        await produce(bootstrap, [("wecom.msgaudit", e, chat_record(e, DIVERSION)) for e in employees])
+        found = await topic.until(lambda kv: kv[1]["employee_id"] in employees, timeout=timeout, count=n,
+                                  distinct=alert_revision)
+    finally:
+        await topic.stop()
+    return employees, {a["alert_id"] for _, a in found}

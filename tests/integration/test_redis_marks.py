@@ -45,24 +45,15 @@ async def test_a_redis_lost_before_the_feed_wrote_anything_is_still_resynced(sta
     import signal
     import time
 
-    from tests.integration.test_redis_resync import DIVERSION, _held
-    from tests.integration.test_walking_skeleton import chat_record
-    from tests.live import Consumer, Worker, alert_revision, produce, unique
+    from tests.integration.test_redis_resync import _held
+    from tests.live import Worker, chat_alerts
 
     redis = PrivateRedis(tmp_path / "redis").start()
     live = LiveAlerts(redis.url)
     worker = None
     try:
         worker = Worker(tmp_path, env={"PAODAN_REDIS": redis.url}).start()
-        employees = [unique("rm_") for _ in range(3)]
-        topic = await Consumer(settings.kafka, "paodan.alerts").start()
-        try:
-            await produce(settings.kafka, [("wecom.msgaudit", e, chat_record(e, DIVERSION)) for e in employees])
-            found = await topic.until(lambda kv: kv[1]["employee_id"] in employees, timeout=30, count=3,
-                                      distinct=alert_revision)
-        finally:
-            await topic.stop()
-        ids = {a["alert_id"] for _, a in found}
+        _, ids = await chat_alerts(settings.kafka, "rm_")
         assert await _held(live, ids, 20) == ids
         worker.stop()
         worker.start()

@@ -12,11 +12,9 @@ import pytest
 
 from sinks.redis_live import LiveAlerts, alert_key
 from tests.browser.boardkit import PrivateRedis
-from tests.integration.test_walking_skeleton import chat_record
-from tests.live import Consumer, Worker, alert_revision, produce, unique
+from tests.live import Worker, chat_alerts
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
-DIVERSION = "亲，这款你去拼多多下单，比这里便宜"
 
 
 async def _held(live: LiveAlerts, ids: set[str], timeout: float) -> set[str]:
@@ -34,15 +32,7 @@ async def test_alerts_a_lost_redis_dropped_are_restored(stack, settings, tmp_pat
     live = LiveAlerts(redis.url)
     try:
         worker = Worker(tmp_path, env={"PAODAN_REDIS": redis.url}).start()
-        employees = [unique("rs_") for _ in range(3)]
-        topic = await Consumer(settings.kafka, "paodan.alerts").start()
-        try:
-            await produce(settings.kafka, [("wecom.msgaudit", e, chat_record(e, DIVERSION)) for e in employees])
-            found = await topic.until(lambda kv: kv[1]["employee_id"] in employees, timeout=30, count=3,
-                                      distinct=alert_revision)
-        finally:
-            await topic.stop()
-        ids = {a["alert_id"] for _, a in found}
+        _, ids = await chat_alerts(settings.kafka, "rs_")
         assert await _held(live, ids, 20) == ids
 
         # Killed (no save on the way out) and back empty, while the worker runs.
