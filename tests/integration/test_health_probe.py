@@ -48,7 +48,11 @@ async def test_quiet_stale_lagging_and_dead_letters_become_system_alerts(stack):
         await member.commit({tp: 0 for tp in tps})
         await member.stop()
 
-        cfg = dataclasses.replace(HealthSettings(), work_start_h=0.0, work_end_h=24.0, lag_records=30, every_s=1.0)
+        # Quiet counts from the start of the working day: put "now" at the company's local noon, whatever
+        # the wall clock says, so the 40 quiet minutes all fall inside it.
+        noon_offset = (12 - now // health.HOUR % 24 + 12) % 24 - 12
+        cfg = dataclasses.replace(HealthSettings(), utc_offset_h=float(noon_offset), work_start_h=0.0,
+                                  work_end_h=24.0, lag_records=30, every_s=1.0)
         probe = Probe(settings, cfg, feeds={f: names[f] for f in ("msgaudit", "hr", "orders")}, groups=[group],
                       deadletter_topic=names["deadletter"])
         await probe.start()

@@ -98,7 +98,8 @@ async def test_the_archive_process_serves_its_own_metrics(stack, tmp_path):
             found = samples(text)
             rows = sum(s.value for s in found.get("paodan_archive_rows_written_total", [])
                        if s.labels["table"] == "messages")
-            if rows:
+            # Rows count when written, the batch once its offsets are committed: wait for both.
+            if rows and found.get("paodan_archive_batches_total"):
                 break
             await asyncio.sleep(0.5)
         assert status == 200 and "version=0.0.4" in ctype and rows >= 1
