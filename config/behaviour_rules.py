@@ -162,6 +162,21 @@ class DivertedRule:
 
 
 @dataclass(frozen=True)
+class DripRule:
+    """chat.slow_drip: private contacts or channels shared with many customers over days (detectors/drip.py)."""
+    enabled: bool = True
+    rules: tuple = ("chat.private_contact", "chat.external_shop", "chat.offline_payment", "chat.diversion_phrase")
+    min_severity: str = _one_of("low", SEVERITIES)  # shares from this severity; below it a revision withdraws
+    phrase_min_severity: str = _one_of("medium", SEVERITIES)  # diversion_phrase: its low hits are words, not shares
+    recent_days: int = _r(7, 1, 60)                # the stretch judged
+    baseline_days: int = _r(28, 1, 60)             # the own norm: the days before (within history_days)
+    min_customers: int = _r(5, 2, 1000)            # distinct customers shared with in the stretch, at least
+    min_days: int = _r(3, 1, 60)                   # on this many different days (a burst is chat.* already)
+    own_ratio: float = _r(3.0, 1.0, 100.0)         # × the own norm for the same number of active days
+    peer_ratio: float = _r(3.0, 1.0, 100.0)        # × the peer group's median
+
+
+@dataclass(frozen=True)
 class HygieneRule:
     cooldown_hours: int = _r(24, 0, 720)   # a new signal of the same group within this updates the alert
     max_evidence: int = _r(30, 1, 1000)
@@ -170,7 +185,7 @@ class HygieneRule:
 SECTIONS: dict[str, type] = {
     "windows": WindowsRule, "contacts": ContactsRule, "followup": FollowupRule, "orders": OrdersRule,
     "conversion": ConversionRule, "commission": CommissionRule, "hr": HrRule, "risk": RiskRule,
-    "hygiene": HygieneRule, "diverted": DivertedRule,
+    "hygiene": HygieneRule, "diverted": DivertedRule, "drip": DripRule,
 }
 
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from detectors import chat_notice, contacts, diverted, followup, hr, hygiene, orders, peers, risk
+from detectors import chat_notice, contacts, diverted, drip, followup, hr, hygiene, orders, peers, risk
 from detectors.alert import Alert
 from detectors.context import Ctx
 from detectors.events import ChatTouch, ContactEvent, HrEvent, OrderEvent
@@ -79,6 +79,7 @@ def _notice(state: dict, body: dict, ctx: Ctx) -> dict | None:
     elif kind == "signal":
         ctx.signal(peers.signal_from(body))
     elif kind == chat_notice.KIND:
+        drip.on_chat_alert(state, body, ctx)
         return diverted.on_chat_alert(state, body, ctx)
     return None
 

@@ -12,8 +12,8 @@ import zlib
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from config.behaviour_rules import (CommissionRule, ContactsRule, ConversionRule, DivertedRule, FollowupRule,
-                                    HrRule, HygieneRule, OrdersRule, RiskRule, WindowsRule)
+from config.behaviour_rules import (CommissionRule, ContactsRule, ConversionRule, DivertedRule, DripRule,
+                                    FollowupRule, HrRule, HygieneRule, OrdersRule, RiskRule, WindowsRule)
 from detectors.hygiene import Signal
 from detectors.windows import DEFAULT_TZ, day_window, local_day
 
@@ -36,6 +36,7 @@ class BehaviourRules:
     risk: RiskRule
     hygiene: HygieneRule
     diverted: DivertedRule
+    drip: DripRule
 
     @classmethod
     def of(cls, rules: Any) -> "BehaviourRules":
@@ -44,7 +45,7 @@ class BehaviourRules:
         if cached is None:
             cached = cls(version=rules.version, **{n: rules.rule(n) for n in (
                 "windows", "contacts", "followup", "orders", "conversion", "commission", "hr", "risk",
-                "hygiene", "diverted")})
+                "hygiene", "diverted", "drip")})
             object.__setattr__(rules, "_behaviour", cached)
         return cached
 

@@ -29,6 +29,7 @@ import math
 
 from config.behaviour_rules import RiskRule
 from detectors.alert import SEVERITY_RANK, Alert
+from detectors import drip
 from detectors.hygiene import Signal
 
 DAY_MS = 86_400_000
@@ -75,6 +76,8 @@ def _repeated(chat: list[list], rule: RiskRule) -> bool:
     """Whether chat alerts alone tell more than one moment: several local days and several customers."""
     days, customers = set(), set()
     for c in chat:
+        if c[0] == drip.RULE:
+            return True  # by construction many customers over several days
         if len(c) > 6:
             customers.update(c[4])
             days.update(c[5])
