@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from config.yamlfile import ConfigError, line_of
+from config.yamlfile import Collect, ConfigError, line_of
 
 SEVERITIES = ("info", "low", "medium", "high", "critical")
 
@@ -232,11 +232,14 @@ def parser_for(name: str, cls: type) -> Callable[[dict, Path], Any]:
     fields = {f.name: f for f in dataclasses.fields(cls)}
 
     def parse(section: dict, path: Path) -> Any:
-        for key in section:
-            if key not in fields:
-                _fail(path, line_of(section, key),
-                      f"unknown key {key!r} in {name} (allowed: {', '.join(sorted(fields))})")
-        values = {k: _check(name, fields[k], v, section, path) for k, v in section.items()}
+        errors, values = Collect(), {}
+        for key, value in section.items():
+            with errors.check():
+                if key not in fields:
+                    _fail(path, line_of(section, key),
+                          f"unknown key {key!r} in {name} (allowed: {', '.join(sorted(fields))})")
+                values[key] = _check(name, fields[key], value, section, path)
+        errors.raise_any()
         if name == "risk" and "levels" in values:
             for level in values["levels"]:
                 if level not in SEVERITIES:

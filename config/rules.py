@@ -25,7 +25,7 @@ from config.chat_rules import ChatRule
 from config.lexicon import SEVERITIES, Lexicon, Term, TermGroup, load_lexicon, merge  # noqa: F401 (re-exported)
 from config.lexicon import _expect
 from config.lexicon import _keys as _unknown_keys
-from config.yamlfile import ConfigError, LineDict, line_of
+from config.yamlfile import Collect, ConfigError, LineDict, line_of
 from config.yamlfile import load as load_yaml
 
 
@@ -67,20 +67,28 @@ def load_rules(path: Path | str) -> Rules:
     _expect(isinstance(version, str) and version.strip(), path, line_of(doc, "version") or 1,
             "`version` must be a non-empty string (it is stamped on every alert)")
 
+    # Every part is checked even after one failed: all the file's errors are reported at once.
+    errors = Collect()
     lex_files = doc.get("lexicons", [])
     _expect(isinstance(lex_files, list), path, line_of(doc, "lexicons"), "`lexicons` must be a list of paths")
     lexicons, lex_paths, group_names = [], [], set()
     for i, rel in enumerate(lex_files):
-        _expect(isinstance(rel, str), path, line_of(lex_files, i), "a lexicon entry must be a path")
-        lex_path = (path.parent / rel).resolve()
-        _expect(lex_path.exists(), path, line_of(lex_files, i), f"lexicon file {rel!r} not found")
-        lexicons.append(load_lexicon(lex_path, group_names))
-        lex_paths.append(lex_path)
+        with errors.check():
+            _expect(isinstance(rel, str), path, line_of(lex_files, i), "a lexicon entry must be a path")
+            lex_path = (path.parent / rel).resolve()
+            _expect(lex_path.exists(), path, line_of(lex_files, i), f"lexicon file {rel!r} not found")
+            lexicons.append(load_lexicon(lex_path, group_names))
+            lex_paths.append(lex_path)
 
     rules = _mapping(doc.get("rules", {}), path, line_of(doc, "rules"), "`rules`")
-    _unknown_keys(rules, set(RULE_PARSERS), path, "`rules`")
-    sections = {name: RULE_PARSERS[name](_mapping(raw, path, line_of(rules, name), name), path)
-                for name, raw in rules.items()}
+    with errors.check():
+        _unknown_keys(rules, set(RULE_PARSERS), path, "`rules`")
+    sections = {}
+    for name, raw in rules.items():
+        if name in RULE_PARSERS:
+            with errors.check():
+                sections[name] = RULE_PARSERS[name](_mapping(raw, path, line_of(rules, name), name), path)
+    errors.raise_any()
     sources = (path, *lex_paths)
     return Rules(version=version.strip(), path=path, lexicon=merge(lexicons), sections=sections,
                  sources=sources, digest=sources_digest(sources))

@@ -14,10 +14,53 @@ import yaml
 
 
 class ConfigError(ValueError):
+    """One thing wrong at `path:line` — or several (`errors`, each a ConfigError), one per line of the
+    message, so a bad file is fixed in one round rather than one error at a time."""
+
     def __init__(self, path: Path | str, line: int | None, message: str):
         self.path, self.line, self.message = str(path), line, message
         where = f"{path}:{line}" if line else str(path)
+        self.errors: list[ConfigError] = [self]
         super().__init__(f"{where}: {message}")
+
+    @classmethod
+    def of(cls, errors: list["ConfigError"]) -> "ConfigError":
+        """All of `errors` (each possibly several) as one error; the first names path and line."""
+        flat = [e for err in errors for e in err.errors]
+        first = flat[0]
+        out = cls(first.path, first.line, first.message)
+        out.errors = flat
+        out.args = ("\n".join(str(e.args[0]) for e in flat),)
+        return out
+
+
+class Collect:
+    """Run checks, keeping every ConfigError they raise: `with errors.check(): …` per independent part,
+    then `errors.raise_any()` once."""
+
+    def __init__(self) -> None:
+        self.found: list[ConfigError] = []
+
+    def check(self) -> "_Check":
+        return _Check(self)
+
+    def raise_any(self) -> None:
+        if self.found:
+            raise ConfigError.of(self.found)
+
+
+class _Check:
+    def __init__(self, owner: Collect):
+        self.owner = owner
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind, exc, tb) -> bool:
+        if isinstance(exc, ConfigError):
+            self.owner.found.append(exc)
+            return True
+        return False
 
 
 class LineDict(dict):

@@ -41,3 +41,20 @@ def test_a_bad_file_names_the_file_and_line(tmp_path, rules_text, lexicon, line,
     assert exc.value.line == line, str(exc.value)
     assert words in exc.value.message
     assert f":{line}: " in str(exc.value)
+
+
+def test_every_error_of_a_bad_file_is_reported_at_once_each_with_its_line(tmp_path):
+    text = ('version: "v1"\nlexicons: [missing.yaml]\nrules:\n'
+            '  windows:\n    min_peers: -3\n    no_such_key: 1\n'
+            '  drip:\n    recent_days: 700\n'
+            '  chat.diversion_phrase:\n    window_minutes: 0\n'
+            '  chat.unknown: {}\n')
+    with pytest.raises(ConfigError) as exc:
+        load_rules(write(tmp_path, text))
+    found = [(e.line, e.message) for e in exc.value.errors]
+    assert [line for line, _ in found] == [2, 11, 5, 6, 8, 10]
+    for line, words in zip([2, 11, 5, 6, 8, 10], ["not found", "chat.unknown", "min_peers", "no_such_key",
+                                                  "recent_days", "window_minutes"]):
+        assert any(ln == line and words in m for ln, m in found)
+    lines = str(exc.value).splitlines()
+    assert len(lines) == 6 and all(str(tmp_path / "rules.yaml") + ":" in ln for ln in lines)
