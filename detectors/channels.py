@@ -198,16 +198,31 @@ def closed_row(employee: str, team: str, before: dict | None, after: dict | None
     return dict(day_row(employee, team, old[0], old[1], old[2], through=new[0] - 1), kind=KIND)
 
 
-def notice(employee: str, learned: dict, warm: bool = False) -> tuple[str, dict]:
-    return employee, {"kind": KIND, "employee_id": employee, "learned": learned, "warm": warm}
+def notice(employee: str, learned: dict, warm: bool = False, rising: list | None = None) -> tuple[str, dict]:
+    body = {"kind": KIND, "employee_id": employee, "learned": learned, "warm": warm}
+    if rising:
+        body["rising"] = rising
+    return employee, body
 
 
-def warming(signal: Signal, rejected: frozenset[str]) -> Signal:
+def rising(agg: dict, learned: dict) -> list[str]:
+    """Targets on their way to being learned: colleagues in several teams send them (`MIN_SENDERS`,
+    `MIN_TEAMS`), not yet the share of active senders a proposal needs. One person's contact is only
+    theirs; several colleagues' across teams is most likely the company's."""
+    _, found = counts(agg)
+    return sorted(t for t, c in found.items() if t not in learned and len(c["employees"]) >= MIN_SENDERS
+                  and len({x for x in c["teams"] if x}) >= MIN_TEAMS)
+
+
+def warming(signal: Signal, rejected: frozenset[str], only: frozenset[str] | None = None) -> Signal:
     """During the company's warm-up, an unknown contact or channel is low, not medium or high: it may
-    turn out to be the company's own once colleagues' days are seen. A rejected one, a competitor's shop
-    and what is already info or low keep their grade."""
+    turn out to be the company's own once colleagues' days are seen. After it, the same holds for the
+    targets still `rising` (`only`). A rejected one, a competitor's shop and what is already info or low
+    keep their grade."""
     t = target(signal)
     if signal.kind not in LEARNABLE or signal.severity in ("info", "low") or (t is not None and t in rejected):
+        return signal
+    if only is not None and not is_own(signal, only):
         return signal
     return Signal(signal.rule, signal.kind, "low", signal.label + "（公司渠道学习中）", signal.written,
                   signal.normalized, signal.part, signal.start, signal.end, signal.contact, signal.source,
@@ -233,7 +248,7 @@ def on_row(st: dict | None, row: dict) -> tuple[dict, list[tuple[str, dict]]]:
     else:
         add_day(agg, row)
     latest = max(reported.values())
-    fresh = False
+    fresh = evaluated = False
     for key in sorted(pending, key=int):
         d = int(key)
         active = [m for m, last in reported.items() if last >= d - ACTIVE_DAYS]
@@ -246,6 +261,7 @@ def on_row(st: dict | None, row: dict) -> tuple[dict, list[tuple[str, dict]]]:
                 learned[t] = {"d": d, "employees": s["employees"], "teams": s["teams"], "active": s["active"]}
                 fresh = True
         st["done"] = d
+        evaluated = True
     for m in [m for m, last in reported.items() if last < latest - WINDOW_DAYS]:
         del reported[m]
     # Until the company has been seen for WARMUP_DAYS evaluated days, nobody can tell its channels from
@@ -254,14 +270,22 @@ def on_row(st: dict | None, row: dict) -> tuple[dict, list[tuple[str, dict]]]:
     if newly_warm:
         st["warm"] = True
     warm = bool(st.get("warm"))
+    # Rising targets are told when one joins (not when one leaves: the chat side keeps grading it low).
+    if evaluated:
+        st["rc"] = rising(agg, learned)
+    now_rising = st.get("rc", [])
+    new_rising = [t for t in now_rising if t not in st.get("ri", ())]
+    if new_rising:
+        st["ri"] = sorted(set(st.get("ri", ())) | set(new_rising))
+        st["rn"] = st.get("rn", 0) + 1
     out: list[tuple[str, dict]] = []
-    if learned or warm:
-        whom = sorted(set(agg.get("s", {})) | {emp}) if fresh or newly_warm else [emp]
+    if learned or warm or now_rising:
+        whom = sorted(set(agg.get("s", {})) | {emp}) if fresh or newly_warm or new_rising else [emp]
+        mark = [len(learned), st.get("rn", 0), warm]
         for e in whom:
-            mark = len(learned) + (1 if warm else 0) * 1_000_000
-            if told.get(e, 0) < mark:
+            if told.get(e) != mark:
                 told[e] = mark
-                out.append(notice(e, dict(learned), warm))
+                out.append(notice(e, dict(learned), warm, now_rising))
     for e in [e for e in told if e not in reported]:
         del told[e]
     return st, out
@@ -293,12 +317,16 @@ def learn(state: dict | None, body: dict, configured: frozenset[str], rejected: 
     learned = body.get("learned") or {}
     known = set(state.get("own", ()))
     new = sorted(t for t in learned if t not in known and t not in rejected)
+    changed = False
     if body.get("warm") and not state.get("warm"):
-        state = dict(state, warm=True)
-        if not new:
-            return state, []
+        state, changed = dict(state, warm=True), True
+    ris = sorted(t for t in body.get("rising", ()) if t not in rejected)
+    if ris != state.get("rising", []):
+        state, changed = dict(state, rising=ris), True
+        if not ris:
+            del state["rising"]
     if not new:
-        return None, []
+        return (state if changed else None), []
     own = frozenset(known.union(new)) - rejected
     state = dict(state, own=sorted(own))
     just = frozenset(new)

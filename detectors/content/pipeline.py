@@ -285,8 +285,12 @@ def detect(state: dict[str, Any] | None, msg: ChatMessage, record: dict[str, Any
             signals = _signals(c, msg, texts, directory,
                                frozenset(r[0] for r in remembered) if remembered else _NO_NUMBERS, proposal,
                                state.get("own"))
-            if signals and c.warmup and outbound and not state.get("warm"):
-                signals = [channels.warming(s, c.limits.rejected_channels) for s in signals]
+            if signals and c.warmup and outbound:
+                if not state.get("warm"):
+                    signals = [channels.warming(s, c.limits.rejected_channels) for s in signals]
+                elif state.get("rising"):
+                    ris = frozenset(state["rising"])
+                    signals = [channels.warming(s, c.limits.rejected_channels, ris) for s in signals]
             if outbound:  # the day's targets, for the company's own channels (detectors/channels.py)
                 sent = [t for t in channels.targets(signals) if t not in c.decided] if signals else []
                 state = channels.track(state, local_day(msg.msgtime, (directory or {}).get("timezone") or DEFAULT_TZ),

@@ -220,3 +220,31 @@ def test_an_unknown_contact_is_low_until_the_company_has_been_seen_for_a_week(tm
     assert private[channels.WARMUP_DAYS + 1] in ("medium", "high"), private  # one person's: it is not
     assert any("公司渠道学习中" in h["label"] for a in alerts for h in a["highlights"])
 
+
+
+# --- after the warm-up: what colleagues across teams send is still being learned -------------------
+
+def test_a_target_several_colleagues_in_several_teams_send_is_rising_not_yet_learned():
+    # 40 active senders: a proposal needs 6; three colleagues in two teams make the target rising.
+    rows = [row(f"e{i:02d}", f"T{i % 4}", d, [world.OWN] if i < 3 else []) for d in range(100, 103) for i in range(40)]
+    st, notices = feed(rows)
+    assert world.OWN not in st["l"] and st["rc"] == [world.OWN]
+    assert {e for e, n in notices if n.get("rising") == [world.OWN]} == {f"e{i:02d}" for i in range(40)}
+    # One person's contact, however often sent, never rises.
+    st, _ = feed([row("e01", "T1", d, ["wechat:mine"]) for d in range(100, 106)])
+    assert st.get("rc", []) == []
+
+
+def test_after_the_warm_up_a_rising_target_is_low_and_anything_else_keeps_its_grade():
+    rules = load_rules(CONFIG_DIR / "rules.yaml")  # learning while detecting, past its first week
+    rec = record("weapp", world.OWN_WEAPP, msgid="w1")
+    _, alerts = detect({"warm": True}, view(rec), rec, rules, {"team": "T1"})
+    assert [a.severity for a in alerts] == ["medium"]
+    state, _ = channels.learn({"warm": True}, {"learned": {}, "warm": True, "rising": [world.OWN]},
+                              frozenset(), frozenset(), rules.version)
+    assert state["rising"] == [world.OWN]
+    _, alerts = detect(state, view(rec), rec, rules, {"team": "T1"})
+    assert [a.severity for a in alerts] == ["low"] and "公司渠道学习中" in alerts[0].title
+    other = record(text="加我微信 xiaowang_888", msgid="w2")
+    _, alerts = detect(state, view(other), other, rules, {"team": "T1"})
+    assert alerts and all(a.severity in ("medium", "high", "critical") for a in alerts if a.rule == "chat.private_contact")
