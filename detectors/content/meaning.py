@@ -116,12 +116,21 @@ _YES_TAIL = re.compile("(?:" + "|".join(sorted(map(re.escape, CATEGORIES["agree"
                        + r")+[的啊呀哈啦呢吧哦嗯滴亲呗嘛]*")
 
 
+# A yes followed by this much more that says nothing private has moved on (好的，我记下了，有新款告诉您).
+AGREE_REST_CHARS = 8
+
+
 def agrees(text: str) -> bool:
     """Whether an employee's message opens with a yes of its own clause (可以，… / 好的呀), the rest of
-    the message not keeping to the company (好的，给您下单了 is a sale here, not a yes to going private)."""
-    first = BOUNDARY.split(text.strip(), 1)[0]
-    clause = fold(first)
+    the message not keeping to the company (好的，给您下单了 is a sale here, not a yes to going private)
+    and either short (好的呀，回头聊) or itself private (行吧，别在这说): a polite yes that goes on about
+    something else is no agreement."""
+    parts = BOUNDARY.split(text.strip(), 1)
+    clause = fold(parts[0])
     if not _YES_TAIL.fullmatch(clause):
+        return False
+    rest = fold(parts[1]) if len(parts) > 1 else ""
+    if len(rest) > AGREE_REST_CHARS and not (clause_words(rest).keys() & set(STRONG)):
         return False
     return not disowned(text)
 

@@ -41,6 +41,12 @@ def test_a_word_that_starts_with_yes_or_a_sale_here_is_no_yes():
     assert not agrees("好的，给您下单了，付款链接稍后发您。")  # the sale is made in the company
 
 
+def test_a_polite_yes_that_goes_on_about_something_else_is_no_yes():
+    assert not agrees("好的，我这边记下了，有新款第一时间告诉您。")
+    assert agrees("行吧，晚点发你")  # short: the yes is the answer
+    assert agrees("行吧，晚点我加你，你先别在这说了")  # long, but private itself
+
+
 def test_weak_words_are_matched_as_they_fold():
     # 另一个 folds to 另1个: a weak word must stay weak once folded.
     assert read("我朋友在另一个品牌店买的，说质量也不错") is None
