@@ -323,7 +323,10 @@ def _spike(r: dict, group, cfg, need: int, window) -> Signal | None:
     team = max(team or 1.0, 1.0)  # too few peers to compare with: the own baseline alone
     if ratio < team * cfg.peer_ratio:
         return None
-    incomplete = r["inc"] and r["inc"] >= cfg.incomplete_share * r["n"]
+    # Missing details make a spike serious only where so many would rarely happen at the employee's
+    # usual share (walk-in sales without an address are some companies' everyday).
+    incomplete = r["inc"] and r["inc"] >= cfg.incomplete_share * r["n"] and \
+        _tail(int(r["inc"]), int(r["n"]), min(0.95, max(r["bi"], 0.02))) <= cfg.incomplete_surprise
     amount_ratio = r["a"] / r["ba"] if r["ba"] else 0
     return Signal(
         "orders.volume_spike", "high" if incomplete else cfg.spike_severity, window[1] - 1, window,

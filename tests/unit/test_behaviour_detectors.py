@@ -406,6 +406,22 @@ def test_a_spike_with_missing_customer_details_is_high():
     assert [s["severity"] for s in spikes] == ["high"] and "客户信息不完整" in spikes[0]["explanation"]
 
 
+def test_missing_details_the_employee_usually_has_leave_a_spike_context():
+    # Walk-in sales without an address: half of this employee's orders always lack details.
+    rules = BehaviourRules.of(RULES)
+    state = None
+    for e in "abcd":
+        state, _ = peers.on_summary(state, dict(_summary(e, 2), d=19_999), rules)
+    out = []
+    for e, n in {"a": 9, "b": 2, "c": 2, "d": 3}.items():
+        state, msgs = peers.on_summary(state, dict(_summary(e, n), inc=6 if e == "a" else 0, bi=0.5), rules)
+        out += msgs
+    state, msgs = peers.on_summary(state, dict(_summary("a", 1), d=20_001), rules)
+    out += msgs
+    spikes = [m[2]["signal"] for m in out if m[2]["signal"]["rule"] == "orders.volume_spike"]
+    assert [s["severity"] for s in spikes] == ["low"] and "客户信息不完整" not in spikes[0]["explanation"]
+
+
 # --- hygiene and risk -----------------------------------------------------------------------------
 
 def test_risk_score_rises_with_alerts_keeps_contributions_and_raises_a_level_alert(w):
