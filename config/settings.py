@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlparse
 
+from formats import topics
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 CONFIG_DIR = Path(__file__).resolve().parent
 
@@ -35,7 +37,7 @@ class Settings:
     partitions: int = 8
     rules_file: Path = CONFIG_DIR / "rules.yaml"
     # Compacted topic of published rules bundles (`paodan rules publish`); every worker follows it.
-    rules_topic: str = "paodan.rules"
+    rules_topic: str = topics.RULES
     stack_dir: Path = REPO_ROOT / ".stack"
     data_dir: Path = REPO_ROOT / ".stack" / "worker"
     board_host: str = "127.0.0.1"
@@ -152,7 +154,7 @@ def load(env: dict[str, str] | None = None) -> Settings:
         app_id=env.get("PAODAN_APP_ID") or "paodan",
         partitions=_int(env, "PAODAN_PARTITIONS", 8, 1, 1024),
         rules_file=rules,
-        rules_topic=env.get("PAODAN_RULES_TOPIC") or "paodan.rules",
+        rules_topic=env.get("PAODAN_RULES_TOPIC") or topics.RULES,
         stack_dir=stack_dir,
         data_dir=Path(env.get("PAODAN_DATA_DIR") or stack_dir / "worker"),
         board_host=env.get("PAODAN_BOARD_HOST") or "127.0.0.1",

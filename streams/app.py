@@ -78,7 +78,7 @@ app = App(
     table_cleanup_interval=60.0,
     # Restoring tables reads changelogs of ~2.5 KB records: larger fetches, fewer round trips.
     consumer_max_fetch_size=4 * 1024**2,
-    # Keys and values stay bytes end to end: we decode ourselves (streams.records) so that a malformed
+    # Keys and values stay bytes end to end: we decode ourselves (formats.records) so that a malformed
     # record can be dead-lettered with its original bytes instead of crashing a codec inside Faust.
     key_serializer="raw",
     value_serializer="raw",

@@ -16,7 +16,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from faust.types import TP, Message
 
-from paodan.stack.manager import create_topics
+from formats.topics import create_topics
 from streams.fetches import during
 from streams.partitioner import KeyPartitioner
 from streams.tables import Documents
