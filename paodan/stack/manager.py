@@ -237,9 +237,13 @@ def _start_kafka(svc: Service, settings: Settings) -> None:
 
 
 def _kraft_cluster_id() -> str:
-    # KRaft wants a base64url-encoded 16-byte UUID without padding, as `kafka-storage random-uuid` prints.
+    # KRaft wants a base64url-encoded 16-byte UUID without padding, as `kafka-storage random-uuid` prints;
+    # one starting with "-" would be read by `format -t` as an option (as `random-uuid` also avoids).
     import base64
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cluster_id.startswith("-"):
+            return cluster_id
 
 
 def _start_redis(svc: Service, settings: Settings) -> None:
