@@ -52,10 +52,10 @@ class Settings:
     stream_buffer: int = 4096
     commit_interval_s: float = 1.0
     # The detection agent takes what the consumer has fetched, up to `batch_max` records at a time
-    # (streams/fetches.py): under load each employee's state is then read and written once per batch
+    # (faustkit/fetches.py): under load each employee's state is then read and written once per batch
     # rather than once per event; at low rates a batch is whatever has arrived, with no wait.
     batch_max: int = 10000
-    # Decoded documents each worker table keeps between batches (streams/tables.py; global tables ten
+    # Decoded documents each worker table keeps between batches (faustkit/tables.py; global tables ten
     # times as many). An employee's behaviour state is about 13 KB decoded: 10,000 of them ~130 MB.
     table_cache: int = 10000
     producer_linger_ms: int = 5

@@ -50,7 +50,7 @@ from formats.topics import TEAM_DAYS as TEAM_TOPIC
 from streams import channel_feed, deadletter, media_agent, system_alert, tables
 from streams.app import app, settings
 from streams.directory import directory, lookup
-from streams.fetches import during
+from faustkit.fetches import during
 from streams.processing import (BEHAVIOUR_TOPICS, chat_contact, chat_notices, decode_behaviour, detect_chat,
                                 process_behaviour, process_team)
 from streams.rules_state import current_rules

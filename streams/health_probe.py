@@ -15,6 +15,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 from config.health import HealthSettings, load_health
 from config.settings import Settings
+from faustkit.kafka import cluster_metadata
 from formats import topics
 from streams import health
 from streams.system_alert import SYSTEM_EMPLOYEE
@@ -50,7 +51,7 @@ class Probe:
 
     async def _partitions(self, topic: str) -> list[TopicPartition]:
         if self._cluster is None:  # every topic's metadata, once per snapshot
-            self._cluster = await self._consumer._client.fetch_all_metadata()
+            self._cluster = await cluster_metadata(self._consumer)
         parts = self._cluster.partitions_for_topic(topic) or set()
         return [TopicPartition(topic, p) for p in sorted(parts)]
 

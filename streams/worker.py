@@ -59,7 +59,7 @@ def _collect_less_often() -> None:
 
 
 def run(loglevel: str = "info") -> None:
-    from faust import Worker
+    from faustkit.app import Worker
 
     from streams.app import app, settings
     from streams import archive, detection, directory, media_agent  # noqa: F401 - importing registers the agents
