@@ -41,6 +41,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from config.settings import load
+from formats.topics import MSGAUDIT
 from sinks.clickhouse import ClickHouseArchive
 from sinks.clickhouse.schema import MESSAGES, migrate
 from streams import archive as archive_mod
@@ -75,7 +76,7 @@ def _insert_share(url: str, tag: str, first: int, count: int, batch_size: int, p
         archive_mod.CHAIN = dataclasses.replace(archive_mod.CHAIN, enabled=chained)
     archive = ClickHouseArchive(url)
     now = int(time.time() * 1000)
-    raws = [("wecom.msgaudit", f"emp{i % 500}".encode(), chat(tag, i, now + i))
+    raws = [(MSGAUDIT, f"emp{i % 500}".encode(), chat(tag, i, now + i))
             for i in range(first, first + count)]
     rows = message_rows([(key, value) for _, key, value in raws]) if prebuilt else []
     archive.execute("SELECT 1")  # connected before the clock starts
@@ -189,7 +190,7 @@ def chain_cost_interleaved(base: str, records: int, batch_size: int) -> None:
         chainer = archive_mod.chain.Chainer("bench")
         for n in range(records // batch_size):
             chained = (n % 4) in (1, 2)
-            raws = [("wecom.msgaudit", f"emp{i % 500}".encode(), chat(f"{tag}{int(chained)}", i, now + i))
+            raws = [(MSGAUDIT, f"emp{i % 500}".encode(), chat(f"{tag}{int(chained)}", i, now + i))
                     for i in range(n * batch_size, (n + 1) * batch_size)]
             archive_mod.CHAIN = dataclasses.replace(archive_mod.CHAIN, enabled=chained)
             began = time.perf_counter()
@@ -225,7 +226,7 @@ def _archive_process(topic: str, url: str, group: str, batch_rows: int, ready, g
     """A child process running the archive consumer (streams.archive) on the private topic, as if it
     were `wecom.msgaudit`, into the benchmark's database; the parent ends it."""
     settings = dataclasses.replace(load(), clickhouse=url, offset_reset="earliest", sink_batch_rows=batch_rows)
-    asyncio.run(_StartTogether(settings, group, {topic: "wecom.msgaudit"}, ready, go).run())
+    asyncio.run(_StartTogether(settings, group, {topic: MSGAUDIT}, ready, go).run())
 
 
 async def _raw_consume(kafka: str, topic: str, records: int) -> float:
@@ -308,7 +309,7 @@ async def _produce(kafka: str, tag: str, rate: int, seconds: float, sent: dict[i
             now_ms = int(time.time() * 1000)
             while i < due:
                 sent[i] = time.monotonic()
-                await producer.send("wecom.msgaudit", key=f"emp{i % 500}".encode(), value=chat(tag, i, now_ms))
+                await producer.send(MSGAUDIT, key=f"emp{i % 500}".encode(), value=chat(tag, i, now_ms))
                 i += 1
             await asyncio.sleep(0.005)
         await producer.flush()

@@ -29,9 +29,10 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
 from config.settings import load
+from formats.topics import ALERTS, MSGAUDIT
 from tests.live import Consumer, Worker, delete_app_topics, unique
 
-TOPIC = "wecom.msgaudit"
+TOPIC = MSGAUDIT
 NORMAL = ["您好，请问有什么可以帮您？", "这款今天有满减活动，官方旗舰店下单就行。", "明天下午三点前可以送到。",
           "收到，稍后给您发电子发票。", "这个型号库存还有 12 件。"]
 DIVERSION = ["你去拼多多下单便宜两百", "加我私人微信，私下交易", "直接转我账上就行"]
@@ -134,7 +135,7 @@ async def worker_rate(bootstrap: str, group: str, start, end, since: float, time
 async def latency(settings, rate: float, seconds: float) -> list[float]:
     # Enough employees that no alert reaches its evidence cap (50) within the phase.
     employees = [unique("lat_") for _ in range(max(50, int(rate * seconds // 20)))]
-    alerts = await Consumer(settings.kafka, "paodan.alerts").start()
+    alerts = await Consumer(settings.kafka, ALERTS).start()
     sent: dict[str, float] = {}
     arrivals: dict[str, float] = {}
 

@@ -58,6 +58,8 @@ from bench.bench_e2e import commit_positions, committed
 from bench.bench_worker import TOPICS, end_offsets
 from config.rules import load_rules
 from config.settings import load
+from formats.topics import ALERTS, CONTACTS, HR, MSGAUDIT, ORDERS
+from formats.topics import internal as internal_topics
 from ingest import simulator
 from tests.live import Consumer, Worker, delete_app_topics
 
@@ -75,7 +77,7 @@ def company(seed: int, size: int, count: int, prefix: str) -> list[tuple[str, by
     out = []
     n = 0
     for topic, key, value in simulator.records(world):
-        if topic == "wecom.msgaudit" and value.get("from") == key and value.get("msgtype") == "text":
+        if topic == MSGAUDIT and value.get("from") == key and value.get("msgtype") == "text":
             n += 1
             if n % 60 == 0:
                 value["text"] = {"content": simulator.DIVERSION_LINES[n // 60 % len(simulator.DIVERSION_LINES)]}
@@ -89,7 +91,7 @@ def poison_pill(prefix: str) -> tuple[str, None, bytes]:
     value = {"msgid": f"poison-{prefix}", "action": "send", "from": "p" * 600_000, "tolist": ["wmX"],
              "roomid": "", "msgtime": START_MS, "msgtype": "text", "text": {"content": "去拼多多下单"},
              "corpid": "ww", "seq": 1}
-    return ("wecom.msgaudit", None, orjson.dumps(value))
+    return (MSGAUDIT, None, orjson.dumps(value))
 
 
 def malformed(n: int, prefix: str) -> list[tuple[str, bytes, bytes]]:
@@ -97,19 +99,19 @@ def malformed(n: int, prefix: str) -> list[tuple[str, bytes, bytes]]:
     wrong type, negative amounts, unknown events and types, leaves ending before they start."""
     emp = f"{prefix}bad"
     kinds = [
-        ("wecom.msgaudit", b"{not json"),
-        ("wecom.msgaudit", b"\xff\xfe" + os.urandom(64)),
-        ("wecom.msgaudit", b"[1, 2, 3]"),
-        ("wecom.msgaudit", orjson.dumps({"msgid": "x", "action": "shout", "from": emp, "msgtime": START_MS})),
-        ("wecom.msgaudit", orjson.dumps({"action": "send", "from": emp, "msgtime": -5, "msgtype": "text"})),
-        ("wecom.contacts", orjson.dumps({"ChangeType": "explode", "UserID": emp, "CreateTime": 1})),
-        ("wecom.contacts", b"null"),
-        ("crm.orders", orjson.dumps({"order_id": "SO-x", "event": "created", "ts": START_MS, "employee_id": emp,
+        (MSGAUDIT, b"{not json"),
+        (MSGAUDIT, b"\xff\xfe" + os.urandom(64)),
+        (MSGAUDIT, b"[1, 2, 3]"),
+        (MSGAUDIT, orjson.dumps({"msgid": "x", "action": "shout", "from": emp, "msgtime": START_MS})),
+        (MSGAUDIT, orjson.dumps({"action": "send", "from": emp, "msgtime": -5, "msgtype": "text"})),
+        (CONTACTS, orjson.dumps({"ChangeType": "explode", "UserID": emp, "CreateTime": 1})),
+        (CONTACTS, b"null"),
+        (ORDERS, orjson.dumps({"order_id": "SO-x", "event": "created", "ts": START_MS, "employee_id": emp,
                                      "customer_id": "c", "amount": "-500.00", "currency": "CNY"})),
-        ("crm.orders", orjson.dumps({"order_id": "SO-y", "event": "vanished", "ts": START_MS, "employee_id": emp})),
-        ("hr.events", orjson.dumps({"type": "leave", "ts": START_MS, "employee_id": emp, "start": START_MS,
+        (ORDERS, orjson.dumps({"order_id": "SO-y", "event": "vanished", "ts": START_MS, "employee_id": emp})),
+        (HR, orjson.dumps({"type": "leave", "ts": START_MS, "employee_id": emp, "start": START_MS,
                                     "end": START_MS - 3_600_000})),
-        ("hr.events", orjson.dumps({"type": "teleport", "ts": START_MS, "employee_id": emp})),
+        (HR, orjson.dumps({"type": "teleport", "ts": START_MS, "employee_id": emp})),
     ]
     out = []
     for i in range(n):
@@ -250,7 +252,7 @@ async def settled(bootstrap: str, app_id: str, start: dict[TopicPartition, int],
     """`caught_up` on the input topics, then on the worker's internal topics (the notices and team
     days it sends itself) until what it sent there is committed too; return when (time.monotonic())."""
     done = await caught_up(bootstrap, app_id, start, end, timeout)
-    internal = (f"{app_id}-behaviour-notices", f"{app_id}-team-days")
+    internal = tuple(internal_topics(app_id).values())
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         there = await ends(bootstrap, internal)
@@ -356,9 +358,9 @@ async def phase_poison(settings, worker: Worker, alerts: Drain, args, tag: str, 
     done = await settled(settings.kafka, worker.app_id, start, await end_offsets(settings.kafka))
     bodies = await alerts_until_quiet(alerts, (prefix,))
     mine = [b for b in bodies if b["employee_id"].startswith(prefix)]
-    system = [b for b in bodies if b["rule"] == "system.poison_record" and "wecom.msgaudit" in b["evidence"][0]["topic"]]
+    system = [b for b in bodies if b["rule"] == "system.poison_record" and MSGAUDIT in b["evidence"][0]["topic"]]
     lines = worker.log().splitlines()
-    first = next((log_time(ln) for ln in lines if "(attempt 1)" in ln and "wecom.msgaudit" in ln), None)
+    first = next((log_time(ln) for ln in lines if "(attempt 1)" in ln and MSGAUDIT in ln), None)
     lettered = [log_time(ln) for ln in lines if "dead-lettered wecom.msgaudit" in ln and "detection failed twice" in ln]
     lost, extra, different = compare(final(mine), want)
     return {"records": len(records), "expected": len(want), "raised": len(final(mine)), "lost": lost, "extra": extra,
@@ -465,7 +467,7 @@ async def run(args) -> None:
         worker = Worker(Path(args.keep or tmp), app_id=app_id, name="faults",
                         env={"PAODAN_OFFSET_RESET": "earliest"})
         await position_groups(settings.kafka, app_id)
-        alerts = await Drain(settings.kafka, "paodan.alerts").start()
+        alerts = await Drain(settings.kafka, ALERTS).start()
         worker.start(timeout=180)
         try:
             print(f"worker {app_id} ready; RSS %.0f MB, %.0f MB with its archive processes" % rss_mb(worker.proc.pid))

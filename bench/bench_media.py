@@ -134,6 +134,7 @@ async def live(rate: float, seconds: float, share: float, rng: random.Random) ->
 
     from bench.bench_e2e import DIVERSION, NORMAL, TOPIC, pct, record
     from config.settings import load
+    from formats.topics import ALERTS
     from ingest.media.store import MediaStore
     from tests.live import Consumer, Worker, delete_app_topics, unique
 
@@ -149,7 +150,7 @@ async def live(rate: float, seconds: float, share: float, rng: random.Random) ->
         md5s.append(store.put(tmp / "src"))
     weights = [1 / (k + 1) for k in range(len(md5s))]
     worker = Worker(tmp, env={"PAODAN_MEDIA": str(store.root)}).start()
-    alerts = await Consumer(settings.kafka, "paodan.alerts").start()
+    alerts = await Consumer(settings.kafka, ALERTS).start()
     producer = AIOKafkaProducer(bootstrap_servers=settings.kafka, acks="all", linger_ms=settings.producer_linger_ms)
     await producer.start()
     try:

@@ -24,6 +24,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from formats.topics import MSGAUDIT
 from ingest import simulator
 
 REPO = Path(__file__).resolve().parent.parent
@@ -134,7 +135,7 @@ def content_share(path: Path) -> None:
     with path.open("rb") as fh:
         for line in fh:
             env = orjson.loads(line)
-            if env["topic"] == "wecom.msgaudit":
+            if env["topic"] == MSGAUDIT:
                 chats.append((env.get("key") or "", orjson.dumps(env["value"])))
     state: dict[str, dict] = {}
     alerts = 0

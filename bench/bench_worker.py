@@ -31,10 +31,11 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from bench.bench_e2e import commit_positions, worker_rate
 from config.settings import load
+from formats.topics import CONTACTS, HR, MSGAUDIT, ORDERS
 from ingest import simulator
 from tests.live import Worker, delete_app_topics
 
-TOPICS = ("wecom.msgaudit", "wecom.contacts", "crm.orders", "hr.events")
+TOPICS = (MSGAUDIT, CONTACTS, ORDERS, HR)
 
 
 async def end_offsets(bootstrap: str) -> dict[TopicPartition, int]:

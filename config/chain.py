@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from config.settings import REPO_ROOT, SettingsError
+from formats import topics
 
 
 @dataclass(frozen=True)
@@ -23,7 +24,7 @@ class ChainSettings:
     # Every checkpoint, one signed JSON object a line (appended by each archive process).
     checkpoint_file: Path = REPO_ROOT / ".stack" / "chain" / "checkpoints.jsonl"
     # Compacted topic: the latest checkpoint of every chain (keyed by the chain).
-    checkpoint_topic: str = "paodan.archive.chain"
+    checkpoint_topic: str = topics.CHAIN
 
     @property
     def public_key_file(self) -> Path:
@@ -36,7 +37,7 @@ def load_chain(env: dict[str, str] | None = None) -> ChainSettings:
     flag = (env.get("PAODAN_ARCHIVE_CHAIN") or "1").strip().lower()
     if flag not in ("1", "0", "true", "false", "on", "off"):
         raise SettingsError(f"PAODAN_ARCHIVE_CHAIN={flag!r}: expected 1 or 0")
-    topic = env.get("PAODAN_CHAIN_TOPIC") or "paodan.archive.chain"
+    topic = env.get("PAODAN_CHAIN_TOPIC") or topics.CHAIN
     return ChainSettings(
         enabled=flag in ("1", "true", "on"),
         key_file=Path(env.get("PAODAN_CHAIN_KEY") or stack_dir / "chain-key.pem"),

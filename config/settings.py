@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlparse
 
+from formats import topics
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 CONFIG_DIR = Path(__file__).resolve().parent
 
@@ -35,7 +37,7 @@ class Settings:
     partitions: int = 8
     rules_file: Path = CONFIG_DIR / "rules.yaml"
     # Compacted topic of published rules bundles (`paodan rules publish`); every worker follows it.
-    rules_topic: str = "paodan.rules"
+    rules_topic: str = topics.RULES
     stack_dir: Path = REPO_ROOT / ".stack"
     data_dir: Path = REPO_ROOT / ".stack" / "worker"
     board_host: str = "127.0.0.1"
@@ -50,10 +52,10 @@ class Settings:
     stream_buffer: int = 4096
     commit_interval_s: float = 1.0
     # The detection agent takes what the consumer has fetched, up to `batch_max` records at a time
-    # (streams/fetches.py): under load each employee's state is then read and written once per batch
+    # (faustkit/fetches.py): under load each employee's state is then read and written once per batch
     # rather than once per event; at low rates a batch is whatever has arrived, with no wait.
     batch_max: int = 10000
-    # Decoded documents each worker table keeps between batches (streams/tables.py; global tables ten
+    # Decoded documents each worker table keeps between batches (faustkit/tables.py; global tables ten
     # times as many). An employee's behaviour state is about 13 KB decoded: 10,000 of them ~130 MB.
     table_cache: int = 10000
     producer_linger_ms: int = 5
@@ -152,7 +154,7 @@ def load(env: dict[str, str] | None = None) -> Settings:
         app_id=env.get("PAODAN_APP_ID") or "paodan",
         partitions=_int(env, "PAODAN_PARTITIONS", 8, 1, 1024),
         rules_file=rules,
-        rules_topic=env.get("PAODAN_RULES_TOPIC") or "paodan.rules",
+        rules_topic=env.get("PAODAN_RULES_TOPIC") or topics.RULES,
         stack_dir=stack_dir,
         data_dir=Path(env.get("PAODAN_DATA_DIR") or stack_dir / "worker"),
         board_host=env.get("PAODAN_BOARD_HOST") or "127.0.0.1",

@@ -16,17 +16,6 @@ from config.settings import SettingsError, _int
 _TOKEN_RE = re.compile(r"^[A-Za-z0-9]{1,32}$")
 AES_KEY_RE = re.compile(r"^[A-Za-z0-9]{43}$")  # the console's EncodingAESKey
 
-# Where the callback receiver routes each decrypted event (CONTRACT.md §1 plus extensions).
-CONTACTS_TOPIC = "wecom.contacts"
-EVENT_TOPICS = {
-    "change_external_contact": CONTACTS_TOPIC,
-    "change_external_chat": "wecom.events.external_chat",
-    "change_external_tag": "wecom.events.external_tag",
-    "msgaudit_notify": "wecom.events.msgaudit_notify",
-    "sys_approval_change": "wecom.events.approval",
-}
-
-
 @dataclass(frozen=True)
 class IngestSettings:
     # WeCom callback credentials (WECOM.md §1); empty when only intake is served.

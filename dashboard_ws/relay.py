@@ -21,10 +21,10 @@ from aiokafka.errors import TopicAlreadyExistsError
 from redis.exceptions import ResponseError
 
 from config.settings import Settings
+from formats.topics import ALERT_ACTIONS as TOPIC
 from sinks.redis_live import OUTBOX, LiveAlerts
 
 log = logging.getLogger("paodan.board.relay")
-TOPIC = "paodan.alert_actions"
 GROUP = "kafka-relay"
 
 

@@ -30,8 +30,8 @@ from config.behaviour_rules import CommissionRule
 from detectors.context import Ctx, short
 from detectors.events import OrderEvent
 from detectors.hygiene import Signal
+from formats.topics import ORDERS as TOPIC
 
-TOPIC = "crm.orders"
 SPLIT_DAYS = 60  # payment terms of weeks: a split is still joined when its last part is paid
 
 

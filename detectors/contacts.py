@@ -17,8 +17,8 @@ from detectors.context import Ctx
 from detectors.events import ContactEvent
 from detectors.hygiene import Signal
 from detectors.windows import DAY_MS, HOUR_MS, bump
+from formats.topics import CONTACTS as TOPIC
 
-TOPIC = "wecom.contacts"
 TRANSFER_SOURCE = "DELETE_BY_TRANSFER"
 RECENT_DELETIONS = 30
 

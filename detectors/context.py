@@ -16,11 +16,10 @@ from config.behaviour_rules import (CommissionRule, ContactsRule, ConversionRule
                                     FollowupRule, HrRule, HygieneRule, OrdersRule, RiskRule, WindowsRule)
 from detectors.hygiene import Signal
 from detectors.windows import DEFAULT_TZ, day_window, local_day
-
 # Internal topics by their logical names (streams/detection.py maps them to the application's own
 # topics; replay routes them in memory).
-TEAM_TOPIC = "paodan.team-days"       # keyed by team: an employee's closed-day summary
-NOTICE_TOPIC = "paodan.behaviour"     # keyed by employee: notices and peer signals for that employee
+from formats.topics import NOTICES as NOTICE_TOPIC  # noqa: F401 - detectors address their messages by these
+from formats.topics import TEAM_DAYS as TEAM_TOPIC  # noqa: F401
 
 
 @dataclass(frozen=True)

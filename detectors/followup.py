@@ -36,8 +36,8 @@ from detectors.hr import on_leave, on_leave_chat
 from detectors.hygiene import Signal
 from detectors.windows import (DAY_MS, HOUR_MS, active_days, bump, day_start, day_window, get,
                                is_working_day, working_ms_between)
+from formats.topics import MSGAUDIT as TOPIC
 
-TOPIC = "wecom.msgaudit"
 MAX_PENDING = 30
 MAX_REPLIES = 40   # reply delays kept per day (the longest)
 

@@ -18,8 +18,8 @@ from detectors.context import NOTICE_TOPIC, Ctx
 from detectors.events import HrEvent
 from detectors.hygiene import Signal
 from detectors.windows import DAY_MS, bump, day_start, day_window, get, total
+from formats.topics import HR as TOPIC
 
-TOPIC = "hr.events"
 MAX_LEAVES = 20
 
 

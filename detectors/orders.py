@@ -33,8 +33,8 @@ from detectors.followup import APPROVED, CLOSED, PAID
 from detectors.hr import check_leave_sales, on_leave_at
 from detectors.hygiene import Signal
 from detectors.windows import active_days, bump, get
+from formats.topics import ORDERS as TOPIC
 
-TOPIC = "crm.orders"
 MAX_OPEN = 40
 
 

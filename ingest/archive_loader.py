@@ -36,10 +36,11 @@ import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.partitioner import DefaultPartitioner
 
-from streams.records import RecordError, dead_letter, loads_object
+from formats.deadletter import dead_letter
+from formats.records import RecordError, loads_object
+from formats.topics import DEADLETTER, HR
+from formats.topics import MSGAUDIT as TOPIC
 
-TOPIC = "wecom.msgaudit"
-DEADLETTER = "paodan.deadletter"
 LOADER_HEADER = "paodan-loader"
 SEQ_HEADER = "paodan-seq"
 EXTERNAL_PREFIXES = ("wo", "wm", "wb")  # external contacts and robots (WECOM.md §3): a fallback only
@@ -69,14 +70,14 @@ class Directory:
             self.employees.add(event["employee_id"])
 
     @classmethod
-    async def from_kafka(cls, bootstrap: str, topic: str = "hr.events",
+    async def from_kafka(cls, bootstrap: str, topic: str = HR,
                          timeout_s: float = 120.0) -> tuple["Directory", dict[int, int]]:
         """The directory as `topic` holds it now, and the offsets where it ended (for `follow`)."""
         directory = cls()
         ends = await scan_topic(bootstrap, topic, None, lambda msg: directory.add_hr_event(msg.value), timeout_s)
         return directory, ends
 
-    async def follow(self, bootstrap: str, start: dict[int, int], topic: str = "hr.events") -> None:
+    async def follow(self, bootstrap: str, start: dict[int, int], topic: str = HR) -> None:
         """Keep adding employees from `topic` after `start` (a long `--follow` load meets new hires)."""
         consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False)
         try:
@@ -91,7 +92,7 @@ class Directory:
 
 def check_record(record: dict) -> None:
     """The loader's share of validation: a chat-archive record with what keying needs. The worker
-    checks the rest (streams.records) and dead-letters what it cannot use."""
+    checks the rest (formats.records) and dead-letters what it cannot use."""
     msgid, action = record.get("msgid"), record.get("action")
     if not isinstance(msgid, str) or not msgid:
         raise RecordError("missing field 'msgid'")

@@ -9,7 +9,7 @@ within ±window of our clock, body under the cap, signature (constant time) — 
 decrypted — nonce not seen before in the window, ciphertext decrypts to our corpid. A refusal is a
 4xx with a short reason, is logged without secrets or query string, and produces nothing.
 
-A decrypted event is routed by its `Event` (config.wecom.EVENT_TOPICS): `change_external_contact` to
+A decrypted event is routed by its `Event` (formats.topics.EVENT_TOPICS): `change_external_contact` to
 `wecom.contacts` keyed by `UserID` (CONTRACT.md §3), the other 客户联系/archive/approval events to
 `wecom.events.*`. The answer is 200 only after Kafka acknowledged (acks=all, idempotent producer),
 503 when it did not, so WeCom's retries cover a broker outage; a retry of an event already produced is
@@ -31,16 +31,16 @@ from typing import Any, Awaitable, Callable
 import orjson
 from aiohttp import web
 
-from config.wecom import CONTACTS_TOPIC, EVENT_TOPICS, IngestSettings
+from config.wecom import IngestSettings
+from formats.deadletter import dead_letter
+from formats.topics import CALLBACK_SOURCE, CONTACTS, DEADLETTER, EVENT_TOPICS
 from ingest import intake, wecom_xml
 from ingest.httpbody import Refused, read_body, refusal
 from ingest.producer import BrokerUnavailable, Producer, Record
 from ingest.wecom_crypto import CryptoError, WecomCrypto
-from streams.records import dead_letter
 
 log = logging.getLogger("paodan.ingest")
 
-DEADLETTER_TOPIC = "paodan.deadletter"
 DEDUP_HEADER = "paodan-dedup"
 
 
@@ -122,7 +122,7 @@ def route(event: dict[str, Any]) -> tuple[str, str]:
     if topic is None:
         raise ValueError(f"no topic for MsgType={event.get('MsgType')!r} Event={name!r}")
     corp = _dig(event, "ToUserName")
-    if topic == CONTACTS_TOPIC:
+    if topic == CONTACTS:
         key = _dig(event, "UserID")
         if not key:
             raise ValueError("change_external_contact without UserID")
@@ -217,8 +217,8 @@ class CallbackReceiver:
             record = Record(topic, key.encode(), orjson.dumps(event), headers)
         except ValueError as exc:
             log.warning("authentic event without a route, dead-lettered: %s", exc)
-            value = dead_letter("wecom.callback", None, None, str(exc), plaintext)
-            record = Record(DEADLETTER_TOPIC, None, orjson.dumps(value), headers)
+            value = dead_letter(CALLBACK_SOURCE, None, None, str(exc), plaintext)
+            record = Record(DEADLETTER, None, orjson.dumps(value), headers)
         await self.producer.send_all([record])
 
 

@@ -21,6 +21,8 @@ from typing import Any
 
 import orjson
 
+from formats.topics import CONTACTS, HR, MSGAUDIT
+
 ADDED = ("add_external_contact", "add_half_external_contact")
 REMOVED = ("del_external_contact", "del_follow_user")
 
@@ -146,7 +148,7 @@ async def collect(kafka: str, since_ms: int = 0) -> Coverage:
         if (v := parsed(msg)) is not None:
             cov.add_contact(v)
 
-    await scan_topic(kafka, "hr.events", None, on_hr, timeout_s=300)
-    await asyncio.gather(scan_topic(kafka, "wecom.msgaudit", None, on_message, timeout_s=600),
-                         scan_topic(kafka, "wecom.contacts", None, on_contact, timeout_s=300))
+    await scan_topic(kafka, HR, None, on_hr, timeout_s=300)
+    await asyncio.gather(scan_topic(kafka, MSGAUDIT, None, on_message, timeout_s=600),
+                         scan_topic(kafka, CONTACTS, None, on_contact, timeout_s=300))
     return cov

@@ -24,7 +24,7 @@ import orjson
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import padding
 
-from streams.records import RecordError
+from formats.records import RecordError
 
 
 class DecryptCommandError(RuntimeError):

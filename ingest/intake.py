@@ -26,11 +26,12 @@ from jsonschema import Draft202012Validator
 
 from config.settings import CONFIG_DIR
 from config.wecom import IngestSettings
+from formats.topics import HR, ORDERS
 from ingest.httpbody import Refused, read_body, refusal
 from ingest.producer import BrokerUnavailable, Producer, Record
 
 SCHEMA_DIR = CONFIG_DIR / "schemas"
-ENDPOINTS = {"/orders": ("crm.orders", "order.schema.json"), "/hr": ("hr.events", "hr_event.schema.json")}
+ENDPOINTS = {"/orders": (ORDERS, "order.schema.json"), "/hr": (HR, "hr_event.schema.json")}
 MAX_BATCH = 10_000
 
 

@@ -29,6 +29,7 @@ from typing import Iterator
 
 import orjson
 
+from formats.topics import CONTACTS, HR, MSGAUDIT, ORDERS
 from ingest import scenarios
 
 CORPID = "wwpaodan0000000001"
@@ -145,7 +146,7 @@ def build(seed: int = 7, size: int = 40, start_ms: int = 1_764_172_800_000, days
 def chat(world: World, e: Employee, customer: str, ts: int, outbound: bool, text: str) -> tuple:
     n = world.next_seq()
     sender, to = (e.userid, customer) if outbound else (customer, e.userid)
-    return ("wecom.msgaudit", e.userid, {
+    return (MSGAUDIT, e.userid, {
         "msgid": f"sim{world.prefix}{world.seed}-{n:08d}_external", "action": "send", "from": sender,
         "tolist": [to], "roomid": "", "msgtime": ts, "msgtype": "text", "text": {"content": text},
         "corpid": CORPID, "seq": n})
@@ -156,11 +157,11 @@ def contact(e: Employee, customer: str, ts: int, change: str, **extra) -> tuple:
              "Event": "change_external_contact", "ChangeType": change, "UserID": e.userid,
              "ExternalUserID": customer}
     value.update(extra)
-    return ("wecom.contacts", e.userid, value)
+    return (CONTACTS, e.userid, value)
 
 
 def hr(e: Employee, kind: str, ts: int, **fields) -> tuple:
-    return ("hr.events", e.userid, {"type": kind, "ts": ts, "employee_id": e.userid, **fields})
+    return (HR, e.userid, {"type": kind, "ts": ts, "employee_id": e.userid, **fields})
 
 
 def order(e: Employee, oid: str, event: str, ts: int, customer: str, amount: float, *, complete: bool = True,
@@ -168,7 +169,7 @@ def order(e: Employee, oid: str, event: str, ts: int, customer: str, amount: flo
     details = {"name": "王女士", "phone": "13800000000", "address": "上海市浦东新区世纪大道 100 号"}
     if not complete:
         details = {"name": "王女士", "phone": "", "address": ""}
-    return ("crm.orders", e.userid, {
+    return (ORDERS, e.userid, {
         "order_id": oid, "event": event, "ts": ts, "employee_id": e.userid, "customer_id": customer,
         "amount": f"{amount:.2f}", "currency": "CNY", "store_id": e.branch, "customer": details,
         "approver_id": approver, "commission": None if commission is None else f"{commission:.2f}",

@@ -11,12 +11,12 @@ import logging
 import time
 
 from config.settings import Settings
+from formats import topics
 from metrics.exposition import Registry
 
 log = logging.getLogger(__name__)
 
-TOPICS = ("wecom.msgaudit", "wecom.contacts", "crm.orders", "hr.events", "paodan.alerts", "paodan.alert_actions",
-          "paodan.deadletter")
+TOPICS = (*topics.INPUTS, topics.ALERTS, topics.ALERT_ACTIONS, topics.DEADLETTER)
 
 
 class PipelineMetrics:
@@ -65,7 +65,7 @@ class PipelineMetrics:
             family.clear()
         for topic, n in ends.items():
             self.records.set(n, topic=topic)
-        self.deadletters.set(ends.get("paodan.deadletter", 0))
+        self.deadletters.set(ends.get(topics.DEADLETTER, 0))
         for (group, topic), n in lag.items():
             self.lag.set(n, group=group, topic=topic)
         self.up.set(1, source="kafka")

@@ -30,6 +30,7 @@ from zoneinfo import ZoneInfo
 
 import orjson
 
+from formats.topics import HR, MSGAUDIT, ORDERS
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # the CLI builds its parsers without loading the detectors
@@ -74,13 +75,13 @@ class Norms:
         if not isinstance(value, dict):
             return
         topic = env.get("topic")
-        ts = value.get("ts") if topic != "wecom.msgaudit" else value.get("msgtime")
-        if isinstance(ts, int) and topic != "hr.events":  # the directory's records may predate the period
+        ts = value.get("ts") if topic != MSGAUDIT else value.get("msgtime")
+        if isinstance(ts, int) and topic != HR:  # the directory's records may predate the period
             self.first_ts = ts if self.first_ts is None else min(self.first_ts, ts)
             self.last_ts = ts if self.last_ts is None else max(self.last_ts, ts)
-        if topic == "hr.events" and value.get("type") == "employee" and value.get("employee_id"):
+        if topic == HR and value.get("type") == "employee" and value.get("employee_id"):
             self.tz[value["employee_id"]] = value.get("timezone") or "Asia/Shanghai"
-        elif topic == "crm.orders":
+        elif topic == ORDERS:
             self._order(value)
 
     def _order(self, v: dict) -> None:

@@ -30,6 +30,7 @@ from pathlib import Path
 import orjson
 
 from detectors import channels
+from formats.topics import HR, MSGAUDIT
 
 KEYS = {channels.CONFIRMED: "own_channels", channels.PROPOSED: "proposed_channels",
         channels.REJECTED: "rejected_channels"}
@@ -47,8 +48,8 @@ def decisions(rules) -> dict[str, str]:
 def aggregate(paths: list[str], rules, err=sys.stderr) -> dict:
     """The channel aggregate over replay files: one row per employee and local day they sent on."""
     from detectors.content.pipeline import analyse
+    from formats.records import RecordError, decode_msgaudit, loads_object
     from streams.processing import decode_behaviour
-    from streams.records import RecordError, decode_msgaudit, loads_object
 
     directory: dict[str, dict] = {}
     days: dict[tuple[str, int], list] = {}  # (employee, day) -> [team, targets, example]
@@ -60,12 +61,12 @@ def aggregate(paths: list[str], rules, err=sys.stderr) -> dict:
                 try:
                     env = loads_object(raw)
                     topic, key, value = env.get("topic"), env.get("key"), env.get("value")
-                    if topic == "hr.events":
+                    if topic == HR:
                         emp, _, upsert = decode_behaviour(topic, key, value)
                         if upsert is not None:
                             directory[emp] = upsert
                         continue
-                    if topic != "wecom.msgaudit":
+                    if topic != MSGAUDIT:
                         continue
                     record, msg = decode_msgaudit(key, value)
                 except RecordError as exc:

@@ -351,6 +351,7 @@ def _recorded_token(settings, role: str) -> str:
 
 
 def _stop_demo(procs: dict, settings, app_id: str, stack_down: bool) -> None:
+    from formats import topics
     from paodan.stack import manager
 
     print("\nstopping the demo…", flush=True)
@@ -365,7 +366,7 @@ def _stop_demo(procs: dict, settings, app_id: str, stack_down: bool) -> None:
     if stack_down:
         manager.down(settings)
     else:
-        manager.delete_topics(settings, prefix=app_id + "-")
+        topics.delete_topics(settings, prefix=app_id + "-")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,4 +1,5 @@
-"""The Faust application: one consumer group, settings from config/, RocksDB-backed tables.
+"""The worker's Faust application (faustkit.App): one consumer group, settings from config/,
+RocksDB-backed tables.
 
 Importing this module builds the app from the environment (config.settings). Agents register
 themselves on import of their modules; `streams.worker.run()` imports them all and starts the worker.
@@ -6,49 +7,11 @@ themselves on import of their modules; `streams.worker.run()` imports them all a
 
 from __future__ import annotations
 
-import logging
-import os
-import threading
-
-import faust
-
 from config import settings as settings_mod
-from streams.fetches import Fetches, Transport
+from faustkit.app import App
 from streams.partitioner import KeyPartitioner
 
 settings = settings_mod.load()
-
-
-class App(faust.App):
-    """Faust's app, whose consumer hands the detection agent its records a fetch at a time
-    (streams/fetches.py); everything else as in Faust."""
-
-    def __init__(self, *args, batch_max: int, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        self.fetches = Fetches(self, batch_max)
-        self.exit_on_crash = False  # streams.worker.run sets it
-
-    def _new_transport(self) -> Transport:
-        return Transport(self.conf.broker_consumer, self)
-
-    async def crash(self, reason: BaseException) -> None:
-        """Crash as Faust does, but make sure the process then ends, non-zero: Faust's stop can wait
-        forever on a producer or consumer that is stuck, and a supervisor restarts only a process
-        that has exited. Only in `paodan worker` (`exit_on_crash`), not where the app is a library."""
-        if self.exit_on_crash:
-            threading.Thread(target=_exit_after, args=(CRASH_GRACE_S,), name="crash-exit", daemon=True).start()
-        await super().crash(reason)
-
-
-# Long enough for a clean stop to flush logs and close the consumer, short enough for a quick restart.
-CRASH_GRACE_S = 10.0
-
-
-def _exit_after(seconds: float) -> None:
-    threading.Event().wait(seconds)
-    logging.getLogger(__name__).critical("the worker crashed and did not stop within %.0f s; exiting", seconds)
-    logging.shutdown()
-    os._exit(70)  # EX_SOFTWARE
 
 
 app = App(
@@ -78,7 +41,7 @@ app = App(
     table_cleanup_interval=60.0,
     # Restoring tables reads changelogs of ~2.5 KB records: larger fetches, fewer round trips.
     consumer_max_fetch_size=4 * 1024**2,
-    # Keys and values stay bytes end to end: we decode ourselves (streams.records) so that a malformed
+    # Keys and values stay bytes end to end: we decode ourselves (formats.records) so that a malformed
     # record can be dead-lettered with its original bytes instead of crashing a codec inside Faust.
     key_serializer="raw",
     value_serializer="raw",

@@ -54,7 +54,7 @@ from sinks.clickhouse.writer import ensure_schema_once, write_alert_changes
 from sinks.retry import until_written
 from streams import live, topics
 from streams.app import app, settings
-from streams.records import (RecordError, decode_contact, decode_hr, decode_order, hr_event, loads_object,
+from formats.records import (RecordError, decode_contact, decode_hr, decode_order, hr_event, loads_object,
                              message_text)
 
 log = logging.getLogger(__name__)

@@ -13,7 +13,7 @@ What is found, and how:
 Rows not in any chain (archived before the chain existed, or written outside the archive consumer, such
 as the audit rows of `view_content`) are counted, not judged.
 
-Lives in streams/ because it rebuilds rows with the archive consumer's builders (streams.records).
+Lives in streams/ because it rebuilds rows with the archive consumer's builders (formats.records).
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from sinks.chain_checkpoints import chain_name, cp_chain, signature_ok
 from sinks.clickhouse import alert_state
 from sinks.clickhouse.rows import contact_row, hr_row, message_row, order_row
 from sinks.clickhouse.schema import ALERTS, ARCHIVE_CHAIN
-from streams.records import message_text
+from formats.records import message_text
 
 # Rows are read back from a little before --since: a row is stamped just before its batch's blocks.
 SINCE_MARGIN_S = 3600

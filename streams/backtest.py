@@ -27,6 +27,7 @@ from typing import IO, Any, Callable, Iterator
 import orjson
 
 from config.rules import Rules
+from formats.topics import CONTACTS, HR, MSGAUDIT, ORDERS
 from sinks.clickhouse.connection import Archive
 from sinks.clickhouse.rows import day
 from sinks.history import is_internal
@@ -34,14 +35,14 @@ from streams.replay import Replay
 
 # (topic, query of (ts, key-or-'', raw) for one day, in event-time order, one row per natural id)
 _DAY_QUERIES = (
-    ("hr.events", "SELECT ts, employee_id, raw FROM {db}.hr_events WHERE event_date = %(d)s "
+    (HR, "SELECT ts, employee_id, raw FROM {db}.hr_events WHERE event_date = %(d)s "
                   "ORDER BY ts, employee_id, type, record_key LIMIT 1 BY employee_id, ts, type, record_key"),
-    ("wecom.contacts", "SELECT ts, employee_id, raw FROM {db}.contact_events WHERE event_date = %(d)s "
+    (CONTACTS, "SELECT ts, employee_id, raw FROM {db}.contact_events WHERE event_date = %(d)s "
                        "ORDER BY ts, employee_id LIMIT 1 BY employee_id, create_time, change_type, "
                        "external_user_id, corpid"),
-    ("crm.orders", "SELECT ts, employee_id, raw FROM {db}.orders WHERE event_date = %(d)s "
+    (ORDERS, "SELECT ts, employee_id, raw FROM {db}.orders WHERE event_date = %(d)s "
                    "ORDER BY ts, employee_id, order_id, event LIMIT 1 BY employee_id, order_id, event, ts"),
-    ("wecom.msgaudit", "SELECT msgtime, '', raw FROM {db}.messages WHERE msg_date = %(d)s "
+    (MSGAUDIT, "SELECT msgtime, '', raw FROM {db}.messages WHERE msg_date = %(d)s "
                        "ORDER BY msgtime, msgid LIMIT 1 BY msgid"),
 )
 _TOPIC_ORDER = {topic: i for i, (topic, _) in enumerate(_DAY_QUERIES)}  # at equal times: HR first
@@ -68,7 +69,7 @@ def archived_records(archive: Archive, since_ms: int, until_ms: int,
     """(where, replay line) for every archived record of [since, until], in event-time order."""
     db = archive.database
     for employee, raw in archive.execute(DIRECTORY_QUERY.format(db=db), {"t0": since_ms}):
-        yield f"hr_events:{employee}", _envelope("hr.events", employee, raw)
+        yield f"hr_events:{employee}", _envelope(HR, employee, raw)
     first, last = day(since_ms), day(until_ms)
     days = (last - first).days + 1
     for n in range(days):
@@ -79,7 +80,7 @@ def archived_records(archive: Archive, since_ms: int, until_ms: int,
             streams.append([(int(ts), _TOPIC_ORDER[topic], topic, key, raw) for ts, key, raw in rows
                             if since_ms <= int(ts) <= until_ms])
         for ts, _, topic, key, raw in heapq.merge(*streams):
-            if topic == "wecom.msgaudit":
+            if topic == MSGAUDIT:
                 record = orjson.loads(raw)
                 for k in chat_keys(record):
                     yield f"messages:{record.get('msgid')}", _envelope(topic, k, raw)

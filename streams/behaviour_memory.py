@@ -15,7 +15,7 @@ import orjson
 
 from config.rules import Rules
 from detectors.alert import Alert
-from detectors.context import TEAM_TOPIC
+from formats.topics import TEAM_DAYS as TEAM_TOPIC
 from streams.processing import decode_behaviour, process_behaviour, process_team
 
 

@@ -43,21 +43,23 @@ from typing import Awaitable, Callable
 import orjson
 
 from detectors.content.parts import skipped
-from detectors.context import NOTICE_TOPIC, TEAM_TOPIC
+from formats import topics
+from formats.records import RecordError, decode_msgaudit
+from formats.topics import NOTICES as NOTICE_TOPIC
+from formats.topics import TEAM_DAYS as TEAM_TOPIC
 from streams import channel_feed, deadletter, media_agent, system_alert, tables
 from streams.app import app, settings
 from streams.directory import directory, lookup
-from streams.fetches import during
+from faustkit.fetches import during
 from streams.processing import (BEHAVIOUR_TOPICS, chat_contact, chat_notices, decode_behaviour, detect_chat,
                                 process_behaviour, process_team)
-from streams.records import RecordError, decode_msgaudit
 from streams.rules_state import current_rules
 
 log = logging.getLogger(__name__)
-RISK_TOPIC = "paodan.risk"
-ALERT_TOPIC = "paodan.alerts"
+RISK_TOPIC = topics.RISK
+ALERT_TOPIC = topics.ALERTS
 # Logical topic (what detectors and replay call it) → this application's topic.
-INTERNAL = {NOTICE_TOPIC: f"{settings.app_id}-behaviour-notices", TEAM_TOPIC: f"{settings.app_id}-team-days"}
+INTERNAL = topics.internal(settings.app_id)
 LOGICAL = {physical: logical for logical, physical in INTERNAL.items()}
 NOTICES = INTERNAL[NOTICE_TOPIC]
 
@@ -302,7 +304,7 @@ def _payload_employee(message) -> str:
     """The employee a keyless input record belongs to, from its payload ("" when it has none or does
     not decode: then it is dead-lettered as usual)."""
     try:
-        if message.topic == "wecom.msgaudit":
+        if message.topic == topics.MSGAUDIT:
             _, msg = decode_msgaudit(None, message.value)
             return msg.employee_id if msg is not None else ""
         return decode_behaviour(message.topic, None, message.value)[0]
@@ -342,7 +344,7 @@ async def _detect(messages) -> None:
                     await _guarded(batch, message, lambda: _chat(batch, message, rules))
                 elif message.topic == NOTICES and channel_feed.is_notice(message.value):
                     await _guarded(batch, message, lambda: _learned(batch, message, rules))
-                elif message.topic != "wecom.msgaudit":
+                elif message.topic != topics.MSGAUDIT:
                     await _guarded(batch, message, lambda: _behaviour(batch, message, rules))
                 elif (chat := await _guarded(batch, message, lambda: _chat(batch, message, rules))) \
                         not in (None, POISON):

@@ -14,6 +14,7 @@ from typing import Any
 
 from config.health import HealthSettings
 from detectors.alert import SCHEMA_VERSION, alert_id
+from formats.topics import DEADLETTER, MSGAUDIT
 from streams.system_alert import SYSTEM_EMPLOYEE
 
 ARCHIVE_SILENT = "system.archive_silent"
@@ -59,7 +60,7 @@ def _archive_silent(s: Snapshot, cfg: HealthSettings) -> list[dict[str, Any]]:
     since_h = (s.now_ms - last) / HOUR
     left_h = cfg.wecom_keep_h - since_h
     severity = "critical" if left_h < 24 else "high"
-    topic = s.topics.get("msgaudit", "wecom.msgaudit")
+    topic = s.topics.get("msgaudit", MSGAUDIT)
     return [_alert(
         ARCHIVE_SILENT, topic, last, s.now_ms, severity,
         "会话存档已停止 / The chat archive has gone quiet",
@@ -99,14 +100,14 @@ def _deadletters(s: Snapshot, cfg: HealthSettings) -> list[dict[str, Any]]:
         return []
     start = s.now_ms // window * window
     return [_alert(
-        DEADLETTER_SURGE, "paodan.deadletter", start, s.now_ms, "high",
+        DEADLETTER_SURGE, DEADLETTER, start, s.now_ms, "high",
         "死信激增 / A surge of dead letters",
-        f"最近 {cfg.deadletter_window_min:.0f} 分钟有 {s.deadletters_recent} 条记录无法处理并转入 paodan.deadletter"
+        f"最近 {cfg.deadletter_window_min:.0f} 分钟有 {s.deadletters_recent} 条记录无法处理并转入 {DEADLETTER}"
         f"（前一天平均每 {cfg.deadletter_window_min:.0f} 分钟 {usual:.1f} 条）：上游格式可能已变化。 / "
-        f"{s.deadletters_recent} records went to paodan.deadletter in the last {cfg.deadletter_window_min:.0f} "
+        f"{s.deadletters_recent} records went to {DEADLETTER} in the last {cfg.deadletter_window_min:.0f} "
         f"minutes (the day before: {usual:.1f} per {cfg.deadletter_window_min:.0f} minutes); an upstream format "
         "may have changed.",
-        [{"topic": "paodan.deadletter", "id": f"window@{start}"}], min(100.0, float(s.deadletters_recent)))]
+        [{"topic": DEADLETTER, "id": f"window@{start}"}], min(100.0, float(s.deadletters_recent)))]
 
 
 def _stale(s: Snapshot, cfg: HealthSettings) -> list[dict[str, Any]]:

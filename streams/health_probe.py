@@ -15,17 +15,19 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 from config.health import HealthSettings, load_health
 from config.settings import Settings
+from faustkit.kafka import cluster_metadata
+from formats import topics
 from streams import health
 from streams.system_alert import SYSTEM_EMPLOYEE
 
 log = logging.getLogger(__name__)
 
-FEEDS = {"msgaudit": "wecom.msgaudit", "hr": "hr.events", "orders": "crm.orders"}
+FEEDS = {"msgaudit": topics.MSGAUDIT, "hr": topics.HR, "orders": topics.ORDERS}
 
 
 class Probe:
     def __init__(self, settings: Settings, cfg: HealthSettings, feeds: dict[str, str] | None = None,
-                 groups: list[str] | None = None, deadletter_topic: str = "paodan.deadletter"):
+                 groups: list[str] | None = None, deadletter_topic: str = topics.DEADLETTER):
         self.settings, self.cfg = settings, cfg
         self.feeds = feeds or dict(FEEDS)
         self.groups = groups or [settings.app_id, f"{settings.app_id}-archive"]
@@ -49,7 +51,7 @@ class Probe:
 
     async def _partitions(self, topic: str) -> list[TopicPartition]:
         if self._cluster is None:  # every topic's metadata, once per snapshot
-            self._cluster = await self._consumer._client.fetch_all_metadata()
+            self._cluster = await cluster_metadata(self._consumer)
         parts = self._cluster.partitions_for_topic(topic) or set()
         return [TopicPartition(topic, p) for p in sorted(parts)]
 
@@ -116,7 +118,7 @@ class Probe:
         return health.Snapshot(now_ms, last, dict(self.feeds), await self._lag(), recent, day)
 
 
-async def run(settings: Settings, alerts_topic: str = "paodan.alerts", probe: Probe | None = None) -> None:
+async def run(settings: Settings, alerts_topic: str = topics.ALERTS, probe: Probe | None = None) -> None:
     """Check every PAODAN_HEALTH_EVERY seconds and publish what is wrong; never stops on an error."""
     probe = probe or Probe(settings, load_health())
     cfg = probe.cfg

@@ -28,13 +28,13 @@ from aiokafka import AIOKafkaConsumer
 from aiokafka.errors import CommitFailedError, KafkaError
 
 from config.settings import Settings
+from formats.topics import ALERTS as TOPIC
+from formats.topics import RISK as RISK_TOPIC
 from sinks.redis_live import LiveAlerts
 from sinks.redis_risk import LiveRisk
 from sinks.retry import until_written
 
 log = logging.getLogger(__name__)
-TOPIC = "paodan.alerts"
-RISK_TOPIC = "paodan.risk"
 BATCH = 500
 # What each topic's records must carry to be shown on the board.
 REQUIRED = {TOPIC: ("alert_id", "ts"), RISK_TOPIC: ("employee_id", "ts", "score")}

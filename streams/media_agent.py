@@ -29,12 +29,13 @@ from typing import Any, Callable
 import orjson
 
 from config.media_rules import MediaRule
+from formats import topics
 from ingest.media.store import MediaStore
 from streams.app import app, settings
 from streams.media import MediaReader, media_of
 
 log = logging.getLogger(__name__)
-TOPIC = f"{settings.app_id}-media-text"
+TOPIC = topics.media_text(settings.app_id)
 RETRY_FIRST_S, RETRY_MAX_S = 2.0, 60.0  # pauses between looks for a missing file: doubling, capped
 LOG_EVERY_S = 10.0  # at most one log line per problem kind this often (the counts carry the rest)
 

@@ -12,10 +12,11 @@ from config.rules import Rules
 from detectors.content import pipeline as chat_content
 from detectors.alert import Alert
 from detectors.events import ChatMessage
-from streams.records import RecordError, decode_msgaudit
 from detectors import behaviour, chat_notice, peers
 from detectors.context import BehaviourRules, Ctx
-from streams.records import chat_touch, decode_contact, decode_hr, decode_order, hr_event, loads_object
+from formats.records import (RecordError, chat_touch, decode_contact, decode_hr, decode_msgaudit, decode_order,
+                             hr_event, loads_object)
+from formats.topics import CONTACTS, HR, MSGAUDIT, NOTICES, ORDERS
 
 
 def process_msgaudit(key: bytes | str | None, raw: bytes | str | None, state: dict[str, Any] | None,
@@ -45,7 +46,7 @@ def detect_chat(msg: ChatMessage, record: dict[str, Any], state: dict[str, Any] 
 
 # --- behaviour (contacts, orders, HR, chat as contact; detectors/behaviour.py) ----------------------
 
-BEHAVIOUR_TOPICS = ("wecom.msgaudit", "wecom.contacts", "crm.orders", "hr.events", "paodan.behaviour")
+BEHAVIOUR_TOPICS = (MSGAUDIT, CONTACTS, ORDERS, HR, NOTICES)
 
 
 def decode_behaviour(topic: str, key: bytes | str | None, raw: bytes | str | None) -> tuple[str, Any, dict | None]:
@@ -53,23 +54,23 @@ def decode_behaviour(topic: str, key: bytes | str | None, raw: bytes | str | Non
 
     Raises RecordError for a bad record. Returns event None for records the engine does not use
     (archive `switch` records, colleague-to-colleague chat)."""
-    if topic == "wecom.msgaudit":
+    if topic == MSGAUDIT:
         return chat_contact(*decode_msgaudit(key, raw))
-    if topic == "wecom.contacts":
+    if topic == CONTACTS:
         ev = decode_contact(key, raw)
         return ev.employee_id, ev, None
-    if topic == "crm.orders":
+    if topic == ORDERS:
         ev = decode_order(key, raw)
         return ev.employee_id, ev, None
-    if topic == "hr.events":
+    if topic == HR:
         rec = decode_hr(key, raw)
         upsert = directory_entry(rec) if rec["type"] == "employee" else None
         return rec["employee_id"], hr_event(rec), upsert
-    if topic == "paodan.behaviour":
+    if topic == NOTICES:
         notice = loads_object(raw)
         employee = notice.get("employee_id")
         if not isinstance(employee, str) or notice.get("kind") not in ("lost_customer", "signal"):
-            raise RecordError("a paodan.behaviour notice needs `employee_id` and `kind`")
+            raise RecordError(f"a {NOTICES} notice needs `employee_id` and `kind`")
         return employee, notice, None
     raise RecordError(f"no behaviour processing for topic {topic!r}")
 

@@ -23,7 +23,8 @@ from streams.behaviour_memory import MemoryBehaviour
 from streams.channel_feed import MemoryChannels
 from detectors.events import ChatMessage
 from streams.processing import BEHAVIOUR_TOPICS, chat_contact, chat_notices, detect_chat
-from streams.records import RecordError, decode_msgaudit, loads_object
+from formats.records import RecordError, decode_msgaudit, loads_object
+from formats.topics import MSGAUDIT
 
 BEHAVIOUR_INPUTS = BEHAVIOUR_TOPICS[:4]  # the contract's input topics (not the internal notices)
 
@@ -65,7 +66,7 @@ class Replay:
         if type(value) is not dict:
             raise RecordError(f"expected a JSON object, got {type(value).__name__}")
         # Each record is decoded once (the decoders take the parsed value as it is).
-        if topic == "wecom.msgaudit":
+        if topic == MSGAUDIT:
             self._msgaudit(key, value)
         elif topic in BEHAVIOUR_INPUTS:  # contacts, orders, HR; HR updates the directory
             self._write(self.behaviour.handle(topic, key, value))

@@ -31,7 +31,8 @@ import orjson
 from detectors.events import ChatTouch
 from detectors.frozen import field_names
 from streams.processing import decode_behaviour
-from streams.records import RecordError
+from formats.records import RecordError
+from formats.topics import HR
 
 if TYPE_CHECKING:
     from streams.replay import Replay
@@ -54,7 +55,7 @@ class _ChatSide:
         return []
 
     def handle(self, topic: str, key: str | None, value: dict) -> list:
-        if topic == "hr.events":  # as MemoryBehaviour does first, whatever the engine then says
+        if topic == HR:  # as MemoryBehaviour does first, whatever the engine then says
             employee, _event, upsert = decode_behaviour(topic, key, value)
             if upsert is not None:
                 self.directory[employee] = upsert

@@ -36,12 +36,12 @@ import orjson
 
 from config.rules import Rules, contents_digest, load_rules
 from config.yamlfile import ConfigError
+from formats import topics
 
 KIND = "paodan.rules"
 SCHEMA = 1
 KEY = b"rules"  # every bundle under one key: compaction keeps the latest
-MAX_BUNDLE_BYTES = 8 << 20
-TOPIC_CONFIG = {"cleanup.policy": "compact", "max.message.bytes": str(MAX_BUNDLE_BYTES + (1 << 20))}
+MAX_BUNDLE_BYTES = topics.RULES_MAX_BYTES
 # Where each worker reports the rules it runs: hash `{field: worker id, value: JSON}` per app id.
 WORKERS_KEY = "paodan:rules:workers:{app_id}"
 
@@ -167,22 +167,8 @@ def newer(candidate: str, than: str) -> bool:
 # --- the topic (no Faust: the CLI uses these too) ----------------------------------------------------
 
 async def ensure_topic(bootstrap: str, topic: str) -> bool:
-    """Create the rules topic (one partition, compacted) if it does not exist; True if created."""
-    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-    from aiokafka.errors import TopicAlreadyExistsError
-
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        if topic in await admin.list_topics():
-            return False
-        try:
-            await admin.create_topics([NewTopic(topic, 1, 1, topic_configs=TOPIC_CONFIG)])
-        except TopicAlreadyExistsError:
-            return False  # another process created it meanwhile
-        return True
-    finally:
-        await admin.close()
+    """Create the rules topic (formats.topics.rules) if it does not exist; True if created."""
+    return bool(await topics.create_async(bootstrap, [topics.rules(topic)], 1))
 
 
 def consumer(bootstrap: str):

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from detectors.alert import SCHEMA_VERSION, alert_id
+from formats.topics import DEADLETTER
 
 SYSTEM_EMPLOYEE = "_system"  # not an employee id: the alert is about the pipeline
 POISON_RULE = "system.poison_record"
@@ -23,7 +24,7 @@ def poison(topic: str, partition: int, offset: int, error: str, now_ms: int,
         "score": 0.0, "employee_id": SYSTEM_EMPLOYEE, "team": "", "branch": "", "ts": now_ms,
         "window": {"start": now_ms, "end": now_ms},
         "title": "一条记录无法检测，已跳过 / A record could not be processed and was skipped",
-        "explanation": (f"{zh} {where}{'' if refused else ' 均失败'}，该记录已转入 paodan.deadletter 并跳过，"
+        "explanation": (f"{zh} {where}{'' if refused else ' 均失败'}，该记录已转入 {DEADLETTER} 并跳过，"
                         f"其后的记录照常检测。原因：{error} / {en} {where}; the record was dead-lettered "
                         f"and skipped, and the records after it are detected as usual. Reason: {error}"),
         "evidence": [{"topic": topic, "id": f"{partition}:{offset}"}],

@@ -40,7 +40,7 @@ def create_own_topics(app, settings, internal: tuple[str, ...]) -> None:
     Faust creates changelogs while it starts, racing its own consumer's first subscription: a topic
     created just after the group's assignment is left out of it until the next metadata refresh
     (five minutes), and the worker sits unready until then."""
-    from paodan.stack.manager import create_topics
+    from formats.topics import create_topics
 
     create_topics(settings, extra=internal,
                   compacted={t.changelog_topic.get_topic_name(): t.changelog_topic.partitions or settings.partitions
@@ -59,7 +59,7 @@ def _collect_less_often() -> None:
 
 
 def run(loglevel: str = "info") -> None:
-    from faust import Worker
+    from faustkit.app import Worker
 
     from streams.app import app, settings
     from streams import archive, detection, directory, media_agent  # noqa: F401 - importing registers the agents

@@ -27,8 +27,8 @@ def recall(pre_msgid: str, *, msgid: str = "r1", t: int = T0 + 30_000, sender: s
 
 
 def view(rec: dict[str, Any], employee: str = EMPLOYEE) -> ChatMessage:
-    """The detector's view of a record, as streams.records builds it."""
-    from streams.records import decode_msgaudit
+    """The detector's view of a record, as formats.records builds it."""
+    from formats.records import decode_msgaudit
     import orjson
 
     _rec, msg = decode_msgaudit(employee, orjson.dumps(rec))

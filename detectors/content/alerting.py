@@ -24,8 +24,8 @@ from typing import Any
 from config.chat_rules import ChatRule
 from detectors.alert import Alert, Evidence, alert_id, as_state, from_state, max_severity
 from detectors.content.signals import Signal, rank
+from formats.topics import MSGAUDIT as TOPIC
 
-TOPIC = "wecom.msgaudit"
 BASE_SCORE = {"info": 10.0, "low": 30.0, "medium": 50.0, "high": 75.0, "critical": 90.0}
 MAX_EVIDENCE = 50  # enough to investigate, bounded so state stays small
 MAX_QUOTED = 6

@@ -20,10 +20,11 @@ import random
 import zlib
 from dataclasses import dataclass, field
 
+from formats.topics import CONTACTS, HR, MSGAUDIT, ORDERS
 from ingest.companies import clock, records
 from ingest.companies.channels import own_share
 from ingest.companies.company import Company, Customer, Person, _sample_amount, new_customer
-from ingest.companies.records import CONTACTS, HR, MSGAUDIT, ORDERS, Sink, money
+from ingest.companies.records import Sink, money
 from ingest.companies.vocab import (FAKE_SHOP_WARNING, PRIVATE_ACCOUNT_ASK, PRIVATE_ACCOUNT_REFUSE, REBATE_ASK,
                                     REBATE_REFUSE, Sku)
 

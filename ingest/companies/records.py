@@ -14,7 +14,7 @@ from typing import Any, Iterator
 
 import orjson
 
-MSGAUDIT, CONTACTS, ORDERS, HR = "wecom.msgaudit", "wecom.contacts", "crm.orders", "hr.events"
+from formats.topics import MSGAUDIT
 
 
 def external_id(*parts: object) -> str:

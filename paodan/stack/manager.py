@@ -2,9 +2,9 @@
 
 `up` installs what is missing (Kafka jars through Maven into ~/.cache/paodan, redis-server and
 clickhouse-server through apt-get), starts each service with its own config and data under the
-git-ignored `.stack/` folder, waits until each answers, and creates the contract's topics. It is
-idempotent: a service that already answers on its port is left alone. `down` stops only processes
-whose pid files it wrote. Every step prints what it does, and every failure says what to do next.
+git-ignored `.stack/` folder, waits until each answers, and creates the topics (formats/topics.py).
+It is idempotent: a service that already answers on its port is left alone. `down` stops only
+processes whose pid files it wrote. Every step prints what it does, and every failure says what to do next.
 """
 
 from __future__ import annotations
@@ -25,21 +25,10 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from config.settings import Settings
-from config.wecom import EVENT_TOPICS
-from streams import rules_bundle
+from formats.topics import create_topics
 
 HERE = Path(__file__).resolve().parent
 CACHE = Path(os.environ.get("PAODAN_CACHE") or Path.home() / ".cache" / "paodan")
-
-# CONTRACT.md §1; input topics share one partition count so an employee's events meet on one worker.
-INPUT_TOPICS = ("wecom.msgaudit", "wecom.contacts", "crm.orders", "hr.events")
-OUTPUT_TOPICS = ("paodan.alerts", "paodan.deadletter", "paodan.alert_actions",
-                 # risk updates (docs/detection-behaviour.md); the engine's internal topics carry the
-                 # application id and the worker declares them (streams/detection.py)
-                 "paodan.risk")
-# The callback receiver's other WeCom events (group chats, tags, archive notices, approvals).
-WECOM_EVENT_TOPICS = tuple(t for t in EVENT_TOPICS.values() if t not in INPUT_TOPICS)
-
 
 class StackError(RuntimeError):
     """A step of `paodan stack` failed; the message says what to do next."""
@@ -248,9 +237,13 @@ def _start_kafka(svc: Service, settings: Settings) -> None:
 
 
 def _kraft_cluster_id() -> str:
-    # KRaft wants a base64url-encoded 16-byte UUID without padding, as `kafka-storage random-uuid` prints.
+    # KRaft wants a base64url-encoded 16-byte UUID without padding, as `kafka-storage random-uuid` prints;
+    # one starting with "-" would be read by `format -t` as an option (as `random-uuid` also avoids).
     import base64
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cluster_id.startswith("-"):
+            return cluster_id
 
 
 def _start_redis(svc: Service, settings: Settings) -> None:
@@ -316,70 +309,6 @@ def _clickhouse_ready(settings: Settings) -> bool:
 STARTERS = {"kafka": (_start_kafka, _kafka_ready, 90),
             "redis": (_start_redis, _redis_ready, 20),
             "clickhouse": (_start_clickhouse, _clickhouse_ready, 60)}
-
-
-async def _until_described(admin, topics: list[str], timeout: float = 30.0) -> None:
-    """Wait until the broker describes every topic with a leader for each partition. Creating a topic
-    returns before the broker's metadata has it: a client that fetches metadata in between (a worker
-    starting right away) does not see the topic, and Faust's group assignment then leaves it out until
-    the next metadata refresh, five minutes later."""
-    deadline = time.monotonic() + timeout
-    while True:
-        described = await admin.describe_topics(topics)
-        if all(d["error_code"] == 0 and d["partitions"] and all(p["leader"] >= 0 for p in d["partitions"])
-               for d in described):
-            return
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"Kafka did not report the new topics {topics} within {timeout:.0f}s; "
-                               "check the broker's log (`paodan stack status`)")
-        await asyncio.sleep(0.1)
-
-
-def create_topics(settings: Settings, extra: tuple[str, ...] = (),
-                  compacted: dict[str, int] | None = None) -> list[str]:
-    """Create the contract's topics (and `extra`) with the shared partition count, and the `compacted`
-    ones (name → partitions, cleanup.policy=compact: a worker's table changelogs); return those created."""
-    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-
-    wanted = {t: NewTopic(t, settings.partitions, 1) for t in INPUT_TOPICS + OUTPUT_TOPICS + WECOM_EVENT_TOPICS + extra}
-    for name, partitions in (compacted or {}).items():
-        wanted[name] = NewTopic(name, partitions, 1, topic_configs={"cleanup.policy": "compact"})
-
-    async def run() -> list[str]:
-        admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka)
-        await admin.start()
-        try:
-            existing = set(await admin.list_topics())
-            missing = [t for t in wanted if t not in existing]
-            if missing:
-                await admin.create_topics([wanted[t] for t in missing])
-                await _until_described(admin, missing)
-            # Published rules: one partition, compacted (streams/rules_bundle.py).
-            if await rules_bundle.ensure_topic(settings.kafka, settings.rules_topic):
-                missing.append(settings.rules_topic)
-            return missing
-        finally:
-            await admin.close()
-
-    return asyncio.run(run())
-
-
-def delete_topics(settings: Settings, prefix: str) -> list[str]:
-    """Delete the topics whose names start with `prefix` (a finished demo's changelogs); return them."""
-    from aiokafka.admin import AIOKafkaAdminClient
-
-    async def run() -> list[str]:
-        admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka)
-        await admin.start()
-        try:
-            doomed = sorted(t for t in await admin.list_topics() if t.startswith(prefix))
-            if doomed:
-                await admin.delete_topics(doomed)
-            return doomed
-        finally:
-            await admin.close()
-
-    return asyncio.run(run())
 
 
 def up(settings: Settings) -> None:

@@ -1,4 +1,4 @@
-"""streams.tables.Documents.write does what Faust's own table write does, without its per-write cost.
+"""faustkit.tables.Documents.write does what Faust's own table write does, without its per-write cost.
 
 Two Faust tables on real RocksDB stores and a real Kafka broker take the same documents, one through
 Faust (`table[key] = value` inside an event of the input partition), the other through `write`. Both
@@ -16,10 +16,10 @@ import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from faust.types import TP, Message
 
-from paodan.stack.manager import create_topics
-from streams.fetches import during
+from formats.topics import create_topics
+from faustkit.fetches import during
 from streams.partitioner import KeyPartitioner
-from streams.tables import Documents
+from faustkit.tables import Documents
 from tests.live import delete_app_topics, unique
 from tests.unit.test_tables import changelog as changelog_record
 

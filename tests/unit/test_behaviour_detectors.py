@@ -13,7 +13,7 @@ from detectors.context import BehaviourRules
 from detectors.windows import working_ms_between
 from ingest.simulator import Employee, chat, contact, directory_record, hr, order
 from streams.behaviour_memory import MemoryBehaviour
-from streams.records import RecordError, decode_contact, decode_order
+from formats.records import RecordError, decode_contact, decode_order
 
 MON = 1_764_518_400_000  # Monday 2025-12-01 00:00 Asia/Shanghai
 H = 3_600_000

@@ -19,7 +19,7 @@ from ingest.companies import scenarios
 from ingest.companies.company import build
 from ingest.companies.generate import generate
 from ingest.companies.params import HALVES, PROFILE_NAMES, draw
-from streams.records import CONTACT_CHANGES, decode_contact, decode_hr, decode_msgaudit, decode_order
+from formats.records import CONTACT_CHANGES, decode_contact, decode_hr, decode_msgaudit, decode_order
 
 SMALL = {"staff": 30, "days": 21}
 PAYLOAD_KEY = {"external_redpacket": "redpacket", "docmsg": "doc", "markdown": "info", "news": "info"}

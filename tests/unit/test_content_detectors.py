@@ -13,7 +13,7 @@ from config.settings import CONFIG_DIR
 from detectors.content.contacts import luhn
 from detectors.content.pipeline import analyse, detect
 from streams.processing import process_msgaudit
-from streams.records import RecordError
+from formats.records import RecordError
 from tests.chatmsg import CUSTOMER, EMPLOYEE, T0, recall, record, view
 from tests.settled import settled
 

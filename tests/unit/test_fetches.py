@@ -1,4 +1,4 @@
-"""streams.fetches: the detection agent's batches, as the consumer's fetches hand them over.
+"""faustkit.fetches: the detection agent's batches, as the consumer's fetches hand them over.
 
 A real Faust app and consumer object (not started: the queue is fed as the consumer's `getmany`
 feeds it); what Kafka does with the acks is covered by the worker's recovery and takeover tests.
@@ -12,7 +12,7 @@ from types import SimpleNamespace
 import pytest
 from faust.types import TP, Message
 
-from streams.app import App
+from faustkit.app import App
 
 
 def msg(topic: str, partition: int, offset: int, ts: float = 0.0, generation: int = 0) -> Message:

@@ -7,7 +7,8 @@ import base64
 import orjson
 import pytest
 
-from streams.records import RecordError, dead_letter, decode_msgaudit
+from formats.deadletter import dead_letter
+from formats.records import RecordError, decode_msgaudit
 
 GOOD = {"msgid": "m1", "action": "send", "from": "zhangsan", "tolist": ["wmX"], "roomid": "",
         "msgtime": 1764210000000, "msgtype": "text", "text": {"content": "你好"}}

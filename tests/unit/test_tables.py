@@ -1,4 +1,4 @@
-"""streams.tables.Documents: decoded documents kept between batches never hide a changelog write.
+"""faustkit.tables.Documents: decoded documents kept between batches never hide a changelog write.
 
 A real Faust table on a real RocksDB store (in a temporary directory); the changelog records are
 applied the way Faust's recovery applies them (restores, standby partitions, global tables).
@@ -11,8 +11,8 @@ import orjson
 import pytest
 from faust.types import TP, Message
 
-from streams.fetches import Current, during
-from streams.tables import Documents
+from faustkit.fetches import Current, during
+from faustkit.tables import Documents
 
 
 def changelog(partition: int, offset: int, key: str, doc) -> Current:

@@ -9,7 +9,7 @@ import orjson
 import pytest
 
 from ingest.archive_loader import Directory, Line, Loader, State, employee_keys, read_lines
-from streams.records import RecordError
+from formats.records import RecordError
 
 
 def rec(sender, tolist, roomid=""):

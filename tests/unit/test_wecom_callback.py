@@ -88,8 +88,7 @@ async def test_a_duplicate_in_flight_waits_for_the_first():
 
 
 def test_stack_up_creates_every_topic_the_receiver_routes_to():
-    from paodan.stack.manager import INPUT_TOPICS, WECOM_EVENT_TOPICS
-    from config.wecom import EVENT_TOPICS
+    from formats.topics import EVENT_TOPICS, INPUTS as INPUT_TOPICS, WECOM_EVENTS as WECOM_EVENT_TOPICS
 
     assert set(EVENT_TOPICS.values()) <= set(INPUT_TOPICS + WECOM_EVENT_TOPICS)
     assert set(WECOM_EVENT_TOPICS) == {"wecom.events.external_chat", "wecom.events.external_tag",

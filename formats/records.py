@@ -7,8 +7,6 @@ reason a person can act on; the worker sends such records to `paodan.deadletter`
 
 from __future__ import annotations
 
-import base64
-import hashlib
 from typing import Any
 
 import orjson
@@ -119,38 +117,6 @@ def decode_hr(key: bytes | str | None, raw: bytes | str | None) -> dict[str, Any
     if kind == "assignment":
         _str(rec, "customer_id")
     return rec
-
-
-# A dead letter must always fit under the broker's and producer's size limits (1 MB by default), or
-# one oversized record stops the stream; the full bytes stay in the source topic at `offset`.
-DEAD_LETTER_RAW_LIMIT = 64 * 1024
-DEAD_LETTER_ERROR_LIMIT = 2048
-TRUNCATED_MARK = "…[truncated]"
-
-
-def dead_letter(topic: str, partition: int | None, offset: int | None, error: str,
-                raw: bytes | None, limit: int = DEAD_LETTER_RAW_LIMIT) -> dict[str, Any]:
-    """CONTRACT.md §1 dead-letter value: raw as UTF-8 text when it is, else base64, at most `limit`
-    bytes of the original (then `raw_truncated` is true); `raw_size` and `raw_sha256` describe the
-    original bytes whole."""
-    if raw is None:
-        raw = b""
-    if isinstance(raw, str):
-        raw = raw.encode("utf-8", "surrogateescape")
-    truncated = len(raw) > limit
-    head = raw[:limit] if truncated else raw
-    try:
-        text, encoding = head.decode("utf-8"), "text"
-    except UnicodeDecodeError as exc:
-        if truncated and exc.start >= len(head) - 3 and exc.reason == "unexpected end of data":
-            text, encoding = head[:exc.start].decode("utf-8"), "text"
-        else:
-            text, encoding = base64.b64encode(head).decode("ascii"), "base64"
-    if len(error) > DEAD_LETTER_ERROR_LIMIT:
-        error = error[:DEAD_LETTER_ERROR_LIMIT] + TRUNCATED_MARK
-    return {"topic": topic, "partition": partition, "offset": offset, "error": error, "raw": text,
-            "raw_encoding": encoding, "raw_size": len(raw), "raw_truncated": truncated,
-            "raw_sha256": hashlib.sha256(raw).hexdigest()}
 
 
 # --- behaviour inputs: contacts, orders, HR (CONTRACT.md §3–§5) ---------------------------------------
