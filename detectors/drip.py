@@ -27,10 +27,10 @@ from detectors.alert import SEVERITY_RANK
 from detectors.context import Ctx, short
 from detectors.hygiene import Signal
 from detectors.windows import active_days, day_start
+from formats.topics import MSGAUDIT as TOPIC
 
 RULE = "chat.slow_drip"
 PHRASE = "chat.diversion_phrase"  # counts from `phrase_min_severity`: "加我微信" is a share, a lone "天猫" is a word
-TOPIC = "wecom.msgaudit"
 MAX_PER_DAY = 20   # shares kept per local day (bounded state; the rule needs a handful)
 MAX_EVIDENCE = 8
 MAX_QUOTES = 3

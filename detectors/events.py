@@ -1,4 +1,4 @@
-"""Typed detector inputs, built from contract records by streams/records.py.
+"""Typed detector inputs, built from contract records by formats/records.py.
 
 Detectors see these rather than raw dicts so that every detector agrees on what "the employee",
 "the time" and "the text" of a record are.

@@ -73,7 +73,7 @@ inputs = _topic(*(INTERNAL.get(t, t) for t in BEHAVIOUR_TOPICS), media_agent.TOP
 team_topic = _topic(INTERNAL[TEAM_TOPIC])
 OUT = {NOTICE_TOPIC: _topic(INTERNAL[NOTICE_TOPIC]), TEAM_TOPIC: team_topic}
 
-# JSON documents Faust keeps as bytes (streams/tables.py). Restored in batches of 10,000 changelog
+# JSON documents Faust keeps as bytes (faustkit/tables.py). Restored in batches of 10,000 changelog
 # records (one RocksDB write batch each) rather than Faust's 1,000.
 chat_state = tables.table("chat_state", recovery_buffer_size=10_000)
 behaviour_state = tables.table("behaviour", recovery_buffer_size=10_000)
@@ -110,7 +110,7 @@ def _commit(state: dict, msg) -> dict:
 class Batch:
     """What one batch changes: the states and customer owners it read and updated (written once, at
     the end) and the futures of everything it sent (awaited before the states are written). Directory
-    entries are read through the table's kept documents (streams/tables.py) and written at once."""
+    entries are read through the table's kept documents (faustkit/tables.py) and written at once."""
 
     def __init__(self) -> None:
         self.chat: dict[str, tuple[dict, object]] = {}       # employee -> (state, their last message)
@@ -285,7 +285,7 @@ async def _behaviour(batch: Batch, message, rules, decoded=None, notices=()) -> 
 
 @app.agent(inputs)
 async def detect(stream):
-    """Events in batches, a fetch or a few at a time (≤ settings.batch_max; streams/fetches.py): each
+    """Events in batches, a fetch or a few at a time (≤ settings.batch_max; faustkit/fetches.py): each
     employee's states are read once, updated by every event of theirs in the batch and written once —
     one changelog record per employee per batch instead of one per event.
 

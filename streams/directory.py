@@ -12,7 +12,7 @@ from typing import Any
 
 from streams import tables
 
-# Keyed by employee id (str); values are JSON documents (streams/tables.py).
+# Keyed by employee id (str); values are JSON documents (faustkit/tables.py).
 directory = tables.table("directory")
 
 

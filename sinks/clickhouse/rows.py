@@ -87,7 +87,7 @@ def _date_of_day(n: int) -> date:
 
 def message_row(rec: dict[str, Any], content: str, ingested_at: datetime | int | None = None,
                 raw: bytes | None = None) -> tuple | None:
-    """One `messages` row from a chat-archive record and its text (streams.records.message_text);
+    """One `messages` row from a chat-archive record and its text (formats.records.message_text);
     `raw` is the record's JSON bytes as received, stored as they are (else the record is serialised).
 
     Switch records carry `time` instead of `msgtime`. The archive builds about a hundred thousand of
