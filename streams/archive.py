@@ -133,6 +133,7 @@ class Batch:
     pending: list[chain.Pending] = field(default_factory=list)
     chain_ranges: dict[tuple[str, int], tuple[int, int]] = field(default_factory=dict)
     chained: dict[chain.ChainKey, chain.Head] = field(default_factory=dict)
+    linked: bool = False  # its blocks are in a BlockBuffer
 
     @classmethod
     def of(cls, records: list[tuple[str, bytes | None, bytes | None]], first_offset: int = 0,
@@ -199,14 +200,20 @@ CHAIN = load_chain()
 CHAINER = chain.Chainer()
 
 
-def write_batch(archive: ClickHouseArchive, batch: Batch, chainer: chain.Chainer | None = None) -> dict[str, int]:
-    """Archive a batch; return rows written per table.
-
-    Safe to run again on the same batch (the retry after a failure does): every table deduplicates,
-    and a batch's chain blocks are the same however often they are made."""
+def write_rows(archive: ClickHouseArchive, batch: Batch) -> dict[str, int]:
+    """A batch's rows (alert revisions and triage folded in), not its chain blocks; rows per table."""
     written = {table.name: archive.insert(table, rows) for table, rows in batch.rows.items()}
     if batch.changes:
         written["alert_actions"], written["alerts"] = write_alert_changes(archive, batch.changes)
+    return written
+
+
+def write_batch(archive: ClickHouseArchive, batch: Batch, chainer: chain.Chainer | None = None) -> dict[str, int]:
+    """Archive a batch and its chain blocks at once; return rows written per table.
+
+    Safe to run again on the same batch (the retry after a failure does): every table deduplicates,
+    and a batch's chain blocks are the same however often they are made."""
+    written = write_rows(archive, batch)
     if batch.pending:
         written[ARCHIVE_CHAIN.name] = _write_blocks(archive, batch, chainer or CHAINER)
     return written
@@ -219,6 +226,58 @@ def _write_blocks(archive: ClickHouseArchive, batch: Batch, chainer: chain.Chain
     chainer.commit(heads, {k: last + 1 for k, (_, last) in batch.chain_ranges.items()})
     batch.chained = heads
     return len(rows)
+
+
+class BlockBuffer:
+    """Chain blocks of batches whose rows are in, gathered for one `archive_chain` insert.
+
+    The archive consumer links each batch as soon as its rows are written (linking is hashing, in
+    memory), and inserts the blocks gathered every ChainSettings.flush_s; only then does it commit the
+    batches' offsets and sign the heads. A crash before leaves rows whose offsets were not committed:
+    the redelivery chains them again from the last block inserted, as with an unchained batch today."""
+
+    def __init__(self, chainer: chain.Chainer) -> None:
+        self.chainer = chainer
+        self.rows: list[tuple] = []
+        self.heads: dict[chain.ChainKey, chain.Head] = {}
+        self.since: float | None = None  # when the oldest block waiting was linked (monotonic s)
+
+    def link(self, archive: ClickHouseArchive, batch: Batch) -> None:
+        """Add the batch's blocks (once: a retried write of the batch does not link it again)."""
+        if batch.linked or not batch.pending:
+            return
+        rows, heads = self.chainer.link(archive, batch.pending, batch.chain_ranges, int(time.time()))
+        self.chainer.commit(heads, {k: last + 1 for k, (_, last) in batch.chain_ranges.items()})
+        self.rows += rows
+        self.heads.update(heads)
+        batch.chained, batch.linked = heads, True
+        if self.since is None:
+            self.since = time.monotonic()
+
+    def due(self, every_s: float) -> bool:
+        return self.since is None or time.monotonic() - self.since >= every_s
+
+    def flush(self, archive: ClickHouseArchive) -> tuple[int, dict[chain.ChainKey, chain.Head]]:
+        """Insert the blocks waiting (retried as they are if the insert fails); their count and the
+        chains' heads they made."""
+        if self.rows:
+            archive.insert(ARCHIVE_CHAIN, self.rows)
+        count, heads = len(self.rows), self.heads
+        self.rows, self.heads, self.since = [], {}, None
+        return count, heads
+
+
+def write_chained(archive: ClickHouseArchive, batch: Batch, blocks: BlockBuffer,
+                  every_s: float) -> tuple[dict[str, int], dict[chain.ChainKey, chain.Head] | None]:
+    """The archive consumer's write: the batch's rows, its blocks linked into `blocks`, and the blocks
+    gathered inserted if the oldest waited `every_s`. Rows written per table, and the heads made if the
+    blocks went in (None: the batch's offsets wait for a later insert)."""
+    written = write_rows(archive, batch)
+    blocks.link(archive, batch)
+    if not blocks.due(every_s):
+        return written, None
+    written[ARCHIVE_CHAIN.name], heads = blocks.flush(archive)
+    return written, heads
 
 
 def closing_time(oldest: float, fetched: float, flush_s: float, write_s: float = 0.0) -> float:
@@ -286,6 +345,9 @@ class ArchiveConsumer:
         self._publisher = None  # signed chain checkpoints (sinks.chain_checkpoints)
         self._chainer = chain.Chainer(self.group)
         self._chain_settings = chain_settings or CHAIN
+        self._blocks = BlockBuffer(self._chainer)
+        # Offsets of batches written whose blocks wait in `_blocks` (committed with them).
+        self._uncommitted: dict[TopicPartition, int] = {}
 
     def _get(self) -> ClickHouseArchive:
         if self._archive is None:
@@ -299,14 +361,21 @@ class ArchiveConsumer:
             self._archive.close()
         self._archive = None
 
-    def _write(self, batch: Batch) -> dict[str, int]:
+    def _write(self, batch: Batch) -> tuple[dict[str, int], dict[chain.ChainKey, chain.Head] | None]:
+        """Write the batch's rows and link its blocks; insert the blocks gathered if they are due.
+        Return the rows written per table and, if the blocks went in, the heads they made (None: the
+        batch's offsets wait for a later insert)."""
         archive = self._get()
-        written = write_batch(archive, batch, self._chainer)
+        written, heads = write_chained(archive, batch, self._blocks, self._chain_settings.flush_s)
         if time.monotonic() - self._last_retention > RETENTION_EVERY_S:
             # Drop expired monthly partitions where the server has no TTL (a no-op where it has).
             apply_retention(archive, self.settings.retention_days)
             self._last_retention = time.monotonic()
-        return written
+        return written, heads
+
+    def _flush_blocks(self) -> tuple[dict[str, int], dict[chain.ChainKey, chain.Head]]:
+        count, heads = self._blocks.flush(self._get())
+        return {ARCHIVE_CHAIN.name: count}, heads
 
     async def _collect(self, consumer: AIOKafkaConsumer) -> Batch:
         """Up to sink_batch_rows records, closed at `closing_time`; what is already fetched when it
@@ -345,32 +414,48 @@ class ArchiveConsumer:
                  len(consumer.assignment()), self.settings.clickhouse.split("@")[-1])
 
     async def _store(self, consumer: AIOKafkaConsumer, batch: Batch) -> None:
-        """Write the batch until ClickHouse accepts it, then commit its offsets."""
+        """Write the batch until ClickHouse accepts it, then (once its chain blocks are in) commit its
+        offsets."""
         took = {"oldest": max(0.0, batch.closed - batch.oldest) if batch.oldest != float("inf") else 0.0,
                 "queued": time.time() - batch.closed, "rows": batch.building}
         # Backoff capped at 5 s: the archive catches up within seconds of ClickHouse's return.
         began = time.perf_counter()
-        written = await until_written(lambda: asyncio.to_thread(self._write, batch), f"archive {batch.size} records",
-                                      on_error=self._write_failed, max_delay=5.0)
+        written, heads = await until_written(lambda: asyncio.to_thread(self._write, batch),
+                                             f"archive {batch.size} records", on_error=self._write_failed,
+                                             max_delay=5.0)
         archive_metrics.written(written)
         took["insert"] = time.perf_counter() - began
         self._writes.append(took["queued"] + took["insert"])
-        await self._checkpoint(batch)
+        self._uncommitted.update(batch.offsets)
         began = time.perf_counter()
-        # A rebalance may have taken partitions meanwhile: their new owner re-reads them from the last
-        # commit, and the tables store the records again only once.
-        assigned = consumer.assignment()
-        offsets = {tp: offset for tp, offset in batch.offsets.items() if tp in assigned}
-        try:
-            if offsets:
-                await consumer.commit(offsets)
-        except (CommitFailedError, IllegalStateError) as exc:
-            log.warning("archive offsets not committed (%s); the batch will be stored again, once", exc)
+        if heads is not None:
+            await self._committed(consumer, heads)
         took["commit"] = time.perf_counter() - began
         self.batches += 1
         self._stats.add(batch.size, took)
         self._stats.maybe_log()
         archive_metrics.batch(batch.size, took)
+
+    async def _flush(self, consumer: AIOKafkaConsumer) -> None:
+        """Insert the blocks waiting (the consumer is idle, or stopping) and commit their batches."""
+        written, heads = await until_written(lambda: asyncio.to_thread(self._flush_blocks), "archive chain blocks",
+                                             on_error=self._write_failed, max_delay=5.0)
+        archive_metrics.written(written)
+        await self._committed(consumer, heads)
+
+    async def _committed(self, consumer: AIOKafkaConsumer, heads: dict[chain.ChainKey, chain.Head]) -> None:
+        """Blocks are in: sign their heads, then commit the offsets of every batch they cover."""
+        await self._checkpoint(heads)
+        # A rebalance may have taken partitions meanwhile: their new owner re-reads them from the last
+        # commit, and the tables store the records again only once.
+        assigned = consumer.assignment()
+        offsets = {tp: offset for tp, offset in self._uncommitted.items() if tp in assigned}
+        self._uncommitted = {}
+        try:
+            if offsets:
+                await consumer.commit(offsets)
+        except (CommitFailedError, IllegalStateError) as exc:
+            log.warning("archive offsets not committed (%s); the batch will be stored again, once", exc)
 
     def _write_failed(self) -> None:
         archive_metrics.RETRIES.inc()
@@ -399,12 +484,17 @@ class ArchiveConsumer:
                     writing = None
                 if batch.size:
                     writing = asyncio.create_task(self._store(consumer, batch))
+                elif self._blocks.rows:  # idle: the blocks waiting go in now
+                    writing = asyncio.create_task(self._flush(consumer))
         finally:
             if writing is not None:
                 # Stopping (or failing): let the batch being written finish, so its offsets are committed
                 # and a restart does not write it again.
                 with contextlib.suppress(Exception):
                     await writing
+            if self._blocks.rows:
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(self._flush(consumer), 10)
             await consumer.stop()
             await self._stop_checkpoints()
             self._reset()
@@ -421,10 +511,10 @@ class ArchiveConsumer:
             await self._publisher.stop()
             self._publisher = None
 
-    async def _checkpoint(self, batch: Batch) -> None:
-        """Sign and keep the heads the batch's links made (sinks.chain_checkpoints)."""
-        if self._publisher is not None and batch.chained:
-            await self._publisher.publish(batch.chained, self.group)
+    async def _checkpoint(self, heads: dict[chain.ChainKey, chain.Head]) -> None:
+        """Sign and keep the chains' heads once their blocks are in (sinks.chain_checkpoints)."""
+        if self._publisher is not None and heads:
+            await self._publisher.publish(heads, self.group)
 
 
 def _archive_process_main(n: int) -> None:
