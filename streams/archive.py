@@ -18,9 +18,13 @@ assignor puts the same partition of `paodan.alerts` and `paodan.alert_actions` (
 alert's employee) on the same consumer, which folds an alert's revisions and triage actions in order.
 
 A record the archive cannot turn into a row (not a JSON object, no natural id), or that the detecting
-agent's decoder rejects (a negative amount, an unknown event), is skipped here: that agent sends it to
-`paodan.deadletter` with the reason, so no rejected record sits in the archive as a valid row. A chat record with a
-`msgid` is archived even if detection rejects it (it is evidence all the same, and in the dead letters).
+agent's decoder rejects (a negative amount, an unknown event, a chat record detection refuses), is kept
+apart in `rejected_records` with the reason and where it was read (topic, partition, offset; at most
+RAW_LIMIT of its bytes, with the size and SHA-256 of all of them): the detecting agent dead-letters it,
+and no rejected record sits among the valid rows analysts query.
+
+The hash chain's blocks (sinks/chain.py) are linked as each batch is written and inserted together
+every PAODAN_CHAIN_FLUSH_S (`BlockBuffer`); a batch's offsets are committed once its blocks are in.
 """
 
 from __future__ import annotations
@@ -47,15 +51,15 @@ from config.settings import Settings
 from metrics import archive as archive_metrics
 from sinks import chain
 from sinks.clickhouse import ClickHouseArchive, alert_state
-from sinks.clickhouse.rows import action_row, contact_row, hr_row, message_row, order_row
-from sinks.clickhouse.schema import (ARCHIVE_CHAIN, CONTACT_EVENTS, HR_EVENTS, MESSAGES, ORDERS, Table,
-                                     apply_retention)
+from sinks.clickhouse.rows import action_row, contact_row, hr_row, message_row, order_row, rejected_row
+from sinks.clickhouse.schema import (ARCHIVE_CHAIN, CONTACT_EVENTS, HR_EVENTS, MESSAGES, ORDERS, REJECTED_RECORDS,
+                                     Table, apply_retention)
 from sinks.clickhouse.writer import ensure_schema_once, write_alert_changes
 from sinks.retry import until_written
 from streams import live, topics
 from streams.app import app, settings
-from streams.records import (RecordError, decode_contact, decode_hr, decode_order, hr_event, loads_object,
-                             message_text)
+from streams.records import (RecordError, decode_contact, decode_hr, decode_msgaudit, decode_order, hr_event,
+                             loads_object, message_text)
 
 log = logging.getLogger(__name__)
 
@@ -66,25 +70,32 @@ RETENTION_EVERY_S = 6 * 3600.0
 Records = list[tuple[bytes | None, bytes | None]]  # (key, value) as they came from Kafka
 
 
+Rejected = list[tuple[int, str]]  # (index in the records, reason)
+
+
 def _rows_of(build: Callable[[dict[str, Any], int, bytes], tuple | None],
-             check: Callable[[bytes | None, dict[str, Any]], Any] | None = None) -> Callable[[Records], list[tuple]]:
-    """Rows of one table from a topic's records: `build(record, ingested_at, raw bytes)` per record.
-    `check(key, record)` is the detecting agent's decoder: a record it rejects is dead-lettered there
-    and must not sit in the archive as if it were valid."""
-    def rows(records: Records) -> list[tuple]:
-        out = []
+             check: Callable[[bytes | None, dict[str, Any]], Any] | None = None
+             ) -> Callable[[Records], tuple[list[tuple], Rejected]]:
+    """Rows of one table from a topic's records: `build(record, ingested_at, raw bytes)` per record,
+    and the records refused, with why. `check(key, record)` is the detecting agent's decoder: a record
+    it rejects is dead-lettered there and must not sit among the valid rows."""
+    def rows(records: Records) -> tuple[list[tuple], Rejected]:
+        out, refused = [], []
         stamp = int(time.time())  # one ingestion time (DateTime, epoch seconds) per batch
-        for key, value in records:
+        for i, (key, value) in enumerate(records):
             try:
                 rec = loads_object(value)
                 if check is not None:
                     check(key, rec)
                 row = build(rec, stamp, value)
-            except RecordError:
-                continue  # dead-lettered, with its reason, by the topic's detecting agent
-            if row is not None:
+            except RecordError as exc:
+                refused.append((i, str(exc)))
+                continue
+            if row is None:
+                refused.append((i, "no natural id (missing or invalid id or time fields)"))
+            else:
                 out.append(row)
-        return out
+        return out, refused
     return rows
 
 
@@ -92,12 +103,34 @@ def _message(rec: dict[str, Any], stamp: int, raw: bytes) -> tuple | None:
     return message_row(rec, message_text(rec), stamp, raw)
 
 
-message_rows = _rows_of(_message)
+def _plainly_valid_chat(rec: dict[str, Any]) -> bool:
+    """A quick test passed by the usual chat record, which streams.records.decode_msgaudit accepts
+    (the decoder costs as much as building the row): the decoder judges only the others."""
+    get = rec.get
+    msgid, action, msgtime, tolist = get("msgid"), get("action"), get("msgtime"), get("tolist", [])
+    sender, msgtype, roomid = get("from"), get("msgtype"), get("roomid")
+    return (action in ("send", "recall") and type(msgid) is str and msgid != "" and type(sender) is str and sender != ""
+            and type(msgtime) is int and msgtime >= 0 and type(msgtype) is str and msgtype != ""
+            and type(tolist) is list and (roomid is None or type(roomid) is str)
+            and (msgtype != "text" or type(get("text")) is dict))
+
+
+def _check_chat(key: bytes | None, rec: dict[str, Any]) -> None:
+    if not _plainly_valid_chat(rec):
+        decode_msgaudit(key, rec)
+
+
+_chat_rows = _rows_of(_message, _check_chat)
+
+
+def message_rows(records: Records) -> list[tuple]:
+    """`messages` rows of chat records (those detection accepts)."""
+    return _chat_rows(records)[0]
 
 
 # Input topic → (table, rows from records).
-EVENT_TABLES: dict[str, tuple[Table, Callable[[Records], list[tuple]]]] = {
-    topics.msgaudit.get_topic_name(): (MESSAGES, message_rows),
+EVENT_TABLES: dict[str, tuple[Table, Callable[[Records], tuple[list[tuple], Rejected]]]] = {
+    topics.msgaudit.get_topic_name(): (MESSAGES, _chat_rows),
     topics.contacts.get_topic_name(): (CONTACT_EVENTS, _rows_of(contact_row, decode_contact)),
     topics.orders.get_topic_name(): (ORDERS, _rows_of(order_row, decode_order)),
     topics.hr.get_topic_name(): (HR_EVENTS, _rows_of(hr_row, lambda key, rec: hr_event(decode_hr(key, dict(rec))))),
@@ -155,8 +188,9 @@ class Batch:
         if topic in EVENT_TABLES:
             table, rows_of = EVENT_TABLES[topic]
             began = time.perf_counter()
-            rows = rows_of(records)
+            rows, refused = rows_of(records)
             self.rows.setdefault(table, []).extend(rows)
+            self._reject(topic, records, partition, first_offset, refused, table.name)
             if chained:
                 self._chain_range(table.name, partition, first_offset, len(records))
                 self.pending.append(chain.pending_rows(chain.SOURCES[table.name], partition, rows))
@@ -165,15 +199,24 @@ class Batch:
         if chained:
             self._chain_range("alerts" if topic == ALERTS_TOPIC else "alert_actions", partition, first_offset,
                               len(records))
-        for _, value in records:
+        for i, (key, value) in enumerate(records):
             change = _json_object(value)
             if change is None:
-                log.error("%s holds a record that is not a JSON object; not archived", topic)
+                log.error("%s holds a record that is not a JSON object; kept apart", topic)
+                self._reject(topic, records, partition, first_offset, [(i, "not a JSON object")], "")
                 continue
             kind = "alert" if topic == ALERTS_TOPIC else "action"
             self.changes.append((kind, change))
             if chained:
                 self._pend_change(kind, change, partition)
+
+    def _reject(self, topic: str, records: Records, partition: int, first_offset: int, refused: Rejected,
+                table: str) -> None:
+        """Keep refused records apart (`rejected_records`), never among the valid rows."""
+        if refused:
+            self.rows.setdefault(REJECTED_RECORDS, []).extend(
+                rejected_row(topic, partition, first_offset + i, records[i][0], records[i][1], reason, table)
+                for i, reason in refused)
 
     def _chain_range(self, source: str, partition: int, first_offset: int, count: int) -> None:
         first, _ = self.chain_ranges.get((source, partition), (first_offset, 0))
