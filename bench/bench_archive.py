@@ -23,7 +23,8 @@
    processes; reported: the rates and their ratios to unchained.
 
 Usage: .venv/bin/python -m bench.bench_archive [--records 500000] [--batch 20000] [--procs 2] [--repeat 3]
-       [--sink-batch N] [--rate 5000] [--seconds 30] [--flush S] [--skip-insert] [--skip-chain] [--skip-consumer] [--skip-lag]
+       [--sink-batch N] [--rate 5000] [--seconds 30] [--flush S] [--skip-insert] [--skip-chain]
+       [--skip-chain-procs] [--skip-consumer] [--skip-lag]
 Needs `paodan stack up`. Throw-away databases and topics are dropped at the end.
 """
 
@@ -193,43 +194,58 @@ def chain_cost(base: str, records: int, batch_size: int, procs: int, repeat: int
 def chain_cost_interleaved(base: str, records: int, batch_size: int) -> None:
     """The same comparison in one process, batch by batch: unchained batches, chained batches with a
     block insert each (PAODAN_CHAIN_FLUSH_S=0) and chained batches with blocks gathered for
-    PAODAN_CHAIN_FLUSH_S (the default) take turns in a rotating order, so a busy moment of the shared
-    machine falls on all alike; each batch's time is building its rows (and, chained, its digests) plus
-    writing it (and, when due, the blocks gathered)."""
+    PAODAN_CHAIN_FLUSH_S of their own time (as the consumer's clock would run if it did only that)
+    take turns in a rotating order, so a busy moment of the shared machine falls on all alike; each
+    batch's time is building its rows (and, chained, its digests) plus writing it (and, when due, the
+    blocks gathered). Reported per mode: the total over all rounds and over each third of them (how
+    much the shared machine moved the figure)."""
     url = f"{base}/{unique('paodan_bench_')}"
     archive = ClickHouseArchive(url)
     flush_s = archive_mod.CHAIN.flush_s
     modes = {"unchained": None, "per batch": 0.0, "gathered": flush_s}
+    names = list(modes)
+    rounds = max(3, records // batch_size // len(names))
     try:
         migrate(archive)
         tag = unique("bench")
         now = int(time.time() * 1000)
-        spent = dict.fromkeys(modes, 0.0)
+        spent = {m: [0.0, 0.0, 0.0] for m in modes}  # per third of the rounds
         rows = dict.fromkeys(modes, 0)
         buffers = {m: BlockBuffer(archive_mod.chain.Chainer(m)) for m in modes}
-        names = list(modes)
-        for n in range(records // batch_size):
-            turn = n // len(names)
-            mode = names[(n + turn) % len(names)]  # each mode first, middle and last in turn
-            every_s = modes[mode]
-            raws = [("wecom.msgaudit", f"emp{i % 500}".encode(), chat(f"{tag}{names.index(mode)}", i, now + i))
-                    for i in range(n * batch_size, (n + 1) * batch_size)]
-            archive_mod.CHAIN = dataclasses.replace(archive_mod.CHAIN, enabled=every_s is not None)
-            began = time.perf_counter()
-            # Chained batches follow on from each other, as one partition's do in the archive consumer.
-            write_chained(archive, Batch.of(raws, first_offset=rows[mode]), buffers[mode], every_s or 0.0)
-            spent[mode] += time.perf_counter() - began
-            rows[mode] += batch_size
+        own = dict.fromkeys(modes, 0.0)  # gathered: own time since its last block insert
+        for n in range(rounds):
+            for mode in names[n % 3:] + names[:n % 3]:  # each mode first, middle and last in turn
+                every_s = modes[mode]
+                first = rows[mode]
+                raws = [("wecom.msgaudit", f"emp{i % 500}".encode(), chat(f"{tag}{names.index(mode)}", i, now + i))
+                        for i in range(first, first + batch_size)]
+                archive_mod.CHAIN = dataclasses.replace(archive_mod.CHAIN, enabled=every_s is not None)
+                began = time.perf_counter()
+                # Chained batches follow on from each other, as one partition's do in the archive consumer.
+                write_chained(archive, Batch.of(raws, first_offset=first), buffers[mode], float("inf"))
+                if every_s is not None and (every_s == 0 or own[mode] >= every_s):
+                    buffers[mode].flush(archive)
+                    own[mode] = 0.0
+                took = time.perf_counter() - began
+                own[mode] += took
+                spent[mode][3 * n // rounds] += took
+                rows[mode] += batch_size
         for mode, buffer in buffers.items():
             began = time.perf_counter()
             buffer.flush(archive)
-            spent[mode] += time.perf_counter() - began
-        rate = {m: rows[m] / spent[m] for m in modes}
-        off = rate["unchained"]
-        print(f"hash chain cost, one process, {records:,} chat records in batches of {batch_size:,}, modes "
-              f"interleaved: unchained {off:,.0f} rows/s; chained, a block insert per batch {rate['per batch']:,.0f} "
-              f"rows/s = {rate['per batch'] / off:.3f} x; chained, blocks gathered for {flush_s:g}s "
-              f"{rate['gathered']:,.0f} rows/s = {rate['gathered'] / off:.3f} x; {_load()}")
+            spent[mode][2] += time.perf_counter() - began
+        total = {m: sum(t) for m, t in spent.items()}
+        off = total["unchained"]
+
+        def ratios(mode: str) -> str:
+            return ", ".join(f"{u / t:.3f}" for u, t in zip(spent["unchained"], spent[mode]))
+
+        print(f"hash chain cost, one process, {rounds} rounds of a {batch_size:,}-record batch per mode, modes "
+              f"interleaved: unchained {rows['unchained'] / off:,.0f} rows/s; chained, a block insert per batch "
+              f"{rows['per batch'] / total['per batch']:,.0f} rows/s = {off / total['per batch']:.3f} x (thirds "
+              f"{ratios('per batch')}); chained, blocks gathered for {flush_s:g}s "
+              f"{rows['gathered'] / total['gathered']:,.0f} rows/s = {off / total['gathered']:.3f} x (thirds "
+              f"{ratios('gathered')}); {_load()}")
     finally:
         archive_mod.CHAIN = dataclasses.replace(archive_mod.CHAIN, enabled=True)
         archive.execute(f"DROP DATABASE IF EXISTS {archive.database}")
@@ -415,6 +431,8 @@ def main() -> None:
                    "(default: the setting)")
     p.add_argument("--skip-insert", action="store_true")
     p.add_argument("--skip-chain", action="store_true", help="skip the hash chain's cost (chained vs unchained)")
+    p.add_argument("--skip-chain-procs", action="store_true",
+                   help="measure the chain's cost only in one process, interleaved (the steadiest figure)")
     p.add_argument("--flush", type=float, help="PAODAN_SINK_FLUSH for the worker in the lag run")
     args = p.parse_args()
     settings = load()
@@ -425,7 +443,7 @@ def main() -> None:
         insert_rate(base, args.records, args.batch, procs, args.repeat)
     if not args.skip_chain:
         chain_cost_interleaved(base, args.records * args.repeat, args.batch)
-    for procs in [] if args.skip_chain else sorted({1, args.procs}):
+    for procs in [] if args.skip_chain or args.skip_chain_procs else sorted({1, args.procs}):
         chain_cost(base, args.records, args.batch, procs, args.repeat)
     if not args.skip_consumer:
         for procs in sorted({1, args.procs}):
