@@ -197,8 +197,11 @@ def chain_cost_interleaved(base: str, records: int, batch_size: int) -> None:
     PAODAN_CHAIN_FLUSH_S of their own time (as the consumer's clock would run if it did only that)
     take turns in a rotating order, so a busy moment of the shared machine falls on all alike; each
     batch's time is building its rows (and, chained, its digests) plus writing it (and, when due, the
-    blocks gathered). Reported per mode: the total over all rounds and over each third of them (how
-    much the shared machine moved the figure)."""
+    blocks gathered).
+
+    Reported per mode: the rate over all rounds; the median over rounds of a round's unchained time to
+    its chained time (the time of the gathered blocks' inserts spread evenly over the rounds), which a
+    busy moment on one batch does not move; and the archiving process's CPU per row."""
     url = f"{base}/{unique('paodan_bench_')}"
     archive = ClickHouseArchive(url)
     flush_s = archive_mod.CHAIN.flush_s
@@ -209,10 +212,20 @@ def chain_cost_interleaved(base: str, records: int, batch_size: int) -> None:
         migrate(archive)
         tag = unique("bench")
         now = int(time.time() * 1000)
-        spent = {m: [0.0, 0.0, 0.0] for m in modes}  # per third of the rounds
+        took: dict[str, list[float]] = {m: [] for m in modes}  # per round, without gathered inserts
+        inserts = dict.fromkeys(modes, 0.0)  # the gathered blocks' inserts
+        cpu = dict.fromkeys(modes, 0.0)
         rows = dict.fromkeys(modes, 0)
         buffers = {m: BlockBuffer(archive_mod.chain.Chainer(m)) for m in modes}
         own = dict.fromkeys(modes, 0.0)  # gathered: own time since its last block insert
+
+        def flush(mode: str) -> None:
+            began, cpu_began = time.perf_counter(), time.process_time()
+            buffers[mode].flush(archive)
+            inserts[mode] += time.perf_counter() - began
+            cpu[mode] += time.process_time() - cpu_began
+            own[mode] = 0.0
+
         for n in range(rounds):
             for mode in names[n % 3:] + names[:n % 3]:  # each mode first, middle and last in turn
                 every_s = modes[mode]
@@ -220,32 +233,34 @@ def chain_cost_interleaved(base: str, records: int, batch_size: int) -> None:
                 raws = [("wecom.msgaudit", f"emp{i % 500}".encode(), chat(f"{tag}{names.index(mode)}", i, now + i))
                         for i in range(first, first + batch_size)]
                 archive_mod.CHAIN = dataclasses.replace(archive_mod.CHAIN, enabled=every_s is not None)
-                began = time.perf_counter()
+                began, cpu_began = time.perf_counter(), time.process_time()
                 # Chained batches follow on from each other, as one partition's do in the archive consumer.
-                write_chained(archive, Batch.of(raws, first_offset=first), buffers[mode], float("inf"))
-                if every_s is not None and (every_s == 0 or own[mode] >= every_s):
-                    buffers[mode].flush(archive)
-                    own[mode] = 0.0
-                took = time.perf_counter() - began
-                own[mode] += took
-                spent[mode][3 * n // rounds] += took
+                write_chained(archive, Batch.of(raws, first_offset=first), buffers[mode],
+                              0.0 if every_s == 0 else float("inf"))
+                spent = time.perf_counter() - began
+                cpu[mode] += time.process_time() - cpu_began
+                took[mode].append(spent)
+                own[mode] += spent
                 rows[mode] += batch_size
-        for mode, buffer in buffers.items():
-            began = time.perf_counter()
-            buffer.flush(archive)
-            spent[mode][2] += time.perf_counter() - began
-        total = {m: sum(t) for m, t in spent.items()}
+                if every_s and own[mode] >= every_s:
+                    flush(mode)
+        for mode in modes:
+            flush(mode)
+        total = {m: sum(took[m]) + inserts[m] for m in modes}
         off = total["unchained"]
 
-        def ratios(mode: str) -> str:
-            return ", ".join(f"{u / t:.3f}" for u, t in zip(spent["unchained"], spent[mode]))
+        def median_ratio(mode: str) -> float:
+            spread = inserts[mode] / rounds
+            return statistics.median(u / (t + spread) for u, t in zip(took["unchained"], took[mode]))
 
         print(f"hash chain cost, one process, {rounds} rounds of a {batch_size:,}-record batch per mode, modes "
               f"interleaved: unchained {rows['unchained'] / off:,.0f} rows/s; chained, a block insert per batch "
-              f"{rows['per batch'] / total['per batch']:,.0f} rows/s = {off / total['per batch']:.3f} x (thirds "
-              f"{ratios('per batch')}); chained, blocks gathered for {flush_s:g}s "
-              f"{rows['gathered'] / total['gathered']:,.0f} rows/s = {off / total['gathered']:.3f} x (thirds "
-              f"{ratios('gathered')}); {_load()}")
+              f"{rows['per batch'] / total['per batch']:,.0f} rows/s = {off / total['per batch']:.3f} x (median of "
+              f"rounds {median_ratio('per batch'):.3f}); chained, blocks gathered for {flush_s:g}s "
+              f"{rows['gathered'] / total['gathered']:,.0f} rows/s = {off / total['gathered']:.3f} x (median of "
+              f"rounds {median_ratio('gathered'):.3f}); {_load()}")
+        print("  CPU of the archiving process per row: " + ", ".join(
+            f"{m} {cpu[m] / rows[m] * 1e6:.2f} µs" for m in modes) + " (the ClickHouse server's work comes on top)")
     finally:
         archive_mod.CHAIN = dataclasses.replace(archive_mod.CHAIN, enabled=True)
         archive.execute(f"DROP DATABASE IF EXISTS {archive.database}")
