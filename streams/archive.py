@@ -199,24 +199,32 @@ class Batch:
         if chained:
             self._chain_range("alerts" if topic == ALERTS_TOPIC else "alert_actions", partition, first_offset,
                               len(records))
+        refused: Rejected = []
         for i, (key, value) in enumerate(records):
             change = _json_object(value)
             if change is None:
                 log.error("%s holds a record that is not a JSON object; kept apart", topic)
-                self._reject(topic, records, partition, first_offset, [(i, "not a JSON object")], "")
+                refused.append((i, "not a JSON object"))
                 continue
             kind = "alert" if topic == ALERTS_TOPIC else "action"
             self.changes.append((kind, change))
             if chained:
                 self._pend_change(kind, change, partition)
+        self._reject(topic, records, partition, first_offset, refused, "")
 
     def _reject(self, topic: str, records: Records, partition: int, first_offset: int, refused: Rejected,
                 table: str) -> None:
         """Keep refused records apart (`rejected_records`), never among the valid rows."""
+        chained = CHAIN.enabled and bool(records)
+        part = chain.rejected_part(topic, partition)
+        if chained:  # every batch, rejects or not: the chain follows the partition's offsets
+            self._chain_range(REJECTED_RECORDS.name, part, first_offset, len(records))
         if refused:
-            self.rows.setdefault(REJECTED_RECORDS, []).extend(
-                rejected_row(topic, partition, first_offset + i, records[i][0], records[i][1], reason, table)
-                for i, reason in refused)
+            rows = [rejected_row(topic, partition, first_offset + i, records[i][0], records[i][1], reason, table)
+                    for i, reason in refused]
+            self.rows.setdefault(REJECTED_RECORDS, []).extend(rows)
+            if chained:
+                self.pending.append(chain.pending_rows(chain.SOURCES[REJECTED_RECORDS.name], part, rows))
 
     def _chain_range(self, source: str, partition: int, first_offset: int, count: int) -> None:
         first, _ = self.chain_ranges.get((source, partition), (first_offset, 0))

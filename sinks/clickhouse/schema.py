@@ -211,7 +211,8 @@ ARCHIVE_CHAIN = Table(
 # 5: records the archive does not keep as valid rows (not JSON, no natural id, or refused by the
 # detecting agent's decoder — dead-lettered there), kept apart with the reason, so that the tables of
 # valid rows hold none of them. A record is identified by where it was read (topic, part, offset);
-# `raw` holds at most RAW_LIMIT of its bytes, `size` and `sha256` are of all of them.
+# `raw` holds at most RAW_LIMIT of its bytes, `size` and `sha256` are of all of them. Chained like the
+# rest and kept for good (their ids carry no date for retention to go by).
 REJECTED_RECORDS = Table(
     "rejected_records",
     _cols(("topic", "String", 5, LC), ("part", "UInt32", 5), ("offset", "UInt64", 5), ("reason", "String", 5),
@@ -219,7 +220,7 @@ REJECTED_RECORDS = Table(
           ("size", "UInt64", 5), ("sha256", "String", 5), ("raw", "String", 5), ("ingested_at", "DateTime", 5),
           ("ingest_date", "Date", 5)),
     engine="ReplacingMergeTree(ingested_at)", partition_by="toYYYYMM(ingest_date)",
-    order_by="(topic, part, offset)", since=5, retention_date="ingest_date",
+    order_by="(topic, part, offset)", since=5,
 )
 
 TABLES = (MESSAGES, ALERTS, CONTACT_EVENTS, ORDERS, HR_EVENTS, ALERT_ACTIONS, ARCHIVE_CHAIN, REJECTED_RECORDS)

@@ -16,9 +16,12 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from config.chain import ChainSettings
 
 from sinks.clickhouse import ClickHouseArchive
+from sinks.chain_checkpoints import load_private_key, read_file
 from streams.archive import ArchiveConsumer
+from streams.archive_verify import verify
 from tests.integration.test_archive_outage import archiving
 from tests.integration.test_archive_streams import eventually
+from tests.integration.test_archive_chain import _mutate
 from tests.live import produce, unique
 
 pytestmark = pytest.mark.integration
@@ -109,6 +112,15 @@ async def test_refused_records_are_kept_apart_from_the_valid_rows(stack, tmp_pat
             ("wecom.msgaudit", 1, "messages", "field 'action' must be send, recall or switch, got 'forward'",
              "wwrej", rejected[2][5], rejected[2][5])]
         assert rejected[1][3].startswith("not valid JSON")
+        # Kept apart, and chained all the same: a changed rejected record is found.
+        await asyncio.sleep(1.0)  # the blocks (the consumer is idle) and their checkpoints
+        public = load_private_key(chain_settings, create=False).public_key()
+        report = verify(archive, read_file(chain_settings.checkpoint_file), public)
+        assert report.ok and report.records == 5, [f.line() for f in report.findings]
+        await _mutate(archive, f"ALTER TABLE {db}.rejected_records UPDATE reason = '', raw = '{{}}' "
+                      "WHERE topic = 'crm.orders' AND offset = 1", "rejected_records")
+        [finding] = verify(archive, read_file(chain_settings.checkpoint_file), public).findings
+        assert finding.record == 'rejected_records ["crm.orders",0,1]'
     finally:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):

@@ -206,3 +206,20 @@ def test_blocks_gathered_over_batches_go_in_with_one_insert_and_verify(archive):
     key = Ed25519PrivateKey.generate()
     report = verify(archive, _sign(archive, key), key.public_key())
     assert report.ok and report.records == 12, [f.line() for f in report.findings]
+
+
+def test_records_kept_apart_are_chained_and_a_changed_one_is_found(archive):
+    refused = orjson.dumps({"msgid": "f1", "action": "forward", "from": "zs", "msgtime": NOW_MS, "msgtype": "text",
+                            "text": {"content": "转发"}, "corpid": "ww1"})
+    batch = Batch.of([*_chats(0, 2), ("wecom.msgaudit", b"zs", refused), ("wecom.msgaudit", b"zs", b"\x00junk"),
+                      ("paodan.alerts", b"zs", b"not an alert")])
+    write_batch(archive, batch, Chainer())
+    key = Ed25519PrivateKey.generate()
+    report = verify(archive, _sign(archive, key), key.public_key())
+    assert report.ok and report.records == 5 and "rejected_records" not in report.unchained, \
+        [f.line() for f in report.findings]
+    db = archive.database
+    archive.execute(f"ALTER TABLE {db}.rejected_records UPDATE raw = '{{}}' WHERE offset = 2 "
+                    "SETTINGS mutations_sync = 1")
+    [finding] = verify(archive, _sign(archive, key), key.public_key()).findings
+    assert finding.record == 'rejected_records ["wecom.msgaudit",0,2]'
