@@ -15,12 +15,16 @@
    the first poll that sees it in ClickHouse. Reported: p50 / p99 / max, and the archive's own account of
    where the time went (streams.archive's stats line, every 5 s).
 
-4. Hash chain cost. Part 1's archive path with the chain on and off (PAODAN_ARCHIVE_CHAIN): first in one
-   process with chained and unchained batches interleaved (the steadiest figure on a shared machine), then
-   as alternating runs of 1 and --procs processes; reported: both rates and their ratio.
+4. Hash chain cost. Part 1's archive path with the chain on and off (PAODAN_ARCHIVE_CHAIN), written as
+   the archive consumer writes (`write_chained`: blocks gathered and inserted every PAODAN_CHAIN_FLUSH_S):
+   first in one process with unchained batches, chained batches with a block insert per batch (the chain
+   as first built: PAODAN_CHAIN_FLUSH_S=0) and chained batches with blocks gathered, interleaved in a
+   rotating order (the steadiest figure on a shared machine), then as alternating runs of 1 and --procs
+   processes; reported: the rates and their ratios to unchained.
 
 Usage: .venv/bin/python -m bench.bench_archive [--records 500000] [--batch 20000] [--procs 2] [--repeat 3]
-       [--sink-batch N] [--rate 5000] [--seconds 30] [--flush S] [--skip-insert] [--skip-chain] [--skip-consumer] [--skip-lag]
+       [--sink-batch N] [--rate 5000] [--seconds 30] [--flush S] [--skip-insert] [--skip-chain]
+       [--skip-chain-procs] [--skip-consumer] [--skip-lag]
 Needs `paodan stack up`. Throw-away databases and topics are dropped at the end.
 """
 
@@ -45,7 +49,7 @@ from formats.topics import MSGAUDIT
 from sinks.clickhouse import ClickHouseArchive
 from sinks.clickhouse.schema import MESSAGES, migrate
 from streams import archive as archive_mod
-from streams.archive import ArchiveConsumer, Batch, message_rows, write_batch
+from streams.archive import ArchiveConsumer, Batch, BlockBuffer, message_rows, write_chained
 from tests.live import Worker, delete_app_topics, unique
 
 TEXTS = ["您好，请问有什么可以帮您？", "这款今天有满减活动，官方旗舰店下单就行。", "明天下午三点前可以送到。",
@@ -66,15 +70,19 @@ def chat(tag: str, i: int, ms: int) -> bytes:
 
 
 def _insert_share(url: str, tag: str, first: int, count: int, batch_size: int, prebuilt: bool, ready,
-                  results, chained: bool | None = None, part: int = 0) -> None:
+                  results, chained: bool | None = None, part: int = 0, every_s: float | None = None) -> None:
     """One process's share of the insert benchmark: make its records, wait for the others, archive them
     in batches with the archive consumer's own code (`Batch.of` decodes and builds rows, `write_batch`
     inserts) — or, with `prebuilt`, only insert rows built beforehand (the ceiling: clickhouse-driver and
     the server); put (start, finish) on `results`. `chained` turns the hash chain on or off (default: the
-    setting); each process is a partition `part` of its own, as in the archive consumer."""
+    setting), `every_s` how long blocks are gathered (default: the setting); each process is a partition
+    `part` of its own, as in the archive consumer."""
     if chained is not None:
         archive_mod.CHAIN = dataclasses.replace(archive_mod.CHAIN, enabled=chained)
+    if every_s is not None:
+        archive_mod.CHAIN = dataclasses.replace(archive_mod.CHAIN, flush_s=every_s)
     archive = ClickHouseArchive(url)
+    blocks = BlockBuffer(archive_mod.chain.Chainer(f"bench-{part}"))
     now = int(time.time() * 1000)
     raws = [(MSGAUDIT, f"emp{i % 500}".encode(), chat(tag, i, now + i))
             for i in range(first, first + count)]
@@ -86,19 +94,21 @@ def _insert_share(url: str, tag: str, first: int, count: int, batch_size: int, p
         if prebuilt:
             archive.insert(MESSAGES, rows[start:start + batch_size])
         else:
-            write_batch(archive, Batch.of(raws[start:start + batch_size], first_offset=start, partition=part))
+            write_chained(archive, Batch.of(raws[start:start + batch_size], first_offset=start, partition=part),
+                          blocks, archive_mod.CHAIN.flush_s)
+    blocks.flush(archive)  # what waits at the end, as the consumer does when idle
     results.put((began, time.time(), time.process_time() - cpu))
 
 
 def _in_processes(url: str, tag: str, records: int, batch_size: int, procs: int,
-                  prebuilt: bool, chained: bool | None = None) -> tuple[float, float]:
+                  prebuilt: bool, chained: bool | None = None, every_s: float | None = None) -> tuple[float, float]:
     """Rows per second of `records` archived by `procs` processes at once (from the moment all of them
     have their records ready to the moment the last one is done), and their CPU seconds per row."""
     ctx = multiprocessing.get_context("spawn")
     ready, results = ctx.Barrier(procs), ctx.Queue()
     share = records // procs
     workers = [ctx.Process(target=_insert_share, args=(url, tag, n * share, share, batch_size, prebuilt, ready,
-                                                       results, chained, n)) for n in range(procs)]
+                                                       results, chained, n, every_s)) for n in range(procs)]
     for w in workers:
         w.start()
     spans = [results.get() for _ in workers]
@@ -146,62 +156,112 @@ def insert_rate(base: str, records: int, batch_size: int, procs: int, repeat: in
 
 
 def chain_cost(base: str, records: int, batch_size: int, procs: int, repeat: int) -> None:
-    """The archive's own path with the hash chain (digest per row, links, an `archive_chain` insert per
-    batch) and without, alternately in the same run; the best of each counts."""
+    """The archive's own path unchained, chained with a block insert per batch (PAODAN_CHAIN_FLUSH_S=0)
+    and chained with blocks gathered (the setting), in a rotating order in the same run; the best of
+    each counts."""
     url = f"{base}/{unique('paodan_bench_')}"
     archive = ClickHouseArchive(url)
+    flush_s = archive_mod.CHAIN.flush_s
+    modes = {"unchained": (False, None), "per batch": (True, 0.0), "gathered": (True, flush_s)}
+    names = list(modes)
     try:
         migrate(archive)
         tag = unique("bench")
-        rates: dict[bool, list[float]] = {True: [], False: []}
-        cpus: dict[bool, list[float]] = {True: [], False: []}
+        rates: dict[str, list[float]] = {m: [] for m in modes}
+        cpus: dict[str, list[float]] = {m: [] for m in modes}
         for n in range(repeat):
-            for chained in (False, True) if n % 2 == 0 else (True, False):
-                rate, cpu = _in_processes(url, f"{tag}-{int(chained)}{n}", records, batch_size, procs,
-                                          prebuilt=False, chained=chained)
-                rates[chained].append(rate)
-                cpus[chained].append(cpu)
+            for mode in names[n % 3:] + names[:n % 3]:
+                chained, every_s = modes[mode]
+                rate, cpu = _in_processes(url, f"{tag}-{names.index(mode)}{n}", records, batch_size, procs,
+                                          prebuilt=False, chained=chained, every_s=every_s)
+                rates[mode].append(rate)
+                cpus[mode].append(cpu)
         [(blocks, chained_records)] = archive.execute(f"SELECT count(), sum(records) FROM {archive.database}.archive_chain")
-        on, off = max(rates[True]), max(rates[False])
-        cpu_on, cpu_off = statistics.median(cpus[True]), statistics.median(cpus[False])
+        best = {m: max(r) for m, r in rates.items()}
+        cpu = {m: statistics.median(c) for m, c in cpus.items()}
+        off = best["unchained"]
+        runs = "; ".join(f"{m} {', '.join(f'{r:,.0f}' for r in rates[m])}" for m in modes)
         print(f"hash chain cost, {procs} process(es), {records:,} chat records in batches of {batch_size:,}, "
-              f"alternating, best of {repeat}: chained {on:,.0f} rows/s, unchained {off:,.0f} rows/s = "
-              f"{on / off:.3f} x (runs chained {', '.join(f'{r:,.0f}' for r in rates[True])}; unchained "
-              f"{', '.join(f'{r:,.0f}' for r in rates[False])}); {chained_records:,} records chained in {blocks:,} "
-              f"blocks; {_load()}")
-        print(f"  CPU of the archiving processes, median: chained {cpu_on * 1e6:.2f} µs per row, unchained "
-              f"{cpu_off * 1e6:.2f} µs = {cpu_off / cpu_on:.3f} x the rate per core")
+              f"rotating, best of {repeat}: unchained {off:,.0f} rows/s; chained, a block insert per batch "
+              f"{best['per batch']:,.0f} = {best['per batch'] / off:.3f} x; chained, blocks gathered for {flush_s:g}s "
+              f"{best['gathered']:,.0f} = {best['gathered'] / off:.3f} x (runs: {runs}); {chained_records:,} "
+              f"records chained in {blocks:,} blocks; {_load()}")
+        print(f"  CPU of the archiving processes, median µs per row: unchained {cpu['unchained'] * 1e6:.2f}, "
+              f"per batch {cpu['per batch'] * 1e6:.2f}, gathered {cpu['gathered'] * 1e6:.2f}")
     finally:
         archive.execute(f"DROP DATABASE IF EXISTS {archive.database}")
 
 
 def chain_cost_interleaved(base: str, records: int, batch_size: int) -> None:
-    """The same comparison in one process, batch by batch: chained and unchained batches alternate (ABBA),
-    so a busy moment of the shared machine falls on both alike; each batch's time is building its rows
-    (and, chained, its digests) plus writing it (and its block)."""
+    """The same comparison in one process, batch by batch: unchained batches, chained batches with a
+    block insert each (PAODAN_CHAIN_FLUSH_S=0) and chained batches with blocks gathered for
+    PAODAN_CHAIN_FLUSH_S of their own time (as the consumer's clock would run if it did only that)
+    take turns in a rotating order, so a busy moment of the shared machine falls on all alike; each
+    batch's time is building its rows (and, chained, its digests) plus writing it (and, when due, the
+    blocks gathered).
+
+    Reported per mode: the rate over all rounds; the median over rounds of a round's unchained time to
+    its chained time (the time of the gathered blocks' inserts spread evenly over the rounds), which a
+    busy moment on one batch does not move; and the archiving process's CPU per row."""
     url = f"{base}/{unique('paodan_bench_')}"
     archive = ClickHouseArchive(url)
+    flush_s = archive_mod.CHAIN.flush_s
+    modes = {"unchained": None, "per batch": 0.0, "gathered": flush_s}
+    names = list(modes)
+    rounds = max(3, records // batch_size // len(names))
     try:
         migrate(archive)
         tag = unique("bench")
         now = int(time.time() * 1000)
-        spent = {True: 0.0, False: 0.0}
-        rows = {True: 0, False: 0}
-        chainer = archive_mod.chain.Chainer("bench")
-        for n in range(records // batch_size):
-            chained = (n % 4) in (1, 2)
-            raws = [(MSGAUDIT, f"emp{i % 500}".encode(), chat(f"{tag}{int(chained)}", i, now + i))
-                    for i in range(n * batch_size, (n + 1) * batch_size)]
-            archive_mod.CHAIN = dataclasses.replace(archive_mod.CHAIN, enabled=chained)
-            began = time.perf_counter()
-            # Chained batches follow on from each other, as one partition's do in the archive consumer.
-            write_batch(archive, Batch.of(raws, first_offset=rows[chained]), chainer)
-            spent[chained] += time.perf_counter() - began
-            rows[chained] += batch_size
-        on, off = rows[True] / spent[True], rows[False] / spent[False]
-        print(f"hash chain cost, one process, {records:,} chat records in batches of {batch_size:,}, chained and "
-              f"unchained batches interleaved: chained {on:,.0f} rows/s, unchained {off:,.0f} rows/s = "
-              f"{on / off:.3f} x; {_load()}")
+        took: dict[str, list[float]] = {m: [] for m in modes}  # per round, without gathered inserts
+        inserts = dict.fromkeys(modes, 0.0)  # the gathered blocks' inserts
+        cpu = dict.fromkeys(modes, 0.0)
+        rows = dict.fromkeys(modes, 0)
+        buffers = {m: BlockBuffer(archive_mod.chain.Chainer(m)) for m in modes}
+        own = dict.fromkeys(modes, 0.0)  # gathered: own time since its last block insert
+
+        def flush(mode: str) -> None:
+            began, cpu_began = time.perf_counter(), time.process_time()
+            buffers[mode].flush(archive)
+            inserts[mode] += time.perf_counter() - began
+            cpu[mode] += time.process_time() - cpu_began
+            own[mode] = 0.0
+
+        for n in range(rounds):
+            for mode in names[n % 3:] + names[:n % 3]:  # each mode first, middle and last in turn
+                every_s = modes[mode]
+                first = rows[mode]
+                raws = [(MSGAUDIT, f"emp{i % 500}".encode(), chat(f"{tag}{names.index(mode)}", i, now + i))
+                        for i in range(first, first + batch_size)]
+                archive_mod.CHAIN = dataclasses.replace(archive_mod.CHAIN, enabled=every_s is not None)
+                began, cpu_began = time.perf_counter(), time.process_time()
+                # Chained batches follow on from each other, as one partition's do in the archive consumer.
+                write_chained(archive, Batch.of(raws, first_offset=first), buffers[mode],
+                              0.0 if every_s == 0 else float("inf"))
+                spent = time.perf_counter() - began
+                cpu[mode] += time.process_time() - cpu_began
+                took[mode].append(spent)
+                own[mode] += spent
+                rows[mode] += batch_size
+                if every_s and own[mode] >= every_s:
+                    flush(mode)
+        for mode in modes:
+            flush(mode)
+        total = {m: sum(took[m]) + inserts[m] for m in modes}
+        off = total["unchained"]
+
+        def median_ratio(mode: str) -> float:
+            spread = inserts[mode] / rounds
+            return statistics.median(u / (t + spread) for u, t in zip(took["unchained"], took[mode]))
+
+        print(f"hash chain cost, one process, {rounds} rounds of a {batch_size:,}-record batch per mode, modes "
+              f"interleaved: unchained {rows['unchained'] / off:,.0f} rows/s; chained, a block insert per batch "
+              f"{rows['per batch'] / total['per batch']:,.0f} rows/s = {off / total['per batch']:.3f} x (median of "
+              f"rounds {median_ratio('per batch'):.3f}); chained, blocks gathered for {flush_s:g}s "
+              f"{rows['gathered'] / total['gathered']:,.0f} rows/s = {off / total['gathered']:.3f} x (median of "
+              f"rounds {median_ratio('gathered'):.3f}); {_load()}")
+        print("  CPU of the archiving process per row: " + ", ".join(
+            f"{m} {cpu[m] / rows[m] * 1e6:.2f} µs" for m in modes) + " (the ClickHouse server's work comes on top)")
     finally:
         archive_mod.CHAIN = dataclasses.replace(archive_mod.CHAIN, enabled=True)
         archive.execute(f"DROP DATABASE IF EXISTS {archive.database}")
@@ -387,6 +447,8 @@ def main() -> None:
                    "(default: the setting)")
     p.add_argument("--skip-insert", action="store_true")
     p.add_argument("--skip-chain", action="store_true", help="skip the hash chain's cost (chained vs unchained)")
+    p.add_argument("--skip-chain-procs", action="store_true",
+                   help="measure the chain's cost only in one process, interleaved (the steadiest figure)")
     p.add_argument("--flush", type=float, help="PAODAN_SINK_FLUSH for the worker in the lag run")
     args = p.parse_args()
     settings = load()
@@ -397,7 +459,7 @@ def main() -> None:
         insert_rate(base, args.records, args.batch, procs, args.repeat)
     if not args.skip_chain:
         chain_cost_interleaved(base, args.records * args.repeat, args.batch)
-    for procs in [] if args.skip_chain else sorted({1, args.procs}):
+    for procs in [] if args.skip_chain or args.skip_chain_procs else sorted({1, args.procs}):
         chain_cost(base, args.records, args.batch, procs, args.repeat)
     if not args.skip_consumer:
         for procs in sorted({1, args.procs}):

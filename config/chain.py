@@ -25,6 +25,10 @@ class ChainSettings:
     checkpoint_file: Path = REPO_ROOT / ".stack" / "chain" / "checkpoints.jsonl"
     # Compacted topic: the latest checkpoint of every chain (keyed by the chain).
     checkpoint_topic: str = topics.CHAIN
+    # How long the archive consumer gathers chain blocks before inserting them (one `archive_chain`
+    # insert, one checkpoint per chain, one offset commit for all the batches meanwhile): an insert's
+    # fixed cost on the server, not hashing, is most of what chaining costs.
+    flush_s: float = 5.0
 
     @property
     def public_key_file(self) -> Path:
@@ -38,9 +42,17 @@ def load_chain(env: dict[str, str] | None = None) -> ChainSettings:
     if flag not in ("1", "0", "true", "false", "on", "off"):
         raise SettingsError(f"PAODAN_ARCHIVE_CHAIN={flag!r}: expected 1 or 0")
     topic = env.get("PAODAN_CHAIN_TOPIC") or topics.CHAIN
+    raw_flush = env.get("PAODAN_CHAIN_FLUSH_S") or "5"
+    try:
+        flush_s = float(raw_flush)
+    except ValueError:
+        flush_s = -1.0
+    if not 0 <= flush_s <= 300:
+        raise SettingsError(f"PAODAN_CHAIN_FLUSH_S={raw_flush!r}: expected seconds from 0 to 300")
     return ChainSettings(
         enabled=flag in ("1", "true", "on"),
         key_file=Path(env.get("PAODAN_CHAIN_KEY") or stack_dir / "chain-key.pem"),
         checkpoint_file=Path(env.get("PAODAN_CHAIN_CHECKPOINTS") or stack_dir / "chain" / "checkpoints.jsonl"),
         checkpoint_topic=topic,
+        flush_s=flush_s,
     )

@@ -34,6 +34,17 @@ class HealthSettings:
     # HR and order feeds quiet for longer than this (hours) are stale.
     hr_stale_h: float = 48.0
     orders_stale_h: float = 24.0
+    # No `msgaudit_notify` callback (WeCom sends one at most every 15 s while records wait) for this long
+    # in working hours: the callback path is silent, even if the loader still polls.
+    notify_silent_min: float = 30.0
+    # Chat images and voice not yet pulled into the media store when this many hours are left before
+    # WeCom's keep window (wecom_keep_h) ends for them.
+    media_lead_h: float = 24.0
+    # A rule raising alerts for at least this share of a team's members within a day (teams of at
+    # least `rule_share_min_team`): more likely a misfiring rule or a feed gone wrong than a team of
+    # diverters.
+    rule_share: float = 0.5
+    rule_share_min_team: int = 5
 
     def working(self, now_ms: int) -> bool:
         hour = ((now_ms / 3_600_000) + self.utc_offset_h) % 24
@@ -67,4 +78,8 @@ def load_health(env: dict[str, str] | None = None) -> HealthSettings:
         deadletter_factor=_float(env, "PAODAN_HEALTH_DEADLETTER_FACTOR", 5.0, 1.0, 1000.0),
         hr_stale_h=_float(env, "PAODAN_HEALTH_HR_STALE_H", 48.0, 1.0, 24 * 365.0),
         orders_stale_h=_float(env, "PAODAN_HEALTH_ORDERS_STALE_H", 24.0, 1.0, 24 * 365.0),
+        notify_silent_min=_float(env, "PAODAN_HEALTH_NOTIFY_SILENT_MIN", 30.0, 1.0, 24 * 60.0),
+        media_lead_h=_float(env, "PAODAN_HEALTH_MEDIA_LEAD_H", 24.0, 0.0, 24 * 30.0),
+        rule_share=_float(env, "PAODAN_HEALTH_RULE_SHARE", 0.5, 0.01, 1.0),
+        rule_share_min_team=_int(env, "PAODAN_HEALTH_RULE_SHARE_MIN_TEAM", 5, 1, 10**6),
     )

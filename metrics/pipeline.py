@@ -1,6 +1,8 @@
 """The pipeline's own figures for `/metrics`, read on scrape (at most every `ttl_s`) from Kafka and
 ClickHouse, so that any server exposes them whatever process does the work: records in per topic,
-consumer lag per group and topic, dead letters, alerts by rule and severity, archive rows per table, and
+consumer lag per group and topic, the detection agent's records processed (its consumer group's
+committed offsets: `rate()` gives records/s; the rate between the last two reads is given too) and lag,
+dead letters, alerts by rule and severity, archive rows per table (rejected records among them), and
 the archive chain's heads. A source that cannot be read leaves its figures out and sets
 `paodan_metrics_source_up{source}` to 0; the scrape itself never fails."""
 
@@ -31,6 +33,12 @@ class PipelineMetrics:
         self.chain_seq = r.gauge("paodan_archive_chain_head_seq", "Blocks in an archive hash chain (its head's seq)")
         self.chain_records = r.gauge("paodan_archive_chain_records", "Records in an archive hash chain")
         self.chain_offset = r.gauge("paodan_archive_chain_head_offset", "Last Kafka offset an archive chain covers")
+        self.detected = r.counter("paodan_detection_records_total",
+                                  "Records the detection agent has processed, per input topic (committed offsets)")
+        self.detect_rate = r.gauge("paodan_detection_records_per_second",
+                                   "Records per second the detection agent processed between the last two reads")
+        self.detect_lag = r.gauge("paodan_detection_lag_records", "Records the detection agent is behind, per topic")
+        self._last_detected: tuple[float, dict[str, int]] | None = None
         self.up = r.gauge("paodan_metrics_source_up", "Whether a source of these figures could be read (1) or not (0)")
         self._at = 0.0
         self._lock = asyncio.Lock()
@@ -55,6 +63,7 @@ class PipelineMetrics:
                 if tps:
                     ends[topic] = sum((await probe._consumer.end_offsets(tps)).values())
             lag = await probe._lag()
+            committed = probe.committed
         except Exception as exc:
             log.warning("metrics: Kafka not read (%s: %s)", type(exc).__name__, exc)
             self.up.set(0, source="kafka")
@@ -68,7 +77,24 @@ class PipelineMetrics:
         self.deadletters.set(ends.get(topics.DEADLETTER, 0))
         for (group, topic), n in lag.items():
             self.lag.set(n, group=group, topic=topic)
+        self._detection(committed, lag)
         self.up.set(1, source="kafka")
+
+    def _detection(self, committed: dict[tuple[str, str], int], lag: dict[tuple[str, str], int]) -> None:
+        """The detection agent's figures: its consumer group is the app id (streams/app.py)."""
+        group = self.settings.app_id
+        done = {topic: n for (g, topic), n in committed.items() if g == group}
+        for family in (self.detected, self.detect_rate, self.detect_lag):
+            family.clear()
+        for topic, n in done.items():
+            self.detected.set(n, topic=topic)
+            self.detect_lag.set(lag.get((group, topic), 0), topic=topic)
+        now = time.monotonic()
+        if self._last_detected is not None and now > self._last_detected[0]:
+            then, before = self._last_detected
+            for topic, n in done.items():
+                self.detect_rate.set(max(0, n - before.get(topic, n)) / (now - then), topic=topic)
+        self._last_detected = (now, done)
 
     def _clickhouse(self) -> None:
         from sinks.clickhouse import ClickHouseArchive

@@ -15,6 +15,8 @@ def cmd_evidence(args, settings_of) -> int:
     from config.chain import load_chain
     from sinks import evidence
     from sinks.chain_checkpoints import load_private_key, load_public_key, read_file, read_topic
+    from aiokafka.errors import KafkaError
+
     from sinks.history import PermissionDenied
 
     if args.action == "verify":
@@ -31,14 +33,15 @@ def cmd_evidence(args, settings_of) -> int:
     settings = settings_of()
     caller = _caller(settings, args)
     archive = _archive(settings)
+    publish = evidence.kafka_publisher(settings.kafka)  # audit steps chained by the archive consumer
     try:
         if args.action == "request":
             rid = evidence.request(archive, caller, args.reason, alert_id=args.alert or "",
                                    employee_id=args.employee or "", from_ms=parse_when(args.from_),
-                                   to_ms=parse_when(args.to))
+                                   to_ms=parse_when(args.to), publish=publish)
             print(rid)
         elif args.action == "approve":
-            st = evidence.approve(archive, caller, args.request_id)
+            st = evidence.approve(archive, caller, args.request_id, publish)
             print(f"{args.request_id} approved by {st['approved_by']} (requested by {st['requester']})")
         else:
             chain = load_chain()
@@ -47,7 +50,7 @@ def cmd_evidence(args, settings_of) -> int:
                 checkpoints += asyncio.run(read_topic(settings.kafka, chain.checkpoint_topic))
             except Exception as exc:  # the file's checkpoints still prove what they can
                 print(f"checkpoint topic not read ({type(exc).__name__}: {exc})", file=sys.stderr)
-            body = evidence.export(archive, caller, args.request_id, load_private_key(chain), checkpoints)
+            body = evidence.export(archive, caller, args.request_id, load_private_key(chain), checkpoints, publish)
             Path(args.out).write_bytes(body)
             print(f"{args.out}: {len(body):,} bytes")
     except (PermissionDenied, evidence.EvidenceError) as exc:
@@ -55,6 +58,10 @@ def cmd_evidence(args, settings_of) -> int:
         return 2
     except UNREACHABLE as exc:
         return _unreachable(f"paodan evidence {args.action}", settings.clickhouse, exc)
+    except KafkaError as exc:  # the step is not taken: it could not be audited in the chained stream
+        print(f"paodan evidence {args.action}: Kafka 不可用，步骤未执行 / Kafka unreachable at {settings.kafka}, step "
+              f"not taken ({type(exc).__name__}: {exc})", file=sys.stderr)
+        return 3
     return 0
 
 

@@ -16,6 +16,9 @@ which makes no object per record) and their digests (32 bytes each, concatenated
 with prev the hash of the block before (32 zero bytes for the first). One row per block rather than
 per record keeps the chain's cost to a hash per record: a row per record doubled the archive's inserts.
 
+Records kept apart as invalid (`rejected_records`) are chained per topic partition (`rejected_part`),
+their digest of the bytes kept (`raw`, at most 64 KiB).
+
 A record's digest is SHA-256 of its original bytes as received (`raw`), for the event tables; their
 other columns are what the archive's row builders make of those bytes, and verification rebuilds them.
 Triage actions have no raw bytes: their digest covers their row (canonical JSON of its columns, without
@@ -33,6 +36,7 @@ from __future__ import annotations
 import calendar
 import hashlib
 import re
+import zlib
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -41,7 +45,7 @@ from typing import Any
 import orjson
 
 from sinks.clickhouse.schema import (ALERT_ACTIONS, ARCHIVE_CHAIN, CONTACT_EVENTS, HR_EVENTS, MESSAGES, ORDERS,
-                                     Table)
+                                     REJECTED_RECORDS, Table)
 
 GENESIS = bytes(32)
 # Columns the archive itself rewrites after the fact (`paodan history renormalise`), or stamps.
@@ -145,7 +149,14 @@ class Source:
         return None
 
 
-SOURCES = {t.name: Source(t) for t in (MESSAGES, CONTACT_EVENTS, ORDERS, HR_EVENTS, ALERT_ACTIONS)}
+SOURCES = {t.name: Source(t) for t in (MESSAGES, CONTACT_EVENTS, ORDERS, HR_EVENTS, ALERT_ACTIONS, REJECTED_RECORDS)}
+
+
+def rejected_part(topic: str, partition: int) -> int:
+    """The chain `part` of the records rejected from one topic partition: rejected records of every
+    topic share a table, and a chain follows one partition's offsets, so the topic is folded into the
+    number (stable: a hash of its name)."""
+    return zlib.crc32(topic.encode()) % 4096 * 100_000 + partition
 
 @dataclass
 class Pending:

@@ -1,7 +1,11 @@
 """Evidence case files: a compliance officer requests one (an alert, or an employee over a period, with a
 reason), an admin other than the requester approves it, the requester exports it as a zip that anyone can
 check offline. Every step is a row of the audit trail (`alert_actions`: evidence_request, evidence_approve,
-evidence_export), so the requests themselves need no table of their own.
+evidence_export), so the requests themselves need no table of their own. Each step's record also goes to
+`paodan.alert_actions` (`publish`, before the row is written; the CLI produces it to Kafka): the archive
+consumer archives it there like a triage action, which links it into the hash chain (sinks/chain.py), so
+a changed or deleted evidence step is found by `paodan archive verify`. The row written at once lets the
+next step see it before the archive has caught up; both are the same row, stored once.
 
 The zip holds `report.html` (zh-CN, readable), `data.json` (the alert and its triage, the employee's
 timeline of chats, contact changes, orders and HR events over the period, each chat record's bytes as
@@ -19,12 +23,13 @@ import io
 import secrets
 import time
 import zipfile
-from typing import Any
+from typing import Any, Callable
 
 import orjson
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 
+from formats.topics import ALERT_ACTIONS
 from sinks.chain import block_hash, body_hash
 from sinks.chain_checkpoints import chain_name, cp_chain, public_pem, signature_ok
 from sinks.clickhouse.rows import action_row
@@ -40,12 +45,42 @@ class EvidenceError(ValueError):
     """A step that cannot be taken (unknown request, not approved, wrong person); str() says why."""
 
 
+Publish = Callable[[dict[str, Any]], None]
+ACTIONS_TOPIC = ALERT_ACTIONS
+
+
+def kafka_publisher(kafka: str, topic: str = ACTIONS_TOPIC) -> Publish:
+    """Produce an audit record to the alert actions topic and wait for the broker, keyed like triage
+    actions (the employee), so the archive consumer chains it with them."""
+    import asyncio
+
+    from aiokafka import AIOKafkaProducer
+
+    def publish(record: dict[str, Any]) -> None:
+        async def send() -> None:
+            producer = AIOKafkaProducer(bootstrap_servers=kafka, acks="all", enable_idempotence=True)
+            await producer.start()
+            try:
+                key = str(record.get("employee_id") or record.get("alert_id") or "_system").encode()
+                await producer.send_and_wait(topic, orjson.dumps(record), key=key)
+            finally:
+                await producer.stop()
+
+        asyncio.run(send())
+
+    return publish
+
+
 def _audit(archive, caller: Caller, action: str, request_id: str, detail: dict[str, Any], alert_id: str = "",
-           employee_id: str = "") -> None:
-    row = action_row({"action_id": secrets.token_hex(16), "alert_id": alert_id, "employee_id": employee_id,
-                      "action": action, "actor": caller.actor, "actor_role": caller.role,
-                      "ts": int(time.time() * 1000), "detail": {"request": request_id, **detail}})
-    archive.insert(ALERT_ACTIONS, [row])
+           employee_id: str = "", publish: Publish | None = None) -> None:
+    """Audit a step: to the chained stream first (a step that cannot be chained is not taken), then
+    the row."""
+    record = {"action_id": secrets.token_hex(16), "alert_id": alert_id, "employee_id": employee_id,
+              "action": action, "actor": caller.actor, "actor_role": caller.role, "ts": int(time.time() * 1000),
+              "detail": {"request": request_id, **detail}}
+    if publish is not None:
+        publish(record)
+    archive.insert(ALERT_ACTIONS, [action_row(record)])
 
 
 STEPS = ("evidence_request", "evidence_approve", "evidence_export")
@@ -60,7 +95,7 @@ def _steps(archive, request_id: str) -> list[dict[str, Any]]:
 
 
 def request(archive, caller: Caller, reason: str, alert_id: str = "", employee_id: str = "",
-            from_ms: int | None = None, to_ms: int | None = None) -> str:
+            from_ms: int | None = None, to_ms: int | None = None, publish: Publish | None = None) -> str:
     if caller.role != "compliance":
         raise PermissionDenied("only compliance requests case files")
     if not reason.strip():
@@ -77,7 +112,7 @@ def request(archive, caller: Caller, reason: str, alert_id: str = "", employee_i
     request_id = secrets.token_hex(8)
     _audit(archive, caller, "evidence_request", request_id,
            {"reason": reason, "scope": {"alert": alert_id, "employee": employee_id, "from": from_ms, "to": to_ms}},
-           alert_id, employee_id)
+           alert_id, employee_id, publish)
     return request_id
 
 
@@ -95,13 +130,14 @@ def state(archive, request_id: str) -> dict[str, Any]:
             "exports": [s["ts"] for s in steps if s["action"] == "evidence_export"]}
 
 
-def approve(archive, caller: Caller, request_id: str) -> dict[str, Any]:
+def approve(archive, caller: Caller, request_id: str, publish: Publish | None = None) -> dict[str, Any]:
     st = state(archive, request_id)
     if caller.role != "admin":
         raise PermissionDenied("only an admin approves case files")
     if caller.actor == st["requester"]:
         raise PermissionDenied("the requester cannot approve their own request")
-    _audit(archive, caller, "evidence_approve", request_id, {}, st["scope"]["alert"], st["scope"]["employee"])
+    _audit(archive, caller, "evidence_approve", request_id, {}, st["scope"]["alert"], st["scope"]["employee"],
+           publish)
     return state(archive, request_id)
 
 
@@ -157,7 +193,8 @@ def _report(st: dict[str, Any], data: dict[str, Any]) -> str:
             "<code>paodan evidence verify</code>.</p></html>")
 
 
-def export(archive, caller: Caller, request_id: str, signer, checkpoints: list[dict[str, Any]]) -> bytes:
+def export(archive, caller: Caller, request_id: str, signer, checkpoints: list[dict[str, Any]],
+           publish: Publish | None = None) -> bytes:
     """The case file's zip bytes (audited)."""
     st = state(archive, request_id)
     if caller.actor != st["requester"]:
@@ -187,7 +224,7 @@ def export(archive, caller: Caller, request_id: str, signer, checkpoints: list[d
     body = out.getvalue()
     _audit(archive, caller, "evidence_export", request_id, {"sha256": hashlib.sha256(body).hexdigest(),
                                                             "messages": len(msgids)},
-           scope["alert"], scope["employee"])
+           scope["alert"], scope["employee"], publish)
     return body
 
 

@@ -18,9 +18,13 @@ assignor puts the same partition of `paodan.alerts` and `paodan.alert_actions` (
 alert's employee) on the same consumer, which folds an alert's revisions and triage actions in order.
 
 A record the archive cannot turn into a row (not a JSON object, no natural id), or that the detecting
-agent's decoder rejects (a negative amount, an unknown event), is skipped here: that agent sends it to
-`paodan.deadletter` with the reason, so no rejected record sits in the archive as a valid row. A chat record with a
-`msgid` is archived even if detection rejects it (it is evidence all the same, and in the dead letters).
+agent's decoder rejects (a negative amount, an unknown event, a chat record detection refuses), is kept
+apart in `rejected_records` with the reason and where it was read (topic, partition, offset; at most
+RAW_LIMIT of its bytes, with the size and SHA-256 of all of them): the detecting agent dead-letters it,
+and no rejected record sits among the valid rows analysts query.
+
+The hash chain's blocks (sinks/chain.py) are linked as each batch is written and inserted together
+every PAODAN_CHAIN_FLUSH_S (`BlockBuffer`); a batch's offsets are committed once its blocks are in.
 """
 
 from __future__ import annotations
@@ -47,15 +51,15 @@ from config.settings import Settings
 from metrics import archive as archive_metrics
 from sinks import chain
 from sinks.clickhouse import ClickHouseArchive, alert_state
-from sinks.clickhouse.rows import action_row, contact_row, hr_row, message_row, order_row
-from sinks.clickhouse.schema import (ARCHIVE_CHAIN, CONTACT_EVENTS, HR_EVENTS, MESSAGES, ORDERS, Table,
-                                     apply_retention)
+from sinks.clickhouse.rows import action_row, contact_row, hr_row, message_row, order_row, rejected_row
+from sinks.clickhouse.schema import (ARCHIVE_CHAIN, CONTACT_EVENTS, HR_EVENTS, MESSAGES, ORDERS, REJECTED_RECORDS,
+                                     Table, apply_retention)
 from sinks.clickhouse.writer import ensure_schema_once, write_alert_changes
 from sinks.retry import until_written
 from streams import live, topics
 from streams.app import app, settings
-from formats.records import (RecordError, decode_contact, decode_hr, decode_order, hr_event, loads_object,
-                             message_text)
+from formats.records import (RecordError, decode_contact, decode_hr, decode_msgaudit, decode_order, hr_event,
+                             loads_object, message_text)
 
 log = logging.getLogger(__name__)
 
@@ -66,25 +70,32 @@ RETENTION_EVERY_S = 6 * 3600.0
 Records = list[tuple[bytes | None, bytes | None]]  # (key, value) as they came from Kafka
 
 
+Rejected = list[tuple[int, str]]  # (index in the records, reason)
+
+
 def _rows_of(build: Callable[[dict[str, Any], int, bytes], tuple | None],
-             check: Callable[[bytes | None, dict[str, Any]], Any] | None = None) -> Callable[[Records], list[tuple]]:
-    """Rows of one table from a topic's records: `build(record, ingested_at, raw bytes)` per record.
-    `check(key, record)` is the detecting agent's decoder: a record it rejects is dead-lettered there
-    and must not sit in the archive as if it were valid."""
-    def rows(records: Records) -> list[tuple]:
-        out = []
+             check: Callable[[bytes | None, dict[str, Any]], Any] | None = None
+             ) -> Callable[[Records], tuple[list[tuple], Rejected]]:
+    """Rows of one table from a topic's records: `build(record, ingested_at, raw bytes)` per record,
+    and the records refused, with why. `check(key, record)` is the detecting agent's decoder: a record
+    it rejects is dead-lettered there and must not sit among the valid rows."""
+    def rows(records: Records) -> tuple[list[tuple], Rejected]:
+        out, refused = [], []
         stamp = int(time.time())  # one ingestion time (DateTime, epoch seconds) per batch
-        for key, value in records:
+        for i, (key, value) in enumerate(records):
             try:
                 rec = loads_object(value)
                 if check is not None:
                     check(key, rec)
                 row = build(rec, stamp, value)
-            except RecordError:
-                continue  # dead-lettered, with its reason, by the topic's detecting agent
-            if row is not None:
+            except RecordError as exc:
+                refused.append((i, str(exc)))
+                continue
+            if row is None:
+                refused.append((i, "no natural id (missing or invalid id or time fields)"))
+            else:
                 out.append(row)
-        return out
+        return out, refused
     return rows
 
 
@@ -92,12 +103,34 @@ def _message(rec: dict[str, Any], stamp: int, raw: bytes) -> tuple | None:
     return message_row(rec, message_text(rec), stamp, raw)
 
 
-message_rows = _rows_of(_message)
+def _plainly_valid_chat(rec: dict[str, Any]) -> bool:
+    """A quick test passed by the usual chat record, which streams.records.decode_msgaudit accepts
+    (the decoder costs as much as building the row): the decoder judges only the others."""
+    get = rec.get
+    msgid, action, msgtime, tolist = get("msgid"), get("action"), get("msgtime"), get("tolist", [])
+    sender, msgtype, roomid = get("from"), get("msgtype"), get("roomid")
+    return (action in ("send", "recall") and type(msgid) is str and msgid != "" and type(sender) is str and sender != ""
+            and type(msgtime) is int and msgtime >= 0 and type(msgtype) is str and msgtype != ""
+            and type(tolist) is list and (roomid is None or type(roomid) is str)
+            and (msgtype != "text" or type(get("text")) is dict))
+
+
+def _check_chat(key: bytes | None, rec: dict[str, Any]) -> None:
+    if not _plainly_valid_chat(rec):
+        decode_msgaudit(key, rec)
+
+
+_chat_rows = _rows_of(_message, _check_chat)
+
+
+def message_rows(records: Records) -> list[tuple]:
+    """`messages` rows of chat records (those detection accepts)."""
+    return _chat_rows(records)[0]
 
 
 # Input topic → (table, rows from records).
-EVENT_TABLES: dict[str, tuple[Table, Callable[[Records], list[tuple]]]] = {
-    topics.msgaudit.get_topic_name(): (MESSAGES, message_rows),
+EVENT_TABLES: dict[str, tuple[Table, Callable[[Records], tuple[list[tuple], Rejected]]]] = {
+    topics.msgaudit.get_topic_name(): (MESSAGES, _chat_rows),
     topics.contacts.get_topic_name(): (CONTACT_EVENTS, _rows_of(contact_row, decode_contact)),
     topics.orders.get_topic_name(): (ORDERS, _rows_of(order_row, decode_order)),
     topics.hr.get_topic_name(): (HR_EVENTS, _rows_of(hr_row, lambda key, rec: hr_event(decode_hr(key, dict(rec))))),
@@ -133,6 +166,7 @@ class Batch:
     pending: list[chain.Pending] = field(default_factory=list)
     chain_ranges: dict[tuple[str, int], tuple[int, int]] = field(default_factory=dict)
     chained: dict[chain.ChainKey, chain.Head] = field(default_factory=dict)
+    linked: bool = False  # its blocks are in a BlockBuffer
 
     @classmethod
     def of(cls, records: list[tuple[str, bytes | None, bytes | None]], first_offset: int = 0,
@@ -154,8 +188,9 @@ class Batch:
         if topic in EVENT_TABLES:
             table, rows_of = EVENT_TABLES[topic]
             began = time.perf_counter()
-            rows = rows_of(records)
+            rows, refused = rows_of(records)
             self.rows.setdefault(table, []).extend(rows)
+            self._reject(topic, records, partition, first_offset, refused, table.name)
             if chained:
                 self._chain_range(table.name, partition, first_offset, len(records))
                 self.pending.append(chain.pending_rows(chain.SOURCES[table.name], partition, rows))
@@ -164,15 +199,32 @@ class Batch:
         if chained:
             self._chain_range("alerts" if topic == ALERTS_TOPIC else "alert_actions", partition, first_offset,
                               len(records))
-        for _, value in records:
+        refused: Rejected = []
+        for i, (key, value) in enumerate(records):
             change = _json_object(value)
             if change is None:
-                log.error("%s holds a record that is not a JSON object; not archived", topic)
+                log.error("%s holds a record that is not a JSON object; kept apart", topic)
+                refused.append((i, "not a JSON object"))
                 continue
             kind = "alert" if topic == ALERTS_TOPIC else "action"
             self.changes.append((kind, change))
             if chained:
                 self._pend_change(kind, change, partition)
+        self._reject(topic, records, partition, first_offset, refused, "")
+
+    def _reject(self, topic: str, records: Records, partition: int, first_offset: int, refused: Rejected,
+                table: str) -> None:
+        """Keep refused records apart (`rejected_records`), never among the valid rows."""
+        chained = CHAIN.enabled and bool(records)
+        part = chain.rejected_part(topic, partition)
+        if chained:  # every batch, rejects or not: the chain follows the partition's offsets
+            self._chain_range(REJECTED_RECORDS.name, part, first_offset, len(records))
+        if refused:
+            rows = [rejected_row(topic, partition, first_offset + i, records[i][0], records[i][1], reason, table)
+                    for i, reason in refused]
+            self.rows.setdefault(REJECTED_RECORDS, []).extend(rows)
+            if chained:
+                self.pending.append(chain.pending_rows(chain.SOURCES[REJECTED_RECORDS.name], part, rows))
 
     def _chain_range(self, source: str, partition: int, first_offset: int, count: int) -> None:
         first, _ = self.chain_ranges.get((source, partition), (first_offset, 0))
@@ -199,14 +251,20 @@ CHAIN = load_chain()
 CHAINER = chain.Chainer()
 
 
-def write_batch(archive: ClickHouseArchive, batch: Batch, chainer: chain.Chainer | None = None) -> dict[str, int]:
-    """Archive a batch; return rows written per table.
-
-    Safe to run again on the same batch (the retry after a failure does): every table deduplicates,
-    and a batch's chain blocks are the same however often they are made."""
+def write_rows(archive: ClickHouseArchive, batch: Batch) -> dict[str, int]:
+    """A batch's rows (alert revisions and triage folded in), not its chain blocks; rows per table."""
     written = {table.name: archive.insert(table, rows) for table, rows in batch.rows.items()}
     if batch.changes:
         written["alert_actions"], written["alerts"] = write_alert_changes(archive, batch.changes)
+    return written
+
+
+def write_batch(archive: ClickHouseArchive, batch: Batch, chainer: chain.Chainer | None = None) -> dict[str, int]:
+    """Archive a batch and its chain blocks at once; return rows written per table.
+
+    Safe to run again on the same batch (the retry after a failure does): every table deduplicates,
+    and a batch's chain blocks are the same however often they are made."""
+    written = write_rows(archive, batch)
     if batch.pending:
         written[ARCHIVE_CHAIN.name] = _write_blocks(archive, batch, chainer or CHAINER)
     return written
@@ -219,6 +277,58 @@ def _write_blocks(archive: ClickHouseArchive, batch: Batch, chainer: chain.Chain
     chainer.commit(heads, {k: last + 1 for k, (_, last) in batch.chain_ranges.items()})
     batch.chained = heads
     return len(rows)
+
+
+class BlockBuffer:
+    """Chain blocks of batches whose rows are in, gathered for one `archive_chain` insert.
+
+    The archive consumer links each batch as soon as its rows are written (linking is hashing, in
+    memory), and inserts the blocks gathered every ChainSettings.flush_s; only then does it commit the
+    batches' offsets and sign the heads. A crash before leaves rows whose offsets were not committed:
+    the redelivery chains them again from the last block inserted, as with an unchained batch today."""
+
+    def __init__(self, chainer: chain.Chainer) -> None:
+        self.chainer = chainer
+        self.rows: list[tuple] = []
+        self.heads: dict[chain.ChainKey, chain.Head] = {}
+        self.since: float | None = None  # when the oldest block waiting was linked (monotonic s)
+
+    def link(self, archive: ClickHouseArchive, batch: Batch) -> None:
+        """Add the batch's blocks (once: a retried write of the batch does not link it again)."""
+        if batch.linked or not batch.pending:
+            return
+        rows, heads = self.chainer.link(archive, batch.pending, batch.chain_ranges, int(time.time()))
+        self.chainer.commit(heads, {k: last + 1 for k, (_, last) in batch.chain_ranges.items()})
+        self.rows += rows
+        self.heads.update(heads)
+        batch.chained, batch.linked = heads, True
+        if self.since is None:
+            self.since = time.monotonic()
+
+    def due(self, every_s: float) -> bool:
+        return self.since is None or time.monotonic() - self.since >= every_s
+
+    def flush(self, archive: ClickHouseArchive) -> tuple[int, dict[chain.ChainKey, chain.Head]]:
+        """Insert the blocks waiting (retried as they are if the insert fails); their count and the
+        chains' heads they made."""
+        if self.rows:
+            archive.insert(ARCHIVE_CHAIN, self.rows)
+        count, heads = len(self.rows), self.heads
+        self.rows, self.heads, self.since = [], {}, None
+        return count, heads
+
+
+def write_chained(archive: ClickHouseArchive, batch: Batch, blocks: BlockBuffer,
+                  every_s: float) -> tuple[dict[str, int], dict[chain.ChainKey, chain.Head] | None]:
+    """The archive consumer's write: the batch's rows, its blocks linked into `blocks`, and the blocks
+    gathered inserted if the oldest waited `every_s`. Rows written per table, and the heads made if the
+    blocks went in (None: the batch's offsets wait for a later insert)."""
+    written = write_rows(archive, batch)
+    blocks.link(archive, batch)
+    if not blocks.due(every_s):
+        return written, None
+    written[ARCHIVE_CHAIN.name], heads = blocks.flush(archive)
+    return written, heads
 
 
 def closing_time(oldest: float, fetched: float, flush_s: float, write_s: float = 0.0) -> float:
@@ -286,6 +396,9 @@ class ArchiveConsumer:
         self._publisher = None  # signed chain checkpoints (sinks.chain_checkpoints)
         self._chainer = chain.Chainer(self.group)
         self._chain_settings = chain_settings or CHAIN
+        self._blocks = BlockBuffer(self._chainer)
+        # Offsets of batches written whose blocks wait in `_blocks` (committed with them).
+        self._uncommitted: dict[TopicPartition, int] = {}
 
     def _get(self) -> ClickHouseArchive:
         if self._archive is None:
@@ -299,14 +412,21 @@ class ArchiveConsumer:
             self._archive.close()
         self._archive = None
 
-    def _write(self, batch: Batch) -> dict[str, int]:
+    def _write(self, batch: Batch) -> tuple[dict[str, int], dict[chain.ChainKey, chain.Head] | None]:
+        """Write the batch's rows and link its blocks; insert the blocks gathered if they are due.
+        Return the rows written per table and, if the blocks went in, the heads they made (None: the
+        batch's offsets wait for a later insert)."""
         archive = self._get()
-        written = write_batch(archive, batch, self._chainer)
+        written, heads = write_chained(archive, batch, self._blocks, self._chain_settings.flush_s)
         if time.monotonic() - self._last_retention > RETENTION_EVERY_S:
             # Drop expired monthly partitions where the server has no TTL (a no-op where it has).
             apply_retention(archive, self.settings.retention_days)
             self._last_retention = time.monotonic()
-        return written
+        return written, heads
+
+    def _flush_blocks(self) -> tuple[dict[str, int], dict[chain.ChainKey, chain.Head]]:
+        count, heads = self._blocks.flush(self._get())
+        return {ARCHIVE_CHAIN.name: count}, heads
 
     async def _collect(self, consumer: AIOKafkaConsumer) -> Batch:
         """Up to sink_batch_rows records, closed at `closing_time`; what is already fetched when it
@@ -345,32 +465,48 @@ class ArchiveConsumer:
                  len(consumer.assignment()), self.settings.clickhouse.split("@")[-1])
 
     async def _store(self, consumer: AIOKafkaConsumer, batch: Batch) -> None:
-        """Write the batch until ClickHouse accepts it, then commit its offsets."""
+        """Write the batch until ClickHouse accepts it, then (once its chain blocks are in) commit its
+        offsets."""
         took = {"oldest": max(0.0, batch.closed - batch.oldest) if batch.oldest != float("inf") else 0.0,
                 "queued": time.time() - batch.closed, "rows": batch.building}
         # Backoff capped at 5 s: the archive catches up within seconds of ClickHouse's return.
         began = time.perf_counter()
-        written = await until_written(lambda: asyncio.to_thread(self._write, batch), f"archive {batch.size} records",
-                                      on_error=self._write_failed, max_delay=5.0)
+        written, heads = await until_written(lambda: asyncio.to_thread(self._write, batch),
+                                             f"archive {batch.size} records", on_error=self._write_failed,
+                                             max_delay=5.0)
         archive_metrics.written(written)
         took["insert"] = time.perf_counter() - began
         self._writes.append(took["queued"] + took["insert"])
-        await self._checkpoint(batch)
+        self._uncommitted.update(batch.offsets)
         began = time.perf_counter()
-        # A rebalance may have taken partitions meanwhile: their new owner re-reads them from the last
-        # commit, and the tables store the records again only once.
-        assigned = consumer.assignment()
-        offsets = {tp: offset for tp, offset in batch.offsets.items() if tp in assigned}
-        try:
-            if offsets:
-                await consumer.commit(offsets)
-        except (CommitFailedError, IllegalStateError) as exc:
-            log.warning("archive offsets not committed (%s); the batch will be stored again, once", exc)
+        if heads is not None:
+            await self._committed(consumer, heads)
         took["commit"] = time.perf_counter() - began
         self.batches += 1
         self._stats.add(batch.size, took)
         self._stats.maybe_log()
         archive_metrics.batch(batch.size, took)
+
+    async def _flush(self, consumer: AIOKafkaConsumer) -> None:
+        """Insert the blocks waiting (the consumer is idle, or stopping) and commit their batches."""
+        written, heads = await until_written(lambda: asyncio.to_thread(self._flush_blocks), "archive chain blocks",
+                                             on_error=self._write_failed, max_delay=5.0)
+        archive_metrics.written(written)
+        await self._committed(consumer, heads)
+
+    async def _committed(self, consumer: AIOKafkaConsumer, heads: dict[chain.ChainKey, chain.Head]) -> None:
+        """Blocks are in: sign their heads, then commit the offsets of every batch they cover."""
+        await self._checkpoint(heads)
+        # A rebalance may have taken partitions meanwhile: their new owner re-reads them from the last
+        # commit, and the tables store the records again only once.
+        assigned = consumer.assignment()
+        offsets = {tp: offset for tp, offset in self._uncommitted.items() if tp in assigned}
+        self._uncommitted = {}
+        try:
+            if offsets:
+                await consumer.commit(offsets)
+        except (CommitFailedError, IllegalStateError) as exc:
+            log.warning("archive offsets not committed (%s); the batch will be stored again, once", exc)
 
     def _write_failed(self) -> None:
         archive_metrics.RETRIES.inc()
@@ -399,12 +535,17 @@ class ArchiveConsumer:
                     writing = None
                 if batch.size:
                     writing = asyncio.create_task(self._store(consumer, batch))
+                elif self._blocks.rows:  # idle: the blocks waiting go in now
+                    writing = asyncio.create_task(self._flush(consumer))
         finally:
             if writing is not None:
                 # Stopping (or failing): let the batch being written finish, so its offsets are committed
                 # and a restart does not write it again.
                 with contextlib.suppress(Exception):
                     await writing
+            if self._blocks.rows:
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(self._flush(consumer), 10)
             await consumer.stop()
             await self._stop_checkpoints()
             self._reset()
@@ -421,10 +562,10 @@ class ArchiveConsumer:
             await self._publisher.stop()
             self._publisher = None
 
-    async def _checkpoint(self, batch: Batch) -> None:
-        """Sign and keep the heads the batch's links made (sinks.chain_checkpoints)."""
-        if self._publisher is not None and batch.chained:
-            await self._publisher.publish(batch.chained, self.group)
+    async def _checkpoint(self, heads: dict[chain.ChainKey, chain.Head]) -> None:
+        """Sign and keep the chains' heads once their blocks are in (sinks.chain_checkpoints)."""
+        if self._publisher is not None and heads:
+            await self._publisher.publish(heads, self.group)
 
 
 def _archive_process_main(n: int) -> None:

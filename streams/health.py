@@ -1,6 +1,7 @@
 """Pipeline health as `system.*` alerts: a chat archive gone quiet in working hours (with the time left
-before WeCom drops the records), a consumer group falling behind, a burst of dead letters, HR or order
-feeds gone stale. Pure: a `Snapshot` of what the Kafka probe saw (streams/health_probe.py) in, alerts out.
+before WeCom drops the records), WeCom's `msgaudit_notify` callbacks gone quiet, chat media not pulled
+while WeCom's keep window runs out, a consumer group falling behind, a burst of dead letters, HR or order
+feeds gone stale, a rule firing for a large share of a team. Pure: a `Snapshot` of what the Kafka probe saw (streams/health_probe.py) in, alerts out.
 
 Alert ids are stable while a condition lasts (a quiet feed: its last record's time; a lagging group: the
 day; a dead-letter burst: its window), so a condition seen at every check is one alert whose revision
@@ -14,13 +15,16 @@ from typing import Any
 
 from config.health import HealthSettings
 from detectors.alert import SCHEMA_VERSION, alert_id
-from formats.topics import DEADLETTER, MSGAUDIT
+from formats.topics import ALERTS, DEADLETTER, EVENT_TOPICS, MSGAUDIT
 from streams.system_alert import SYSTEM_EMPLOYEE
 
 ARCHIVE_SILENT = "system.archive_silent"
 CONSUMER_LAG = "system.consumer_lag"
 DEADLETTER_SURGE = "system.deadletter_surge"
 FEED_STALE = "system.feed_stale"
+NOTIFY_SILENT = "system.notify_silent"
+MEDIA_EXPIRING = "system.media_expiring"
+RULE_SHARE = "system.rule_share"
 
 MINUTE, HOUR, DAY = 60_000, 3_600_000, 86_400_000
 
@@ -34,6 +38,20 @@ class Snapshot:
     lag: dict[tuple[str, str], int] = field(default_factory=dict)  # (group, topic) → records behind
     deadletters_recent: int = 0  # in the last window
     deadletters_day: int = 0  # in the 24 hours before it
+    # Chat media whose keep window is ending (streams/health_probe.py); None: not looked at.
+    media: "MediaFacts | None" = None
+    # Per (rule, team) over the last day: (employees alerted, the team's active members).
+    rule_teams: dict[tuple[str, str], tuple[int, int]] = field(default_factory=dict)
+
+
+@dataclass
+class MediaFacts:
+    """Image and voice records older than the keep window less `media_lead_h`, by what the media store
+    holds for them: not pulled yet (the oldest one's time), or already gone at WeCom (10010)."""
+
+    pending: int = 0
+    oldest_ms: int | None = None
+    expired: int = 0
 
 
 def _alert(rule: str, subject: str, start: int, now: int, severity: str, title: str, explanation: str,
@@ -47,14 +65,19 @@ def _alert(rule: str, subject: str, start: int, now: int, severity: str, title: 
     }
 
 
+def _quiet_minutes(s: Snapshot, cfg: HealthSettings, last: int) -> float:
+    """Minutes without a record, counted from the start of today's working hours at the earliest (no
+    chats at night is normal)."""
+    local_day = (s.now_ms + int(cfg.utc_offset_h * HOUR)) // DAY * DAY - int(cfg.utc_offset_h * HOUR)
+    work_start = local_day + int(cfg.work_start_h * HOUR)
+    return (s.now_ms - max(last, work_start)) / MINUTE
+
+
 def _archive_silent(s: Snapshot, cfg: HealthSettings) -> list[dict[str, Any]]:
     last = s.last_ms.get("msgaudit")
     if last is None or not cfg.working(s.now_ms):
         return []
-    # Quiet counts from the start of today's working hours at the earliest: no chats at night is normal.
-    local_day = (s.now_ms + int(cfg.utc_offset_h * HOUR)) // DAY * DAY - int(cfg.utc_offset_h * HOUR)
-    work_start = local_day + int(cfg.work_start_h * HOUR)
-    quiet_min = (s.now_ms - max(last, work_start)) / MINUTE
+    quiet_min = _quiet_minutes(s, cfg, last)
     if quiet_min < cfg.archive_silent_min:
         return []
     since_h = (s.now_ms - last) / HOUR
@@ -130,7 +153,65 @@ def _stale(s: Snapshot, cfg: HealthSettings) -> list[dict[str, Any]]:
     return out
 
 
+def _notify_silent(s: Snapshot, cfg: HealthSettings) -> list[dict[str, Any]]:
+    """No `msgaudit_notify` callback for a while in working hours. Only where the topic has ever had one
+    (a deployment that polls without callbacks has none)."""
+    last = s.last_ms.get("notify")
+    if last is None or not cfg.working(s.now_ms):
+        return []
+    quiet_min = _quiet_minutes(s, cfg, last)
+    if quiet_min < cfg.notify_silent_min:
+        return []
+    topic = s.topics.get("notify", EVENT_TOPICS["msgaudit_notify"])
+    return [_alert(
+        NOTIFY_SILENT, topic, last, s.now_ms, "medium",
+        "会话存档回调已停止 / WeCom's msgaudit_notify callbacks have stopped",
+        f"工作时间内已 {quiet_min:.0f} 分钟没有收到企业微信的 msgaudit_notify 回调（有新存档时最多每 15 秒一次）："
+        "回调地址、证书或企业微信后台配置可能有误，存档拉取可能因此延迟。 / No msgaudit_notify callback from WeCom "
+        f"for {quiet_min:.0f} minutes of working hours (WeCom sends one at most every 15 s while records wait): "
+        "the callback URL, certificate or WeCom admin settings may be wrong, and archive pulls may lag.",
+        [{"topic": topic, "id": f"last@{last}"}], min(100.0, quiet_min))]
+
+
+def _media_expiring(s: Snapshot, cfg: HealthSettings) -> list[dict[str, Any]]:
+    m = s.media
+    if m is None or not m.pending or m.oldest_ms is None:
+        return []
+    age_h = (s.now_ms - m.oldest_ms) / HOUR
+    left_h = max(0.0, cfg.wecom_keep_h - age_h)
+    expired = (f"另有 {m.expired} 个已在企业微信过期。" if m.expired else "")
+    expired_en = (f" {m.expired} more have already expired at WeCom." if m.expired else "")
+    return [_alert(
+        MEDIA_EXPIRING, "media", m.oldest_ms, s.now_ms, "critical" if left_h < cfg.media_lead_h / 4 else "high",
+        "会话媒体即将过期 / Chat media about to expire unpulled",
+        f"{m.pending} 个图片/语音尚未拉取到媒体目录，最早的一个已 {age_h:.1f} 小时；企业微信约保留 {cfg.wecom_keep_h:.0f} "
+        f"小时，剩余约 {left_h:.1f} 小时，之后无法再拉取，图片中的二维码和文字也无从检测。{expired}请检查媒体拉取程序。 / "
+        f"{m.pending} images or voice messages are not in the media store yet, the oldest {age_h:.1f} h old; WeCom "
+        f"keeps media about {cfg.wecom_keep_h:.0f} h, so about {left_h:.1f} h are left before they can no longer be "
+        f"pulled (nor their QR codes and text checked).{expired_en} Check the media puller.",
+        [{"topic": MSGAUDIT, "id": f"media@{m.oldest_ms}"}], min(100.0, 100.0 * age_h / cfg.wecom_keep_h))]
+
+
+def _rule_share(s: Snapshot, cfg: HealthSettings) -> list[dict[str, Any]]:
+    out = []
+    day = s.now_ms // DAY * DAY
+    for (rule, team), (alerted, members) in sorted(s.rule_teams.items()):
+        if rule.startswith("system.") or members < cfg.rule_share_min_team or alerted < cfg.rule_share * members:
+            continue
+        share = alerted / members
+        out.append(_alert(
+            RULE_SHARE, f"{rule}:{team}", day, s.now_ms, "medium",
+            f"规则 {rule} 在 {team} 过于频繁 / Rule {rule} fires for much of team {team}",
+            f"过去 24 小时 {rule} 对 {team} 的 {alerted}/{members} 名成员（{share:.0%}）报警，超过设定的 "
+            f"{cfg.rule_share:.0%}：更可能是规则误报或数据源异常，而非整组跑单。请复核规则与数据。 / In the last 24 h "
+            f"{rule} alerted on {alerted} of {members} members of {team} ({share:.0%}, over the {cfg.rule_share:.0%} "
+            "set): more likely a misfiring rule or a feed gone wrong than a whole team diverting. Review the rule "
+            "and its data.",
+            [{"topic": ALERTS, "id": f"{rule}@{team}"}], min(100.0, 100.0 * share)))
+    return out
+
+
 def evaluate(snapshot: Snapshot, cfg: HealthSettings) -> list[dict[str, Any]]:
     """The system alerts a snapshot calls for."""
-    return [*_archive_silent(snapshot, cfg), *_lag(snapshot, cfg), *_deadletters(snapshot, cfg),
-            *_stale(snapshot, cfg)]
+    return [*_archive_silent(snapshot, cfg), *_notify_silent(snapshot, cfg), *_media_expiring(snapshot, cfg),
+            *_lag(snapshot, cfg), *_deadletters(snapshot, cfg), *_stale(snapshot, cfg), *_rule_share(snapshot, cfg)]

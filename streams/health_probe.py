@@ -1,5 +1,6 @@
-"""What streams/health.py judges, read from Kafka: the newest record of each feed, every consumer group's
-lag, and dead letters per window. The first archive process runs `run` (streams/archive.py), publishing
+"""What streams/health.py judges, read from Kafka: the newest record of each feed (the `msgaudit_notify`
+callbacks among them), every consumer group's lag, and dead letters per window; and from ClickHouse and
+the media store: chat media whose keep window is ending, and how many of a team each rule alerted on. The first archive process runs `run` (streams/archive.py), publishing
 the resulting `system.*` alerts to `paodan.alerts` like any other alert (board, Redis, ClickHouse).
 """
 
@@ -22,13 +23,53 @@ from streams.system_alert import SYSTEM_EMPLOYEE
 
 log = logging.getLogger(__name__)
 
-FEEDS = {"msgaudit": topics.MSGAUDIT, "hr": topics.HR, "orders": topics.ORDERS}
+FEEDS = {"msgaudit": topics.MSGAUDIT, "hr": topics.HR, "orders": topics.ORDERS,
+         "notify": topics.EVENT_TOPICS["msgaudit_notify"]}
+MEDIA_LIMIT = 100_000  # media records looked at per check
+
+
+def media_facts(archive, store, cfg: HealthSettings, now_ms: int) -> health.MediaFacts:
+    """Image and voice records between the keep window's end and `media_lead_h` before it, by whether
+    the media store holds their file (`store`: ingest.media.store.MediaStore)."""
+    oldest = now_ms - int(cfg.wecom_keep_h * health.HOUR)
+    newest = now_ms - int(max(0.0, cfg.wecom_keep_h - cfg.media_lead_h) * health.HOUR)
+    rows = archive.execute(
+        f"SELECT msgtime, msgtype, lower(visitParamExtractString(raw, 'md5sum')) FROM {archive.database}.messages "
+        "WHERE msg_date >= toDate(intDiv(%(lo)s, 1000)) AND msgtime >= %(lo)s AND msgtime <= %(hi)s "
+        f"AND msgtype IN ('image', 'voice') LIMIT {MEDIA_LIMIT}", {"lo": oldest, "hi": newest})
+    facts = health.MediaFacts()
+    for ms, kind, md5 in rows:
+        got = store.read(md5, kind, max_bytes=0) if md5 else None
+        if got is None or got.reason is None or not got.missing and "10010" not in got.reason:
+            continue  # no md5 to pull by, or the file is there (oversized for this look: max_bytes=0)
+        if got.missing:
+            facts.pending += 1
+            facts.oldest_ms = int(ms) if facts.oldest_ms is None else min(facts.oldest_ms, int(ms))
+        else:
+            facts.expired += 1
+    return facts
+
+
+def rule_teams(archive, now_ms: int) -> dict[tuple[str, str], tuple[int, int]]:
+    """(rule, team) → (employees alerted in the last 24 h, the team's active members by HR)."""
+    db = archive.database
+    members = dict(archive.execute(
+        f"SELECT team, count() FROM (SELECT employee_id, argMax(team, ts) AS team, argMax(status, ts) AS status "
+        f"FROM {db}.hr_events WHERE type = 'employee' GROUP BY employee_id) WHERE team != '' AND status != 'resigned' "
+        "GROUP BY team"))
+    alerted = archive.execute(
+        f"SELECT rule, team, uniqExact(employee_id) FROM {db}.alerts WHERE ts >= %(since)s AND team != '' "
+        "AND rule NOT LIKE 'system.%%' GROUP BY rule, team", {"since": now_ms - health.DAY})
+    return {(rule, team): (int(n), int(members[team])) for rule, team, n in alerted if team in members}
 
 
 class Probe:
     def __init__(self, settings: Settings, cfg: HealthSettings, feeds: dict[str, str] | None = None,
-                 groups: list[str] | None = None, deadletter_topic: str = topics.DEADLETTER):
+                 groups: list[str] | None = None, deadletter_topic: str = topics.DEADLETTER,
+                 archive: bool = True):
+        """`archive`: also read ClickHouse and the media store (media expiring, rule shares)."""
         self.settings, self.cfg = settings, cfg
+        self.archive = archive
         self.feeds = feeds or dict(FEEDS)
         self.groups = groups or [settings.app_id, f"{settings.app_id}-archive"]
         self.deadletter_topic = deadletter_topic
@@ -79,7 +120,10 @@ class Probe:
         return newest
 
     async def _lag(self) -> dict[tuple[str, str], int]:
+        """(group, topic) → records behind; also sets `committed`: (group, topic) → records processed
+        (the group's committed offsets, summed over partitions)."""
         out: dict[tuple[str, str], int] = {}
+        self.committed: dict[tuple[str, str], int] = {}
         for group in self.groups:
             try:
                 committed = await self._admin.list_consumer_group_offsets(group)
@@ -93,6 +137,7 @@ class Probe:
             for tp in tps:
                 behind = max(0, ends[tp] - committed[tp].offset)
                 out[(group, tp.topic)] = out.get((group, tp.topic), 0) + behind
+                self.committed[(group, tp.topic)] = self.committed.get((group, tp.topic), 0) + committed[tp].offset
         return out
 
     async def _count_since(self, tps: list[TopicPartition], ends: dict, since_ms: int) -> dict[TopicPartition, int]:
@@ -115,7 +160,30 @@ class Probe:
         self._cluster = None
         last = {feed: await self._newest(topic) for feed, topic in self.feeds.items()}
         recent, day = await self._deadletters(now_ms)
-        return health.Snapshot(now_ms, last, dict(self.feeds), await self._lag(), recent, day)
+        snap = health.Snapshot(now_ms, last, dict(self.feeds), await self._lag(), recent, day)
+        if self.archive:
+            await asyncio.to_thread(self._archive_facts, snap)
+        return snap
+
+    def _archive_facts(self, snap: health.Snapshot) -> None:
+        """What ClickHouse and the media store say; left out (logged) if they cannot be read."""
+        from ingest.media.store import MediaStore
+        from sinks.clickhouse import ClickHouseArchive
+
+        try:
+            archive = ClickHouseArchive(self.settings.clickhouse)
+        except Exception as exc:
+            log.warning("pipeline health: ClickHouse not reached (%s: %s)", type(exc).__name__, exc)
+            return
+        try:
+            store = MediaStore.from_env()
+            if store is not None:  # media is pulled here: say when it runs out of time
+                snap.media = media_facts(archive, store, self.cfg, snap.now_ms)
+            snap.rule_teams = rule_teams(archive, snap.now_ms)
+        except Exception as exc:  # e.g. a database not migrated yet
+            log.warning("pipeline health: archive not read (%s: %s)", type(exc).__name__, str(exc).splitlines()[0])
+        finally:
+            archive.close()
 
 
 async def run(settings: Settings, alerts_topic: str = topics.ALERTS, probe: Probe | None = None) -> None:

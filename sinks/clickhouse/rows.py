@@ -9,6 +9,7 @@ and for analysts' convenience, all in UTC.
 from __future__ import annotations
 
 import hashlib
+import time
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
@@ -205,3 +206,26 @@ def action_row(rec: dict[str, Any], ingested_at: datetime | None = None) -> tupl
         _s(rec.get("actor")), _s(rec.get("actor_role")), ms, day(ms), _s(rec.get("status")),
         resolution if resolution in RESOLUTIONS else "", _s(rec.get("detail") or {}), ingested_at or now(),
     )
+
+
+# Bytes of a rejected record kept in `rejected_records.raw`: the whole record stays in Kafka; a
+# record of any size never makes an archive insert too large.
+RAW_LIMIT = 64 * 1024
+
+
+def rejected_row(topic: str, part: int, offset: int, key: bytes | None, value: bytes | None, reason: str,
+                 table: str = "", ingested_at: int | None = None) -> tuple:
+    """One `rejected_records` row: where the record was read, why it is not a valid row, its first
+    RAW_LIMIT bytes with the size and SHA-256 of all of them."""
+    raw = value or b""
+    corpid = ""
+    if raw[:1] == b"{" and len(raw) <= RAW_LIMIT:
+        try:
+            rec = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            rec = None
+        if isinstance(rec, dict):
+            corpid = _s(rec.get("corpid") or rec.get("ToUserName"))
+    stamp = int(time.time()) if ingested_at is None else ingested_at
+    return (topic, part, offset, reason[:1000], table, corpid, (key or b"").decode("utf-8", "replace")[:256],
+            len(raw), hashlib.sha256(raw).hexdigest(), raw[:RAW_LIMIT], stamp, _date_of_day(stamp // 86400))

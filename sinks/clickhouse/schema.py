@@ -208,7 +208,22 @@ ARCHIVE_CHAIN = Table(
     order_by="(writer, source, corp, part, first_offset, last_offset)", since=4,
 )
 
-TABLES = (MESSAGES, ALERTS, CONTACT_EVENTS, ORDERS, HR_EVENTS, ALERT_ACTIONS, ARCHIVE_CHAIN)
+# 5: records the archive does not keep as valid rows (not JSON, no natural id, or refused by the
+# detecting agent's decoder — dead-lettered there), kept apart with the reason, so that the tables of
+# valid rows hold none of them. A record is identified by where it was read (topic, part, offset);
+# `raw` holds at most RAW_LIMIT of its bytes, `size` and `sha256` are of all of them. Chained like the
+# rest and kept for good (their ids carry no date for retention to go by).
+REJECTED_RECORDS = Table(
+    "rejected_records",
+    _cols(("topic", "String", 5, LC), ("part", "UInt32", 5), ("offset", "UInt64", 5), ("reason", "String", 5),
+          ("table_name", "String", 5, LC), ("corpid", "String", 5, LC), ("record_key", "String", 5),
+          ("size", "UInt64", 5), ("sha256", "String", 5), ("raw", "String", 5), ("ingested_at", "DateTime", 5),
+          ("ingest_date", "Date", 5)),
+    engine="ReplacingMergeTree(ingested_at)", partition_by="toYYYYMM(ingest_date)",
+    order_by="(topic, part, offset)", since=5,
+)
+
+TABLES = (MESSAGES, ALERTS, CONTACT_EVENTS, ORDERS, HR_EVENTS, ALERT_ACTIONS, ARCHIVE_CHAIN, REJECTED_RECORDS)
 TABLES_BY_NAME = {t.name: t for t in TABLES}
 
 # The migrations applied to this database (not itself migrated: its shape never changes).
@@ -244,6 +259,7 @@ MIGRATIONS = (
               data=_backfill_content_norm),
     Migration(3, "contact events, orders, HR events and the alert audit trail"),
     Migration(4, "the archive's hash chain (tamper evidence)"),
+    Migration(5, "rejected records kept apart from the valid rows"),
 )
 LATEST = MIGRATIONS[-1].version
 

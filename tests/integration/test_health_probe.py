@@ -54,7 +54,7 @@ async def test_quiet_stale_lagging_and_dead_letters_become_system_alerts(stack):
         cfg = dataclasses.replace(HealthSettings(), utc_offset_h=float(noon_offset), work_start_h=0.0,
                                   work_end_h=24.0, lag_records=30, every_s=1.0)
         probe = Probe(settings, cfg, feeds={f: names[f] for f in ("msgaudit", "hr", "orders")}, groups=[group],
-                      deadletter_topic=names["deadletter"])
+                      deadletter_topic=names["deadletter"], archive=False)
         await probe.start()
         try:
             snap = await probe.snapshot(now)
@@ -71,7 +71,7 @@ async def test_quiet_stale_lagging_and_dead_letters_become_system_alerts(stack):
         alerts = await Consumer(settings.kafka, names["alerts"]).start()
         task = asyncio.create_task(run(settings, names["alerts"], Probe(
             settings, cfg, feeds={f: names[f] for f in ("msgaudit", "hr", "orders")}, groups=[group],
-            deadletter_topic=names["deadletter"])))
+            deadletter_topic=names["deadletter"], archive=False)))
         try:
             [(key, alert)] = await alerts.until(lambda kv: kv[1].get("rule") == health.ARCHIVE_SILENT, timeout=30)
         finally:

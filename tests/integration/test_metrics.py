@@ -108,3 +108,52 @@ async def test_the_archive_process_serves_its_own_metrics(stack, tmp_path):
         _pipeline_ok(found)
     finally:
         worker.stop()
+
+
+async def test_the_detection_agents_records_rate_and_lag_are_on_metrics(stack):
+    """The detection agent's consumer group (the app id) committing offsets shows as records processed,
+    a rate between two reads, and lag, per input topic."""
+    import asyncio
+    import dataclasses
+
+    from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+    from metrics.exposition import Registry
+    from metrics.pipeline import PipelineMetrics
+    from tests.live import unique
+
+    tag = unique("itmetrics")
+    topic = f"{tag}.input"
+    admin = AIOKafkaAdminClient(bootstrap_servers=stack.kafka)
+    await admin.start()
+    await admin.create_topics([NewTopic(topic, 2, 1)])
+    producer = AIOKafkaProducer(bootstrap_servers=stack.kafka)
+    await producer.start()
+    member = AIOKafkaConsumer(bootstrap_servers=stack.kafka, group_id=tag, enable_auto_commit=False)
+    try:
+        for i in range(40):
+            await producer.send_and_wait(topic, b"{}", partition=i % 2)
+        await member.start()
+        tps = [TopicPartition(topic, p) for p in (0, 1)]
+        member.assign(tps)
+        await member.commit({tps[0]: 10, tps[1]: 5})
+        registry = Registry()
+        pipeline = PipelineMetrics(dataclasses.replace(stack, app_id=tag), registry, ttl_s=0.0)
+        await pipeline.refresh()
+        found = samples(registry.render().decode())
+        mine = lambda name: [s.value for s in found.get(name, []) if s.labels.get("topic") == topic]  # noqa: E731
+        assert mine("paodan_detection_records_total") == [15.0]
+        assert mine("paodan_detection_lag_records") == [25.0]
+        await member.commit({tps[0]: 20, tps[1]: 15})
+        await asyncio.sleep(0.5)
+        await pipeline.refresh()
+        found = samples(registry.render().decode())
+        assert mine("paodan_detection_records_total") == [35.0] and mine("paodan_detection_lag_records") == [5.0]
+        [rate] = mine("paodan_detection_records_per_second")
+        assert 0 < rate <= 20 / 0.5
+    finally:
+        await member.stop()
+        await producer.stop()
+        await admin.delete_topics([topic])
+        await admin.close()

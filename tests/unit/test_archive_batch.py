@@ -39,15 +39,28 @@ def test_a_batch_archives_each_record_once_with_the_bytes_it_came_with(archive):
                ("paodan.alerts", b"zs", b"not an alert")]
     batch = Batch.of(records)
     assert batch.size == len(records) and batch.changes == []
-    assert write_batch(archive, batch) == {"messages": 3, "orders": 1, "archive_chain": 2}  # a block per chain
+    # A block per chain: messages, orders, and the rejected records of wecom.msgaudit (two corps: '' and
+    # ww1) and of paodan.alerts.
+    written = {"messages": 2, "orders": 1, "rejected_records": 5, "archive_chain": 5}
+    assert write_batch(archive, batch) == written
     db = archive.database
     day = datetime.fromtimestamp(NOW_MS // 1000, timezone.utc).strftime("%Y-%m-%d")
     assert archive.execute(f"SELECT msgid, raw, content_norm, toString(msg_time), toString(msg_date), sender "
                            f"FROM {db}.messages FINAL ORDER BY msgid") == [
-        ("b1", as_sent.decode(), match_view(CHAT["text"]["content"]), f"{day} 01:02:03", day, "zs"),
-        ("b2", odd_action.decode(), match_view(CHAT["text"]["content"]), f"{day} 01:02:03", day, "zs")]
-    assert write_batch(archive, batch) == {"messages": 3, "orders": 1, "archive_chain": 2}  # a block per chain  # a retried write stores nothing twice
-    assert archive.execute(f"SELECT count() FROM {db}.messages FINAL") == [(2,)]
+        ("b1", as_sent.decode(), match_view(CHAT["text"]["content"]), f"{day} 01:02:03", day, "zs")]
+    # What detection refuses is kept apart, with why, where it was read and its bytes.
+    assert archive.execute(f"SELECT topic, offset, table_name, reason, raw FROM {db}.rejected_records FINAL "
+                           "ORDER BY topic, offset") == [
+        ("paodan.alerts", 0, "", "not a JSON object", "not an alert"),  # its own topic
+        ("wecom.msgaudit", 1, "messages", "not valid JSON: unexpected character, expected a string key: line 1 column 2 (char 1)",
+         "{not json"),
+        ("wecom.msgaudit", 2, "messages", "expected a JSON object, got list", "[1, 2]"),
+        ("wecom.msgaudit", 3, "messages", "missing field 'msgid'", '{"action":"send"}'),
+        ("wecom.msgaudit", 4, "messages", "field 'action' must be send, recall or switch, got 'forward'",
+         odd_action.decode())]
+    assert write_batch(archive, batch) == written  # a retried write stores nothing twice
+    assert archive.execute(f"SELECT count() FROM {db}.messages FINAL") == [(1,)]
+    assert archive.execute(f"SELECT count() FROM {db}.rejected_records FINAL") == [(5,)]
     assert archive.execute(f"SELECT order_id, toFloat64(amount) FROM {db}.orders FINAL") == [("SO-1", 12.5)]
 
 
@@ -64,3 +77,25 @@ def test_a_batch_closes_so_that_its_oldest_record_is_stored_a_flush_interval_aft
     assert closing_time(fetched - 0.01, fetched, flush, write_s=3.0) == fetched + 0.5
     # The producer's clock runs ahead: never longer than a window.
     assert closing_time(fetched + 5, fetched, flush) == fetched + 1.0
+
+
+def test_the_archives_quick_chat_test_never_passes_what_detection_refuses():
+    from streams.archive import _plainly_valid_chat
+    from formats.records import RecordError, decode_msgaudit
+
+    variants = [CHAT, {**CHAT, "action": "recall"}, {**CHAT, "action": "forward"}, {**CHAT, "from": ""},
+                {**CHAT, "from": 7}, {**CHAT, "msgtime": -1}, {**CHAT, "msgtime": "1"}, {**CHAT, "msgtype": ""},
+                {**CHAT, "tolist": "wmC"}, {**CHAT, "text": "x"}, {**CHAT, "roomid": 5}, {**CHAT, "msgid": ""},
+                {k: v for k, v in CHAT.items() if k != "tolist"}, {k: v for k, v in CHAT.items() if k != "roomid"},
+                {**CHAT, "msgtype": "image", "text": None}, {"action": "switch", "msgid": "s", "time": NOW_MS}]
+    passed = 0
+    for rec in variants:
+        if _plainly_valid_chat(rec):
+            passed += 1
+            decode_msgaudit(b"zs", rec)  # raises if the quick test let through a refused record
+        else:
+            try:
+                decode_msgaudit(b"zs", rec)
+            except RecordError:
+                pass
+    assert passed >= 4  # the usual records take the quick path

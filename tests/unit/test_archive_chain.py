@@ -169,3 +169,57 @@ def test_a_block_deleted_from_the_middle_breaks_the_chain(archive):
     assert [f.what.split("/ ")[-1] for f in report.findings] == ["chain broken after block 1: blocks deleted"], \
         [f.line() for f in report.findings]
     assert report.first().record == "messages offsets 4–7"
+
+
+class _FailOnce:
+    """An archive whose next `archive_chain` insert fails (ClickHouse went away mid-write)."""
+
+    def __init__(self, archive):
+        self.archive, self.database, self.fail = archive, archive.database, True
+
+    def execute(self, *args, **kwargs):
+        return self.archive.execute(*args, **kwargs)
+
+    def insert(self, table, rows):
+        if table is ARCHIVE_CHAIN and self.fail:
+            self.fail = False
+            raise ConnectionError("gone")
+        return self.archive.insert(table, rows)
+
+
+def test_blocks_gathered_over_batches_go_in_with_one_insert_and_verify(archive):
+    blocks = archive_mod.BlockBuffer(Chainer())
+    heads = [archive_mod.write_chained(archive, Batch.of(_chats(n * 3, 3), first_offset=n * 3), blocks, 3600)[1]
+             for n in range(3)]
+    assert heads == [None, None, None]  # not due: rows in, blocks waiting, offsets not to be committed
+    assert archive.execute(f"SELECT count() FROM {archive.database}.archive_chain") == [(0,)]
+    assert archive.execute(f"SELECT count() FROM {archive.database}.messages") == [(9,)]
+    flaky = _FailOnce(archive)
+    batch = Batch.of(_chats(9, 3), first_offset=9)
+    with pytest.raises(ConnectionError):
+        archive_mod.write_chained(flaky, batch, blocks, 0)
+    # The consumer retries the whole write: the batch is not linked a second time.
+    written, head = archive_mod.write_chained(flaky, batch, blocks, 0)
+    assert written["archive_chain"] == 4 and head == {("messages", "ww1", 0): head[("messages", "ww1", 0)]}
+    assert head[("messages", "ww1", 0)].seq == 4 and head[("messages", "ww1", 0)].last_offset == 11
+    assert archive.execute(f"SELECT count(), sum(records) FROM {archive.database}.archive_chain") == [(4, 12)]
+    key = Ed25519PrivateKey.generate()
+    report = verify(archive, _sign(archive, key), key.public_key())
+    assert report.ok and report.records == 12, [f.line() for f in report.findings]
+
+
+def test_records_kept_apart_are_chained_and_a_changed_one_is_found(archive):
+    refused = orjson.dumps({"msgid": "f1", "action": "forward", "from": "zs", "msgtime": NOW_MS, "msgtype": "text",
+                            "text": {"content": "转发"}, "corpid": "ww1"})
+    batch = Batch.of([*_chats(0, 2), ("wecom.msgaudit", b"zs", refused), ("wecom.msgaudit", b"zs", b"\x00junk"),
+                      ("paodan.alerts", b"zs", b"not an alert")])
+    write_batch(archive, batch, Chainer())
+    key = Ed25519PrivateKey.generate()
+    report = verify(archive, _sign(archive, key), key.public_key())
+    assert report.ok and report.records == 5 and "rejected_records" not in report.unchained, \
+        [f.line() for f in report.findings]
+    db = archive.database
+    archive.execute(f"ALTER TABLE {db}.rejected_records UPDATE raw = '{{}}' WHERE offset = 2 "
+                    "SETTINGS mutations_sync = 1")
+    [finding] = verify(archive, _sign(archive, key), key.public_key()).findings
+    assert finding.record == 'rejected_records ["wecom.msgaudit",0,2]'

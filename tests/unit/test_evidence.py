@@ -116,3 +116,32 @@ def test_a_record_not_the_chained_one_fails_even_in_a_resigned_file(archive):
         w.writestr("manifest.json", manifest_bytes)
         w.writestr("manifest.sig", key.sign(manifest_bytes).hex())
     assert evidence.verify(out.getvalue(), key.public_key()) == ["e3: the record's bytes are not the chained ones"]
+
+
+def test_every_step_is_chained_and_a_changed_step_is_found(archive):
+    """Each step's audit record goes to the chained stream before its row is written; archived from
+    there by the archive consumer's own code, the steps are links of the chain, and an edited step
+    (here: who approved) no longer verifies."""
+    from streams.archive_verify import read_blocks
+    from streams.archive_verify import verify as verify_archive
+
+    published: list[dict] = []
+    rid = evidence.request(archive, COMPLIANCE, "客户投诉跑单", alert_id="al1", publish=published.append)
+    evidence.approve(archive, ADMIN, rid, publish=published.append)
+    key = Ed25519PrivateKey.generate()
+    evidence.export(archive, COMPLIANCE, rid, key, _sign(archive, key), publish=published.append)
+    assert [p["action"] for p in published] == ["evidence_request", "evidence_approve", "evidence_export"]
+    # As the archive consumer reads them from paodan.alert_actions, after the alert's records.
+    write_batch(archive, Batch.of([("paodan.alert_actions", b"zs", orjson.dumps(p)) for p in published]), Chainer())
+    report = verify_archive(archive, _sign(archive, key), key.public_key())
+    assert report.ok, [f.line() for f in report.findings]
+    chained = {rid for b in read_blocks(archive) if b.source == "alert_actions" for rid, _, _ in b.records()}
+    assert {orjson.loads(rid)[2] for rid in chained} == {p["action_id"] for p in published}
+    assert archive.execute(f"SELECT count() FROM {archive.database}.alert_actions FINAL WHERE action LIKE "
+                           "'evidence_%'") == [(3,)]  # the row written at once and the archived one are one
+    db = archive.database
+    archive.execute(f"ALTER TABLE {db}.alert_actions UPDATE actor = 'zhao' WHERE action = 'evidence_approve' "
+                    "SETTINGS mutations_sync = 1")
+    report = verify_archive(archive, _sign(archive, key), key.public_key())
+    [finding] = report.findings
+    assert finding.record.startswith("alert_actions ") and published[1]["action_id"] in finding.record

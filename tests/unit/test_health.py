@@ -8,8 +8,8 @@ import pytest
 
 from config.health import HealthSettings, load_health
 from config.settings import SettingsError
-from streams.health import (ARCHIVE_SILENT, CONSUMER_LAG, DEADLETTER_SURGE, FEED_STALE, HOUR, MINUTE, Snapshot,
-                            evaluate)
+from streams.health import (ARCHIVE_SILENT, CONSUMER_LAG, DEADLETTER_SURGE, FEED_STALE, HOUR, MEDIA_EXPIRING,
+                            MINUTE, NOTIFY_SILENT, RULE_SHARE, MediaFacts, Snapshot, evaluate)
 
 CFG = HealthSettings()  # working hours 09:00–21:00 at UTC+8
 
@@ -85,3 +85,48 @@ def test_settings_are_validated():
         load_health({"PAODAN_HEALTH_WORK_HOURS": "18:00-08:00"})
     with pytest.raises(SettingsError, match="PAODAN_HEALTH_LAG_RECORDS"):
         load_health({"PAODAN_HEALTH_LAG_RECORDS": "-1"})
+
+
+def test_silent_msgaudit_notify_callbacks_in_working_hours_are_an_alert():
+    now = at(14)
+    [alert] = evaluate(Snapshot(now, {"notify": now - 40 * MINUTE}), CFG)
+    assert (alert["rule"], alert["severity"]) == (NOTIFY_SILENT, "medium") and "40 分钟" in alert["explanation"]
+    assert evaluate(Snapshot(now, {"notify": now - 10 * MINUTE}), CFG) == []  # callbacks keep coming
+    assert evaluate(Snapshot(at(23), {"notify": at(23) - 3 * HOUR}), CFG) == []  # at night
+    assert evaluate(Snapshot(now, {"notify": None}), CFG) == []  # a deployment without callbacks
+
+
+def test_media_not_pulled_as_wecoms_keep_window_ends_is_an_alert_with_the_time_left():
+    now = at(14)
+    snap = Snapshot(now, media=MediaFacts(pending=3, oldest_ms=now - 60 * HOUR, expired=2))
+    [alert] = evaluate(snap, CFG)
+    assert (alert["rule"], alert["severity"]) == (MEDIA_EXPIRING, "high")
+    assert "3 个图片/语音" in alert["explanation"] and "about 12.0 h are left" in alert["explanation"]
+    assert "2 more have already expired" in alert["explanation"]
+    near = Snapshot(now, media=MediaFacts(pending=1, oldest_ms=now - 70 * HOUR))
+    assert rules(evaluate(near, CFG)) == [(MEDIA_EXPIRING, "critical")]  # two hours left
+    assert evaluate(Snapshot(now, media=MediaFacts(expired=5)), CFG) == []  # nothing left to save
+    assert evaluate(Snapshot(now, media=None), CFG) == []  # no media store here
+
+
+def test_a_rule_alerting_on_a_large_share_of_a_team_is_an_alert_per_rule_and_team():
+    now = at(14)
+    snap = Snapshot(now, rule_teams={("chat.diversion_phrase", "华东一组"): (6, 10),
+                                     ("chat.diversion_phrase", "华东二组"): (4, 10),
+                                     ("orders.volume_spike", "小组"): (3, 3),  # too small a team to judge
+                                     ("system.consumer_lag", "华东一组"): (10, 10)})
+    [alert] = evaluate(snap, CFG)
+    assert (alert["rule"], alert["severity"]) == (RULE_SHARE, "medium")
+    assert "6/10" in alert["explanation"] and "60%" in alert["explanation"] and "华东一组" in alert["title"]
+    again = evaluate(Snapshot(now + HOUR, rule_teams={("chat.diversion_phrase", "华东一组"): (7, 10)}), CFG)
+    assert again[0]["alert_id"] == alert["alert_id"]  # the same day: one alert, revised
+    other = evaluate(Snapshot(now, rule_teams={("chat.diversion_phrase", "华东二组"): (6, 10)}), CFG)
+    assert other[0]["alert_id"] != alert["alert_id"]
+
+
+def test_the_new_thresholds_are_read_and_checked():
+    cfg = load_health({"PAODAN_HEALTH_NOTIFY_SILENT_MIN": "15", "PAODAN_HEALTH_MEDIA_LEAD_H": "12",
+                       "PAODAN_HEALTH_RULE_SHARE": "0.3", "PAODAN_HEALTH_RULE_SHARE_MIN_TEAM": "8"})
+    assert (cfg.notify_silent_min, cfg.media_lead_h, cfg.rule_share, cfg.rule_share_min_team) == (15, 12, 0.3, 8)
+    with pytest.raises(SettingsError, match="PAODAN_HEALTH_RULE_SHARE"):
+        load_health({"PAODAN_HEALTH_RULE_SHARE": "2"})
