@@ -102,9 +102,7 @@ class ConversionRule:
     window_days: int = _r(7, 3, 60)
     new_customer_days: int = _r(30, 1, 365)
     min_new_customers: int = _r(4, 1, 10_000)
-    new_conversion_min: float = _r(0.7, 0.0, 1.0)     # suspiciously high (the seed's 90 %)
-    conversion_peer_ratio: float = _r(2.0, 1.0, 100.0)  # or this × the peers' median conversion, if lower
-    repeat_surprise: float = _r(0.01, 0.0, 1.0)       # chance of so few repeats at the peers' repeat level
+    new_conversion_min: float = _r(0.7, 0.0, 1.0)     # suspiciously high
     repeat_drop_ratio: float = _r(0.4, 0.0, 1.0)      # recent repeat rate <= baseline * ratio
     min_baseline_repeat: int = _r(3, 1, 10_000)       # repeat purchases in the baseline window, at least
     peer_ratio: float = _r(0.6, 0.0, 1.0)             # own drop ratio <= team median drop * this

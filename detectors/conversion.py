@@ -4,22 +4,16 @@ The seed case: new customers convert at 90% while old customers' repeat rate dro
 salesperson keeps the easy first sale on the books and takes the loyal customers' repeat business
 elsewhere. Per employee (on their partition) paid orders are counted as a *new* customer's first
 purchase (owned for at most `new_customer_days`) or an *existing* customer's repeat purchase. At each
-day close the employee's figures over the last `window_days` (and, as baseline, the window before)
+day close the employee's figures over the last `window_days` (and the preceding window as baseline)
 travel in the team summary (detectors/peers.py), and the team compares them:
 
-conversion.repeat_drop fires when, over the window, at least `min_new_customers` new contacts were
-added and two or more new customers bought, converting above the peers' median and at
-`conversion_peer_ratio` × it or `new_conversion_min`, whichever is lower (companies convert at very
-different rates); the repeat purchases fell to
-`repeat_drop_ratio` of the employee's own baseline or less, AND that drop is well beyond the team's
-(own drop ≤ team median drop × `peer_ratio`) — a season that slows everyone's repeat business flags
-no one — AND so few repeats would happen by chance less often than `repeat_surprise` had the
-employee's customers kept buying as the peers' did (a Poisson tail: a drop from 3 to 1 is noise).
+conversion.repeat_drop fires when, over the window, at least `min_new_customers` new customers
+converted at `new_conversion_min` or more, the repeat rate fell to `repeat_drop_ratio` of the
+employee's own baseline or less, AND that drop is well beyond the team's (own drop ≤ team median drop
+× `peer_ratio`) — a season that slows everyone's repeat business flags no one.
 """
 
 from __future__ import annotations
-
-import math
 
 from detectors.context import Ctx
 from detectors.events import OrderEvent
@@ -60,15 +54,6 @@ def figures(state: dict, day: int, ctx: Ctx) -> dict:
     return {"nn": new_added, "nb": new_bought, "rr": repeat, "rb": before}
 
 
-def poisson_below(k: int, mean: float) -> float:
-    """P(X ≤ k) for X ~ Poisson(mean): how surprising so few purchases are where `mean` were expected."""
-    term = total = math.exp(-mean)
-    for i in range(1, k + 1):
-        term *= mean / i
-        total += term
-    return min(1.0, total)
-
-
 def evaluate(rows: list[dict], day: int, window: tuple[int, int], ctx_rules, group) -> list[tuple[str, Signal]]:
     """Branch-side check over the members' summaries of one day; returns (employee, signal)."""
     cfg = ctx_rules.conversion
@@ -88,15 +73,8 @@ def evaluate(rows: list[dict], day: int, window: tuple[int, int], ctx_rules, gro
         peer_conv = group.median(r, "_conv")[0]
         if peer is None:
             peer, n, label = 1.0, 0, "同组"
-        # New customers convert far above what is usual in this company (the peers' rate; without
-        # peers, new_conversion_min), and the repeat purchases left would be improbable had the
-        # employee's existing customers kept buying as the peers' did.
-        conv_line = (cfg.new_conversion_min if peer_conv is None
-                     else min(cfg.new_conversion_min, cfg.conversion_peer_ratio * peer_conv))
-        expected = r["rb"] * min(peer, 1.0)  # peers whose repeats rose on a small base are no standard
-        if (r["nb"] >= 2 and conv >= conv_line and (peer_conv is None or conv > peer_conv)
-                and drop <= cfg.repeat_drop_ratio and drop <= peer * cfg.peer_ratio
-                and (chance := poisson_below(int(r["rr"]), expected)) <= cfg.repeat_surprise):
+        if (conv >= cfg.new_conversion_min and (peer_conv is None or conv > peer_conv)
+                and drop <= cfg.repeat_drop_ratio and drop <= peer * cfg.peer_ratio):
             severity = "high" if drop <= cfg.repeat_drop_ratio / 1.6 else "medium"
             peer_text = f"；{label} {n} 人复购为各自基线的中位数 {peer:.0%}" if n else "；同组可比人数不足，仅与个人基线比较"
             if peer_conv is not None:
@@ -105,13 +83,7 @@ def evaluate(rows: list[dict], day: int, window: tuple[int, int], ctx_rules, gro
                 "conversion.repeat_drop", severity, window[1] - 1,
                 (window[1] - cfg.window_days * DAY_MS, window[1]), "新客转化畸高而老客复购骤降",
                 f"员工 {r['e']} 近 {cfg.window_days} 天新客 {r['nn']:g} 人成交 {r['nb']:g} 人，转化率 {conv:.0%}"
-                f"（阈值 ≥{conv_line:.0%}：" + (f"同组中位数的 {cfg.conversion_peer_ratio:g} 倍" if peer_conv is not None
-                                              else "同组不足时的下限") + "）；"
-                f"老客复购 {r['rr']:g} 单，复购率仅为个人基线（前 {cfg.window_days} 天 "
-                f"{r['rb']:g} 单，下降开始时冻结）的 {drop:.0%}（阈值 ≤{cfg.repeat_drop_ratio:.0%}）{peer_text}；"
-                f"按同组复购水平应约 {expected:.1f} 单，仅 {r['rr']:g} 单的概率 {chance:.2g}（阈值 ≤{cfg.repeat_surprise:g}）。"
-                f" / New customers convert at {conv:.0%} ({r['nb']:g} of {r['nn']:g}) while {r['e']}'s existing customers "
-                f"bought {r['rr']:g} times in {cfg.window_days} days, against {r['rb']:g} in the {cfg.window_days} days before and about "
-                f"{expected:.1f} had they kept buying as the peers' customers did.")))
+                f"（阈值 ≥{cfg.new_conversion_min:.0%}）；老客复购 {r['rr']:g} 单，复购率仅为个人基线（前 {cfg.window_days} 天 "
+                f"{r['rb']:g} 单，下降开始时冻结）的 {drop:.0%}（阈值 ≤{cfg.repeat_drop_ratio:.0%}）{peer_text}")))
     who = {r["e"] for r, _ in hits}
     return [(r["e"], sig) for r, sig in hits if not group.crowded(r, who)]

@@ -1,12 +1,12 @@
-"""orders.big_incomplete and conversion.repeat_drop against the employee's own baseline, the peers and
-the company's own norms (the products' usual amounts, the peers' conversion and repeat purchases)."""
+"""orders.big_incomplete against the employee's own typical order, the peers' and what the company's
+orders of those products usually amount to."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from config.rules import load_rules
-from detectors import conversion, orders
+from detectors import orders
 from detectors.context import BehaviourRules
 from detectors.peers import Peers
 
@@ -74,43 +74,3 @@ def test_a_company_of_large_orders_flags_no_one_for_its_norm():
 def test_product_norm_needs_enough_orders_of_each_product():
     assert orders.product_norm({"A": [10.0] * 5, "B": [20.0] * 4}, ["A", "B"], 5) is None
     assert orders.product_norm({"A": [10.0] * 5, "B": [20.0] * 5}, ["A", "B", "B"], 5) == 50.0
-
-
-def conv_row(e: str, nn: int, nb: int, rr: float, rb: float) -> dict:
-    return {"e": e, "t": "T1", "nn": nn, "nb": nb, "rr": rr, "rb": rb}
-
-
-def repeat_drop(rows: list[dict]) -> list:
-    return conversion.evaluate(rows, 0, WINDOW, RULES, Peers(rows, RULES))
-
-
-PEERS = [conv_row(e, 10, 2, 10, 10) for e in "bcde"]  # converting 20 %, repeats as usual
-
-
-def test_new_customers_converting_while_existing_ones_stop_buying_is_flagged():
-    found = repeat_drop([conv_row("a", 8, 5, 1, 12)] + PEERS)
-    assert [(e, s.severity) for e, s in found] == [("a", "high")]
-    assert "同组中位数的 2 倍" in found[0][1].explanation and "New customers convert" in found[0][1].explanation
-
-
-def test_conversion_is_judged_against_this_companys_peers_not_a_fixed_rate():
-    # 30 % is far above peers converting at 10 %, though below the no-peer floor of 70 %.
-    peers = [conv_row(e, 10, 1, 10, 10) for e in "bcde"]
-    assert [e for e, _ in repeat_drop([conv_row("a", 10, 3, 1, 12)] + peers)] == ["a"]
-    assert repeat_drop([conv_row("a", 10, 3, 1, 12)] + PEERS) == []  # 30 % is not 2 × 20 %
-
-
-def test_a_drop_on_a_small_base_is_noise():
-    # 3 → 1 repeats: a fall to a third, but one that happens by chance.
-    assert repeat_drop([conv_row("a", 8, 5, 1, 3)] + PEERS) == []
-
-
-def test_a_season_that_slows_everyones_repeats_flags_no_one():
-    peers = [conv_row(e, 10, 2, 3, 10) for e in "bcde"]
-    assert repeat_drop([conv_row("a", 8, 5, 1, 12)] + peers) == []
-
-
-def test_poisson_below():
-    assert abs(conversion.poisson_below(0, 2.0) - 0.1353) < 1e-3
-    assert abs(conversion.poisson_below(2, 2.0) - 0.6767) < 1e-3
-    assert conversion.poisson_below(5, 0.0) == 1.0
