@@ -88,7 +88,9 @@ class OrdersRule:
     approval_min_orders: int = _r(20, 1, 100_000)    # paid orders seen before the practice is judged
     approval_chain: tuple = ("manager", "finance")   # roles that approve, in order
     approvers: tuple = ()                            # user ids of approvers outside the directory's manager
-    big_order_ratio: float = _r(5.0, 1.5, 1000.0)    # one order / own typical order amount
+    big_order_ratio: float = _r(5.0, 1.5, 1000.0)    # one order / own typical (median) order amount
+    big_min_orders: int = _r(3, 1, 1000)             # own orders before an order is judged big
+    big_product_orders: int = _r(5, 1, 1000)         # orders of a product alone before its usual amount is known
     own_ratio: float = _r(2.0, 1.0, 100.0)           # incomplete share / own usual share
     incomplete_surprise: float = _r(0.001, 0.0, 1.0)  # chance of that many incomplete at the usual share
     others_customer_min: int = _r(2, 1, 1000)        # orders credited on others' customers per day
@@ -110,7 +112,11 @@ class ConversionRule:
 class CommissionRule:
     enabled: bool = True
     use_policy: bool = False                           # over_claim checks the rates below only when true
-    peer_norm: bool = False                            # over_claim against colleagues' rates per store/SKU
+    peer_norm: bool = True                             # over_claim against what colleagues were paid per store/SKU
+    peer_min_colleagues: int = _r(2, 1, 1000)         # colleagues paid for the SKU in the store, at least
+    peer_min_claims: int = _r(2, 1, 1000)             # orders above what colleagues were paid, in the window
+    peer_window_days: int = _r(7, 1, 90)             # those orders recur within this many days
+    peer_own_min: int = _r(3, 0, 10_000)              # own commissioned orders seen before any judgement
     default_rate: float = _r(0.03, 0.0, 1.0)
     tolerance: float = _r(0.1, 0.0, 10.0)             # claimed may exceed policy by this share
     by_store: dict = field(default_factory=dict)      # store_id -> rate

@@ -4,13 +4,11 @@
   true`): the commission on a paid order exceeds amount × policy rate × (1 + tolerance).
   The rate is the longest matching SKU prefix (`by_sku_prefix`), else the store's (`by_store`), else
   `default_rate`. High when the claim is at least twice the policy.
-- commission.over_claim against the peers (`peer_norm: true`; on the branch's partition at the day's close): the
-  claimed rate (commission / amount) exceeds (1 + tolerance) × the median of what colleagues claim for
-  the same store and SKU (else the same SKU in any store of the branch), is above every rate a
-  colleague claimed there, and is (1 + tolerance) × above the employee's own usual ratio to that norm.
-  The norm is learned from earlier days, so a company paying any rate sets its own. Only single-SKU
-  orders are judged (a basket mixes rates). Off by default: monthly tiers that raise a high
-  performer's rate still look like an over-claim.
+- commission.over_claim against what the company pays (`peer_norm: true`; on the branch's partition
+  at the day's close): the claimed rate (commission / amount) exceeds (1 + tolerance) × the most
+  colleagues of the same store were paid for its SKU (a basket: its highest SKU) on orders paid at
+  least as far into their month, and what the employee was paid for it before. Low for one order,
+  medium when `peer_min_claims` recur within `peer_window_days`, high at twice the norm.
 - commission.kept_on_refund: a refunded or cancelled order still carries a commission (> 0).
 - commission.split_orders: `split_min_orders` or more orders for one customer created on one local day
   — one sale split into several (the parts may be paid on different days); already when they are
@@ -22,7 +20,6 @@
 
 from __future__ import annotations
 
-import statistics
 from datetime import date, timedelta
 from functools import lru_cache
 
@@ -33,6 +30,8 @@ from detectors.hygiene import Signal
 from formats.topics import ORDERS as TOPIC
 
 SPLIT_DAYS = 60  # payment terms of weeks: a split is still joined when its last part is paid
+MAX_SKUS = 6     # distinct SKUs of an order kept for its claim
+MAX_KEPT = 80    # orders awaiting payment whose SKUs are kept
 
 
 def sitting(times: list[int], gap_ms: int) -> int:
@@ -71,18 +70,21 @@ def on_paid(state: dict, ev: OrderEvent, ctx: Ctx) -> None:
     day = ctx.day(ev.ts)
     month = _month(day)
     mo = state.get("mo")
-    if not mo or mo[0] != month:
-        mo = state["mo"] = [month, 0]
+    if not mo or mo[0] != month or len(mo) < 3:
+        mo = state["mo"] = [month, mo[1] if mo and mo[0] == month else 0, 0.0]
+    before_n, before_a = mo[1], mo[2]  # how far into the month's tiers the employee was before this order
     mo[1] += 1
-    if ev.commission is not None and ev.amount > 0 and ev.commission > 0 and len(set(ev.skus)) <= 1:
-        # The claimed rate, judged against the colleagues' at the day's close (evaluate). A basket of
-        # several SKUs mixes their rates: only single-SKU orders say what the SKU's rate is.
-        sku = ev.skus[0] if ev.skus else ""
+    mo[2] = round(mo[2] + ev.amount, 2)
+    skus = _skus(state, ev)
+    if ev.commission is not None and ev.amount > 0 and ev.commission > 0 and skus and cfg.peer_norm:
+        # The claimed rate, judged against the colleagues' at the day's close (evaluate), with the
+        # month-to-date volume it was paid at: monthly tiers pay more further into the month.
         claims = state.get("cr")
         if not claims or claims[0] != day:
             claims = state["cr"] = [day, []]
         if len(claims[1]) < 30:
-            claims[1].append([ev.store_id or "", sku, round(ev.commission / ev.amount, 5), ev.order_id])
+            claims[1].append([ev.store_id or "", skus, round(ev.commission / ev.amount, 5), ev.order_id,
+                              before_n, before_a])
     if cfg.use_policy and ev.commission is not None and ev.amount > 0:
         rate, source = policy_rate(ev, cfg)
         expected = ev.amount * rate
@@ -126,11 +128,24 @@ def on_paid(state: dict, ev: OrderEvent, ctx: Ctx) -> None:
                           [(TOPIC, f"{o}:paid") for o in row[3]]))
 
 
+def _skus(state: dict, ev: OrderEvent) -> list[str]:
+    """The order's distinct SKUs: from the event, else as entered (a sparse CRM's `paid` names none)."""
+    known = state.get("ks", {}).pop(ev.order_id, None)
+    return sorted(set(ev.skus))[:MAX_SKUS] if ev.skus else (known or [])
+
+
 def on_created(state: dict, ev: OrderEvent, ctx: Ctx) -> None:
     """Orders for one customer entered on one day, before they are paid: where payment takes weeks,
     waiting for the last part's payment would find the split weeks late."""
     cfg = ctx.rules.commission
-    if not cfg.enabled or not ev.customer_id:
+    if not cfg.enabled:
+        return
+    if ev.skus and cfg.peer_norm:
+        kept = state.setdefault("ks", {})
+        kept[ev.order_id] = sorted(set(ev.skus))[:MAX_SKUS]
+        for old in list(kept)[:max(0, len(kept) - MAX_KEPT)]:
+            del kept[old]
+    if not ev.customer_id:
         return
     day = ctx.day(ev.ts)
     entered = state.get("sc")
@@ -176,13 +191,22 @@ def on_closed(state: dict, ev: OrderEvent, ctx: Ctx) -> None:
 
 
 # --- the peer norm, on the branch's partition ------------------------------------------------------
+#
+# What this company pays is learned from its own paid orders: for each store and SKU, the rates
+# (commission / amount) colleagues were paid on orders of that SKU alone, with how far into the month
+# they were (paid orders and amount before the order). A monthly tier pays more further into the
+# month, so a claim is compared only with colleagues' claims made at least as far into their month:
+# the most any of them was paid there is what the company pays at that point. A basket's rate is a
+# mix of its SKUs' rates, so it can be no higher than the highest of them. Store bonuses stay inside
+# the store's own norm; a fixed amount per unit shows as a range of rates, whose top is the bound.
 
-MAX_RATES = 12     # recent rates kept per employee and key
+MAX_RATES = 20     # recent rates kept per employee and store|SKU
 MAX_KEYS = 400
+MAX_RECENT = 40    # judged claims kept per employee
 
 
 def figures(state: dict, day: int, ctx: Ctx) -> dict:
-    """The day's claimed rates for the branch: [[store, sku, rate, order_id], …]."""
+    """The day's claimed rates for the branch: [[store, skus, rate, order_id, month_n, month_amount], …]."""
     claims = state.get("cr")
     if claims and claims[0] == day:
         del state["cr"]
@@ -190,67 +214,109 @@ def figures(state: dict, day: int, ctx: Ctx) -> dict:
     return {}
 
 
-def _norm(st: dict, employee: str, store: str, sku: str, min_peers: int
-          ) -> tuple[float, float, int, str] | None:
-    """(colleagues' median rate, highest rate a colleague claimed, how many colleagues, what) for the
-    store and SKU, else the SKU in any store of the branch."""
+def _bound(st: dict, employee: str, claim: list, min_colleagues: int) -> tuple[float, str, int] | None:
+    """(the most colleagues were paid for the claim's SKUs in its store at least as far into their month,
+    the SKU that sets it, how many colleagues) — None while any SKU lacks that support."""
+    store, skus, _, _, n, amount = claim[:6]
     norms = st.get("cn", {})
-    for key, label in ((f"{store}|{sku}", f"门店 {store} 商品 {sku}"), (f"*|{sku}", f"本分公司商品 {sku}")):
-        others = {e: rates for e, rates in norms.get(key, {}).items() if e != employee and rates}
-        if len(others) >= min_peers:
-            medians = [statistics.median(r) for r in others.values()]
-            return statistics.median(medians), max(max(r) for r in others.values()), len(others), label
-    return None
+    best: tuple[float, str, int] | None = None
+    for sku in skus:
+        top, who = 0.0, 0
+        for e, rates in norms.get(f"{store}|{sku}", {}).items():
+            if e == employee:
+                continue
+            paid = [r for r, rn, ra in rates if rn >= n and ra >= amount]
+            if paid:
+                top, who = max(top, max(paid)), who + 1
+        if who < min_colleagues or top <= 0:
+            return None
+        if best is None or top > best[0]:
+            best = (top, sku, who)
+    return best
 
 
-def _learn(st: dict, rows: list[dict]) -> None:
+def _learn(st: dict, rows: list[dict], above: set[str]) -> None:
+    """Today's claims of one SKU join the norm, except those above it (`above`: order ids)."""
     norms = st.setdefault("cn", {})
     for r in rows:
-        for store, sku, rate, _ in r.get("cr", ()):
-            for key in (f"{store}|{sku}", f"*|{sku}"):
-                rates = norms.setdefault(key, {}).setdefault(r["e"], [])
-                rates.append(rate)
-                del rates[:-MAX_RATES]
+        for claim in r.get("cr", ()):
+            if len(claim) < 6 or len(claim[1]) != 1 or claim[3] in above:
+                continue  # a basket mixes rates: only an order of one SKU says what that SKU pays
+            store, skus, rate, _, n, amount = claim[:6]
+            rates = norms.setdefault(f"{store}|{skus[0]}", {}).setdefault(r["e"], [])
+            rates.append([rate, n, amount])
+            del rates[:-MAX_RATES]
     for key in list(norms)[:max(0, len(norms) - MAX_KEYS)]:
         del norms[key]
 
 
+def _own_top(own: dict, claim: list) -> float:
+    """The most the employee was paid earlier for the claim's SKUs in its store (0 if never)."""
+    return max((max(own["k"].get(f"{claim[0]}|{sku}", [0.0])) for sku in claim[1]), default=0.0)
+
+
+def _judge(st: dict, r: dict, cfg, day: int) -> tuple[list, dict]:
+    """Today's claims of one employee against what colleagues were paid and what the employee was paid
+    earlier (a personal deal is their own norm): (recent claims above both, the employee's history)."""
+    own = st.setdefault("cj", {}).setdefault(r["e"], {"w": [], "k": {}, "n": 0})
+    recent = own["w"]
+    seen = own["n"]
+    for claim in r.get("cr", ()):
+        if len(claim) < 6:
+            continue  # a claim kept before the month's volume was
+        bound = _bound(st, r["e"], claim, cfg.peer_min_colleagues)
+        mine = _own_top(own, claim)
+        over = bound is not None and claim[2] > (1 + cfg.tolerance) * max(bound[0], mine)
+        if over and seen >= cfg.peer_own_min:
+            recent.append([day, round(claim[2] / bound[0], 4), claim[3], claim[2], bound[0], bound[1], bound[2],
+                           mine])
+        else:
+            # What the employee is paid joins their own history, never what stands above the norm once
+            # that history is known (before, it is their own starting point).
+            own["n"] += 1
+            for sku in claim[1][:1] if len(claim[1]) == 1 else ():
+                rates = own["k"].setdefault(f"{claim[0]}|{sku}", [])
+                rates.append(claim[2])
+                del rates[:-MAX_RATES]
+    first = day - cfg.peer_window_days + 1
+    recent[:] = [c for c in recent if c[0] >= first][-MAX_RECENT:]
+    for key in list(own["k"])[:max(0, len(own["k"]) - MAX_KEYS // 4)]:
+        del own["k"][key]
+    return recent, own
+
+
 def evaluate(rows: list[dict], window: tuple[int, int], rules, st: dict) -> list[tuple[str, Signal]]:
-    """Claimed rates against the colleagues' norm learned before today and the employee's own usual
-    ratio to it; then today's claims join the norm."""
+    """Claimed rates against what colleagues were paid before today and the employee's own earlier
+    claims; then today's claims join the norm."""
     cfg = rules.commission
     out: list[tuple[str, Signal]] = []
     if not cfg.enabled or not cfg.peer_norm:
         return out
-    own = st.setdefault("co", {})  # employee -> recent ratios of their rate to the norm
-    min_peers = rules.windows.min_peers
-    need = 3  # claims seen before the employee's own usual ratio is known
+    above: set[str] = set()
     for r in rows:
-        worst = None
-        for store, sku, rate, oid in r.get("cr", ()):
-            norm = _norm(st, r["e"], store, sku, min_peers)
-            if norm is None or norm[0] <= 0:
-                continue
-            ratio = rate / norm[0]
-            history = own.setdefault(r["e"], [])
-            usual = statistics.median(history) if len(history) >= need else None
-            history.append(round(ratio, 4))
-            del history[:-3 * need]
-            if (usual is not None and ratio > (1 + cfg.tolerance) and rate > norm[1]
-                    and ratio > (1 + cfg.tolerance) * max(usual, 1.0)
-                    and (worst is None or ratio > worst[0])):
-                worst = (ratio, rate, norm, usual, oid)
-        if worst is None:
+        day = int(r.get("d", window[0] // 86_400_000))
+        over, own = _judge(st, r, cfg, day)
+        above.update(c[2] for c in over if c[0] == day)
+        if not any(c[0] == day for c in over):
             continue
-        ratio, rate, (median, top, n, label), usual, oid = worst
-        flagged = [c[3] for c in r.get("cr", ())
-                   if (nm := _norm(st, r["e"], c[0], c[1], min_peers)) and c[2] > nm[1]]
+        worst = max(over, key=lambda c: c[1])
+        _, ratio, oid, rate, bound, sku, n, _ = worst
+        listed = "、".join(f"{c[2]}（{c[3]:.2%}，同事最高 {c[4]:.2%}" + (f"，本人此前最高 {c[7]:.2%}" if c[7] else "") + "）"
+                          for c in over[-8:])
         out.append((r["e"], Signal(
-            "commission.over_claim", "high" if ratio >= 2 else "medium", window[1] - 1, window,
-            "佣金申报高于同事常态",
-            f"员工 {r['e']} 的订单 {oid} 申报佣金率 {rate:.2%}，{label} 的 {n} 名同事申报中位数 {median:.2%}"
-            f"（同事最高 {top:.2%}），为同事常态的 {ratio:.2f} 倍；本人此前通常为同事常态的 {usual:.2f} 倍"
-            f"（容差 {cfg.tolerance:.0%}）；当天高于所有同事的订单：{', '.join(flagged)}",
-            [(TOPIC, f"{o}:paid") for o in flagged])))
-    _learn(st, rows)
+            # One claim above the norm may be a one-off (a correction, a special deal): context for the
+            # risk score; the employee is flagged when it recurs.
+            "commission.over_claim", "low" if len(over) < cfg.peer_min_claims else "high" if ratio >= 2 else "medium",
+            window[1] - 1, window,
+            "佣金申报高于公司实际支付水平",
+            f"员工 {r['e']} 近 {cfg.peer_window_days} 天有 {len(over)} 笔订单申报的佣金率高于本门店同事在同一商品、"
+            f"本月累计单数与业绩均不低于本人时获得的最高佣金率，也高于本人此前同一商品的佣金率（容差 {cfg.tolerance:.0%}，"
+            f"至少 {cfg.peer_min_claims} 笔）：{listed}；最高为订单 {oid}，{rate:.2%}，为同事最高值的 {ratio:.2f} 倍"
+            f"（商品 {sku}，{n} 名同事；本人此前 {own['n']} 笔佣金订单）。"
+            f" / {len(over)} of {r['e']}'s orders in {cfg.peer_window_days} days claim a commission rate above the "
+            f"most colleagues in the same store were paid for the SKU at the same or a later point in their month, "
+            f"and above what {r['e']} was paid for it before (highest: order {oid}, {rate:.2%}, {ratio:.2f}× the "
+            f"{bound:.2%} paid to {n} colleagues for {sku}).",
+            [(TOPIC, f"{c[2]}:paid") for c in over])))
+    _learn(st, rows, above)
     return out

@@ -15,8 +15,9 @@ baseline and their peers that day:
 - orders.incomplete_details: `incomplete_min` or more of the day's orders (and at least
   `incomplete_share` of them) lack the customer's id, name, phone or address, and that share is
   `own_ratio` × the employee's usual share and the peers' share.
-- orders.big_incomplete: one order `big_order_ratio` × the employee's typical order amount, 1.5 × their
-  previous largest and `big_order_ratio` × the peers' typical order, with incomplete details.
+- orders.big_incomplete: one order with incomplete details, `big_order_ratio` × the employee's typical
+  (median) order, the peers' typical order and what the branch's orders of those products usually
+  amount to (else, products unknown, 1.5 × the employee's previous largest).
 - orders.paid_without_approval / orders.approver_not_manager (group orders.approval): paid without
   approval above the line the branch's paid orders show (approval_line) or `approval_amount` where
   the company set one; approved by someone other than the manager who approves for no colleague.
@@ -71,16 +72,31 @@ def _day_list(state: dict, name: str, day: int, item: list, cap: int = 60) -> No
         row.append(item)
 
 
-def _typical(state: dict, day: int, days: int) -> tuple[float, float, int]:
-    """The employee's typical (mean) and largest order amount over their active days before `day`,
-    and how many days."""
-    base = active_days(state, day - days, day - 1)
-    n, amount, top = 0, 0.0, 0.0
-    for d in base:
-        n += get(state, d, "orders")
-        amount += get(state, d, "amount")
-        top = max(top, get(state, d, "max_amount"))
-    return (amount / n if n else 0.0), top, len(base)
+MAX_AMOUNTS = 40   # the employee's recent order amounts: their typical order is the median
+MAX_LINES = 60     # line amounts kept per SKU for the branch's product norm
+MAX_PRODUCTS = 300
+
+
+def _big_candidate(state: dict, day: int, ev: OrderEvent, cfg) -> None:
+    """An incomplete order `big_order_ratio` × the employee's typical (median) order: judged at the
+    day's close against the peers and what this company's orders of those products amount to."""
+    amounts = state.get("am") or []
+    if len(amounts) < cfg.big_min_orders:
+        return
+    typical = statistics.median(amounts)
+    if typical > 0 and ev.amount >= cfg.big_order_ratio * typical:
+        k = len(active_days(state, day - cfg.baseline_days, day - 1))
+        _day_list(state, "bg", day, [ev.order_id, round(ev.amount, 2), round(typical, 2), k, round(max(amounts), 2),
+                                     list(ev.skus[:8]), len(amounts)], 5)
+
+
+def _note_amount(state: dict, day: int, ev: OrderEvent) -> None:
+    amounts = state.setdefault("am", [])
+    amounts.append(round(ev.amount, 2))
+    del amounts[:-MAX_AMOUNTS]
+    if ev.skus and len(set(ev.skus)) == 1 and ev.amount > 0:
+        # An order of one product says what a line of it usually amounts to (the branch learns it).
+        _day_list(state, "pl", day, [ev.skus[0], round(ev.amount / len(ev.skus), 2)], 20)
 
 
 def _created(state: dict, ev: OrderEvent, ctx: Ctx) -> None:
@@ -101,9 +117,8 @@ def _created(state: dict, ev: OrderEvent, ctx: Ctx) -> None:
     if not ev.details_complete:
         bump(state, day, "incomplete")
         _day_list(state, "ic", day, ev.order_id, 30)
-        typical, top, k = _typical(state, day, cfg.baseline_days)
-        if typical and ev.amount >= cfg.big_order_ratio * typical and ev.amount >= 1.5 * top:
-            _day_list(state, "bg", day, [ev.order_id, round(ev.amount, 2), round(typical, 2), k], 5)
+        _big_candidate(state, day, ev, cfg)
+    _note_amount(state, day, ev)
     owner = ctx.owner(ev.customer_id) if ev.customer_id else None
     if owner and owner.get("o") and owner["o"] != ctx.employee:
         k = bump(state, day, "others_orders")
@@ -178,7 +193,10 @@ def figures(state: dict, day: int, ctx: Ctx) -> dict:
            "k": k, "bn": round(n_base / k, 3) if k else 0,
            "ba": round(sum(get(state, d, "amount") for d in base_days) / k, 2) if k else 0,
            "bi": round(sum(get(state, d, "incomplete") for d in base_days) / n_base, 3) if n_base else 0}
-    for name, key in (("ic", "ix"), ("bg", "bg"), ("pa", "pa"), ("na", "na")):
+    amounts = state.get("am") or []
+    if len(amounts) >= cfg.big_min_orders:
+        out["md"] = statistics.median(amounts)
+    for name, key in (("ic", "ix"), ("bg", "bg"), ("pl", "pl"), ("pa", "pa"), ("na", "na")):
         lists = state.get(name)
         if isinstance(lists, dict):
             row = lists.pop(str(day), None)
@@ -295,14 +313,14 @@ def evaluate(rows: list[dict], day: int, window: tuple[int, int], rules, group, 
             r["_ratio"] = r["n"] / max(r["bn"], 1.0)
         if r["n"]:
             r["_inc"] = r["inc"] / r["n"]
-        if r["bn"]:
-            r["_avg"] = r["ba"] / r["bn"]
     hits: dict[str, list[tuple[str, Signal]]] = {}
+    products = st.get("bp", {})
     for r in rows:
         for sig in (_spike(r, group, cfg, need, window), _incomplete(r, group, cfg, need, window),
-                    _big(r, group, cfg, max(need, 2 * cfg.min_baseline_days), window)):
+                    _big(r, group, cfg, max(need, 2 * cfg.min_baseline_days), window, products)):
             if sig is not None:
                 hits.setdefault(sig.rule, []).append((r["e"], sig))
+    learn_products(st, rows)
     out = []
     for rule, found in hits.items():
         who = {e for e, _ in found}
@@ -375,22 +393,64 @@ def _incomplete(r: dict, group, cfg, need: int, window) -> Signal | None:
                   [(TOPIC, f"{o}:created") for o in r.get("ix", [])])
 
 
-def _big(r: dict, group, cfg, need: int, window) -> Signal | None:
-    """`need`: a typical order amount takes longer to know than a daily count (twice min_baseline_days)."""
-    big = [b for b in r.get("bg", ()) if b[3] >= need]
-    if not big:
+def learn_products(st: dict, rows: list[dict]) -> None:
+    """What a line of each product usually amounts to in this branch, from orders of that product alone."""
+    products = st.setdefault("bp", {})
+    for r in rows:
+        for sku, amount in r.get("pl", ()):
+            lines = products.setdefault(sku, [])
+            lines.append(amount)
+            del lines[:-MAX_LINES]
+    for sku in list(products)[:max(0, len(products) - MAX_PRODUCTS)]:
+        del products[sku]
+
+
+def product_norm(products: dict, skus: list, min_orders: int) -> float | None:
+    """The usual amount of an order of these lines (each line at its product's median), or None while a
+    product has fewer than `min_orders` orders of its own seen."""
+    total = 0.0
+    for sku in skus:
+        lines = products.get(sku)
+        if not lines or len(lines) < min_orders:
+            return None
+        total += statistics.median(lines)
+    return total if skus else None
+
+
+def _big(r: dict, group, cfg, need: int, window, products: dict) -> Signal | None:
+    """Far above the employee's own typical order, the peers' typical order and, where the CRM names the
+    products, what this company's orders of those products usually amount to: a key-account seller's
+    large orders, a trade's large baskets and an expensive product are their own norms. `need`: a
+    typical order amount takes longer to know than a daily count (twice min_baseline_days)."""
+    peer, n, label = group.median(r, "md")
+    found = []
+    for b in r.get("bg", ()):
+        if len(b) < 7 or b[3] < need:
+            continue  # a candidate kept before products were, or too short a history
+        oid, amount, typical, k, top, skus, m = b
+        if peer is not None and amount < cfg.big_order_ratio * peer:
+            continue
+        usual = product_norm(products, skus, cfg.big_product_orders)
+        if usual is None:
+            if amount < 1.5 * top:  # products unknown: at least well above the employee's largest order
+                continue
+        elif amount < cfg.big_order_ratio * usual:
+            continue
+        found.append((b, usual))
+    if not found:
         return None
-    oid, amount, typical, k = max(big, key=lambda b: b[1] / b[2])
-    # Far above the employee's own typical order AND above what is ordinary among the peers: a
-    # key-account seller's large orders and a trade's large baskets are their norms.
-    peer, n, label = group.median(r, "_avg")
-    if peer is not None and amount < cfg.big_order_ratio * peer:
-        return None
+    (oid, amount, typical, k, top, skus, m), usual = max(found, key=lambda f: f[0][1] / f[0][2])
     severity = "high" if amount >= 2 * cfg.big_order_ratio * max(typical, peer or 0) else "medium"
-    peer_text = (f"；{label} {n} 人的典型单笔金额中位数 {peer:.0f} 元（阈值同为 {cfg.big_order_ratio:g} 倍）"
+    peer_text = (f"；{label} {n} 人的典型单笔金额（中位数）的中位数 {peer:.0f} 元（阈值同为 {cfg.big_order_ratio:g} 倍）"
                  if peer is not None else "；同组可比人数不足")
+    product_text = (f"；本分公司这些商品（{'、'.join(skus)}）的订单通常约 {usual:.0f} 元，本单为其 {amount / usual:.1f} 倍"
+                    if usual is not None else f"；这些商品的通常金额尚无足够订单可循（或订单未列明商品），本单超过本人此前最大一笔 {top:.0f} 元的 1.5 倍")
     return Signal("orders.big_incomplete", severity, window[1] - 1, window, "单笔订单远超个人常规金额且客户信息不完整",
-                  f"员工 {r['e']} 的订单 {oid} 金额 {amount:.2f} 元，为本人前 {k} 个活跃日典型单笔金额 {typical:.0f} 元的 "
-                  f"{amount / typical:.1f} 倍（阈值 {cfg.big_order_ratio:g} 倍），超过本人此前最大一笔的 1.5 倍，且缺少客户编号、姓名、电话或地址"
-                  f"{peer_text}",
-                  [(TOPIC, f"{b[0]}:created") for b in big])
+                  f"员工 {r['e']} 的订单 {oid} 金额 {amount:.2f} 元，为本人近 {m} 笔订单典型金额（中位数）{typical:.0f} 元的 "
+                  f"{amount / typical:.1f} 倍（阈值 {cfg.big_order_ratio:g} 倍；前 {k} 个活跃日），且缺少客户编号、姓名、电话或地址"
+                  f"{peer_text}{product_text}。 / Order {oid} of {r['e']} is {amount:.2f} yuan, {amount / typical:.1f}× "
+                  f"their typical (median) order of {typical:.0f} yuan"
+                  + (f" and {amount / usual:.1f}× what this branch's orders of these products usually amount to"
+                     if usual is not None else "")
+                  + ", with the customer's id, name, phone or address missing.",
+                  [(TOPIC, f"{f[0][0]}:created") for f in found])
