@@ -8,12 +8,14 @@
   the last day) and triggers a look-back over the preceding `lookback_days`: days with deletions,
   customers of others written to, customers deleting the employee or failed transfers at the
   sensitised thresholds are listed. Deletions found make it critical (customers taken before leaving).
+- after the last day: detectors/handover.py (customers still unassigned, the leaver still at work).
 - `assignment` events set customer ownership: the event's employee is the new owner; the previous
   owner (if another employee) is told through the notice topic so their own-customer count follows.
 """
 
 from __future__ import annotations
 
+from detectors import handover
 from detectors.context import NOTICE_TOPIC, Ctx
 from detectors.events import HrEvent
 from detectors.hygiene import Signal
@@ -58,12 +60,16 @@ def _assignment(state: dict, ev: HrEvent, ctx: Ctx) -> None:
     if not handed_over:
         bump(state, ctx.day(ev.ts), "new_added")
     if previous and previous != ctx.employee:
-        ctx.messages.append((NOTICE_TOPIC, previous, {"kind": "lost_customer", "employee_id": previous,
-                                                      "customer_id": customer, "ts": ev.ts}))
+        notice = {"kind": "lost_customer", "employee_id": previous, "customer_id": customer, "ts": ev.ts}
+        if before.get("g") and before.get("o") == previous:
+            notice["g"] = 1  # the customer had deleted the previous owner (detectors/handover.py)
+        ctx.messages.append((NOTICE_TOPIC, previous, notice))
 
 
-def lost_customer(state: dict) -> None:
+def lost_customer(state: dict, body: dict | None = None) -> None:
     state["own"] = max(0, state.get("own", 0) - 1)
+    if body:
+        handover.lost(state, body)
 
 
 def _lookback(state: dict, ev: HrEvent, ctx: Ctx) -> None:
@@ -146,6 +152,6 @@ def on_hr(state: dict, ev: HrEvent, ctx: Ctx) -> None:
     elif ev.kind == "resignation":
         hr = state.setdefault("hr", {})
         first_notice = not hr.get("n")
-        hr["n"], hr["ld"] = ev.ts, int(ev.fields["last_day"])
+        hr["n"], hr["ld"], hr["ev"] = ev.ts, int(ev.fields["last_day"]), ev.evidence_id
         if first_notice and ctx.rules.hr.enabled:
             _lookback(state, ev, ctx)
