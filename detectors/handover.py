@@ -103,17 +103,19 @@ def _after(state: dict, ctx: Ctx, ts: int, customer: str, evidence: tuple[str, s
         return
     x = hr.setdefault("x", {"m": 0, "o": 0, "c": [], "h": [], "w": []})
     x["o" if order else "m"] += 1
-    owner = ctx.owner(customer) if customer else None
-    new_owner = (owner or {}).get("o") or ""
+    owner = (ctx.owner(customer) if customer else None) or {}
+    new_owner = owner.get("o") or ""
+    # Handed over: someone else owns the customer now, or WeCom's on-job transfer released them from
+    # the leaver (DELETE_BY_TRANSFER) before the new owner's assignment arrived.
+    handed = (new_owner and new_owner != ctx.employee) or (not new_owner and owner.get("p") == ctx.employee)
     if customer:
         c = short(customer)
         if c not in x["c"] and len(x["c"]) < MAX_CUSTOMERS:
             x["c"].append(c)
-        if new_owner and new_owner != ctx.employee:
-            if c not in x["h"] and len(x["h"]) < MAX_CUSTOMERS:
-                x["h"].append(c)
-            if new_owner not in x["w"] and len(x["w"]) < MAX_OWNERS:
-                x["w"].append(new_owner)
+        if handed and c not in x["h"] and len(x["h"]) < MAX_CUSTOMERS:
+            x["h"].append(c)
+        if handed and new_owner and new_owner not in x["w"] and len(x["w"]) < MAX_OWNERS:
+            x["w"].append(new_owner)
     severity = "critical" if x["h"] else "high" if x["m"] else "medium"
     days = (ts - end) / DAY_MS
     left = _date(end, ctx.tz)
@@ -126,9 +128,9 @@ def _after(state: dict, ctx: Ctx, ts: int, customer: str, evidence: tuple[str, s
         did_en.append(f"had {x['o']} order(s) created in their name")
     handed_zh = handed_en = ""
     if x["h"]:
-        owners = "、".join(x["w"])
-        handed_zh = f"；其中 {len(x['h'])} 位客户已交接给 {owners}，离职员工仍在联系"
-        handed_en = f"; {len(x['h'])} of them already handed over to {', '.join(x['w'])} and still contacted"
+        to_zh, to_en = ("给 " + "、".join(x["w"]), " to " + ", ".join(x["w"])) if x["w"] else ("", "")
+        handed_zh = f"；其中 {len(x['h'])} 位客户已交接{to_zh}，离职员工仍在联系"
+        handed_en = f"; {len(x['h'])} of them already handed over{to_en} and still contacted"
     ctx.signal(Signal(
         "hr.after_last_day", severity, ts, (end, day_window(ctx.day(ts), ctx.tz)[1]),
         "离职后仍联系客户或下单",

@@ -120,3 +120,12 @@ def test_the_handover_limit_is_a_validated_rule(tmp_path):
     with pytest.raises(ConfigError) as err:
         load_rules(tmp_path / "rules.yaml")
     assert "handover_days" in str(err.value) and "rules.yaml" in str(err.value)
+
+
+def test_a_customer_released_by_an_on_job_transfer_counts_as_handed_over(w):
+    from ingest.simulator import contact
+    w.send(hr(w.amy, "resignation", NOTICE, last_day=LAST))
+    w.send(contact(w.amy, "wma3", LAST - DAY, "del_external_contact", Source="DELETE_BY_TRANSFER"))
+    w.say(w.amy, "wma3", LAST + 3 * H, True, "换了顾问也可以继续找我")
+    alert = w.rules("amy")["hr.after_last_day"]
+    assert alert["severity"] == "critical" and "其中 1 位客户已交接，离职员工仍在联系" in alert["explanation"]
