@@ -13,7 +13,7 @@ import time
 import orjson
 import pytest
 
-from ingest.simulator import Employee, chat, directory_record, hr
+from ingest.simulator import Employee, chat, contact, directory_record, hr
 from tests.integration.test_chat_risk_live import DAY, H, _Ids
 from tests.integration.wecomkit import Browser, act, first, wecom_board
 from tests.integration.wecomkit import wecom  # noqa: F401 - the stand-in fixture
@@ -68,7 +68,7 @@ def story(p: str, now: int):
     team, branch = f"{p}交接组", f"{p}SH"
     mgr = Employee(f"{p}mgr", "王经理", team, branch, "", role="manager")
     leaver, bob, carl = (Employee(f"{p}{n}", n, team, branch, mgr.userid) for n in ("leaver", "bob", "carl"))
-    c1, c2, c3 = (f"wm{p}c{i}" for i in (1, 2, 3))
+    c1, c2, c3, c4 = (f"wm{p}c{i}" for i in (1, 2, 3, 4))
     ids = _Ids(p)
     last_day, notice = now - H, now - 10 * DAY
 
@@ -77,26 +77,27 @@ def story(p: str, now: int):
                 for d in days for e in people]
 
     def by_time(records):
-        return sorted(records, key=lambda r: r[2].get("msgtime") or r[2].get("ts"))
+        return sorted(records, key=lambda r: r[2].get("msgtime") or r[2].get("ts") or r[2]["CreateTime"] * 1000)
 
     history = ([directory_record(e, now - 40 * DAY) for e in (mgr, leaver, bob, carl)]
-               + [hr(leaver, "assignment", now - 39 * DAY, customer_id=c) for c in (c1, c2, c3)]
+               + [hr(leaver, "assignment", now - 39 * DAY, customer_id=c) for c in (c1, c2, c3, c4)]
                + [hr(bob, "assignment", now - 39 * DAY, customer_id=f"wm{p}bob-own")]
                + [hr(carl, "assignment", now - 39 * DAY, customer_id=f"wm{p}carl{i}") for i in range(5)]
                + by_time(work(range(-14, 0), bob, carl) + work(range(-14, -1), leaver)
-                         + [hr(leaver, "resignation", notice, last_day=last_day)])
+                         + [hr(leaver, "resignation", notice, last_day=last_day),
+                            contact(leaver, c4, notice + 2 * DAY, "del_follow_user")])  # c4 left: nothing to hand over
                + [directory_record(leaver, last_day, status="resigned")])
     # The CRM records the takeover; then days go by (in event time) with the leaver still at it.
     later = ([hr(bob, "assignment", now + H, customer_id=c, previous_owner_id=leaver.userid, reason="resignation")
               for c in (c1, c2)]
              + by_time(work(range(0, 11), bob, carl)
                        + [chat(ids, leaver, c1, now + DAY + 5 * H, True, "以后找我下单，比公司便宜")]))
-    return (mgr, leaver, bob, carl), (c1, c2, c3), history, later, last_day
+    return (mgr, leaver, bob, carl), (c1, c2, c3, c4), history, later, last_day
 
 
 async def test_a_resignation_runs_from_notice_to_hand_over_to_alerts(stack, worker, board, wecom):
     p = unique("ho") + "-"
-    (mgr, leaver, bob, carl), (c1, c2, c3), history, later, last_day = story(p, int(time.time() * 1000))
+    (mgr, leaver, bob, carl), (c1, c2, c3, c4), history, later, last_day = story(p, int(time.time() * 1000))
     expected = replayed(history + later, leaver.userid)
     assert set(expected) == {"hr.after_last_day", "hr.handover_unassigned", "risk.score"}
     team = leaver.team
@@ -118,10 +119,11 @@ async def test_a_resignation_runs_from_notice_to_hand_over_to_alerts(stack, work
             for _ in range(120):  # until the worker has archived the notice and the assignments
                 listed = await act(ws, "list_handovers")
                 entry = next((h for h in listed["handovers"] if h["employee"] == leaver.userid), None)
-                if entry and len(entry["customers"]) == 3:
+                if entry and len(entry["customers"]) == 3 and entry["gone"]:
                     break
                 await asyncio.sleep(0.5)
             assert entry and entry["customers"] == sorted([c1, c2, c3]) and entry["last_day"] == last_day
+            assert entry["gone"] == [c4]  # the customer deleted the leaver: not waiting for anyone
             assert entry["suggested"] == bob.userid  # same team, same job, one customer against carl's five
             moved = await act(ws, "wecom_transfer", **{"from": leaver.userid, "to": entry["suggested"]},
                               customers=[c1, c2], reason="离职交接", confirm=True, key=unique("handover-"))
