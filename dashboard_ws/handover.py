@@ -4,7 +4,9 @@ From the archive's `hr_events` (what HR and the CRM send on `hr.events`):
 - a `resignation` (its `last_day`) names a leaver;
 - `assignment` records say who owns each customer now (the latest one per customer), which gives both
   the leaver's customers and everyone's load;
-- the directory (dashboard_ws.directory) gives teams and who is still active.
+- the directory (dashboard_ws.directory) gives teams and who is still active;
+- `contact_events` say which of them ended the relationship in WeCom (`gone`: deleted either way,
+  not by an on-job transfer): they cannot be handed over and are not counted as waiting.
 The suggested taker is an active member of the leaver's team, not leaving themselves, doing the same
 job (directory `role`) if anyone does, with the fewest customers (ties: userid order). Customers whose transfer was started from here are kept apart as
 `started` (`paodan:handover:<leaver>`, written by dashboard_ws.wecom_actions), since the CRM's new
@@ -35,7 +37,18 @@ def _read(archive) -> dict[str, Any]:
                                    "WHERE type = 'resignation' GROUP BY employee_id")
     owners = archive.execute(f"SELECT customer_id, argMax(employee_id, ts) FROM {db}.hr_events "
                              "WHERE type = 'assignment' AND customer_id != '' GROUP BY customer_id")
-    return {"people": directory.load(archive), "owners": dict(owners),
+    leavers = [e for e, _ in resignations]
+    # Customers whose relationship with the leaver ended in WeCom (they deleted the leaver, or the leaver
+    # deleted them): nothing left to hand over, as detectors/handover.py counts it too.
+    gone = archive.execute(f"SELECT employee_id, external_user_id FROM {db}.contact_events "
+                           "WHERE employee_id IN %(leavers)s GROUP BY employee_id, external_user_id "
+                           "HAVING argMax(change_type, ts) = 'del_follow_user' OR (argMax(change_type, ts) = "
+                           "'del_external_contact' AND argMax(source, ts) != 'DELETE_BY_TRANSFER')",
+                           {"leavers": tuple(leavers)}) if leavers else []
+    ended: dict[str, set[str]] = {}
+    for e, c in gone:
+        ended.setdefault(e, set()).add(c)
+    return {"people": directory.load(archive), "owners": dict(owners), "gone": ended,
             "last_days": {e: int(orjson.loads(d or "{}").get("last_day") or 0) for e, d in resignations}}
 
 
@@ -61,11 +74,13 @@ def handovers(claims: Claims, data: Mapping[str, Any], started: Mapping[str, set
         entry = people.get(leaver) or {}
         if not claims.sees_team(entry.get("team")) or leaver == claims.sub:
             continue
-        mine = sorted(c for c, owner in owners.items() if owner == leaver)
+        gone = data.get("gone", {}).get(leaver, set())
+        mine = sorted(c for c, owner in owners.items() if owner == leaver and c not in gone)
         done = started.get(leaver, set())
         remaining = [c for c in mine if c not in done]
         out.append({"employee": leaver, "name": entry.get("name", ""), "team": entry.get("team", ""),
                     "last_day": last_day, "customers": remaining, "started": sorted(set(mine) & done),
+                    "gone": sorted(c for c, owner in owners.items() if owner == leaver and c in gone),
                     "suggested": suggest_taker(leaver, people, load, set(last_days)),
                     "overdue_days": (now_ms - last_day) // DAY_MS if remaining and last_day and now_ms > last_day
                     else 0})

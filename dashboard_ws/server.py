@@ -46,6 +46,7 @@ from dashboard_ws.auth import AuthError, Claims, verify
 from dashboard_ws.fanout import Fanout, Viewer
 from dashboard_ws.privacy import redact
 from dashboard_ws.relay import ActionRelay
+from dashboard_ws.signin import ROLE_CHANGED_CLOSE, is_session
 from sinks.redis_live import LiveAlerts
 
 log = logging.getLogger("paodan.board")
@@ -194,6 +195,11 @@ class Board:
         if await self.fanout.is_revoked(claims.jti):
             await ws.close(4401, "token revoked")
             return
+        if self.signin is not None and is_session(claims):  # act only with the role the directory gives now
+            fresh = await self.signin.follow(claims)
+            if fresh != claims:
+                await ws.close(4401 if fresh is None else ROLE_CHANGED_CLOSE, "role changed")
+                return
         await ws.send(orjson.dumps(await self.actions.perform(claims, message)).decode())
 
     async def run(self, host: str, port: int, ready: asyncio.Event | None = None) -> None:
@@ -202,6 +208,8 @@ class Board:
         tasks = [asyncio.create_task(self.intercepts.sweep_forever(
             level=self.wecom_app.auto_intercept_level, days=self.wecom_app.auto_intercept_days))] \
             if self.signin is not None else []
+        if self.signin is not None:
+            tasks.append(asyncio.create_task(self.signin.follow_open(self.fanout.viewers)))
         tasks += [asyncio.create_task(self.fanout.follow()), asyncio.create_task(self.fanout.enforce_expiry()),
                  asyncio.create_task(self.fanout.watch_resync())]
         if self.relay is not None:

@@ -9,6 +9,8 @@ ends it everywhere at once:
 - `paodan:oauth_state:<state>` — a state handed to WeCom's authorize page, valid 10 minutes and
   consumed on first use (GETDEL), with the hash of the browser's binding cookie so a state cannot be
   replayed from another browser.
+A session's role and teams follow the directory (dashboard_ws.signin.SignIn.follow): `update` rewrites
+them in place, keeping the jti and the expiry; `revoke` ends a session known only by its claims.
 """
 
 from __future__ import annotations
@@ -88,6 +90,25 @@ class Sessions:
         if claims.exp < (now if now is not None else time.time()) or await self.redis.hexists(REVOKED, claims.jti):
             return None
         return claims
+
+    async def update(self, cookie: str, role: str, teams: tuple[str, ...]) -> Claims | None:
+        """The session's role and teams as the directory now says (same jti and expiry); None if it ended."""
+        key = SESSION_PREFIX + _digest(cookie)
+        raw = await self.redis.get(key)
+        if raw is None:
+            return None
+        info = {**orjson.loads(raw), "role": role, "teams": list(teams)}
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.set(key, orjson.dumps(info), keepttl=True, xx=True)
+            pipe.hset(TOKENS, info["jti"], orjson.dumps({"role": role, "team": ",".join(teams), "sub": info["sub"],
+                                                         "iat": info["iat"], "exp": info["exp"], "kind": "wecom"}))
+            await pipe.execute()
+        return self._claims(info)
+
+    async def revoke(self, claims: Claims) -> None:
+        """End a session known by its claims (no cookie at hand): everywhere, open websockets included."""
+        await self.redis.hset(REVOKED, claims.jti, claims.exp)
+        await self.redis.publish(REVOCATIONS, claims.jti)
 
     async def close(self, cookie: str) -> None:
         """Sign out: the session ends on every board process, open websockets included."""

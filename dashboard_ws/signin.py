@@ -10,12 +10,16 @@
   (dashboard_ws.sessions) and redirects to `/` with the session cookie: HttpOnly, SameSite=Lax, Secure
   when the board is served over https, expiring with the session.
 - `/wecom/signout` → the session ends on every board process and its open websockets close.
+- The role follows the directory without a new sign-in: it is decided again at every connect, API call
+  and action, and for open websockets every ROLE_CHECK_S; a change is audited (`session_role`), a
+  session whose user has no role any more (resigned, no reports) ends.
 Refusals are 4xx pages with the reason in zh-CN and English (5xx when WeCom or the archive is away).
 `/?token=…` still opens the page for service accounts and tests holding a `paodan token issue` token.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from http import HTTPStatus
 from http.cookies import SimpleCookie
@@ -33,6 +37,13 @@ from dashboard_ws.sessions import COOKIE, STATE_COOKIE, STATE_TTL_S, Sessions
 from ingest.wecom_api import WecomApi, WecomError
 
 log = logging.getLogger("paodan.board.signin")
+ROLE_CHECK_S = 60.0        # open sessions' roles are re-decided this often (and at every connect and action)
+ROLE_CHANGED_CLOSE = 4409  # websocket close code: the role changed, reconnect (not 4401: no new sign-in)
+
+
+def is_session(claims: Claims) -> bool:
+    """A WeCom sign-in session (its jti starts with `s`), not a CLI token (hex)."""
+    return claims.jti.startswith("s")
 
 
 def authorize_url(app: WecomApp, state: str) -> str:
@@ -81,7 +92,64 @@ class SignIn:
         self.api = api
 
     async def session(self, request: Request) -> Claims | None:
-        return await self.sessions.claims(cookies(request).get(COOKIE))
+        """The request's session, with the role the directory gives its user now (None: none, or no role)."""
+        cookie = cookies(request).get(COOKIE)
+        claims = await self.sessions.claims(cookie)
+        if claims is None:
+            return None
+        fresh = await self.follow(claims)
+        if fresh is None:
+            return None
+        if fresh != claims:
+            return await self.sessions.update(cookie, fresh.role, fresh.teams)
+        return claims
+
+    async def follow(self, claims: Claims) -> Claims | None:
+        """`claims` as the directory and the privileged list decide them now: the same claims when nothing
+        changed, new ones (same jti) when the role or teams did, None after ending the session when the
+        user has no role any more (resigned, moved out of management). With the directory unreadable the
+        session keeps the role it had: it still expires with its session."""
+        try:
+            people = await self.audit.query(directory.load)
+            access = roles.resolve(claims.sub, people, await self.privileges.current())
+        except roles.NoAccess as exc:
+            log.info("session of %s ended: %s", claims.sub, str(exc).partition(" / ")[2])
+            await self.sessions.revoke(claims)
+            await self._audit_role(claims, "", (), "no role any more")
+            return None
+        except Exception as exc:  # noqa: BLE001 - directory unreadable: keep what the session had
+            log.warning("session role not re-checked: directory unavailable (%s)", type(exc).__name__)
+            return claims
+        if access.role == claims.role and tuple(access.teams) == tuple(claims.teams):
+            return claims
+        log.info("session of %s now %s %s (%s)", claims.sub, access.role, ",".join(access.teams), access.why)
+        await self._audit_role(claims, access.role, access.teams, access.why)
+        return Claims(role=access.role, team=access.teams[0] if access.teams else "", exp=claims.exp,
+                      jti=claims.jti, sub=claims.sub, teams=tuple(access.teams))
+
+    async def _audit_role(self, claims: Claims, role: str, teams: tuple[str, ...], why: str) -> None:
+        try:
+            await self.audit.write(action="session_role", actor="paodan:directory", actor_role="system",
+                                   employee_id=claims.sub, team=claims.team,
+                                   detail={"session": claims.jti, "was": [claims.role, list(claims.teams)],
+                                           "now": [role, list(teams)], "why": why})
+        except AuditUnavailable:
+            log.warning("session role change of %s not audited (audit unavailable)", claims.sub)
+
+    async def follow_open(self, viewers, every_s: float = ROLE_CHECK_S) -> None:
+        """Forever: re-decide the role of every open session websocket; one that lost its role is closed
+        by the revocation, one whose role or teams changed is closed with ROLE_CHANGED_CLOSE, and the page
+        reconnects with the new scope (no new sign-in)."""
+        while True:
+            await asyncio.sleep(every_s)
+            for viewer in [v for v in list(viewers) if is_session(v.claims)]:
+                try:
+                    fresh = await self.follow(viewer.claims)
+                except Exception as exc:  # noqa: BLE001 - Redis away: try again next round
+                    log.warning("session roles not re-checked (%s)", type(exc).__name__)
+                    break
+                if fresh is not None and fresh != viewer.claims:
+                    await viewer.ws.close(ROLE_CHANGED_CLOSE, "role changed; reconnecting")
 
     async def start(self) -> Response:
         state, binding = await self.sessions.new_state()

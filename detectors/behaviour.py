@@ -22,7 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from detectors import chat_notice, contacts, diverted, drip, followup, hr, hygiene, orders, peers, risk
+from detectors import chat_notice, contacts, diverted, drip, followup, handover, hr, hygiene, orders, peers, risk
 from detectors.alert import Alert
 from detectors.context import Ctx
 from detectors.events import ChatTouch, ContactEvent, HrEvent, OrderEvent
@@ -75,7 +75,7 @@ def _notice(state: dict, body: dict, ctx: Ctx) -> dict | None:
     """Apply a notice; a chat alert's (detectors/chat_notice.py) answers what the risk score folds in."""
     kind = body.get("kind")
     if kind == "lost_customer":
-        hr.lost_customer(state)
+        hr.lost_customer(state, body)
     elif kind == "signal":
         ctx.signal(peers.signal_from(body))
     elif kind == chat_notice.KIND:
@@ -97,16 +97,20 @@ def process(state: dict | None, event: Any, ctx: Ctx) -> Outcome:
             return Outcome(state)
         if kind is ChatTouch:
             followup.on_chat(state, event, ctx)
+            handover.on_chat(state, event, ctx)
         elif kind is OrderEvent:
             orders.on_order(state, event, ctx)
             diverted.on_order(state, event, ctx)
+            handover.on_order(state, event, ctx)
         elif kind is ContactEvent:
+            handover.on_contact(state, event, ctx)
             contacts.on_contact(state, event, ctx)
             diverted.on_contact(state, event, ctx)
         elif kind is HrEvent:
             hr.on_hr(state, event, ctx)
         _close_days(state, ctx)
         now = state["wm"]
+    handover.report(state, ctx, now)  # a leaver's customers still held, to the branch (when it changed)
     out = Outcome(state, [], None, ctx.owner_updates, ctx.messages)  # positional: one is made per event
     if not ctx.signals and chat is None:
         return out

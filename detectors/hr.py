@@ -7,17 +7,20 @@
 - hr.resignation_lookback: a resignation notice raises sensitivity (thresholds × `sensitivity` until
   the last day) and triggers a look-back over the preceding `lookback_days`: days with deletions,
   customers of others written to, customers deleting the employee or failed transfers at the
-  sensitised thresholds are listed. Deletions found make it critical (customers taken before leaving).
+  sensitised thresholds are listed, and so is the window's total of deletions when it exceeds the
+  employee's own usual deletions over as long by the sensitised day's threshold. Deletions found make it critical (customers taken before leaving).
+- after the last day: detectors/handover.py (customers still unassigned, the leaver still at work).
 - `assignment` events set customer ownership: the event's employee is the new owner; the previous
   owner (if another employee) is told through the notice topic so their own-customer count follows.
 """
 
 from __future__ import annotations
 
+from detectors import handover
 from detectors.context import NOTICE_TOPIC, Ctx
 from detectors.events import HrEvent
 from detectors.hygiene import Signal
-from detectors.windows import DAY_MS, bump, day_start, day_window, get, total
+from detectors.windows import DAY_MS, active_days, bump, day_start, day_window, get, total
 from formats.topics import HR as TOPIC
 
 MAX_LEAVES = 20
@@ -58,12 +61,16 @@ def _assignment(state: dict, ev: HrEvent, ctx: Ctx) -> None:
     if not handed_over:
         bump(state, ctx.day(ev.ts), "new_added")
     if previous and previous != ctx.employee:
-        ctx.messages.append((NOTICE_TOPIC, previous, {"kind": "lost_customer", "employee_id": previous,
-                                                      "customer_id": customer, "ts": ev.ts}))
+        notice = {"kind": "lost_customer", "employee_id": previous, "customer_id": customer, "ts": ev.ts}
+        if before.get("g") and before.get("o") == previous:
+            notice["g"] = 1  # the customer had deleted the previous owner (detectors/handover.py)
+        ctx.messages.append((NOTICE_TOPIC, previous, notice))
 
 
-def lost_customer(state: dict) -> None:
+def lost_customer(state: dict, body: dict | None = None) -> None:
     state["own"] = max(0, state.get("own", 0) - 1)
+    if body:
+        handover.lost(state, body)
 
 
 def _lookback(state: dict, ev: HrEvent, ctx: Ctx) -> None:
@@ -80,6 +87,16 @@ def _lookback(state: dict, ev: HrEvent, ctx: Ctx) -> None:
             if n and n >= max(1, round(limit * sens)):
                 findings.append(f"第 {d - today:+d} 天{what} {n} 次")
                 deletions += n if field == "deleted" else 0
+    # Deletions spread over several days, each below the day's line, are a pattern too: the window's
+    # total against what the employee usually deletes (own rate before the window) and the day's line.
+    first = today - cfg.lookback_days
+    window_total = total(state, first, today, "deleted")
+    before = active_days(state, first - ctx.rules.windows.history_days, first - 1)
+    usual = total(state, before[0], first - 1, "deleted") / len(before) * (cfg.lookback_days + 1) if before else 0.0
+    day_line = max(1, round(c.deletes_per_day * sens))
+    if window_total - deletions >= 1 and window_total - usual >= day_line:
+        findings.append(f"回溯期内共删除客户 {window_total:g} 次（阈值 {day_line}，本人此前同期通常 {usual:.1f} 次）")
+        deletions = window_total
     if not findings:
         return
     severity = "critical" if deletions else "high"
@@ -146,6 +163,6 @@ def on_hr(state: dict, ev: HrEvent, ctx: Ctx) -> None:
     elif ev.kind == "resignation":
         hr = state.setdefault("hr", {})
         first_notice = not hr.get("n")
-        hr["n"], hr["ld"] = ev.ts, int(ev.fields["last_day"])
+        hr["n"], hr["ld"], hr["ev"] = ev.ts, int(ev.fields["last_day"]), ev.evidence_id
         if first_notice and ctx.rules.hr.enabled:
             _lookback(state, ev, ctx)

@@ -28,7 +28,7 @@ from __future__ import annotations
 import statistics
 from typing import Callable
 
-from detectors import channels, commission, conversion, drip, followup, orders
+from detectors import channels, commission, conversion, drip, followup, handover, orders
 from detectors.context import NOTICE_TOPIC, TEAM_TOPIC, BehaviourRules, Ctx
 from detectors.hygiene import Signal
 from detectors.windows import day_window
@@ -96,6 +96,7 @@ def summary(state: dict, day: int, ctx: Ctx) -> None:
     body.update(followup.figures(state, day, ctx))
     body.update(commission.figures(state, day, ctx))
     body.update(drip.figures(state, day, ctx))
+    body.update(handover.figures(state, ctx))
     ctx.messages.append((TEAM_TOPIC, key, body))
 
 
@@ -121,6 +122,8 @@ def on_summary(team_state: dict | None, body: dict, rules: BehaviourRules
         st, told = channels.on_row(team_state, body)
         return st, [(NOTICE_TOPIC, employee, notice) for employee, notice in told]
     st = team_state if team_state is not None else {}
+    if body.get("kind") == handover.KIND:  # a leaver's customers still held: checked as days are evaluated
+        return handover.on_row(st, body), []
     reported = st.setdefault("r", {})
     pending = st.setdefault("p", {})
     day, member = int(body["d"]), body["e"]
@@ -141,7 +144,8 @@ def on_summary(team_state: dict | None, body: dict, rules: BehaviourRules
                  + conversion.evaluate(rows, d, window, rules, group)
                  + followup.evaluate(rows, d, window, rules, group)
                  + commission.evaluate(rows, window, rules, st)
-                 + drip.evaluate(rows, d, window, rules, group, st))
+                 + drip.evaluate(rows, d, window, rules, group, st)
+                 + handover.evaluate(st, rows, window, rules))
         for employee, sig in found:
             out.append(signal_message(employee, sig))
         st["done"] = d

@@ -30,11 +30,15 @@ from aiohttp import web
 CODE_TTL_S = 300
 
 
+MAX_INTERCEPT_RULES = 100  # a corp's sensitive-word rules (path 95097)
+
+
 @dataclass
 class Member:
     userid: str
     resigned: bool = False
     customers: set[str] = field(default_factory=set)
+    dimission_time: int = 0  # when they left (s), as get_unassigned_list reports it
 
 
 def _shape(body: Any, required: dict[str, type], optional: dict[str, type]) -> list[str]:
@@ -68,6 +72,7 @@ class WecomStandIn:
         self.messages: list[dict[str, Any]] = []
         self.no_privilege: set[str] = set()  # userids outside the app's visible range
         self.rules: dict[str, dict[str, Any]] = {}  # intercept rules by rule_id
+        self.cursors: dict[str, int] = {}  # get_unassigned_list's next_cursor → where the next page starts
         self._loop: asyncio.AbstractEventLoop | None = None
         self._runner: web.AppRunner | None = None
         self._thread: threading.Thread | None = None
@@ -78,6 +83,8 @@ class WecomStandIn:
     def member(self, userid: str, *customers: str, resigned: bool = False) -> Member:
         m = self.members.setdefault(userid, Member(userid))
         m.customers.update(customers)
+        if resigned and not m.resigned:
+            m.dimission_time = int(time.time())
         m.resigned = resigned or m.resigned
         return m
 
@@ -371,22 +378,46 @@ class WecomStandIn:
                                   "external_userid": sorted(self.members[query["userid"]].customers)})
 
     async def _unassigned(self, path: str, query: dict[str, str], body: Any) -> web.Response:
+        """Path 92124: POST `{cursor, page_size}` (page_size default and at most 1000; the older `page_id`,
+        pages from 0, still taken); `info[{handover_userid, external_userid, dimission_time}]`, `is_last`,
+        `next_cursor` ("" when done, absent when paging by page_id)."""
         problems = self._query_shape(path, query, {"access_token"}) + _shape(
             body, {}, {"page_id": int, "cursor": str, "page_size": int})
         if not problems and not 1 <= body.get("page_size", 1000) <= 1000:
             problems.append("page_size must be 1–1000")
+        if not problems and body.get("cursor") and "page_id" in body:
+            problems.append("cursor and page_id are alternatives")
+        if not problems and body.get("cursor") and body["cursor"] not in self.cursors:
+            problems.append("cursor was not returned by a previous call")
         if problems:
             return self._bad(path, problems)
         waiting = {(t["handover"], t["external_userid"]) for t in self.transfers if t["status"] in (1, 2)}
-        info = [{"handover_userid": m.userid, "external_userid": c, "dimission_time": int(time.time())}
-                for m in self.members.values() if m.resigned for c in sorted(m.customers)
-                if (m.userid, c) not in waiting]
-        return web.json_response({"errcode": 0, "errmsg": "ok", "info": info, "is_last": True, "next_cursor": ""})
+        info = [{"handover_userid": m.userid, "external_userid": c, "dimission_time": m.dimission_time}
+                for m in sorted(self.members.values(), key=lambda m: m.userid) if m.resigned
+                for c in sorted(m.customers) if (m.userid, c) not in waiting]
+        size = body.get("page_size", 1000)
+        start = self.cursors.pop(body["cursor"]) if body.get("cursor") else body.get("page_id", 0) * size
+        page, last = info[start:start + size], start + size >= len(info)
+        answer: dict[str, Any] = {"errcode": 0, "errmsg": "ok", "info": page, "is_last": last}
+        if "page_id" not in body:
+            cursor = "" if last else secrets.token_urlsafe(12)
+            if cursor:
+                self.cursors[cursor] = start + size
+            answer["next_cursor"] = cursor
+        return web.json_response(answer)
 
-    def _range_problems(self, value: Any, what: str) -> list[str]:
+    def _range_problems(self, value: Any, what: str, required: bool = False) -> list[str]:
         problems = _shape(value, {}, {"user_list": list, "department_list": list})
-        if not problems and len(value.get("user_list", [])) + len(value.get("department_list", [])) > 1000:
-            problems.append(f"{what}: at most 1000 members and departments")
+        if not problems:
+            users, departments = value.get("user_list", []), value.get("department_list", [])
+            if len(users) > 1000 or len(departments) > 1000:
+                problems.append("at most 1000 members and 1000 departments")
+            if not all(isinstance(u, str) for u in users):
+                problems.append("user_list must list userids (strings)")
+            if not all(isinstance(d, int) and not isinstance(d, bool) for d in departments):
+                problems.append("department_list must list department ids (integers)")
+            if required and not users and not departments:
+                problems.append("user_list and department_list cannot both be empty")
         return [f"{what}: {p}" for p in problems]
 
     async def _add_rule(self, path: str, query: dict[str, str], body: Any) -> web.Response:
@@ -403,9 +434,11 @@ class WecomStandIn:
                 problems.append("intercept_type must be 1 (warn and block) or 2 (warn only)")
             if not set(body.get("semantics_list", [])) <= {1, 2, 3}:
                 problems.append("semantics_list takes 1 phone, 2 e-mail, 3 red packet")
-            problems += self._range_problems(body["applicable_range"], "applicable_range")
+            problems += self._range_problems(body["applicable_range"], "applicable_range", required=True)
         if problems:
             return self._bad(path, problems)
+        if len(self.rules) >= MAX_INTERCEPT_RULES:
+            return self._error(40058, f"at most {MAX_INTERCEPT_RULES} intercept rules per corp")
         if any(r["rule_name"] == body["rule_name"] for r in self.rules.values()):
             return self._error(40058, "rule_name already exists")
         for userid in body["applicable_range"].get("user_list", []):

@@ -23,7 +23,7 @@ const I18N = {
     privileges: "管理员与合规名单", requestPrivilege: "申请变更…", approve: "批准", requestedBy: "申请人",
     userPrompt: "成员 userid：", rolePrompt: "角色（admin、compliance，或 none 表示取消）：",
     handovers: "离职交接", handOver: "一键转接", lastDay: "最后工作日", overdue: "已逾期", days: "天",
-    noTaker: "同组无可接替成员", customersN: "位客户", startedN: "已发起", noHandovers: "暂无待交接的离职员工。",
+    noTaker: "同组无可接替成员", customersN: "位客户", startedN: "已发起", goneN: "已删除联系", noHandovers: "暂无待交接的离职员工。",
     daysPrompt: "拦截多少天？", confirmPrompt: "确认通过企业微信执行：", wecomDone: "企业微信已受理：", signout: "退出",
     lift: "解除", tokens: "访问令牌", revoke: "吊销", revoked: "已吊销", expires: "到期", assignPrompt: "指派给（用户名）：", silencePrompt: "静默多少分钟？", until: "至",
     metadataOnly: "仅显示元数据：您的角色无权查看消息内容。", loading: "加载中…", noEvidence: "没有找到消息记录。",
@@ -55,7 +55,7 @@ const I18N = {
     privileges: "Admins and compliance", requestPrivilege: "Request a change…", approve: "Approve",
     requestedBy: "requested by", userPrompt: "Member's userid:", rolePrompt: "Role (admin, compliance, or none to remove):",
     handovers: "Resignation hand-over", handOver: "Hand over", lastDay: "last day", overdue: "overdue", days: "days",
-    noTaker: "nobody in the team can take over", customersN: "customers", startedN: "started",
+    noTaker: "nobody in the team can take over", customersN: "customers", startedN: "started", goneN: "contact deleted",
     noHandovers: "No leavers waiting for a hand-over.",
     daysPrompt: "Intercept for how many days?", confirmPrompt: "Confirm, through WeCom:", wecomDone: "WeCom accepted:",
     signout: "Sign out", lift: "Lift", tokens: "Access tokens", revoke: "Revoke",
@@ -373,6 +373,7 @@ function renderHandovers(list) {  // leavers' customers, a suggested taker, one 
     el("b", { text: `${h.name || h.employee} · ${h.team}` }),
     ` ${t("lastDay")} ${h.last_day ? fmtTime(h.last_day, viewerZone) : "—"} · ${h.customers.length} ${t("customersN")}`,
     h.started.length ? ` · ${t("startedN")} ${h.started.length}` : "",
+    h.gone && h.gone.length ? ` · ${t("goneN")} ${h.gone.length}` : "",
     h.overdue_days ? el("span", { class: "error", text: ` ${t("overdue")} ${h.overdue_days} ${t("days")}` }) : "",
     h.customers.length && h.suggested
       ? el("button", { type: "button", "data-action": "handOver", text: `${t("handOver")} → ${h.suggested}`, onclick: () => {

@@ -128,3 +128,28 @@ async def test_an_unreachable_wecom_is_said_plainly():
         await client.close()
     assert info.value.errcode == -2 and "could not be reached" in info.value.plain
     assert "standin-secret" not in str(info.value)
+
+
+async def test_unassigned_customers_are_read_page_by_page_with_the_cursor(wecom, api):
+    """get_unassigned_list (path 92124) lists every leaver's customers, ≤1000 a page: the client follows
+    next_cursor until is_last and keeps only the leaver asked for."""
+    leaver = wecom.member("left_zhou", *[f"wmZ{i:05d}" for i in range(1500)], resigned=True)
+    wecom.member("left_qian", *[f"wmQ{i:05d}" for i in range(900)], resigned=True)
+    assert leaver.dimission_time > 0
+    found = await api.customers_of("left_zhou", resigned=True)
+    assert found == sorted(leaver.customers)
+    calls = wecom.calls("/cgi-bin/externalcontact/get_unassigned_list")
+    assert len(calls) == 3  # 2,400 entries in pages of 1000
+    assert [c[3] for c in calls][0] == {"page_size": 1000}
+    assert all(set(c[3]) == {"page_size", "cursor"} and c[3]["cursor"] for c in calls[1:])
+
+
+async def test_the_stand_in_refuses_a_cursor_it_never_gave_and_an_empty_intercept_range(wecom, api):
+    with pytest.raises(WecomError) as bad:
+        await api.call("POST", "/cgi-bin/externalcontact/get_unassigned_list", body={"cursor": "made-up"})
+    assert bad.value.errcode == 40058
+    with pytest.raises(WecomError) as empty:
+        await api.add_intercept_rule("跑单哨兵-测试", ["私聊"], [])
+    assert empty.value.errcode == 40058
+    assert any("cannot both be empty" in v for v in wecom.violations)
+    wecom.violations.clear()

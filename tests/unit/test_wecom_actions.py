@@ -113,6 +113,9 @@ def test_handover_lists_a_leavers_customers_with_the_lightest_loaded_teammate():
     data = {"people": people, "owners": owners, "last_days": {"leaver": 10 * day, "going": 30 * day, "x1": day}}
     [first, second] = handovers(MGR, data, {"leaver": {"c2"}}, now_ms=13 * day + 5)
     assert first == {"employee": "leaver", "name": "", "team": "一组", "last_day": 10 * day, "customers": ["c1", "c3"],
-                     "started": ["c2"], "suggested": "free", "overdue_days": 3}
+                     "started": ["c2"], "gone": [], "suggested": "free", "overdue_days": 3}
     assert second["employee"] == "going" and second["customers"] == [] and second["overdue_days"] == 0
+    # A customer who deleted the leaver (or was deleted) in WeCom is not waiting for a hand-over.
+    [first, _] = handovers(MGR, {**data, "gone": {"leaver": {"c3"}}}, {"leaver": {"c2"}}, now_ms=13 * day + 5)
+    assert first["customers"] == ["c1"] and first["gone"] == ["c3"] and first["started"] == ["c2"]
     assert [h["employee"] for h in handovers(OFFICER, data, {}, 0)] == ["x1", "leaver", "going"]
