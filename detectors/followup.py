@@ -1,9 +1,8 @@
 """followup.* — how the employee looks after customers, from chat (`wecom.msgaudit`).
 
-- followup.others_customers: writing to more than `others_customers_max` distinct customers owned by
-  other employees within `others_window_hours`. Ownership comes from assignments and contact adds; a
-  customer handed over to this employee is theirs, and one this employee handed over is not "others'"
-  to them (a goodbye after a handover), so a proper handover is never a violation.
+- followup.others_customers: working colleagues' customers — a burst in `others_window_hours` or an
+  unusual number over `others_days`, judged at the branch where colleagues' leave is known
+  (detectors/others.py; the messages are noted here).
 - followup.rate_drop: the share of own customers written to per working day, over the last
   `rate_recent_days`, fell to `rate_drop_ratio` of the employee's own baseline (`rate_baseline_days`).
   Leave days and weekends do not count on either side. Checked when a local day closes. High when the
@@ -30,11 +29,12 @@ from __future__ import annotations
 import math
 import statistics
 
+from detectors import others
 from detectors.context import Ctx, short
 from detectors.events import ChatTouch
 from detectors.hr import on_leave, on_leave_chat
 from detectors.hygiene import Signal
-from detectors.windows import (DAY_MS, HOUR_MS, active_days, bump, day_start, day_window, get,
+from detectors.windows import (DAY_MS, active_days, bump, day_start, day_window, get,
                                is_working_day, working_ms_between)
 
 TOPIC = "wecom.msgaudit"
@@ -53,31 +53,6 @@ def exempt(text: str, phrases: tuple) -> bool:
         if p in t:
             return True
     return False
-
-
-def _others(state: dict, touch: ChatTouch, ctx: Ctx) -> None:
-    cfg = ctx.rules.followup
-    hours = cfg.others_window_hours
-    if hours == 24:
-        window = ctx.day_window(touch.ts)
-    else:
-        start = touch.ts - touch.ts % (hours * HOUR_MS)
-        window = (start, start + hours * HOUR_MS)
-    xo = state.get("xo")
-    if not xo or xo["w"] != window[0]:
-        xo = state["xo"] = {"w": window[0], "c": {}}
-    key = str(short(touch.customer_id))
-    if key in xo["c"]:
-        return
-    xo["c"][key] = touch.msgid
-    bump(state, ctx.day(touch.ts), "others")
-    n = len(xo["c"])
-    if n > cfg.others_customers_max:
-        severity = "high" if n > 2 * cfg.others_customers_max else "medium"
-        ctx.signal(Signal("followup.others_customers", severity, touch.ts, window, "跟进他人名下客户",
-                          f"员工 {ctx.employee} 在 {hours} 小时内联系了 {n} 位归属其他员工的客户"
-                          f"（阈值：超过 {cfg.others_customers_max} 位；已交接的客户不计）",
-                          [(TOPIC, m) for m in list(xo["c"].values())[:30]]))
 
 
 def _delay(state: dict, day: int, minutes: int, msgid: str) -> None:
@@ -169,8 +144,9 @@ def on_chat(state: dict, touch: ChatTouch, ctx: Ctx) -> None:
                         untouched = untouched or not entry[1] & TOUCHED
                 if not untouched:
                     waiting[:] = [c for c in waiting if c != short_id]
-        elif owner and owner.get("o") and owner.get("p") != ctx.employee and cfg.enabled:
-            _others(state, touch, ctx)
+        elif others.theirs(owner, ctx.employee) and cfg.enabled:
+            if others.note(state, ctx, customer, owner["o"], touch.ts, others.CHAT, touch.msgid):
+                bump(state, day, "others")
     elif not exempt(touch.text, cfg.exempt_phrases):
         pending = state.get("p")
         if pending is None:
