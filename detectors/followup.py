@@ -17,8 +17,10 @@
   handful of questions varies a lot, so "slower than usual" is measured in the employee's own spread,
   not as a fixed ratio. A question unanswered for
   `reply_cap_minutes` counts as that delay. Short courtesy messages (`exempt_phrases`: 好的, 谢谢 …)
-  expect no answer.
-- followup.stalled (peer check): orders created `stalled_days` ago, neither paid nor closed, whose
+  expect no answer, and neither does a colleague's customer (in a group with their salesperson, the
+  manager receives their messages too; the owner answers).
+- followup.stalled (peer check): orders created `stalled_days` of the employee's working days ago
+  (days they wrote to customers or took orders), neither paid nor closed, whose
   customer was not written to since — `stalled_orders` or more at a day's close, and `peer_ratio` ×
   the peers' and `own_ratio` × the employee's own usual number. Where payment takes days (loans,
   payment terms) stalled orders are everyone's normal and flag no one.
@@ -34,7 +36,7 @@ from detectors.context import Ctx, short
 from detectors.events import ChatTouch
 from detectors.hr import on_leave, on_leave_chat
 from detectors.hygiene import Signal
-from detectors.windows import (DAY_MS, active_days, bump, day_start, day_window, get,
+from detectors.windows import (active_days, bump, day_start, day_window, get,
                                is_working_day, working_ms_between)
 
 TOPIC = "wecom.msgaudit"
@@ -81,7 +83,13 @@ def _replied(state: dict, t0: int, msgid: str, now: int, ctx: Ctx) -> None:
         ms = wall
     else:
         ms = working_ms_between(t0, now, ctx.tz, win.work_start_hour, win.work_end_hour, win.weekend_days)
-    _delay(state, ctx.day(now), min(ms // 60_000, cfg.reply_cap_minutes), msgid)
+        # Whole days between on which the employee wrote to no customer (a rest day on a rota, leave)
+        # are absence, not slowness.
+        for day in range(ctx.day(t0) + 1, min(ctx.day(now), ctx.day(t0) + 61)):
+            if not get(state, day, "outbound"):
+                d0, d1 = day_window(day, ctx.tz)
+                ms -= working_ms_between(d0, d1, ctx.tz, win.work_start_hour, win.work_end_hour, win.weekend_days)
+    _delay(state, ctx.day(now), min(max(ms, 0) // 60_000, cfg.reply_cap_minutes), msgid)
 
 
 def unanswered(state: dict, day: int, ctx: Ctx) -> None:
@@ -151,7 +159,9 @@ def on_chat(state: dict, touch: ChatTouch, ctx: Ctx) -> None:
         pending = state.get("p")
         if pending is None:
             pending = state["p"] = {}
-        if key not in pending and len(pending) < MAX_PENDING:
+        # A question from a colleague's customer waits on its owner: a manager or colleague in the
+        # customer's group with the salesperson receives the message too, and the owner answers it.
+        if key not in pending and len(pending) < MAX_PENDING and not others.theirs(ctx.owner(customer), ctx.employee):
             pending[key] = [touch.ts, touch.msgid]  # + when the employee was next at work
 
 
@@ -210,9 +220,14 @@ def stalled(state: dict, day: int, ctx: Ctx) -> None:
     if not cfg.enabled or str(day) not in state.get("d", {}):
         return  # a day without work is not a day to count: the orders stay for the next one
     orders = state.get("o", {})
-    cutoff = day_start(day + 1, ctx.tz) - cfg.stalled_days * DAY_MS
+    # `stalled_days` of the employee's own working days after the order's: a weekend or a rest day on
+    # a rota is no chance to follow up (absence is not neglect).
+    worked = active_days(state, day - 4 * cfg.stalled_days - 14, day)
+    if len(worked) < cfg.stalled_days:
+        return
+    cutoff = day_start(worked[-cfg.stalled_days], ctx.tz)
     found = sorted((e[0], oid) for oid, e in orders.items()
-                   if e[0] <= cutoff and not e[1] & (PAID | CLOSED | TOUCHED | STALLED))
+                   if e[0] < cutoff and not e[1] & (PAID | CLOSED | TOUCHED | STALLED))
     if not found:
         return
     for _, oid in found:

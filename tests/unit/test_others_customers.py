@@ -9,6 +9,7 @@ from config.rules import load_rules
 from config.yamlfile import ConfigError
 from detectors import others, peers
 from detectors.context import BehaviourRules
+from detectors.windows import get, local_day
 from ingest.simulator import hr, order
 from tests.unit.test_behaviour_detectors import DAY, MON, RULES, H, World
 
@@ -194,3 +195,21 @@ def test_the_weeks_settings_are_validated_with_the_line(tmp_path, key, value):
     assert err.value.line == 5 and f"followup.{key}" in err.value.message
     path.write_text('version: "v1"\nrules:\n  followup:\n    others_days: 14\n    others_min: 6\n', encoding="utf-8")
     assert load_rules(path).rule("followup").others_days == 14
+
+
+# --- a colleague's customer's questions -------------------------------------------------------------
+
+def test_a_question_from_a_colleagues_customer_waits_on_its_owner_not_on_the_manager():
+    w = World()
+    w.own(w.amy, "wmg1")
+    w.own(w.boss, "wmg2")
+    for e in (w.boss, w.amy):  # the customer writes in a group with amy and her manager: both receive it
+        w.say(e, "wmg1", MON + 10 * H, False, "这款什么时候能到货？")
+    w.say(w.boss, "wmg2", MON + 11 * H, True, "您好")  # the manager is at work, answering his own
+    w.say(w.amy, "wmg1", MON + 14 * H, True, "明天就到")
+    close(w, w.amy, 1)
+    close(w, w.boss, 1)
+    day = local_day(MON + 10 * H)
+    assert get(w.engine.states["amy"], day, "questions") == 1   # amy's to answer: her reply time counts
+    assert get(w.engine.states["boss"], day, "questions") == 0  # not the manager's: never "unanswered"
+
