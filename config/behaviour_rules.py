@@ -55,7 +55,10 @@ class ContactsRule:
 class FollowupRule:
     enabled: bool = True
     others_customers_max: int = _r(5, 1, 1000)      # more than this many distinct => violation
-    others_window_hours: int = _r(24, 1, 720)
+    others_window_hours: int = _r(24, 1, 720)       # a burst: written to within this many hours (≤ others_days)
+    others_days: int = _r(7, 2, 30)                 # a habit: distinct others' customers over these days
+    others_min: int = _r(4, 1, 1000)                # at least this many in the window
+    others_ratio: float = _r(3.0, 1.0, 100.0)       # and this × the own norm and × the peers' mean
     rate_baseline_days: int = _r(14, 3, 60)
     rate_recent_days: int = _r(5, 1, 30)
     rate_drop_ratio: float = _r(0.6, 0.05, 1.0)     # recent <= baseline * ratio

@@ -1,9 +1,8 @@
 """followup.* — how the employee looks after customers, from chat (`wecom.msgaudit`).
 
-- followup.others_customers: writing to more than `others_customers_max` distinct customers owned by
-  other employees within `others_window_hours`. Ownership comes from assignments and contact adds; a
-  customer handed over to this employee is theirs, and one this employee handed over is not "others'"
-  to them (a goodbye after a handover), so a proper handover is never a violation.
+- followup.others_customers: working colleagues' customers — a burst in `others_window_hours` or an
+  unusual number over `others_days`, judged at the branch where colleagues' leave is known
+  (detectors/others.py; the messages are noted here).
 - followup.rate_drop: the share of own customers written to per working day, over the last
   `rate_recent_days`, fell to `rate_drop_ratio` of the employee's own baseline (`rate_baseline_days`).
   Leave days and weekends do not count on either side. Checked when a local day closes. High when the
@@ -18,8 +17,10 @@
   handful of questions varies a lot, so "slower than usual" is measured in the employee's own spread,
   not as a fixed ratio. A question unanswered for
   `reply_cap_minutes` counts as that delay. Short courtesy messages (`exempt_phrases`: 好的, 谢谢 …)
-  expect no answer.
-- followup.stalled (peer check): orders created `stalled_days` ago, neither paid nor closed, whose
+  expect no answer, and neither does a colleague's customer (in a group with their salesperson, the
+  manager receives their messages too; the owner answers).
+- followup.stalled (peer check): orders created `stalled_days` of the employee's working days ago
+  (days they wrote to customers or took orders), neither paid nor closed, whose
   customer was not written to since — `stalled_orders` or more at a day's close, and `peer_ratio` ×
   the peers' and `own_ratio` × the employee's own usual number. Where payment takes days (loans,
   payment terms) stalled orders are everyone's normal and flag no one.
@@ -30,11 +31,12 @@ from __future__ import annotations
 import math
 import statistics
 
+from detectors import others
 from detectors.context import Ctx, short
 from detectors.events import ChatTouch
 from detectors.hr import on_leave, on_leave_chat
 from detectors.hygiene import Signal
-from detectors.windows import (DAY_MS, HOUR_MS, active_days, bump, day_start, day_window, get,
+from detectors.windows import (active_days, bump, day_start, day_window, get,
                                is_working_day, working_ms_between)
 from formats.topics import MSGAUDIT as TOPIC
 
@@ -53,31 +55,6 @@ def exempt(text: str, phrases: tuple) -> bool:
         if p in t:
             return True
     return False
-
-
-def _others(state: dict, touch: ChatTouch, ctx: Ctx) -> None:
-    cfg = ctx.rules.followup
-    hours = cfg.others_window_hours
-    if hours == 24:
-        window = ctx.day_window(touch.ts)
-    else:
-        start = touch.ts - touch.ts % (hours * HOUR_MS)
-        window = (start, start + hours * HOUR_MS)
-    xo = state.get("xo")
-    if not xo or xo["w"] != window[0]:
-        xo = state["xo"] = {"w": window[0], "c": {}}
-    key = str(short(touch.customer_id))
-    if key in xo["c"]:
-        return
-    xo["c"][key] = touch.msgid
-    bump(state, ctx.day(touch.ts), "others")
-    n = len(xo["c"])
-    if n > cfg.others_customers_max:
-        severity = "high" if n > 2 * cfg.others_customers_max else "medium"
-        ctx.signal(Signal("followup.others_customers", severity, touch.ts, window, "跟进他人名下客户",
-                          f"员工 {ctx.employee} 在 {hours} 小时内联系了 {n} 位归属其他员工的客户"
-                          f"（阈值：超过 {cfg.others_customers_max} 位；已交接的客户不计）",
-                          [(TOPIC, m) for m in list(xo["c"].values())[:30]]))
 
 
 def _delay(state: dict, day: int, minutes: int, msgid: str) -> None:
@@ -106,7 +83,13 @@ def _replied(state: dict, t0: int, msgid: str, now: int, ctx: Ctx) -> None:
         ms = wall
     else:
         ms = working_ms_between(t0, now, ctx.tz, win.work_start_hour, win.work_end_hour, win.weekend_days)
-    _delay(state, ctx.day(now), min(ms // 60_000, cfg.reply_cap_minutes), msgid)
+        # Whole days between on which the employee wrote to no customer (a rest day on a rota, leave)
+        # are absence, not slowness.
+        for day in range(ctx.day(t0) + 1, min(ctx.day(now), ctx.day(t0) + 61)):
+            if not get(state, day, "outbound"):
+                d0, d1 = day_window(day, ctx.tz)
+                ms -= working_ms_between(d0, d1, ctx.tz, win.work_start_hour, win.work_end_hour, win.weekend_days)
+    _delay(state, ctx.day(now), min(max(ms, 0) // 60_000, cfg.reply_cap_minutes), msgid)
 
 
 def unanswered(state: dict, day: int, ctx: Ctx) -> None:
@@ -169,13 +152,16 @@ def on_chat(state: dict, touch: ChatTouch, ctx: Ctx) -> None:
                         untouched = untouched or not entry[1] & TOUCHED
                 if not untouched:
                     waiting[:] = [c for c in waiting if c != short_id]
-        elif owner and owner.get("o") and owner.get("p") != ctx.employee and cfg.enabled:
-            _others(state, touch, ctx)
+        elif others.theirs(owner, ctx.employee) and cfg.enabled:
+            if others.note(state, ctx, customer, owner["o"], touch.ts, others.CHAT, touch.msgid):
+                bump(state, day, "others")
     elif not exempt(touch.text, cfg.exempt_phrases):
         pending = state.get("p")
         if pending is None:
             pending = state["p"] = {}
-        if key not in pending and len(pending) < MAX_PENDING:
+        # A question from a colleague's customer waits on its owner: a manager or colleague in the
+        # customer's group with the salesperson receives the message too, and the owner answers it.
+        if key not in pending and len(pending) < MAX_PENDING and not others.theirs(ctx.owner(customer), ctx.employee):
             pending[key] = [touch.ts, touch.msgid]  # + when the employee was next at work
 
 
@@ -234,9 +220,14 @@ def stalled(state: dict, day: int, ctx: Ctx) -> None:
     if not cfg.enabled or str(day) not in state.get("d", {}):
         return  # a day without work is not a day to count: the orders stay for the next one
     orders = state.get("o", {})
-    cutoff = day_start(day + 1, ctx.tz) - cfg.stalled_days * DAY_MS
+    # `stalled_days` of the employee's own working days after the order's: a weekend or a rest day on
+    # a rota is no chance to follow up (absence is not neglect).
+    worked = active_days(state, day - 4 * cfg.stalled_days - 14, day)
+    if len(worked) < cfg.stalled_days:
+        return
+    cutoff = day_start(worked[-cfg.stalled_days], ctx.tz)
     found = sorted((e[0], oid) for oid, e in orders.items()
-                   if e[0] <= cutoff and not e[1] & (PAID | CLOSED | TOUCHED | STALLED))
+                   if e[0] < cutoff and not e[1] & (PAID | CLOSED | TOUCHED | STALLED))
     if not found:
         return
     for _, oid in found:

@@ -16,7 +16,7 @@
 
 from __future__ import annotations
 
-from detectors import handover
+from detectors import handover, others
 from detectors.context import NOTICE_TOPIC, Ctx
 from detectors.events import HrEvent
 from detectors.hygiene import Signal
@@ -158,6 +158,7 @@ def on_hr(state: dict, ev: HrEvent, ctx: Ctx) -> None:
         hr = state.setdefault("hr", {})
         leaves = hr.setdefault("lv", [])
         leaves.append([int(ev.fields["start"]), int(ev.fields["end"])])
+        others.leave_message(ctx, int(ev.fields["start"]), int(ev.fields["end"]), ev.ts)
         horizon = state.get("wm", ev.ts) - 60 * DAY_MS
         leaves[:] = [x for x in leaves if x[1] >= horizon][-MAX_LEAVES:]
     elif ev.kind == "resignation":

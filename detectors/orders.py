@@ -2,8 +2,8 @@
 
 On the employee's partition, per event:
 - orders.self_approval (group orders.approval): the salesperson approved their own order.
-- orders.others_customer: `others_customer_min` or more orders in a day credited to this employee for
-  customers owned by other employees (a handed-over customer is the new owner's).
+- orders.others_customer: `others_customer_min` or more orders in a day booked on customers owned by
+  other employees (noted here, judged at the branch: detectors/others.py).
 On the branch's partition (detectors/peers.py, at the day's close), against the employee's own
 baseline and their peers that day:
 - orders.volume_spike: the day's orders are `spike_ratio` × the employee's own baseline (mean over
@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import statistics
 
-from detectors import commission, conversion
+from detectors import commission, conversion, others
 from detectors.context import Ctx, short
 from detectors.events import OrderEvent
 from detectors.followup import APPROVED, CLOSED, PAID
@@ -120,17 +120,9 @@ def _created(state: dict, ev: OrderEvent, ctx: Ctx) -> None:
         _big_candidate(state, day, ev, cfg)
     _note_amount(state, day, ev)
     owner = ctx.owner(ev.customer_id) if ev.customer_id else None
-    if owner and owner.get("o") and owner["o"] != ctx.employee:
-        k = bump(state, day, "others_orders")
-        xs = state.get("xc")
-        if not xs or xs[0] != day:
-            xs = state["xc"] = [day, []]
-        xs[1] = (xs[1] + [ev.order_id])[-30:]
-        if k >= cfg.others_customer_min:
-            ctx.signal(Signal("orders.others_customer", "high", ev.ts, ctx.day_window(ev.ts), "他人客户订单记在自己名下",
-                              f"员工 {ctx.employee} 当天有 {k} 笔订单的客户归属其他员工（如 {ev.customer_id} 属于 "
-                              f"{owner['o']}），未经交接（阈值 {cfg.others_customer_min} 笔）",
-                              [(TOPIC, f"{o}:created") for o in xs[1]]))
+    if others.theirs(owner, ctx.employee):  # judged at the branch, where colleagues' leave is known
+        bump(state, day, "others_orders")
+        others.note(state, ctx, ev.customer_id, owner["o"], ev.ts, others.ORDER, ev.order_id)
 
 
 def _approved(state: dict, ev: OrderEvent, ctx: Ctx) -> None:

@@ -28,7 +28,7 @@ from __future__ import annotations
 import statistics
 from typing import Callable
 
-from detectors import channels, commission, conversion, drip, followup, handover, orders
+from detectors import channels, commission, conversion, drip, followup, handover, orders, others
 from detectors.context import NOTICE_TOPIC, TEAM_TOPIC, BehaviourRules, Ctx
 from detectors.hygiene import Signal
 from detectors.windows import day_window
@@ -94,6 +94,7 @@ def summary(state: dict, day: int, ctx: Ctx) -> None:
     body.update(orders.figures(state, day, ctx))
     body.update(conversion.figures(state, day, ctx))
     body.update(followup.figures(state, day, ctx))
+    body.update(others.figures(state, day, ctx))
     body.update(commission.figures(state, day, ctx))
     body.update(drip.figures(state, day, ctx))
     body.update(handover.figures(state, ctx))
@@ -121,6 +122,8 @@ def on_summary(team_state: dict | None, body: dict, rules: BehaviourRules
     if body.get("kind") == channels.KIND:
         st, told = channels.on_row(team_state, body)
         return st, [(NOTICE_TOPIC, employee, notice) for employee, notice in told]
+    if body.get("kind") == others.LEAVE_KIND:  # a member's leave: colleagues may cover it
+        return others.on_leave_row(team_state, body), []
     st = team_state if team_state is not None else {}
     if body.get("kind") == handover.KIND:  # a leaver's customers still held: checked as days are evaluated
         return handover.on_row(st, body), []
@@ -143,6 +146,7 @@ def on_summary(team_state: dict | None, body: dict, rules: BehaviourRules
         found = (orders.evaluate(rows, d, window, rules, group, st)
                  + conversion.evaluate(rows, d, window, rules, group)
                  + followup.evaluate(rows, d, window, rules, group)
+                 + others.evaluate(rows, d, window, rules, group, st)
                  + commission.evaluate(rows, window, rules, st)
                  + drip.evaluate(rows, d, window, rules, group, st)
                  + handover.evaluate(st, rows, window, rules))

@@ -123,6 +123,7 @@ def test_writing_to_more_than_five_customers_of_others_is_flagged_but_a_handover
         w.own(w.amy, f"wmh{i}", MON + 8 * H, previous_owner_id="bob", reason="handover")
     for i in range(owned_by_bob):
         w.say(w.amy, f"wmh{i}", MON + 10 * H + i * 60_000, True)
+    w.send(hr(w.amy, "checkin", MON + DAY + 9 * H, checkin_type="上班打卡", exception_type=""))  # the day closes
     alert = w.rules("amy").get("followup.others_customers")
     if flagged:
         assert alert and "联系了 6 位归属其他员工的客户" in alert["explanation"] and len(alert["evidence"]) == 6
@@ -135,6 +136,7 @@ def test_saying_goodbye_to_customers_one_handed_over_is_not_writing_to_others_cu
         w.own(w.amy, f"wmb{i}")
         w.own(w.bob, f"wmb{i}", MON + 8 * H, previous_owner_id="amy", reason="resignation")
         w.say(w.amy, f"wmb{i}", MON + 10 * H + i * 60_000, True, "以后由同事为您服务，感谢支持")
+    w.send(hr(w.amy, "checkin", MON + DAY + 9 * H, checkin_type="上班打卡", exception_type=""))
     assert "followup.others_customers" not in w.rules("amy")
 
 
@@ -284,8 +286,9 @@ def test_orders_credited_on_another_employees_customers(w):
     w.own(w.bob, "wmx2")
     w.send(order(w.amy, "SO-5", "created", MON + 10 * H, "wmx1", 500.0))
     w.send(order(w.amy, "SO-6", "created", MON + 11 * H, "wmx2", 500.0))
+    w.send(hr(w.amy, "checkin", MON + DAY + 9 * H, checkin_type="上班打卡", exception_type=""))  # judged at the close
     alert = w.rules("amy")["orders.others_customer"]
-    assert alert["severity"] == "high" and "属于 bob" in alert["explanation"]
+    assert alert["severity"] == "high" and "1 名同事名下，如 bob" in alert["explanation"]
 
 
 def test_a_redelivered_event_changes_nothing(w):
