@@ -3,7 +3,7 @@ worker's memory stays bounded — printed as figures, run on demand against the 
 
     .venv/bin/python -m bench.bench_faults [--records 20000] [--size 20] [--seed 7] [--rate 1000]
                                            [--passes 3] [--malformed 10000]
-                                           [--only baseline,poison,kill,redis,rss]
+                                           [--only baseline,poison,kill,backlog,redis,rss]
 
 One fresh `paodan worker` (own application id, so its own consumer groups and internal topics) on the
 stack `paodan stack up` runs (the PAODAN_* endpoints in the environment; Kafka, Redis and ClickHouse
@@ -26,10 +26,13 @@ the arrival order's. One outbound text in 60 is made a diversion line so that th
    published more than once (harmless redelivery: sinks keep one); ClickHouse rows against the rows
    the records make (`streams.archive.Batch`), per table (target: exact); seconds to catch up after
    the restart.
-3. redis — Redis killed with SIGKILL and brought back without its data (the append-only file and
+3. backlog — a third company produced while the worker is stopped, then the worker started: alerts
+   lost / extra / different against replay when it starts on a backlog (target 0 / 0 / 0), and the
+   seconds it takes to catch up.
+4. redis — Redis killed with SIGKILL and brought back without its data (the append-only file and
    snapshot removed): how many of the phases' alerts `paodan:alert:*` holds before, and again after
    how many seconds (the live feed re-reads `paodan.alerts`).
-4. rss — `--passes` rounds of `--malformed` malformed records (every kind the decoders reject,
+5. rss — `--passes` rounds of `--malformed` malformed records (every kind the decoders reject,
    spread over the four input topics), each followed by the next days of one company (the same
    employees throughout): the worker's resident memory (its process, and with its archive
    processes) after start-up and after each pass. Bounded when it levels off instead of growing pass
@@ -188,15 +191,20 @@ def archive_rows(records: list[tuple[str, bytes | None, bytes]]) -> dict[str, in
 
 # --- the stack -----------------------------------------------------------------------------------
 
-async def produce(bootstrap: str, records, rate: float | None = None) -> None:
+async def produce(bootstrap: str, records, rate: float | None = None, stamped: bool = False) -> None:
+    """Produce `records` in order, at `rate` records/s. `stamped`: each with its own Kafka timestamp, a
+    millisecond after the one before, so that the topics keep the order they were written in even
+    between partitions (the producer's clock gives records of the same millisecond the same time)."""
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=20, max_batch_size=256 * 1024,
                                 max_request_size=2 << 20)
     await producer.start()
     began = time.monotonic()
+    first = int(time.time() * 1000)
     try:
         futures = []
         for n, (topic, key, value) in enumerate(records):
-            futures.append(await producer.send(topic, key=key, value=value))
+            futures.append(await producer.send(topic, key=key, value=value,
+                                               timestamp_ms=first + n if stamped else None))
             if rate and n % 500 == 0:
                 ahead = n / rate - (time.monotonic() - began)
                 if ahead > 0:
@@ -354,7 +362,7 @@ async def phase_poison(settings, worker: Worker, alerts: Drain, args, tag: str, 
     records = valid[:half] + [poison_pill(prefix)] * pill + valid[half:]
     start = await end_offsets(settings.kafka)
     began = time.monotonic()
-    await produce(settings.kafka, records, rate=args.rate)
+    await produce(settings.kafka, records, rate=args.rate, stamped=args.stamped)
     done = await settled(settings.kafka, worker.app_id, start, await end_offsets(settings.kafka))
     bodies = await alerts_until_quiet(alerts, (prefix,))
     mine = [b for b in bodies if b["employee_id"].startswith(prefix)]
@@ -399,6 +407,26 @@ async def phase_kill(settings, worker: Worker, alerts: Drain, args, tag: str, hi
     return {"records": len(records), "expected": len(want), "raised": len(final(mine)), "lost": lost, "extra": extra,
             "different": different, "chat": content, "chat_expected": len(chat(want)), "two_bodies": two_bodies, "repeated": repeated, "rows": rows, "made": made,
             "restart_s": ready - killed, "catch_up_s": done - ready, "left": left, "ids": set(final(mine))}
+
+
+async def phase_backlog(settings, worker: Worker, alerts: Drain, args, tag: str, history: list) -> dict:
+    """A company's records produced while the worker is stopped, all at once: the worker starts on a
+    backlog, its fetches bringing some partitions far ahead of others."""
+    prefix = f"fl{tag}-"
+    records = company(args.seed + 2, args.size, args.records, prefix)
+    history += records
+    want = expected_alerts(history, prefix)
+    worker.stop()
+    start = await end_offsets(settings.kafka)
+    await produce(settings.kafka, records)
+    worker.start(timeout=180)
+    ready = time.monotonic()
+    done = await settled(settings.kafka, worker.app_id, start, await end_offsets(settings.kafka))
+    mine = final([b for b in await alerts_until_quiet(alerts, (prefix,)) if b["employee_id"].startswith(prefix)])
+    lost, extra, different = compare(mine, want)
+    return {"records": len(records), "expected": len(want), "lost": lost, "extra": extra, "different": different,
+            "chat": compare(chat(mine), chat(want), quiet=True), "chat_expected": len(chat(want)),
+            "catch_up_s": done - ready, "ids": set(mine)}
 
 
 async def phase_redis(settings, ids: set[str]) -> dict:
@@ -460,7 +488,7 @@ def content(r: dict) -> str:
 async def run(args) -> None:
     settings = load()
     tag = uuid.uuid4().hex[:6]
-    only = set(args.only.split(",")) if args.only else {"baseline", "poison", "kill", "redis", "rss"}
+    only = set(args.only.split(",")) if args.only else {"baseline", "poison", "kill", "backlog", "redis", "rss"}
     with tempfile.TemporaryDirectory() as tmp:
         app_id = f"paodan-faults-{tag}"
         Path(args.keep or tmp).mkdir(parents=True, exist_ok=True)
@@ -498,6 +526,12 @@ async def run(args) -> None:
                 for table in sorted(set(r["made"]) | set(r["rows"])):
                     made, rows = r["made"].get(table, 0), r["rows"].get(table, 0)
                     print(f"  archive {table:<15} {rows:>7,} rows of {made:>7,} {'exact' if rows == made else 'NOT EXACT'}")
+            if "backlog" in only:
+                r = await phase_backlog(settings, worker, alerts, args, tag, history)
+                ids |= r.pop("ids")
+                print(f"\nbacklog of {r['records']:,} records at the worker's start: alerts lost/extra/different vs "
+                      f"replay {r['lost']}/{r['extra']}/{r['different']} (of {r['expected']} expected); {content(r)}; "
+                      f"caught up in {r['catch_up_s']:.1f}s")
             if "redis" in only:
                 r = await phase_redis(settings, ids)
                 print(f"\nRedis kill -9, back without data: {r}" if "skipped" in r else
@@ -522,8 +556,10 @@ def main() -> None:
     p.add_argument("--rate", type=float, default=1_000, help="records/s produced (a live stream, not a backlog)")
     p.add_argument("--passes", type=int, default=3)
     p.add_argument("--malformed", type=int, default=10_000)
-    p.add_argument("--only", help="comma-separated phases: baseline,poison,kill,redis,rss")
+    p.add_argument("--only", help="comma-separated phases: baseline,poison,kill,backlog,redis,rss")
     p.add_argument("--keep", help="keep the worker's log and data in this directory")
+    p.add_argument("--stamped", action="store_true",
+                   help="give the records of the baseline and poison phases Kafka timestamps in their order")
     asyncio.run(run(p.parse_args()))
 
 

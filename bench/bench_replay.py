@@ -122,29 +122,27 @@ def one_and_two(path: Path, n: int, rounds: int) -> None:
 
 
 def content_share(path: Path) -> None:
-    """The chat-content part alone: decode + content detectors per `wecom.msgaudit` record, with
-    per-employee state, as replay and the worker run it (streams.processing.process_msgaudit)."""
+    """The chat-content part alone: decode + the driver's content half per `wecom.msgaudit` record,
+    with per-employee state, as replay and the worker run it (streams.driver.Driver.chat)."""
     import orjson
 
     from config.rules import load_rules
     from config.settings import CONFIG_DIR
-    from streams.processing import process_msgaudit
+    from streams.driver import Driver, MemoryStore
+    from formats.records import decode_msgaudit
 
-    rules = load_rules(CONFIG_DIR / "rules.yaml")
+    driver = Driver(load_rules(CONFIG_DIR / "rules.yaml"), MemoryStore())
     chats = []
     with path.open("rb") as fh:
         for line in fh:
             env = orjson.loads(line)
             if env["topic"] == MSGAUDIT:
                 chats.append((env.get("key") or "", orjson.dumps(env["value"])))
-    state: dict[str, dict] = {}
     alerts = 0
     began = time.perf_counter()
     for key, raw in chats:
-        _rec, new, found = process_msgaudit(key, raw, state.get(key), rules)
-        if new is not None:
-            state[key] = new
-        alerts += len(found)
+        record, msg = decode_msgaudit(key, raw)
+        alerts += len(driver.chat(key, record, msg, contact=False).alerts)
     took = time.perf_counter() - began
     print(f"chat content alone: {len(chats) / took:,.0f} wecom.msgaudit records/s ({len(chats)} records, "
           f"{alerts} content alerts)")

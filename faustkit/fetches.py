@@ -27,9 +27,13 @@ How, keeping Faust's guarantees:
 
 from __future__ import annotations
 
+import asyncio
+import bisect
 import heapq
 import logging
+import time
 import weakref
+from collections import deque
 from contextlib import contextmanager
 from operator import attrgetter, itemgetter
 from typing import AsyncIterator
@@ -41,6 +45,11 @@ from mode.utils.queues import FlowControlQueue
 log = logging.getLogger(__name__)
 _partition = attrgetter("partition")
 _time = itemgetter(0)
+# How long, and up to how many batches' worth, records wait for the partitions behind them; and how
+# long after its fetch a record no longer waits for partitions read to their end.
+HOLD_S = 1.0
+HOLD_MAX = 4
+SETTLE_S = 0.3
 
 
 class Current:
@@ -75,6 +84,10 @@ class Fetches:
         self.topics: frozenset[str] = frozenset()
         self._clock: dict = {}  # topic-partition -> the time of its latest record taken (see _in_time_order)
         self._clock_generation = -1
+        self._offsets: dict = {}  # topic-partition -> the offset of its latest record taken
+        self._fetched: deque = deque()  # (when, latest record time) of the fetches not yet settled
+        self._settled = 0.0  # the latest record time of the fetches taken at least SETTLE_S ago
+        self.aligned: frozenset[str] = frozenset()  # topics whose partitions are taken in step (see below)
         # Fetches, not records: at most `queued` fetches wait while the agent works on a batch.
         self.queue = FlowControlQueue(maxsize=queued, flow_control=app.flow_control, clear_on_resume=True)
 
@@ -98,7 +111,16 @@ class Fetches:
                 pending = self._in_time_order(pending, await queue.get())
             while len(pending) < most and not queue.empty():
                 pending = self._in_time_order(pending, queue.get_nowait())
-            batch, pending = [m for _, m in pending[:most]], pending[most:]
+            ready = self._written_before_all(pending)
+            held = time.monotonic() + HOLD_S
+            while not ready and len(pending) < HOLD_MAX * most and time.monotonic() < held:
+                try:  # wait for the partitions behind, or until what was fetched has settled
+                    pending = self._in_time_order(pending, await asyncio.wait_for(queue.get(), SETTLE_S / 4))
+                except asyncio.TimeoutError:
+                    pass
+                ready = self._written_before_all(pending)
+            take = min(most, ready or len(pending))
+            batch, pending = [m for _, m in pending[:take]], pending[take:]
             if not app.flow_control.is_active():
                 pending = []
                 continue  # a rebalance is under way: these are read again from the committed offsets
@@ -126,6 +148,30 @@ class Fetches:
                               "they are redelivered instead of skipped", len(batch))
                     await app.crash(RuntimeError("detection batch left unfinished"))
 
+    def _written_before_all(self, pending: list) -> int:
+        """How many of `pending` (in time order) were written before what every partition of the
+        `aligned` topics still has to deliver: a fetch can bring one partition's records far beyond
+        another's, and the detection agent must take them in the order they were written (it applies
+        some effects to other partitions' states at once). A partition counts while the consumer has
+        not read up to its end; all of `pending` without `aligned` topics or with every partition read."""
+        if not self.aligned or not pending:
+            return len(pending)
+        consumer, inf = self.app.consumer, float("inf")
+        behind = every = inf  # the earliest latest record of a partition with more to read; of any partition
+        for tp, last in self._clock.items():
+            if tp.topic in self.aligned:
+                every = min(every, last)
+                end = consumer.highwater(tp)
+                if end is not None and self._offsets.get(tp, -1) + 1 < end:
+                    behind = min(behind, last)
+        # A partition read to its end may still get records written before others' latest (a producer
+        # sends each partition's batch on its own): they are waited for until the fetch settles.
+        now, fetched = time.monotonic(), self._fetched
+        while fetched and fetched[0][0] <= now - SETTLE_S:
+            self._settled = max(self._settled, fetched.popleft()[1])
+        upto = min(behind, max(every, self._settled))
+        return len(pending) if upto == inf else bisect.bisect_right(pending, upto, key=_time)
+
     def _in_time_order(self, pending: list, fetch: list) -> list:
         """`pending` and a new fetch as one sequence of (time, message) in the order the records were
         written (their Kafka timestamps), each topic-partition's records in offset order.
@@ -139,18 +185,23 @@ class Fetches:
         topic-partition counts as that one's: offset order wins."""
         generation = self.app.consumer_generation_id
         if generation != self._clock_generation:  # after a rebalance the records are read again
-            self._clock, self._clock_generation = {}, generation
+            self._clock, self._offsets, self._clock_generation = {}, {}, generation
+            self._fetched, self._settled = deque(), 0.0
         by_tp: dict = {}
         for message in fetch:
             by_tp.setdefault(message.tp, []).append(message)
-        clock, runs = self._clock, [pending] if pending else []
+        clock, runs, latest = self._clock, [pending] if pending else [], 0.0
         for tp in sorted(by_tp):  # ties go to the earlier run, then in topic-partition order
             last, run = clock.get(tp, 0.0), []
             for message in by_tp[tp]:
                 last = max(last, message.timestamp or 0.0)
                 run.append((last, message))
             clock[tp] = last
+            self._offsets[tp] = by_tp[tp][-1].offset
+            latest = max(latest, last)
             runs.append(run)
+        if self.aligned:
+            self._fetched.append((time.monotonic(), latest))
         return runs[0] if len(runs) == 1 else list(heapq.merge(*runs, key=_time))
 
     async def put(self, batch: list) -> None:

@@ -104,7 +104,7 @@ def _message(rec: dict[str, Any], stamp: int, raw: bytes) -> tuple | None:
 
 
 def _plainly_valid_chat(rec: dict[str, Any]) -> bool:
-    """A quick test passed by the usual chat record, which streams.records.decode_msgaudit accepts
+    """A quick test passed by the usual chat record, which formats.records.decode_msgaudit accepts
     (the decoder costs as much as building the row): the decoder judges only the others."""
     get = rec.get
     msgid, action, msgtime, tolist = get("msgid"), get("action"), get("msgtime"), get("tolist", [])

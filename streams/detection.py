@@ -16,16 +16,19 @@ Tables (declared here, beside the agent that uses them; all changelog-backed, Ro
   purchase}`. Every worker holds all of it (an employee may write to, or sell to, any customer).
   One changelog partition, as faust-streaming advises for global tables, so every write is ordered.
 - `team_days` — keyed by team: closed-day summaries waiting for the rest of the team
-  (detectors/peers.py). Fed by re-keying through the team-days topic. Under one more key, the
-  company's own-channel aggregate (streams/channel_feed.py), whose `channels` notices go to the chat
-  state.
+  (detectors/peers.py). Under one more key, the company's own-channel aggregate
+  (streams/channel_feed.py), whose `channels` notices go to the chat state.
 - the employee directory (streams/directory.py), upserted here from `hr.events` `employee` records.
 
-Internal topics carry the application id, like Faust's own changelogs, so two applications on one
-cluster (a demo beside the production worker, a test's worker) never read each other's:
+The detection itself is streams/driver.py's, as in `paodan replay`: this agent is its Kafka side (the
+store over these tables, the sends, redelivery and poison records). The notices the engine sends
+itself take effect right after the record that set them off (the driver's ordering rule), applied in
+the batch when this worker owns the partition of the state they are for, and otherwise sent through
+internal topics, which carry the application id like Faust's own changelogs, so two applications on
+one cluster (a demo beside the production worker, a test's worker) never read each other's:
 `{app_id}-team-days` (team-keyed summaries) and `{app_id}-behaviour-notices` (employee-keyed notices:
-a customer handed away, a peer signal). The detectors name them by the logical names in
-detectors/context.py. Output: `paodan.alerts`, `paodan.risk` (streams/live.py mirrors both into Redis).
+a customer handed away, a peer signal). This agent reads both, beside the inputs. The detectors name
+them by the logical names in detectors/context.py. Output: `paodan.alerts`, `paodan.risk` (streams/live.py mirrors both into Redis).
 Records that cannot be decoded go to `paodan.deadletter`, each once.
 """
 
@@ -37,22 +40,24 @@ import time
 from collections import Counter
 from contextlib import aclosing
 from itertools import groupby
-from operator import attrgetter
-from typing import Awaitable, Callable
+from operator import attrgetter, itemgetter
+from typing import Awaitable, Callable, NamedTuple
 
 import orjson
+from aiokafka.partitioner import murmur2
 
 from detectors.content.parts import skipped
+from faustkit.fetches import during
 from formats import topics
-from formats.records import RecordError, decode_msgaudit
+from formats.records import RecordError, decode_msgaudit, loads_object
+from formats.topics import MSGAUDIT
 from formats.topics import NOTICES as NOTICE_TOPIC
 from formats.topics import TEAM_DAYS as TEAM_TOPIC
-from streams import channel_feed, deadletter, media_agent, system_alert, tables
+from streams import deadletter, media_agent, system_alert, tables
 from streams.app import app, settings
-from streams.directory import directory, lookup
-from faustkit.fetches import during
-from streams.processing import (BEHAVIOUR_TOPICS, chat_contact, chat_notices, decode_behaviour, detect_chat,
-                                process_behaviour, process_team)
+from streams.directory import directory
+from streams.driver import BEHAVIOUR, CHAT, LOGGED, TEAM, Driver, Out
+from streams.processing import BEHAVIOUR_TOPICS, decode_behaviour
 from streams.rules_state import current_rules
 
 log = logging.getLogger(__name__)
@@ -62,6 +67,7 @@ ALERT_TOPIC = topics.ALERTS
 INTERNAL = topics.internal(settings.app_id)
 LOGICAL = {physical: logical for logical, physical in INTERNAL.items()}
 NOTICES = INTERNAL[NOTICE_TOPIC]
+TEAMS = INTERNAL[TEAM_TOPIC]
 
 
 def _topic(*names: str):
@@ -69,9 +75,7 @@ def _topic(*names: str):
 
 
 # and what images say, as text records (streams/media_agent.py): chat content only, never a contact again.
-inputs = _topic(*(INTERNAL.get(t, t) for t in BEHAVIOUR_TOPICS), media_agent.TOPIC)
-team_topic = _topic(INTERNAL[TEAM_TOPIC])
-OUT = {NOTICE_TOPIC: _topic(INTERNAL[NOTICE_TOPIC]), TEAM_TOPIC: team_topic}
+inputs = _topic(*(INTERNAL.get(t, t) for t in BEHAVIOUR_TOPICS), TEAMS, media_agent.TOPIC)
 
 # JSON documents Faust keeps as bytes (faustkit/tables.py). Restored in batches of 10,000 changelog
 # records (one RocksDB write batch each) rather than Faust's 1,000.
@@ -81,59 +85,74 @@ team_days = tables.table("team_days")
 customer_owner = tables.global_table("customer_owner", partitions=1, recovery_buffer_size=1, use_partitioner=True)
 counts: Counter[str] = Counter()
 _partition = attrgetter("partition")
+_time = itemgetter(0)
+_TABLES = {CHAT: chat_state, BEHAVIOUR: behaviour_state, TEAM: team_days}
 
 
-_offset_keys: dict = {}  # topic-partition -> "topic:partition", made once (this runs for every record)
+class Place(NamedTuple):
+    """Where a notice's state is held, when not in the partition of the record being processed."""
 
-
-def _offset_key(msg) -> str:
-    key = _offset_keys.get(msg.tp)
-    if key is None:
-        key = _offset_keys[msg.tp] = f"{msg.topic}:{msg.partition}"
-    return key
-
-
-def _already_applied(state: dict | None, msg) -> bool:
-    """True for a redelivered record whose effect the restored state already holds (see `_commit`)."""
-    offsets = state.get("off") if state is not None else None
-    return offsets is not None and offsets.get(_offset_key(msg), -1) >= msg.offset
-
-
-def _commit(state: dict, msg) -> dict:
-    offsets = state.get("off")
-    if offsets is None:
-        offsets = state["off"] = {}
-    offsets[_offset_key(msg)] = msg.offset
-    return state
+    partition: int
 
 
 class Batch:
-    """What one batch changes: the states and customer owners it read and updated (written once, at
-    the end) and the futures of everything it sent (awaited before the states are written). Directory
-    entries are read through the table's kept documents (faustkit/tables.py) and written at once."""
+    """The driver's store (streams/driver.py) for one batch, over the tables: the states and customer
+    owners it read and updated (written once, at the end, each in the partition it belongs to), and
+    the futures of everything it sent (awaited before the states are written). Directory entries are
+    read through the table's kept documents (faustkit/tables.py) and written at once."""
 
     def __init__(self) -> None:
-        self.chat: dict[str, tuple[dict, object]] = {}       # employee -> (state, their last message)
-        self.behaviour: dict[str, tuple[dict, object]] = {}  # employee -> (state, their last message)
-        self.owners: dict[str, tuple[dict, object]] = {}     # customer -> (owner, the message that set it)
+        self.changed: dict[str, dict[str, tuple[dict, object]]] = {CHAT: {}, BEHAVIOUR: {}, TEAM: {}}
+        self.owners: dict[str, tuple[dict, object]] = {}     # customer -> (owner, where it was set)
         # (future, the record it is for, how to send it again) of everything sent
         self.pending: list[tuple[asyncio.Future, object, Callable[[], Awaitable]]] = []
         self.message = None  # the record being processed (set by _guarded): what a send is for
         self._send = app.producer.send  # the producer itself: Faust's topic layers cost more than the send
+        # The partitions of the internal topics this worker owns now (a rebalance waits for the batch).
+        assigned = app.assignor.assigned_actives()
+        self._held = {t: {tp.partition for tp in assigned if tp.topic == t} for t in (NOTICES, TEAMS)}
+        self._places: dict[tuple[str, str], Place | None] = {}
 
-    directory = staticmethod(lookup)
+    # --- the driver's store -----------------------------------------------------------------
 
-    def set_directory(self, employee: str, entry: dict) -> None:
-        directory.put(employee, entry)
+    def get(self, kind: str, key: str, where) -> dict | None:
+        changed = self.changed[kind].get(key)
+        if changed is not None:
+            return changed[0]
+        if where is None or where is self.message:
+            return _TABLES[kind].get(key)
+        with during(where):
+            return _TABLES[kind].get(key)
+
+    def put(self, kind: str, key: str, doc: dict, where) -> None:
+        self.changed[kind][key] = (doc, where)
 
     def owner(self, customer: str) -> dict | None:
         return self.owners[customer][0] if customer in self.owners else customer_owner.get(customer)
 
-    def chat_state(self, employee: str) -> dict | None:
-        return self.chat[employee][0] if employee in self.chat else chat_state.get(employee)
+    def set_owner(self, customer: str, value: dict, where) -> None:
+        self.owners[customer] = (value, where)
 
-    def behaviour_state(self, employee: str) -> dict | None:
-        return self.behaviour[employee][0] if employee in self.behaviour else behaviour_state.get(employee)
+    def directory(self, employee: str, where=None) -> dict | None:
+        if where is None or where is self.message:
+            return directory.get(employee)
+        with during(where):
+            return directory.get(employee)
+
+    def set_directory(self, employee: str, entry: dict) -> None:
+        directory.put(employee, entry)
+
+    def place(self, topic: str, key: str) -> Place | None:
+        """The partition of `key`'s state when this worker owns it: records keyed by employee or team
+        land by the default partitioner (the contract's co-partitioning), as the worker sends them."""
+        found = self._places.get((topic, key), False)
+        if found is False:
+            physical = INTERNAL[topic]
+            partition = (murmur2(key.encode()) & 0x7FFFFFFF) % settings.partitions
+            found = self._places[topic, key] = Place(partition) if partition in self._held[physical] else None
+        return found
+
+    # --- sends ------------------------------------------------------------------------------
 
     async def send(self, topic: str, key: str, value) -> None:
         await self.send_raw(topic, key.encode(), orjson.dumps(value))
@@ -150,16 +169,18 @@ class Batch:
             body["detected_at"] = now
             await self.send(ALERT_TOPIC, alert.employee_id, body)
 
-    async def effects(self, out, employee: str, message) -> None:
-        """Send everything one behaviour event set off; keep its customer-owner changes for `finish`."""
-        for customer, value in out.owner_updates:
-            self.owners[customer] = (value, message)
-        for t, k, v in out.messages:
-            await self.send(INTERNAL[t], k, v)
+    async def effects(self, out: Out) -> None:
+        """Send everything one record set off (its states and owners wait for `finish`)."""
         if out.alerts:
             await self.alerts(out.alerts)
-        if out.risk is not None:
-            await self.send(RISK_TOPIC, employee, out.risk)
+        for employee, update in out.risk:
+            await self.send(RISK_TOPIC, employee, update)
+        for t, k, v in out.publish:
+            await self.send(INTERNAL[t], k, v)
+        for t, k, v in out.applied:  # the log of what was applied at once (streams/driver.py LOGGED)
+            await self.send(INTERNAL[t], k, {**v, LOGGED: True})
+        for reason in out.dead:
+            await self.dead_letter(self.message, reason)
 
     async def dead_letter(self, message, reason: str) -> None:
         counts["dead_lettered"] += 1
@@ -170,16 +191,18 @@ class Batch:
 
     async def finish(self) -> None:
         """Wait until Kafka has every effect, then write the states and owners (each in the partition
-        of the message that changed it last)."""
+        it belongs to)."""
         if self.pending:
             results = await asyncio.gather(*(f for f, _, _ in self.pending), return_exceptions=True)
             refused = [(p, r) for p, r in zip(self.pending, results) if isinstance(r, BaseException)]
             if refused:
                 await self._refused(refused)
-        for table, changed in ((chat_state, self.chat), (behaviour_state, self.behaviour)):
-            await table.write((key, doc, message.partition) for key, (doc, message) in changed.items())
+        for kind, table in _TABLES.items():
+            changed = self.changed[kind]
+            if changed:
+                await table.write((key, doc, where.partition) for key, (doc, where) in changed.items())
         if self.owners:
-            await customer_owner.write((key, doc, message.partition) for key, (doc, message) in self.owners.items())
+            await customer_owner.write((key, doc, where.partition) for key, (doc, where) in self.owners.items())
 
     async def _refused(self, refused) -> None:
         """Sends Kafka refused after accepting them (the broker's size limit, say): each is sent again,
@@ -210,91 +233,73 @@ def _where(message) -> str:
     return "no record" if message is None else f"{message.topic}[{message.partition}]@{message.offset}"
 
 
-async def _chat(batch: Batch, message, rules):
-    """The content detectors on one `wecom.msgaudit` record; returns what the behaviour engine makes of
-    it (decode_behaviour's answer and its chat alerts' notices), or None when it was dead-lettered."""
+async def _record(batch: Batch, driver: Driver, message) -> None:
+    """One record of any topic this agent reads, through the driver; its effects sent."""
+    topic = message.topic
+    if topic == MSGAUDIT or topic == media_agent.TOPIC:
+        chat = await _guarded(batch, message, lambda: _chat(batch, driver, message))
+        if chat is None or chat is POISON:
+            return
+        await _guarded(batch, message, lambda: batch.effects(chat))
+        if topic == media_agent.TOPIC:
+            return
+        contact = Out(contact=chat.contact, notices=chat.notices)  # the behaviour half, the same record
+        out = await _guarded(batch, message, lambda: _step(driver.contact, contact, message))
+    elif topic in LOGICAL:  # a notice another worker sent (or this one, for a partition it then did not own)
+        out = await _guarded(batch, message, lambda: _step(_notice, driver, message))
+    else:
+        out = await _guarded(batch, message, lambda: _step(driver.input, topic, message.key, message.value,
+                                                           message))
+    if out is not POISON:
+        await _guarded(batch, message, lambda: batch.effects(out))
+
+
+async def _step(run, *args) -> Out:
+    """A driver step whose bad record (RecordError) is dead-lettered, as the detectors' failures are."""
+    try:
+        return run(*args)
+    except RecordError as exc:
+        return Out(dead=[str(exc)])
+
+
+def _notice(driver: Driver, message) -> Out:
+    body = loads_object(message.value)
+    key = (message.key or b"").decode("utf-8", "replace")
+    return driver.notice(LOGICAL[message.topic], key, body, message)
+
+
+async def _chat(batch: Batch, driver: Driver, message) -> Out | None:
+    """The content half of one chat record (or media result); None when it was dead-lettered."""
     try:
         record, msg = decode_msgaudit(message.key, message.value)
     except RecordError as exc:
         await batch.dead_letter(message, str(exc))
         return None
     counts["chat_records"] += 1
-    notices: list = []
-    if msg is not None:
-        employee = (message.key or b"").decode("utf-8", "replace")
-        if msg.msgtype in ("image", "voice") and message.topic != media_agent.TOPIC:  # beside, never waited for
-            media_agent.agent.submit(employee, record, rules.rule("media"))
-        state = batch.chat_state(employee)
-        partial = skipped(record, rules.rule("chat.content").max_text_chars)
-        try:
-            new_state, alerts = detect_chat(msg, record, state, rules, batch.directory(employee))
-        except RecordError as exc:  # a detector failed on it: dead-lettered, yet still a customer contact
-            await batch.dead_letter(message, str(exc))
-        else:
-            if alerts and await _guarded(batch, message, lambda: batch.alerts(alerts)) is POISON:
-                return None
-            if partial:
-                counts[partial] += 1
-            if new_state is not None:
-                batch.chat[employee] = (new_state, message)
-                closed = channel_feed.closed_row(employee, state, new_state, batch.directory(employee))
-                if closed is not None:  # a chat day closed: to the company's channel aggregate
-                    await batch.send(INTERNAL[TEAM_TOPIC], *closed)
-            notices = chat_notices(alerts, record, msg)
-    return chat_contact(record, msg), notices
-
-
-async def _learned(batch: Batch, message, rules) -> None:
-    """A `channels` notice (streams/channel_feed.py) on the employee's chat state, in this batch."""
-    employee = message.key.decode("utf-8", "replace")
-    new_state, alerts = channel_feed.apply(batch.chat_state(employee), orjson.loads(message.value), rules)
-    if alerts:
-        await batch.alerts(alerts)
-    if new_state is not None:
-        batch.chat[employee] = (new_state, message)
-
-
-async def _behaviour(batch: Batch, message, rules, decoded=None, notices=()) -> None:
-    """The behaviour engine on one record of any input topic; `decoded` is decode_behaviour's answer
-    when the caller has it already (chat records), followed by the record's chat alert `notices`
-    (as replay's MemoryBehaviour.handle_decoded does)."""
-    topic = message.topic
-    try:
-        employee, ev, upsert = decoded or decode_behaviour(LOGICAL.get(topic, topic), message.key, message.value)
-    except RecordError as exc:
-        await batch.dead_letter(message, str(exc))
-        return
-    if upsert is not None:
-        batch.set_directory(employee, upsert)
-    events = ([ev] if ev is not None else []) + list(notices)
-    state = batch.behaviour_state(employee)
-    if not events or _already_applied(state, message):
-        return
-    for event in events:
-        try:
-            out = process_behaviour(employee, event, state, rules, batch.directory(employee), batch.owner)
-        except RecordError as exc:
-            await batch.dead_letter(message, str(exc))
-            return
-        # Only the sends are retried: the engine changed the state in place, so running it again would
-        # count the event twice. Sends of identical bodies are harmless (sinks keep one per revision).
-        await _guarded(batch, message, lambda: batch.effects(out, employee, message))
-        state = out.state
-    batch.behaviour[employee] = (_commit(state, message), message)
+    employee = (message.key or b"").decode("utf-8", "replace")
+    media = message.topic == media_agent.TOPIC
+    if msg is not None and msg.msgtype in ("image", "voice") and not media:  # beside, never waited for
+        media_agent.agent.submit(employee, record, driver.rules.rule("media"))
+    out = driver.chat(employee, record, msg, message, contact=not media)
+    if msg is not None and not out.dead:
+        partial = skipped(record, driver.rules.rule("chat.content").max_text_chars)
+        if partial:
+            counts[partial] += 1
+    return out
 
 
 @app.agent(inputs)
 async def detect(stream):
-    """Events in batches, a fetch or a few at a time (≤ settings.batch_max; faustkit/fetches.py): each
-    employee's states are read once, updated by every event of theirs in the batch and written once —
-    one changelog record per employee per batch instead of one per event.
+    """Events in batches, a fetch or a few at a time (≤ settings.batch_max; faustkit/fetches.py), in the
+    order they were written: each employee's states are read once, updated by every event of theirs
+    in the batch and written once — one changelog record per employee per batch instead of one per event.
 
     Effects first, state after: the batch's alerts, risk updates and internal messages are sent and
-    acknowledged by Kafka, then the states are written (the behaviour state with the offsets it covers),
-    and only then is the batch acked and its offsets let be committed. A crash before the state write
-    replays the batch from the old state and re-sends identical alert revisions (sinks keep one); a
-    crash after it finds the offsets in the restored state and skips those records. No alert is lost
-    and no event is counted twice."""
+    acknowledged by Kafka, then the states are written (the behaviour and team states with the offsets
+    they cover), and only then is the batch acked and its offsets let be committed. A crash before the
+    state write replays the batch from the old state and re-sends identical alert revisions (sinks keep
+    one); a crash after it finds the offsets in the restored state and skips those records. No alert is
+    lost and no event is counted twice."""
     async with aclosing(app.fetches.batches(stream)) as batches:
         async for messages in batches:
             await _detect(messages)
@@ -327,28 +332,38 @@ async def _rekeyed(batch: Batch, message) -> bool:
 
 
 REKEYED_TOPICS = frozenset(t for t in BEHAVIOUR_TOPICS if t not in INTERNAL)
+app.fetches.aligned = REKEYED_TOPICS  # the inputs, taken in the order they were written (faustkit/fetches.py)
+
+
+def _write_order(messages: list) -> list:
+    """A batch (grouped by partition, faustkit/fetches.py) in the order its records were written: by
+    Kafka timestamp, each topic-partition's records in offset order (a timestamp earlier than one
+    before it there counts as that one's, as in the fetches' merge). The driver applies a notice at
+    once to another partition's state, so that state must have seen what was written before it."""
+    clock: dict = {}
+    timed = []
+    for message in messages:
+        tp = message.tp
+        t = clock[tp] = max(clock.get(tp, 0.0), message.timestamp or 0.0)
+        timed.append((t, message))
+    timed.sort(key=_time)  # stable: offset order within a topic-partition stays
+    return [message for _, message in timed]
 
 
 async def _detect(messages) -> None:
-    """One batch (Kafka messages in partition order)."""
-    batch, rules = Batch(), current_rules()
-    for _, of_partition in groupby(messages, key=_partition):
-        of_partition = list(of_partition)
-        with during(of_partition[0]):
-            for message in of_partition:
+    """One batch (Kafka messages, see `_write_order`)."""
+    messages = _write_order(messages)
+    batch = Batch()
+    driver = Driver(current_rules(), batch)
+    for _, run in groupby(messages, key=_partition):
+        run = list(run)
+        with during(run[0]):
+            for message in run:
                 if not message.key:
                     rekeyed = await _guarded(batch, message, lambda: _rekeyed(batch, message))
                     if rekeyed is not False:  # sent again, or a poison record (dead-lettered)
                         continue
-                if message.topic == media_agent.TOPIC:
-                    await _guarded(batch, message, lambda: _chat(batch, message, rules))
-                elif message.topic == NOTICES and channel_feed.is_notice(message.value):
-                    await _guarded(batch, message, lambda: _learned(batch, message, rules))
-                elif message.topic != topics.MSGAUDIT:
-                    await _guarded(batch, message, lambda: _behaviour(batch, message, rules))
-                elif (chat := await _guarded(batch, message, lambda: _chat(batch, message, rules))) \
-                        not in (None, POISON):
-                    await _guarded(batch, message, lambda: _behaviour(batch, message, rules, *chat))
+                await _record(batch, driver, message)
     counts["batches"] += 1
     counts["records"] += len(messages)
     await batch.finish()
@@ -362,8 +377,8 @@ async def _guarded(batch: Batch, message, step):
     (a send that failed for a moment), and a second failure dead-letters the record with the reason,
     raises a `system.poison_record` alert and answers POISON: one record must never stop detection,
     and a crash would only meet the same record again after the restart. A step is either free of
-    state changes (decoding, re-keying) or only sends what the detectors already decided, so trying
-    it again changes nothing but what Kafka receives."""
+    state changes (decoding, re-keying), only sends what the driver already decided, or is a driver
+    step, which a retry finds applied (the state remembers the record's offset)."""
     batch.message = message
     for attempt in (1, 2):
         try:
@@ -377,23 +392,6 @@ async def _guarded(batch: Batch, message, step):
     body = system_alert.poison(message.topic, message.partition, message.offset, error, int(time.time() * 1000))
     await batch.send(ALERT_TOPIC, body["employee_id"], body)
     return POISON
-
-
-@app.agent(team_topic)
-async def team(stream):
-    async for event in stream.events():
-        msg = event.message
-        key = (event.key or b"").decode("utf-8", "replace")
-        state = team_days.get(key)
-        if _already_applied(state, msg):
-            continue
-        try:
-            state, messages = process_team(event.value, state, current_rules())
-        except RecordError as exc:
-            await deadletter.send(msg, str(exc))
-            continue
-        await asyncio.gather(*[await OUT[t].send(key=k.encode(), value=orjson.dumps(v)) for t, k, v in messages])
-        team_days.put(key, _commit(state, msg))
 
 
 @app.timer(interval=60.0)

@@ -1,8 +1,7 @@
 """`paodan replay FILE…` — offline detection over records in the replay format (CONTRACT.md §8).
 
 Each input line is `{"topic": …, "key": …, "value": {…}}`. Records are processed in file order by the
-same functions the live worker calls (streams.processing), with per-employee state in memory instead
-of Faust tables, and every alert the worker would publish is written to stdout as one JSON line. Same
+driver the live worker calls (streams/driver.py), with every state in memory instead of Faust tables, and every alert the worker would publish is written to stdout as one JSON line. Same
 input, same output, byte for byte apart from `detected_at`. A bad line is reported on stderr with its
 file and line number and the replay goes on.
 """
@@ -20,9 +19,8 @@ import orjson
 
 from config.rules import Rules
 from streams.behaviour_memory import MemoryBehaviour
-from streams.channel_feed import MemoryChannels
-from detectors.events import ChatMessage
-from streams.processing import BEHAVIOUR_TOPICS, chat_contact, chat_notices, detect_chat
+from streams.driver import Driver, MemoryStore, Out
+from streams.processing import BEHAVIOUR_TOPICS, chat_contact
 from formats.records import RecordError, decode_msgaudit, loads_object
 from formats.topics import MSGAUDIT
 
@@ -30,20 +28,24 @@ BEHAVIOUR_INPUTS = BEHAVIOUR_TOPICS[:4]  # the contract's input topics (not the 
 
 
 class Replay:
+    """Records of the replay format through the driver (streams/driver.py), every state in memory."""
+
     def __init__(self, rules: Rules, out: IO[bytes], err: IO[str]):
         self.media = None  # streams.media.MediaReader with --media: images read as text
         self.rules = rules
         self.out = out
         self.err = err
-        self.chat_state: dict[str, dict[str, Any]] = {}
-        self.directory: dict[str, dict[str, Any]] = {}
-        self.behaviour = MemoryBehaviour(rules, self.directory)
-        self.channels = MemoryChannels(rules, self.chat_state)  # on the chat side, with the chat states
+        self.store = MemoryStore()
+        self.driver = Driver(rules, self.store)
+        self.chat_state: dict[str, dict[str, Any]] = self.store.chat
+        self.directory: dict[str, dict[str, Any]] = self.store.directories
+        self.behaviour = MemoryBehaviour(rules, driver=self.driver)
+        self.channels = self.driver.channels  # on the chat side, with the chat states
         self.records = 0
         self.alerts = 0
         self.bad = 0
 
-    def _bad(self, where: str, reason: str) -> None:
+    def bad_line(self, where: str, reason: str) -> None:
         self.bad += 1
         self.err.write(f"{where}: {reason}\n")
 
@@ -51,11 +53,12 @@ class Replay:
         if not raw.strip():
             return
         try:
-            self._record(raw)
+            self.record(raw)
         except RecordError as exc:
-            self._bad(where, str(exc))
+            self.bad_line(where, str(exc))
 
-    def _record(self, raw: bytes) -> None:
+    def record(self, raw: bytes) -> None:
+        """One replay line (not blank); RecordError for a bad one."""
         envelope = loads_object(raw)
         topic, key, value = envelope.get("topic"), envelope.get("key"), envelope.get("value")
         if not isinstance(topic, str):
@@ -67,32 +70,48 @@ class Replay:
             raise RecordError(f"expected a JSON object, got {type(value).__name__}")
         # Each record is decoded once (the decoders take the parsed value as it is).
         if topic == MSGAUDIT:
-            self._msgaudit(key, value)
+            self.chat_record(key, value)
         elif topic in BEHAVIOUR_INPUTS:  # contacts, orders, HR; HR updates the directory
-            self._write(self.behaviour.handle(topic, key, value))
+            self.input_record(topic, key, value)
 
-    def _msgaudit(self, key: str | None, value: dict[str, Any]) -> None:
+    def chat_record(self, key: str | None, value: dict[str, Any]) -> None:
+        out = self.chat(key, value)
+        self.contact(out)  # as in the worker: a record the detectors failed on is still a contact
+        if out.dead:
+            raise RecordError(out.dead[0])
+
+    def input_record(self, topic: str, key: str | None, value: dict[str, Any]) -> None:
+        self.write(self._checked(self.driver.input(topic, key, value)))
+
+    def chat(self, key: str | None, value: dict[str, Any]) -> Out:
+        """The content half of a chat record: its alerts written; answers what the behaviour half takes
+        (`out.dead`: why the detectors failed on it). RecordError when it does not decode."""
         record, msg = decode_msgaudit(key, value)
-        notices: list = []
-        if msg is not None:
-            seen = self.media.as_text_record(record) if self.media is not None else None
-            notices = self._chat(key, *(decode_msgaudit(key, seen) if seen else (record, msg)))
-        # and the chat as customer contact (with its chat alerts), for the behaviour engine:
-        self._write(self.behaviour.handle_decoded(*chat_contact(record, msg), notices))
+        seen_record, seen_msg = record, msg
+        if msg is not None and self.media is not None:
+            seen = self.media.as_text_record(record)
+            if seen:
+                seen_record, seen_msg = decode_msgaudit(key, seen)
+        # A keyless record: its payload's employee, as the worker re-keys it.
+        employee = key or (msg.employee_id if msg is not None else "")
+        out = self.driver.chat(employee, seen_record, seen_msg, contact=False)
+        out.contact = chat_contact(record, msg)
+        self.write(out.alerts)
+        return out
 
-    def _chat(self, key: str | None, record: dict[str, Any], msg: ChatMessage) -> list:
-        """The chat content detectors on one message; returns the notices of its chat alerts for the
-        behaviour engine (replaced in the parallel replay's main process)."""
-        employee = key or msg.employee_id  # a keyless record: its payload's employee, as the worker re-keys it
-        before, directory = self.chat_state.get(employee), self.directory.get(employee)
-        new_state, alerts = detect_chat(msg, record, before, self.rules, directory)
-        if new_state is not None:
-            self.chat_state[employee] = new_state
-            alerts = alerts + self.channels.closed(employee, before, new_state, directory)
-        self._write(alerts)
-        return chat_notices(alerts, record, msg)
+    def contact(self, out: Out) -> None:
+        """The behaviour half of a chat record (`chat`'s answer): the chat as customer contact."""
+        alerts = self._checked(self.driver.contact(Out(contact=out.contact, notices=out.notices)))
+        self.write(alerts)
 
-    def _write(self, alerts) -> None:
+    def _checked(self, out: Out) -> list:
+        if out.dead:
+            raise RecordError(out.dead[0])
+        for employee, update in out.risk:
+            self.behaviour.risk[employee] = update
+        return out.alerts
+
+    def write(self, alerts) -> None:
         if not alerts:
             return
         now = int(time.time() * 1000)

@@ -11,8 +11,8 @@ So the replay forks, and both processes read the same files:
   also keeps its own copy of the directory from the `hr.events` lines, and skips everything else
   unparsed;
 - the parent does everything else and, for a line the child took, writes the child's alerts and
-  hands the contact to the behaviour engine — exactly where and in the order the one-process replay
-  does (Replay._msgaudit), so the output and stderr are the same, line for line, apart from
+  hands the contact to the driver's behaviour half — exactly where and in the order the one-process
+  replay does (Replay.chat_record), so the output and stderr are the same, line for line, apart from
   `detected_at`.
 """
 
@@ -24,42 +24,53 @@ import queue
 import threading
 import traceback
 from operator import attrgetter
-from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from detectors.events import ChatTouch
 from detectors.frozen import field_names
+from streams.driver import Out
 from streams.processing import decode_behaviour
 from formats.records import RecordError
 from formats.topics import HR
-
-if TYPE_CHECKING:
-    from streams.replay import Replay
+from streams.replay import Replay, lines
 
 CHUNK = 500  # lines per report from the child
 DONE = -1
 _TOUCH_VALUES = attrgetter(*field_names(ChatTouch))  # a ChatTouch as plain values
 
 
-class _ChatSide:
-    """The child's stand-in for the behaviour engine: keeps the directory up to date (the content
-    detectors name the employee's team and branch) and keeps the line's chat contact for the parent."""
+class _ChatSide(Replay):
+    """The child's replay, over the forked copy of the parent's: chat records through the driver's
+    content half (their contact kept for the parent), `hr.events` lines for the directory only (the
+    content detectors name the employee's team and branch), everything else left to the parent."""
 
-    def __init__(self, directory: dict[str, dict[str, Any]]):
-        self.directory = directory
-        self.contact: tuple | None = None
+    def __init__(self, replay: Replay) -> None:  # noqa: super-init-not-called - a copy, not a new replay
+        self.__dict__.update(replay.__dict__)
+        self.out, self.err = io.BytesIO(), io.StringIO()
+        self.took = False
+        self.error: str | None = None
+        self.touch: list | None = None
 
-    def handle_decoded(self, employee: str, event: Any, upsert: dict | None, notices=()) -> list:
-        self.contact = (employee, None if event is None else _TOUCH_VALUES(event), list(notices))
-        return []
+    def begin(self) -> None:
+        self.took, self.error, self.touch = False, None, None
 
-    def handle(self, topic: str, key: str | None, value: dict) -> list:
-        if topic == HR:  # as MemoryBehaviour does first, whatever the engine then says
+    def chat_record(self, key, value) -> None:
+        self.took = True
+        out = self.chat(key, value)
+        employee, event, _ = out.contact
+        self.touch = [employee, None if event is None else _TOUCH_VALUES(event), list(out.notices)]
+        if out.dead:
+            raise RecordError(out.dead[0])
+
+    def input_record(self, topic: str, key, value) -> None:
+        if topic == HR:  # as the driver does first, whatever the engine then says
             employee, _event, upsert = decode_behaviour(topic, key, value)
             if upsert is not None:
-                self.directory[employee] = upsert
-        return []
+                self.store.set_directory(employee, upsert)
+
+    def bad_line(self, where: str, reason: str) -> None:
+        self.error = reason
 
 
 def _may_matter(raw: bytes) -> bool:
@@ -70,35 +81,19 @@ def _may_matter(raw: bytes) -> bool:
 
 def _child(replay: Replay, paths: list[str], conn) -> None:
     """Reports every CHUNK lines, as JSON (orjson: several times cheaper than pickling 2,000 small
-    tuples): [lines done, [[n, alert lines, error or null, contact or null], …]] for the lines that
-    reached Replay._msgaudit."""
-    from streams.replay import lines
-
+    tuples): [lines done, [[n, alert lines, error or null, contact or null], …]] for the chat lines
+    it took."""
     try:
-        out = io.BytesIO()
-        replay.out, replay.err = out, io.StringIO()
-        side = replay.behaviour = _ChatSide(replay.directory)
+        side = _ChatSide(replay)
+        out = side.out
         taken: list[list] = []
-        state: dict[str, Any] = {"n": 0, "took": False, "error": None}
-        msgaudit, bad = replay._msgaudit, replay._bad
-
-        def take(key, value) -> None:
-            state["took"] = True
-            msgaudit(key, value)
-
-        def failed(where: str, reason: str) -> None:
-            state["error"] = reason
-            bad(where, reason)
-
-        replay._msgaudit, replay._bad = take, failed
         try:
             for n, (where, raw) in enumerate(lines(paths), 1):
                 if _may_matter(raw):
-                    state.update(took=False, error=None)
-                    side.contact = None
-                    replay.line(where, raw)
-                    if state["took"]:
-                        taken.append([n, out.getvalue().decode(), state["error"], side.contact])
+                    side.begin()
+                    side.line(where, raw)
+                    if side.took:
+                        taken.append([n, out.getvalue().decode(), side.error, side.touch])
                     if out.tell():
                         out.seek(0)
                         out.truncate()
@@ -116,8 +111,6 @@ def _child(replay: Replay, paths: list[str], conn) -> None:
 
 def run_split(replay: Replay, paths: list[str]) -> None:
     """Replay `paths` (files, not stdin) with the chat records in a forked child."""
-    from streams.replay import lines
-
     ctx = multiprocessing.get_context("fork")
     receiver, sender = ctx.Pipe(duplex=False)
     child = ctx.Process(target=_child, args=(replay, paths, sender), daemon=True, name="paodan-replay-chat")
@@ -145,22 +138,19 @@ def run_split(replay: Replay, paths: list[str]) -> None:
             taken[report[0]] = report
 
     def settle(_n: int, alerts: str, error: str | None, contact: list | None) -> None:
-        """What Replay._record does for a chat line, from the child's report."""
+        """What Replay.chat_record does for a chat line, from the child's report."""
         replay.records += 1
         if alerts:
             replay.out.write(alerts.encode())
             replay.alerts += alerts.count("\n")
+        if contact is not None:
+            employee, touch, notices = contact
+            if touch is not None or notices:
+                replay.contact(Out(contact=(employee, None if touch is None else ChatTouch(*touch), None),
+                                   notices=notices))
         if error is not None:
             raise RecordError(error)
-        employee, touch, notices = contact
-        if touch is not None or notices:
-            replay._write(replay.behaviour.handle_decoded(employee, None if touch is None else ChatTouch(*touch),
-                                                          None, notices))
 
-    def not_here(key, value) -> None:
-        raise RuntimeError("a chat line the replay's chat process did not take")  # the two disagree: a bug
-
-    replay._msgaudit = not_here
     try:
         for n, (where, raw) in enumerate(lines(paths), 1):
             while done < n:
@@ -172,12 +162,11 @@ def run_split(replay: Replay, paths: list[str]) -> None:
             try:
                 settle(*report)
             except RecordError as exc:
-                replay._bad(where, str(exc))
+                replay.bad_line(where, str(exc))
     except BaseException:
         child.terminate()  # stopped early (a closed stdout, ^C, a bug): the child's work is moot
         raise
     finally:
-        del replay._msgaudit
         child.join(timeout=5)
         if child.is_alive():
             child.terminate()
