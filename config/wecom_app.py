@@ -14,6 +14,8 @@ board takes only the signed tokens of `paodan token issue` (service accounts, te
 - `PAODAN_SESSION_HOURS` — how long a sign-in lasts (default 8)
 - `PAODAN_INTERCEPT_AUTO_LEVEL` (medium/high/critical, default unset = off), `PAODAN_INTERCEPT_AUTO_DAYS`
   (default 7) — adaptive protection at a risk level (dashboard_ws.intercepts)
+- `PAODAN_TRANSFER_FOLLOW_S` — how often the board asks WeCom how its hand-overs went (default 600 s;
+  dashboard_ws.transfers)
 - `PAODAN_BOARD_ADMINS`, `PAODAN_BOARD_COMPLIANCE` — comma-separated userids that seed the privileged
   list the first time a board starts; later changes go through an admin's request and a second
   admin's approval (dashboard_ws.privileges)
@@ -50,6 +52,7 @@ class WecomApp:
     # under a WeCom intercept rule for `auto_intercept_days` without anyone asking; "" = never.
     auto_intercept_level: str = ""
     auto_intercept_days: int = 7
+    transfer_follow_s: int = 600
 
     @property
     def api_enabled(self) -> bool:
@@ -117,6 +120,7 @@ def load_wecom_app(env: dict[str, str] | None = None) -> WecomApp:
         compliance=_userids(env, "PAODAN_BOARD_COMPLIANCE"),
         auto_intercept_level=_level(env),
         auto_intercept_days=_int(env, "PAODAN_INTERCEPT_AUTO_DAYS", 7, 1, 90),
+        transfer_follow_s=_int(env, "PAODAN_TRANSFER_FOLLOW_S", 600, 1, 86_400),
     )
 
 

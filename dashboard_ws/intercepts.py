@@ -3,14 +3,15 @@
 `wecom_intercept` puts the employee under their own rule (`add_intercept_rule`: warn and block —
 intercept_type 1 — the company's diversion phrases from its lexicon, or the words given, plus phone
 numbers, e-mail addresses and red packets) until `days` from now; asking again for someone already
-under a rule extends it without another rule. When the time is up, `sweep` deletes the rule
+under a rule extends it without another rule, and asking with other words changes the rule's words
+(`update_intercept_rule`; a rule removed in the admin console meanwhile is put in place again). When the time is up, `sweep` deletes the rule
 (`del_intercept_rule`; a rule already removed in the admin console is simply forgotten). The board runs
 the sweep every minute; `paodan act intercept --sweep` runs it once. With PAODAN_INTERCEPT_AUTO_LEVEL set
 (config.wecom_app), the same round puts everyone whose risk level (`paodan:risk`, the rules' own level
 lines) has reached it under a rule for PAODAN_INTERCEPT_AUTO_DAYS — adaptive protection. Same guarantees as every WeCom
 action (dashboard_ws.wecom_actions): reason, confirmation, permission check, idempotency key, audit rows.
 
-Redis: `paodan:intercepts` — hash employee → `{"rule_id", "until", "since", "by", "reason"}`.
+Redis: `paodan:intercepts` — hash employee → `{"rule_id", "until", "since", "by", "reason", "words"}`.
 """
 
 from __future__ import annotations
@@ -99,12 +100,20 @@ class Intercepts:
         employee = request["employee"]
         now = int(self.clock() * 1000)
         until = now + request["days"] * DAY_MS
-        key = detail.get("key") or idempotency_key("wecom_intercept", employee, request["days"], now // DAY_MS)
+        key = detail.get("key") or idempotency_key("wecom_intercept", employee, request["days"], sorted(request["words"]),
+                                              now // DAY_MS)
         words = request["words"] or self.default_words
         audit_where = {"employee": employee}
 
         async def run() -> dict[str, Any]:
             current = (await self.active()).get(employee)
+            if current is not None and request["words"] and set(words) != set(current.get("words") or ()):
+                # Other words for a rule in place: WeCom changes the rule itself (update_intercept_rule).
+                answer = await self.actions._call(
+                    claims, "wecom_intercept_update", {"employee_id": employee},
+                    {**request, "words": words, "from": employee, "rule_id": current["rule_id"]}, key,
+                    lambda: self._update(current["rule_id"], words))
+                current = None if answer.get("already_gone") else {**current, "words": words}
             if current is not None:
                 entry = {**current, "until": max(current["until"], until)}
                 await self.actions.audit.write(action="wecom_intercept", actor=claims.actor, actor_role=claims.role,
@@ -116,7 +125,7 @@ class Intercepts:
                     claims, "wecom_intercept", {"employee_id": employee}, {**request, "words": words, "from": employee},
                     key, lambda: self._add(employee, words))
                 entry = {"rule_id": answer["rule_id"], "until": until, "since": now, "by": claims.actor,
-                         "reason": request["reason"]}
+                         "reason": request["reason"], "words": words}
             await self.actions.redis.hset(INTERCEPTS, employee, orjson.dumps(entry))
             return {**audit_where, **entry, "extended": current is not None}
 
@@ -124,6 +133,15 @@ class Intercepts:
 
     async def _add(self, employee: str, words: list[str]) -> dict[str, Any]:
         return {"rule_id": await self.actions.api.add_intercept_rule(rule_name(employee), words, [employee])}
+
+    async def _update(self, rule_id: str, words: list[str]) -> dict[str, Any]:
+        try:
+            await self.actions.api.update_intercept_rule(rule_id, words=words)
+        except WecomError as exc:
+            if exc.errcode != 40058:  # removed in the admin console: the caller puts a new rule in place
+                raise
+            return {"already_gone": True}
+        return {"updated": True}
 
     async def sweep(self) -> list[dict[str, Any]]:
         """End every rule whose time is up; the entries ended."""

@@ -5,7 +5,8 @@ never waits for Kafka. This task, one per board process, reads the outbox stream
 consumer group, produces each payload (key: employee_id) and only then acknowledges and deletes the
 entry. Kafka down → the entries stay pending and are retried with backoff; a board process that died
 with entries in flight → another process claims them after `stale_ms`. Delivery is at-least-once;
-`action_id` lets the archive drop duplicates.
+`action_id` lets the archive drop duplicates. An entry with a topic of its own (`t`: the assignments
+dashboard_ws.transfers writes on `hr.events`) goes there instead.
 """
 
 from __future__ import annotations
@@ -86,7 +87,8 @@ class ActionRelay:
                 sends = []
                 for _, fields in entries:
                     key = orjson.loads(fields[b"p"]).get("employee_id") or None
-                    sends.append(await producer.send(TOPIC, fields[b"p"], key=key.encode() if key else None))
+                    topic = fields.get(b"t", b"").decode() or TOPIC
+                    sends.append(await producer.send(topic, fields[b"p"], key=key.encode() if key else None))
                 await asyncio.gather(*sends)
                 ids = [eid for eid, _ in entries]
                 await self.live.redis.xack(OUTBOX, GROUP, *ids)

@@ -83,11 +83,12 @@ class Board:
         self.wecom_api = WecomApi(self.wecom_app)
         from dashboard_ws.privileges import handlers
 
-        from dashboard_ws import handover, intercepts, wecom_actions
+        from dashboard_ws import handover, intercepts, transfers, wecom_actions
 
         self.actions.extra.update(handlers(self.privileges))
         acting = wecom_actions.WecomActions(self.live, self.wecom_api, audit, board_url=self.wecom_app.board_url)
         self.intercepts = intercepts.Intercepts(acting, intercepts.default_words(self.settings))
+        self.transfers = transfers.TransferFollower(acting)
         self.actions.extra.update(wecom_actions.handlers(acting))
         self.actions.extra.update(intercepts.handlers(self.intercepts))
         self.actions.extra.update(handover.handlers(handover.Handovers(self.live.redis, audit)))
@@ -210,6 +211,7 @@ class Board:
             if self.signin is not None else []
         if self.signin is not None:
             tasks.append(asyncio.create_task(self.signin.follow_open(self.fanout.viewers)))
+            tasks.append(asyncio.create_task(self.transfers.follow_forever(self.wecom_app.transfer_follow_s)))
         tasks += [asyncio.create_task(self.fanout.follow()), asyncio.create_task(self.fanout.enforce_expiry()),
                  asyncio.create_task(self.fanout.watch_resync())]
         if self.relay is not None:

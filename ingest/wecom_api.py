@@ -212,9 +212,12 @@ class WecomApi:
             "applicable_range": {"user_list": userids}})
         return str(data["rule_id"])
 
-    async def update_intercept_rule(self, rule_id: str, *, add_users: list[str] = (),
+    async def update_intercept_rule(self, rule_id: str, *, words: list[str] | None = None, add_users: list[str] = (),
                                     remove_users: list[str] = ()) -> None:
+        """`update_intercept_rule`: new words for the rule, members added to or removed from it."""
         body: dict[str, Any] = {"rule_id": rule_id}
+        if words is not None:
+            body["word_list"] = list(words)
         if add_users:
             body["add_applicable_range"] = {"user_list": list(add_users)}
         if remove_users:

@@ -9,7 +9,8 @@ goes through dashboard_ws.wecom_actions (permission check, idempotency key, audi
 
 - `paodan act message --alert ID --sender U --text … [--customer C…] --reason …`
 - `paodan act transfer --from U --to U2 [--customer C…] [--message …] [--alert ID] --reason …`
-- `paodan act transfer-status --from U --to U2`
+- `paodan act transfer-status --from U --to U2`; `paodan act transfer-status --follow` (settles every
+  hand-over begun here: a completed one becomes an `assignment` on `hr.events`, dashboard_ws.transfers)
 - `paodan act notify --alert ID [--to U] --reason …` (default recipient: the employee's manager)
 - `paodan act intercept --employee U --days N [--word W…] --reason …`; `paodan act intercept --sweep` (ends
   rules whose time is up and, with PAODAN_INTERCEPT_AUTO_LEVEL, applies adaptive protection)
@@ -65,8 +66,10 @@ def add_parser(sub, settings_loader) -> None:
     p.add_argument("--sweep", action="store_true", help="only end the rules whose time is up, then exit")
     common(p)
     p = asub.add_parser("transfer-status", help="follow a hand-over (transfer_result)")
-    p.add_argument("--from", dest="handover", required=True)
-    p.add_argument("--to", dest="takeover", required=True)
+    p.add_argument("--from", dest="handover", default="")
+    p.add_argument("--to", dest="takeover", default="")
+    p.add_argument("--follow", action="store_true", help="settle every hand-over begun from the board or here: "
+                   "completed ones become assignments on hr.events (one round, as the board does)")
     common(p, reason=False)
 
 
@@ -111,6 +114,7 @@ def _confirm(args) -> bool:
 async def _act(args, settings, claims) -> dict[str, Any]:
     from config.wecom_app import load_wecom_app
     from dashboard_ws.audit import Audit
+    from dashboard_ws.lifecycle import ActionError
     from dashboard_ws.wecom_actions import WecomActions
     from ingest.wecom_api import WecomApi
     from sinks.redis_live import LiveAlerts
@@ -136,7 +140,14 @@ async def _act(args, settings, claims) -> dict[str, Any]:
         if args.act == "notify":
             return await actions.notify(claims, args.alert, {"reason": args.reason, "confirm": True, "to": args.to,
                                                              **({"key": args.key} if args.key else {})})
+        if args.act == "transfer-status" and args.follow:
+            from dashboard_ws.transfers import TransferFollower
+
+            return {"settled": await TransferFollower(actions).follow()}
         if args.act == "transfer-status":
+            if not (args.handover and args.takeover):
+                raise ActionError("bad_request", "需要 --from 和 --to（或 --follow）/ --from and --to are needed "
+                                  "(or --follow)")
             return await actions.transfer_status(claims, {"from": args.handover, "to": args.takeover})
         detail: dict[str, Any] = {"reason": args.reason, "confirm": True}
         if args.key:
@@ -167,6 +178,12 @@ def _print(args, result: dict[str, Any]) -> None:
             until = time.strftime("%Y-%m-%d %H:%M", time.localtime(entry["until"] / 1000))
             verb = "至 / until " + until if entry in started else "已结束 / ended"
             print(f"{entry['employee']}: 拦截规则 {entry['rule_id']} {verb}")
+        return
+    if "settled" in result:
+        for c in result["settled"]:
+            print(f"  {c['customer']}: {c['from']} → {c['to']} {c['result']}")
+        if not result["settled"]:
+            print("没有新结果的交接 / no hand-over settled since the last round")
         return
     if args.act == "message":
         print(f"已提交 msgid={result['msgid']}，送达 {len(result['sent_to'])} 位客户 / submitted to "

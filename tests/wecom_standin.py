@@ -22,7 +22,7 @@ import secrets
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Iterable
 from urllib.parse import urlencode, urlparse
 
 from aiohttp import web
@@ -323,10 +323,11 @@ class WecomStandIn:
             results.append({"external_userid": ext, "errcode": code})
         return web.json_response({"errcode": 0, "errmsg": "ok", "customer": results})
 
-    def complete_transfers(self, status: int = 1) -> None:
-        """WeCom's 24-hour takeover, now: waiting transfers end with `status` (1 done, 3 refused…)."""
+    def complete_transfers(self, status: int = 1, customers: Iterable[str] | None = None) -> None:
+        """WeCom's 24-hour takeover, now: waiting transfers (of `customers`, default all) end with `status`
+        (1 done, 3 refused…)."""
         for t in self.transfers:
-            if t["status"] == 2:
+            if t["status"] == 2 and (customers is None or t["external_userid"] in customers):
                 t["status"], t["takeover_time"] = status, int(time.time()) if status == 1 else 0
                 if status == 1:
                     self.members[t["handover"]].customers.discard(t["external_userid"])
@@ -461,6 +462,10 @@ class WecomStandIn:
         rule = self.rules.get(body["rule_id"])
         if rule is None:
             return self._error(40058, "invalid rule_id")
+        if "word_list" in body:
+            if not body["word_list"] or not all(isinstance(w, str) and w for w in body["word_list"]):
+                return self._bad(path, ["word_list must be a non-empty list of words"])
+            rule["word_list"] = body["word_list"]
         rule["users"] |= set(body.get("add_applicable_range", {}).get("user_list", []))
         rule["users"] -= set(body.get("remove_applicable_range", {}).get("user_list", []))
         return web.json_response({"errcode": 0, "errmsg": "ok"})

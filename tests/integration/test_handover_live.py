@@ -1,7 +1,8 @@
 """A resignation hand-over end to end, on the real Kafka, Redis and ClickHouse with a real worker and board:
 the notice reaches the board's hand-over card (from `hr_events` in ClickHouse) with a suggested taker; the
 manager, signed in through WeCom, hands two customers over in one click (the stand-in gets the documented
-`resigned/transfer_customer`); the CRM's assignments follow; then, in event time, the leaver still writes
+`resigned/transfer_customer`); when WeCom completes the takeover the board's follower puts the new owner on
+`hr.events` (dashboard_ws.transfers: an API-made transfer raises no callback); then, in event time, the leaver still writes
 to a customer already handed over (hr.after_last_day, critical) and the third customer is still unassigned
 three days after the last day (hr.handover_unassigned, naming the taker) — both reach the manager's board."""
 
@@ -13,9 +14,12 @@ import time
 import orjson
 import pytest
 
+from dashboard_ws.transfers import assignment
+from formats.topics import HR
 from ingest.simulator import Employee, chat, contact, directory_record, hr
+from sinks.clickhouse.connection import ClickHouseArchive
 from tests.integration.test_chat_risk_live import DAY, H, _Ids
-from tests.integration.wecomkit import Browser, act, first, wecom_board
+from tests.integration.wecomkit import Browser, act, audit_rows, first, wecom_board
 from tests.integration.wecomkit import wecom  # noqa: F401 - the stand-in fixture
 from tests.live import produce, unique
 
@@ -24,7 +28,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")
 
 @pytest.fixture(scope="module")
 def board(stack, wecom, tmp_path_factory):
-    b = wecom_board(tmp_path_factory.mktemp("handover-live"), wecom)
+    b = wecom_board(tmp_path_factory.mktemp("handover-live"), wecom, PAODAN_TRANSFER_FOLLOW_S="1")
     yield b
     b.stop()
 
@@ -87,18 +91,18 @@ def story(p: str, now: int):
                          + [hr(leaver, "resignation", notice, last_day=last_day),
                             contact(leaver, c4, notice + 2 * DAY, "del_follow_user")])  # c4 left: nothing to hand over
                + [directory_record(leaver, last_day, status="resigned")])
-    # The CRM records the takeover; then days go by (in event time) with the leaver still at it.
-    later = ([hr(bob, "assignment", now + H, customer_id=c, previous_owner_id=leaver.userid, reason="resignation")
-              for c in (c1, c2)]
-             + by_time(work(range(0, 11), bob, carl)
-                       + [chat(ids, leaver, c1, now + DAY + 5 * H, True, "以后找我下单，比公司便宜")]))
+    # Days go by (in event time) with the leaver still at it; the takeover itself comes from the board.
+    later = by_time(work(range(0, 11), bob, carl) + [chat(ids, leaver, c1, now + DAY + 5 * H, True,
+                                                          "以后找我下单，比公司便宜")])
     return (mgr, leaver, bob, carl), (c1, c2, c3, c4), history, later, last_day
 
 
 async def test_a_resignation_runs_from_notice_to_hand_over_to_alerts(stack, worker, board, wecom):
     p = unique("ho") + "-"
-    (mgr, leaver, bob, carl), (c1, c2, c3, c4), history, later, last_day = story(p, int(time.time() * 1000))
-    expected = replayed(history + later, leaver.userid)
+    now_ms = int(time.time() * 1000)
+    (mgr, leaver, bob, carl), (c1, c2, c3, c4), history, later, last_day = story(p, now_ms)
+    takeover = [(HR, bob.userid, assignment(c, leaver.userid, bob.userid, now_ms, True)) for c in (c1, c2)]
+    expected = replayed(history + takeover + later, leaver.userid)
     assert set(expected) == {"hr.after_last_day", "hr.handover_unassigned", "risk.score"}
     team = leaver.team
     wecom.member(leaver.userid, c1, c2, c3, resigned=True)
@@ -131,6 +135,18 @@ async def test_a_resignation_runs_from_notice_to_hand_over_to_alerts(stack, work
             wecom.complete_transfers()  # WeCom's 24-hour takeover
             status = await act(ws, "wecom_transfer_status", **{"from": leaver.userid, "to": bob.userid})
             assert [c["status"] for c in status["result"]["customers"]] == [1, 1]
+            # The board's follower settles them: bob owns both on hr.events, as archived.
+            archive, owners = ClickHouseArchive.from_settings(stack), {}
+            for _ in range(120):
+                owners = dict(archive.execute(
+                    f"SELECT customer_id, argMax(employee_id, ts) FROM {archive.database}.hr_events "
+                    "WHERE type = 'assignment' AND customer_id IN %(c)s GROUP BY customer_id", {"c": (c1, c2)}))
+                if owners == {c1: bob.userid, c2: bob.userid}:
+                    break
+                await asyncio.sleep(0.5)
+            assert owners == {c1: bob.userid, c2: bob.userid}
+            settled = audit_rows(stack, "wecom_transfer_result", "paodan:transfer-follower")
+            assert sorted(r["detail"]["customer"] for r in settled if r["employee_id"] == leaver.userid) == [c1, c2]
 
             await produce(stack.kafka, later)
             got = await _alerts(ws, {"hr.after_last_day", "hr.handover_unassigned"}, leaver.userid, timeout=120)
@@ -143,7 +159,7 @@ async def test_a_resignation_runs_from_notice_to_hand_over_to_alerts(stack, work
             assert "仍有 1 位客户未分配" in unassigned["explanation"]
             assert f"建议由同组 {bob.userid}" in unassigned["explanation"]
             [entry] = [h for h in (await act(ws, "list_handovers"))["handovers"] if h["employee"] == leaver.userid]
-            assert entry["customers"] == [c3]  # the CRM says bob has the other two now
+            assert entry["customers"] == [c3] and entry["started"] == []  # bob has the other two now
     finally:
         await browser.close()
     _, _, _, body = wecom.calls("/cgi-bin/externalcontact/resigned/transfer_customer")[-1]

@@ -54,7 +54,8 @@ def company(stack, wecom):
 
 @pytest.fixture(scope="module")
 def board(stack, wecom, tmp_path_factory):
-    b = wecom_board(tmp_path_factory.mktemp("wecom-act"), wecom)
+    # Its own follower waits a day between rounds: here `paodan act transfer-status --follow` settles.
+    b = wecom_board(tmp_path_factory.mktemp("wecom-act"), wecom, PAODAN_TRANSFER_FOLLOW_S="86400")
     yield b
     b.stop()
 
@@ -158,7 +159,29 @@ async def test_paodan_act_message_needs_confirmation_and_reports_wecom_errors_in
     assert other_team.returncode == 1 and "no such alert" in other_team.stderr
 
 
-async def test_hand_over_a_leavers_customers_end_to_end(wecom, company, stack):
+async def _assignments(bootstrap: str, customers: set[str], timeout: float = 60) -> dict[str, dict]:
+    """customer → the `assignment` record about them on hr.events, as the detectors read it."""
+    from aiokafka import AIOKafkaConsumer
+
+    from formats.topics import HR
+
+    found: dict[str, dict] = {}
+    consumer = AIOKafkaConsumer(HR, bootstrap_servers=bootstrap, auto_offset_reset="earliest", group_id=None)
+    await consumer.start()
+    try:
+        deadline = time.monotonic() + timeout
+        while found.keys() < customers and time.monotonic() < deadline:
+            for records in (await consumer.getmany(timeout_ms=500)).values():
+                for r in records:
+                    v = orjson.loads(r.value)
+                    if v.get("type") == "assignment" and v.get("customer_id") in customers:
+                        found[v["customer_id"]] = {**v, "key": r.key.decode()}
+    finally:
+        await consumer.stop()
+    return found
+
+
+async def test_hand_over_a_leavers_customers_end_to_end(wecom, company, stack, board):
     ids, team, _ = company
     token = cli_token(stack, "supervisor", team, sub=ids["mgr"])
     leftover = sorted(wecom.members[ids["leaver"]].customers)
@@ -175,12 +198,32 @@ async def test_hand_over_a_leavers_customers_end_to_end(wecom, company, stack):
 
     status = run_act(stack, wecom, token, "transfer-status", "--from", ids["leaver"], "--to", ids["peer"], "--json")
     assert [c["status"] for c in orjson.loads(status.stdout)["customers"]] == [2, 2]
-    wecom.complete_transfers()
+    follow = run_act(stack, wecom, token, "transfer-status", "--follow", "--json")
+    assert follow.returncode == 0, follow.stderr
+    assert [c for c in orjson.loads(follow.stdout)["settled"] if c["from"] == ids["leaver"]] == []  # still waiting
+    taken, refused = leftover
+    wecom.complete_transfers(1, [taken])
+    wecom.complete_transfers(3, [refused])
     status = run_act(stack, wecom, token, "transfer-status", "--from", ids["leaver"], "--to", ids["peer"], "--json")
-    rows = orjson.loads(status.stdout)["customers"]
-    assert [c["status"] for c in rows] == [1, 1] and "taken over" in rows[0]["result"]
-    assert set(leftover) <= wecom.members[ids["peer"]].customers
+    rows = {c["customer"]: c for c in orjson.loads(status.stdout)["customers"]}
+    assert rows[taken]["status"] == 1 and "taken over" in rows[taken]["result"] and rows[refused]["status"] == 3
+    assert taken in wecom.members[ids["peer"]].customers
     assert [r["status"] for r in audit_rows(stack, "wecom_transfer", ids["mgr"])] == ["requested", "done"]
+
+    # Following settles both once: the takeover becomes the new owner on hr.events (relayed by the board),
+    # the refusal leaves the customer waiting for someone else; a second round has nothing left.
+    follow = run_act(stack, wecom, token, "transfer-status", "--follow", "--json")
+    assert follow.returncode == 0, follow.stderr
+    settled = {c["customer"]: c["status"] for c in orjson.loads(follow.stdout)["settled"] if c["from"] == ids["leaver"]}
+    assert settled == {taken: 1, refused: 3}
+    again = orjson.loads(run_act(stack, wecom, token, "transfer-status", "--follow", "--json").stdout)["settled"]
+    assert [c for c in again if c["from"] == ids["leaver"]] == []
+    [record] = (await _assignments(stack.kafka, {taken})).values()
+    assert record["key"] == record["employee_id"] == ids["peer"] and record["previous_owner_id"] == ids["leaver"]
+    assert record["reason"] == "resignation" and record["ts"] > 0
+    results = audit_rows(stack, "wecom_transfer_result", "paodan:transfer-follower")
+    assert sorted((r["detail"]["customer"], r["status"]) for r in results if r["employee_id"] == ids["leaver"]) \
+        == sorted([(taken, "done"), (refused, "failed")])
     assert wecom.violations == []
 
 
@@ -250,6 +293,25 @@ async def test_intercept_a_high_risk_employee_for_a_while_then_end_it(wecom, com
     assert body["semantics_list"] == [1, 2, 3] and "加我微信" in body["word_list"] and len(body["rule_name"]) <= 20
     assert wecom.rules[entry["rule_id"]]["users"] == {ids["suspect"]}
     assert abs(entry["until"] - (time.time() * 1000 + 7 * 86_400_000)) < 120_000
+
+    # Asked again with the company's own words: the rule in place changes its words, no second rule.
+    words = run_act(stack, wecom, token, "intercept", "--employee", ids["suspect"], "--days", "7",
+                    "--word", "私下交易", "--word", "外面下单", "--reason", "换用本公司话术", "--yes", "--json")
+    assert words.returncode == 0, words.stderr
+    assert orjson.loads(words.stdout)["rule_id"] == entry["rule_id"] and orjson.loads(words.stdout)["extended"]
+    _, _, _, body = wecom.calls("/cgi-bin/externalcontact/update_intercept_rule")[-1]
+    assert body == {"rule_id": entry["rule_id"], "word_list": ["私下交易", "外面下单"]}
+    assert wecom.rules[entry["rule_id"]]["word_list"] == ["私下交易", "外面下单"]
+    assert len(wecom.calls("/cgi-bin/externalcontact/add_intercept_rule")) == 1
+    # Removed in the admin console meanwhile: asking with other words puts a new rule in place.
+    wecom.rules.pop(entry["rule_id"])
+    again = run_act(stack, wecom, token, "intercept", "--employee", ids["suspect"], "--days", "7",
+                    "--word", "私下交易", "--reason", "规则被误删", "--yes", "--json")
+    assert again.returncode == 0, again.stderr
+    entry = orjson.loads(again.stdout)
+    assert not entry["extended"] and wecom.rules[entry["rule_id"]]["word_list"] == ["私下交易"]
+    assert [r["status"] for r in audit_rows(stack, "wecom_intercept_update", ids["mgr"])
+            if r["employee_id"] == ids["suspect"]] == ["requested", "done", "requested", "done"]
 
     # Its time is up: the sweep deletes the rule in WeCom and forgets it.
     r = redis.Redis.from_url(stack.redis)
