@@ -1,6 +1,6 @@
 """Benchmark: detection quality of the shipped rules on generated companies (issue 13).
 
-    .venv/bin/python -m bench.bench_quality [--dev | --test] [--profile NAME] [--quick] [--json]
+    .venv/bin/python -m bench.bench_quality [--dev | --dev2 | --test] [--profile NAME] [--quick] [--json]
                                             [--rules FILE] [--keep DIR] [--params]
 
 Each profile of the half (ingest/companies: home furnishing, 4S dealer, cosmetics, maternal/baby,
@@ -12,8 +12,10 @@ employee-level recall and precision, medium+ alerts per 100 innocent employees p
 the onset, hours from onset to the first alert, which rules flag innocents (and which look-alikes),
 replay events/s (as `paodan replay` runs) — and whether issue 13's targets are met.
 
-`--dev` (default) scores the half used while building detectors; `--test` the frozen half, which is
-scored once per change and never inspected (its parameters are not printed and `--keep` is refused).
+`--dev` (default) scores the half used while building detectors; `--dev2` a second open draw of the same
+archetypes, for seeing whether a change made while looking at dev carries over to companies it was not
+made on; `--test` the frozen half, which is scored once per change and never inspected (its parameters
+are not printed and `--keep` is refused).
 """
 
 from __future__ import annotations
@@ -212,6 +214,8 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     half = p.add_mutually_exclusive_group()
     half.add_argument("--dev", dest="half", action="store_const", const="dev", help="the dev half (default)")
+    half.add_argument("--dev2", dest="half", action="store_const", const="dev2",
+                      help="a second open draw: does a change made on dev carry over?")
     half.add_argument("--test", dest="half", action="store_const", const="test",
                       help="the frozen test half: score once per change, never inspect")
     p.add_argument("--profile", action="append", choices=PROFILE_NAMES, help="only this profile (repeatable)")
@@ -219,8 +223,8 @@ def main(argv: list[str] | None = None) -> int:
                                                          f"{QUICK['days']} days)")
     p.add_argument("--json", action="store_true", help="machine-readable results on stdout")
     p.add_argument("--rules", type=Path, default=None, help="rules file (default: the shipped config/rules.yaml)")
-    p.add_argument("--keep", type=Path, default=None, help="write each dev profile's replay file and truth here")
-    p.add_argument("--params", action="store_true", help="print each dev profile's parameters")
+    p.add_argument("--keep", type=Path, default=None, help="write each profile's replay file and truth here (not --test)")
+    p.add_argument("--params", action="store_true", help="print each profile's parameters (not --test)")
     args = p.parse_args(argv)
     chosen = args.half or "dev"
     if chosen == "test" and (args.keep or args.params):
