@@ -28,7 +28,7 @@ from websockets.http11 import Response
 
 from config.settings import Settings
 from dashboard_ws.auth import Claims
-from dashboard_ws.privacy import mask_title
+from sinks.privacy import mask_title
 from sinks import history
 from sinks.clickhouse.connection import ClickHouseArchive
 from sinks.redis_live import LiveAlerts

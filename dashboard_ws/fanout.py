@@ -13,7 +13,7 @@ How a viewer stays complete:
 Scope: every change names its team (an alert's, an action's alert's, a silenced employee's; `null` for a
 rule silence, which everyone may see) and is sent only to viewers whose token sees that team, so a
 supervisor's socket never carries another team's alert, action or silence. Viewers whose role may not
-read chat content get every alert redacted (dashboard_ws/privacy.py): one redacted text per change.
+read chat content get every alert redacted (sinks/privacy.py): one redacted text per change.
 
 Slow viewers: each change is framed once and the same bytes are written to every viewer without awaiting
 any of them; a viewer whose unsent backlog passes `max_backlog` bytes is cut off (it reconnects and
@@ -29,7 +29,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from functools import cached_property
 from itertools import islice
-from typing import Any, Callable
+from typing import Any
 
 import orjson
 import redis.asyncio as aioredis
@@ -37,7 +37,7 @@ from websockets.asyncio.server import ServerConnection
 from websockets.protocol import State
 
 from dashboard_ws.auth import Claims
-from dashboard_ws.privacy import redact
+from sinks.privacy import redact
 from dashboard_ws.tokens import REVOCATIONS, REVOKED
 from sinks import redis_risk
 from sinks.redis_live import CHANNEL, LiveAlerts
@@ -148,8 +148,6 @@ class Fanout:
         self.recent: deque[Change] = deque(maxlen=RECENT)
         self.ready = asyncio.Event()
         self.dropped = 0
-        # Called with each new or changed alert (sinks.notify); must not block.
-        self.on_alert: Callable[[dict[str, Any]], None] | None = None
 
     # --- viewers ------------------------------------------------------------------------------
 
@@ -277,8 +275,6 @@ class Fanout:
                 viewer.seq = change.seq
                 write_frame(viewer.ws, change.frame_for(viewer.claims))
                 self._check_backlog(viewer)
-        if self.on_alert is not None and body["type"] == "alert":
-            self.on_alert(body["alert"])
 
     def close_token(self, jti: str, reason: str) -> int:
         closing = [v for v in self.viewers if v.claims.jti == jti]

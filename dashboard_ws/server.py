@@ -10,7 +10,6 @@ agree on everything. This module only wires the parts together:
 - dashboard_ws.actions — triage actions from viewers
 - dashboard_ws.relay — actions to Kafka `paodan.alert_actions`
 - dashboard_ws.api — evidence and timelines (HTTP GET, metadata-only for supervisors, views audited)
-- sinks.notify — WeCom robot / webhook notifications for high and critical alerts (if configured)
 
 Protocol (server → client, JSON objects with a `type`; see docs/board.md):
 - `hello` once after the token was accepted: `role`, `team`, `actor`, `content` (may read messages);
@@ -44,7 +43,6 @@ from dashboard_ws.actions import Actions
 from dashboard_ws.api import Api
 from dashboard_ws.auth import AuthError, Claims, verify
 from dashboard_ws.fanout import Fanout, Viewer
-from dashboard_ws.privacy import redact
 from dashboard_ws.relay import ActionRelay
 from dashboard_ws.signin import ROLE_CHANGED_CLOSE, is_session
 from sinks.redis_live import LiveAlerts
@@ -56,8 +54,7 @@ CSP = ("default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data:; s
 
 
 class Board:
-    def __init__(self, settings: Settings, *, relay: bool = True, notify: bool = True,
-                 wecom: WecomApp | None = None):
+    def __init__(self, settings: Settings, *, relay: bool = True, wecom: WecomApp | None = None):
         self.settings = settings
         self.live = LiveAlerts(settings.redis)
         self.wecom_app = wecom if wecom is not None else load_wecom_app()
@@ -66,7 +63,6 @@ class Board:
         self.signin = self._signin() if self.wecom_app.api_enabled else None
         self.api = Api(settings, self.live)
         self.relay = ActionRelay(settings, self.live) if relay else None
-        self.notify = notify
         self.port = 0
 
     def _signin(self):
@@ -216,14 +212,6 @@ class Board:
                  asyncio.create_task(self.fanout.watch_resync())]
         if self.relay is not None:
             tasks.append(asyncio.create_task(self.relay.run()))
-        if self.notify:
-            from sinks.notify import Notifier
-
-            notifier = Notifier.from_settings(self.settings)
-            if notifier is not None:
-                # Robot groups and webhooks are not a content role: they get the redacted alert.
-                self.fanout.on_alert = lambda alert: notifier.offer(redact(alert))
-                tasks.append(asyncio.create_task(notifier.run()))
         # No per-message compression: deflating every change once per viewer costs more CPU than the
         # bandwidth it saves on a LAN (bench/bench_fanout.py). A deep accept backlog: after a network
         # blip every viewer reconnects at once, and asyncio's default of 100 drops the rest's SYNs.

@@ -32,7 +32,7 @@ from dashboard_ws.audit import Audit
 from dashboard_ws.auth import Claims
 from dashboard_ws.handover import mark_started
 from dashboard_ws.lifecycle import ActionError, authorize
-from dashboard_ws.privacy import mask_title
+from sinks.privacy import mask_title
 from ingest.wecom_api import WecomApi, WecomError
 from sinks.redis_live import LiveAlerts
 

@@ -50,9 +50,15 @@ def cmd_worker(args) -> int:
 
     if args.rules:
         os.environ["PAODAN_RULES"] = str(Path(args.rules).resolve())
-    _settings()
+    settings = _settings()
+    from sinks.notify import Notifier
     from streams import worker
 
+    try:
+        Notifier.from_settings(settings)  # a bad notify file fails here, not in the archive process
+    except ConfigError as exc:
+        print(f"paodan worker: bad notification file: {exc}", file=sys.stderr)
+        return 2
     try:
         worker.run(args.loglevel)
     except ConfigError as exc:

@@ -14,12 +14,22 @@ Configured by a YAML file (`PAODAN_NOTIFY`, default `config/notify.yaml`; no fil
     routes:                          # every matching route's targets get the alert (once per target)
       - {rule: "*", team: "*", min_severity: critical, targets: [soc]}
       - {rule: chat.diversion_phrase, team: 华东一组, min_severity: high, targets: [compliance-robot]}
+    quiet_hours: {from: "22:00", to: "08:00", timezone: Asia/Shanghai}   # optional
+    escalation: {after_minutes: 15, rota: [wanglei, lina, zhaoqiang]}   # optional; needs PAODAN_WECOM_*
 
-The board process feeds `Notifier.offer()` from its one Redis subscription without waiting. Each alert is
-notified once per severity across all board processes (`SET NX` in Redis), never while its rule or
-employee is silenced, and never with chat content (a group robot reaches people who may not read it).
-Over a target's rate the alerts are counted and summed up in one message when the limit allows again.
-Failed deliveries are retried three times with backoff, then logged (the alert is still on the board).
+`paodan notify` (streams/notify_feed.py) feeds `Notifier.offer()` from `paodan.alerts` as a consumer
+group of its own, so notifications flow with no board open. Each alert is notified once per severity
+across all notifier processes (`SET NX` in Redis), never while its rule or employee is silenced, and
+never with chat content (a group robot reaches people who may not read it: the alert is redacted as
+for a supervisor, sinks/privacy.py). Over a target's rate the alerts are counted and summed up in one
+message when the limit allows again. In quiet hours only critical alerts go out; the high ones are
+summed up in one message per target when the quiet hours end. Escalation: a critical alert still `new`
+on the board (nobody acknowledged, assigned or resolved it) `after_minutes` after it was notified goes
+to the first person of the on-call rota as a WeCom app message (`message/send`, a text card linking to
+the board; at most 30 a minute per recipient, as WeCom allows), then every `after_minutes` to the next,
+until someone acts on it or the rota ends. Pending escalations live in the notifier's memory: a
+restarted notifier escalates only the alerts it sees again. Failed deliveries are retried three times
+with backoff, then logged (the alert is still on the board).
 """
 
 from __future__ import annotations
@@ -34,15 +44,20 @@ from typing import Any
 
 import aiohttp
 import orjson
+from datetime import datetime
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
 from config.settings import CONFIG_DIR, Settings
 from config.yamlfile import ConfigError, line_of, load
-from sinks.redis_live import connect
+from sinks.privacy import redact
+from sinks.redis_live import connect, state_key
 
 log = logging.getLogger("paodan.notify")
 KINDS = ("wecom_robot", "webhook")
 SEVERITY_RANK = {"info": 0, "low": 1, "medium": 2, "high": 3, "critical": 4}
 NOTIFIED_TTL_S = 14 * 24 * 3600
 SEV_ZH = {"high": "高", "critical": "严重"}
+APP_PER_MINUTE = 30   # WeCom app messages a minute per recipient
 
 
 @dataclass(frozen=True)
@@ -66,9 +81,30 @@ class Route:
 
 
 @dataclass(frozen=True)
+class Quiet:
+    """Local hours (minutes after midnight, `start` to `end`, across midnight when end < start)."""
+    start: int
+    end: int
+    timezone: str
+
+    def holds(self, epoch_s: float) -> bool:
+        local = datetime.fromtimestamp(epoch_s, ZoneInfo(self.timezone))
+        minute = local.hour * 60 + local.minute
+        return self.start <= minute < self.end if self.start < self.end else (minute >= self.start or minute < self.end)
+
+
+@dataclass(frozen=True)
+class Escalation:
+    after_s: float
+    rota: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class Routing:
     targets: dict[str, Target]
     routes: tuple[Route, ...]
+    quiet: Quiet | None = None
+    escalation: Escalation | None = None
 
     def targets_for(self, alert: dict[str, Any]) -> list[Target]:
         names = {n for r in self.routes if r.matches(alert) for n in r.targets}
@@ -112,7 +148,51 @@ def load_routing(path: Path | str, env: dict[str, str] | None = None) -> Routing
         if unknown:
             raise ConfigError(path, line, f"unknown target(s): {', '.join(map(str, unknown))}")
         routes.append(Route(str(spec.get("rule", "*")), str(spec.get("team", "*")), severity, tuple(names)))
-    return Routing(targets, tuple(routes))
+    return Routing(targets, tuple(routes), _quiet(path, doc), _escalation(path, doc))
+
+
+def _minutes(value: Any) -> int | None:
+    try:
+        hours, minutes = str(value).split(":")
+        h, m = int(hours), int(minutes)
+    except ValueError:
+        return None
+    return h * 60 + m if 0 <= h < 24 and 0 <= m < 60 else None
+
+
+def _quiet(path: Path | str, doc: dict) -> Quiet | None:
+    spec = doc.get("quiet_hours")
+    if spec is None:
+        return None
+    line = line_of(doc, "quiet_hours")
+    usage = 'quiet_hours is {from: "HH:MM", to: "HH:MM", timezone: Area/City}'
+    if not isinstance(spec, dict):
+        raise ConfigError(path, line, usage)
+    start, end = _minutes(spec.get("from")), _minutes(spec.get("to"))
+    if start is None or end is None or start == end:
+        raise ConfigError(path, line, f"{usage}: from and to are two different times of day")
+    zone = str(spec.get("timezone") or "Asia/Shanghai")
+    try:
+        ZoneInfo(zone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(path, line, f"quiet_hours: unknown timezone {zone!r}") from None
+    return Quiet(start, end, zone)
+
+
+def _escalation(path: Path | str, doc: dict) -> Escalation | None:
+    spec = doc.get("escalation")
+    if spec is None:
+        return None
+    line = line_of(doc, "escalation")
+    if not isinstance(spec, dict):
+        raise ConfigError(path, line, "escalation is {after_minutes: N, rota: [userid, …]}")
+    after = spec.get("after_minutes")
+    if isinstance(after, bool) or not isinstance(after, (int, float)) or not 0 < after <= 1440:
+        raise ConfigError(path, line, "escalation.after_minutes must be a number of minutes from 0 to 1440")
+    rota = spec.get("rota")
+    if not isinstance(rota, list) or not rota or not all(isinstance(u, str) and u for u in rota):
+        raise ConfigError(path, line, "escalation.rota must be a non-empty list of WeCom userids, in order")
+    return Escalation(float(after) * 60, tuple(rota))
 
 
 class RateLimit:
@@ -148,21 +228,38 @@ def render(target: Target, alert: dict[str, Any], board_url: str) -> dict[str, A
     return {"msgtype": "markdown", "markdown": {"content": "\n".join(lines)}}
 
 
-def summary(target: Target, suppressed: int) -> dict[str, Any]:
-    text = f"另有 {suppressed} 条高风险告警因推送频率限制未单独推送，请在看板查看。"
+def summary(target: Target, suppressed: int, quiet: bool = False) -> dict[str, Any]:
+    why = "静默时段内" if quiet else "因推送频率限制"
+    text = f"另有 {suppressed} 条高风险告警{why}未单独推送，请在看板查看。"
     if target.kind == "webhook":
-        return {"type": "paodan.suppressed", "count": suppressed}
+        return {"type": "paodan.suppressed", "count": suppressed, "reason": "quiet_hours" if quiet else "rate"}
     return {"msgtype": "text", "text": {"content": text}}
 
 
+def escalation_card(alert: dict[str, Any], step: int, after_s: float, board_url: str) -> tuple[str, str]:
+    """(title, description) of the app message that escalates an unanswered critical alert."""
+    waited = f"{round(after_s * (step + 1) / 60, 2):g}"
+    title = f"【升级】{alert['title']}"[:128]
+    description = (f"严重告警已 {waited} 分钟无人处理 / critical alert unanswered for {waited} min\n"
+                   f"员工：{alert['employee_id']}　团队：{alert.get('team') or '—'}　规则：{alert['rule']}\n"
+                   f"{str(alert.get('explanation', ''))[:200]}")
+    return title, description
+
+
 class Notifier:
-    def __init__(self, routing: Routing, redis_url: str, board_url: str = "", queue_size: int = 1000):
+    def __init__(self, routing: Routing, redis_url: str, board_url: str = "", queue_size: int = 1000,
+                 wecom=None, wall=time.time):
         self.routing = routing
         self.redis = connect(redis_url)
         self.board_url = board_url
         self.queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(queue_size)
         self.limits = {name: RateLimit(t.per_minute) for name, t in routing.targets.items()}
         self.suppressed = dict.fromkeys(routing.targets, 0)
+        self.held = dict.fromkeys(routing.targets, 0)  # high alerts kept back by the quiet hours
+        self.wecom = wecom  # ingest.wecom_api.WecomApi, for escalation's app messages
+        self.wall = wall
+        self.recipients: dict[str, RateLimit] = {}
+        self.escalating: dict[str, dict[str, Any]] = {}  # alert id -> {alert, step, due}
         self.sent = 0
 
     @classmethod
@@ -170,10 +267,24 @@ class Notifier:
         path = Path(os.environ.get("PAODAN_NOTIFY") or CONFIG_DIR / "notify.yaml")
         if not path.exists():
             return None
-        return cls(load_routing(path), settings.redis, os.environ.get("PAODAN_BOARD_URL", ""))
+        routing = load_routing(path)
+        wecom = None
+        if routing.escalation is not None:
+            from config.wecom_app import load_wecom_app
+            from ingest.wecom_api import WecomApi
+
+            app = load_wecom_app()
+            if not app.api_enabled:
+                raise ConfigError(path, line_of(load(path), "escalation"), "escalation sends WeCom app messages: "
+                                  "set PAODAN_WECOM_CORPID, PAODAN_WECOM_AGENTID and PAODAN_WECOM_SECRET")
+            if not os.environ.get("PAODAN_BOARD_URL"):
+                raise ConfigError(path, line_of(load(path), "escalation"), "escalation links to the board: set "
+                                  "PAODAN_BOARD_URL (the board's address as WeCom opens it)")
+            wecom = WecomApi(app)
+        return cls(routing, settings.redis, os.environ.get("PAODAN_BOARD_URL", ""), wecom=wecom)
 
     def offer(self, alert: dict[str, Any]) -> None:
-        """Queue an alert if any route wants it; never waits (a full queue drops the oldest)."""
+        """Queue an alert if any route wants it, redacted; never waits (a full queue drops the oldest)."""
         if SEVERITY_RANK.get(alert.get("severity", ""), 0) < SEVERITY_RANK["high"]:
             return
         if not self.routing.targets_for(alert):
@@ -181,7 +292,10 @@ class Notifier:
         if self.queue.full():
             log.warning("notification queue full; dropping the oldest alert")
             self.queue.get_nowait()
-        self.queue.put_nowait(alert)
+        self.queue.put_nowait(redact(alert))
+
+    def quiet(self) -> bool:
+        return self.routing.quiet is not None and self.routing.quiet.holds(self.wall())
 
     async def _silenced(self, alert: dict[str, Any]) -> bool:
         now = int(time.time() * 1000)
@@ -214,23 +328,68 @@ class Notifier:
     async def deliver(self, session: aiohttp.ClientSession, alert: dict[str, Any]) -> None:
         if await self._silenced(alert):
             return
+        critical = alert["severity"] == "critical"
+        held = not critical and self.quiet()
         for target in self.routing.targets_for(alert):
             key = f"paodan:notified:{target.name}:{alert['alert_id']}:{alert['severity']}"
             if not await self.redis.set(key, 1, nx=True, ex=NOTIFIED_TTL_S):
-                continue  # another board process (or an earlier revision) already sent it
+                continue  # another notifier process (or an earlier revision) already sent it
+            if held:
+                self.held[target.name] += 1
+                continue
             if not self.limits[target.name].take():
                 self.suppressed[target.name] += 1
                 continue
             await self._post(session, target, render(target, alert, self.board_url))
+        esc = self.routing.escalation
+        if critical and esc is not None and self.wecom is not None and alert["alert_id"] not in self.escalating:
+            self.escalating[alert["alert_id"]] = {"alert": alert, "step": 0, "due": self.wall() + esc.after_s}
 
     async def flush_suppressed(self, session: aiohttp.ClientSession) -> None:
-        """Sum up what the rate held back, in one message per target, as soon as the rate allows."""
-        for name, count in self.suppressed.items():
-            if count and self.limits[name].take():
-                self.suppressed[name] = 0
-                await self._post(session, self.routing.targets[name], summary(self.routing.targets[name], count))
+        """Sum up what the rate held back, in one message per target, as soon as the rate allows; and
+        what the quiet hours held back, once they end."""
+        quiet = self.quiet()
+        for counts, is_quiet in ((self.suppressed, False), (self.held, True)):
+            for name, count in counts.items():
+                if count and not (is_quiet and quiet) and self.limits[name].take():
+                    counts[name] = 0
+                    target = self.routing.targets[name]
+                    await self._post(session, target, summary(target, count, quiet=is_quiet))
 
-    async def run(self, idle_s: float = 5.0) -> None:
+    async def escalate(self) -> list[tuple[str, str]]:
+        """Send each due escalation of a critical alert still `new` on the board; (alert id, recipient)
+        of those sent."""
+        esc, now, sent = self.routing.escalation, self.wall(), []
+        for alert_id, entry in list(self.escalating.items()):
+            if entry["due"] > now:
+                continue
+            state = await self.redis.hget(state_key(alert_id), "json")
+            if state and orjson.loads(state).get("status", "new") != "new":
+                del self.escalating[alert_id]  # someone acted on it
+                continue
+            who = esc.rota[entry["step"]]
+            if not self.recipients.setdefault(who, RateLimit(APP_PER_MINUTE)).take():
+                entry["due"] = now + 2.0  # this recipient's minute is used up: a little later
+                continue
+            if await self.redis.set(f"paodan:escalated:{alert_id}:{entry['step']}", 1, nx=True, ex=NOTIFIED_TTL_S):
+                from ingest.wecom_api import WecomError
+
+                title, description = escalation_card(entry["alert"], entry["step"], esc.after_s, self.board_url)
+                try:
+                    await self.wecom.send_text_card([who], title, description, self.board_url)
+                except WecomError as exc:
+                    await self.redis.delete(f"paodan:escalated:{alert_id}:{entry['step']}")
+                    log.warning("escalating %s to %s failed: %s", alert_id, who, exc.plain)
+                    entry["due"] = now + 30.0
+                    continue
+                sent.append((alert_id, who))
+            entry["step"] += 1
+            entry["due"] = now + esc.after_s
+            if entry["step"] >= len(esc.rota):
+                del self.escalating[alert_id]
+        return sent
+
+    async def run(self, idle_s: float = 1.0) -> None:
         timeout = aiohttp.ClientTimeout(total=5)
         async with aiohttp.ClientSession(timeout=timeout) as session:
             try:
@@ -238,13 +397,18 @@ class Notifier:
                     try:
                         alert = await asyncio.wait_for(self.queue.get(), idle_s)
                     except asyncio.TimeoutError:
-                        await self.flush_suppressed(session)
-                        continue
+                        alert = None
                     try:
                         await self.flush_suppressed(session)
-                        await self.deliver(session, alert)
+                        if alert is not None:
+                            await self.deliver(session, alert)
+                        if self.escalating:
+                            for alert_id, who in await self.escalate():
+                                log.info("critical alert %s escalated to %s", alert_id, who)
                     except Exception as exc:  # noqa: BLE001 - Redis away: the alert stays on the board
-                        log.warning("notification for %s skipped (%s: %s)", alert.get("alert_id"),
+                        log.warning("notification for %s skipped (%s: %s)", (alert or {}).get("alert_id"),
                                     type(exc).__name__, exc)
             finally:
                 await self.redis.aclose()
+                if self.wecom is not None:
+                    await self.wecom.close()

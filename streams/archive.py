@@ -1,5 +1,5 @@
 """The archive consumer: every stream into ClickHouse (CONTRACT §10). Its first process also runs the
-feed of alerts into Redis (streams.live).
+feed of alerts into Redis (streams.live), the health checks and the notifications (streams.notify_feed).
 
 Why not Faust agents for the archive: Faust hands each record of a topic to every agent subscribed to it
 and waits when any agent's buffer is full, so an archive agent held up by a ClickHouse outage would soon
@@ -56,7 +56,7 @@ from sinks.clickhouse.schema import (ARCHIVE_CHAIN, CONTACT_EVENTS, HR_EVENTS, M
                                      Table, apply_retention)
 from sinks.clickhouse.writer import ensure_schema_once, write_alert_changes
 from sinks.retry import until_written
-from streams import live, topics
+from streams import live, notify_feed, topics
 from streams.app import app, settings
 from formats.records import (RecordError, decode_contact, decode_hr, decode_msgaudit, decode_order, hr_event,
                              loads_object, message_text)
@@ -570,7 +570,8 @@ class ArchiveConsumer:
 
 def _archive_process_main(n: int) -> None:
     """Entry point of archive child process `n`: dies with the worker, logs like it. The first one
-    also feeds the board's live state in Redis (streams.live)."""
+    also feeds the board's live state in Redis (streams.live), runs the health checks and sends the
+    notifications (streams.notify_feed)."""
     try:  # Linux: the kernel signals us when the worker dies, even by SIGKILL
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
     except OSError:
@@ -590,7 +591,7 @@ def _archive_process_main(n: int) -> None:
         # leave their groups, rather than exiting from inside the event loop with tasks still pending.
         asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, asyncio.current_task().cancel)
         await asyncio.gather(archive(), archive_metrics.serve(settings, n),
-                             *([live.run(settings), _health(settings)] if n == 0 else []))
+                             *([live.run(settings), _health(settings), notify_feed.run(settings)] if n == 0 else []))
 
     with contextlib.suppress(asyncio.CancelledError):
         asyncio.run(main())

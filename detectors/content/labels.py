@@ -2,7 +2,7 @@
 
 The content pipeline labels some findings `name（detail from the message）` (detectors/content/pipeline.py
 `_findings`): a card's company, a mini-program's name, a red packet's amount. Those details are chat
-content; the name alone says what was found. The board (dashboard_ws/privacy.py) and the history
+content; the name alone says what was found. The board (sinks/privacy.py) and the history
 queries (sinks/history.py) show supervisors the masked form.
 """
 

@@ -228,7 +228,7 @@ async def test_evidence_highlights_for_compliance_metadata_only_for_a_supervisor
     await expect(supervisor.locator("#d-evidence")).to_contain_text("仅显示元数据")
     assert "私人微信" not in await supervisor.locator("#d-evidence").inner_text()
     # The alert's title, explanation and highlights quote the words too: the board never sends them to a
-    # role without content permission — not in the snapshot, not in live frames (dashboard_ws/privacy.py).
+    # role without content permission — not in the snapshot, not in live frames (sinks/privacy.py).
     await expect(supervisor.locator("#d-explain")).to_contain_text("＊＊＊")
     assert "私人微信" not in await supervisor.locator("body").inner_text()
     assert any("私人微信" in str(f) for f in officer_frames)

@@ -10,7 +10,7 @@ from config.rules import load_rules
 from config.settings import CONFIG_DIR
 from dashboard_ws.auth import Claims
 from dashboard_ws.fanout import Change
-from dashboard_ws.privacy import MASK, mask_title, redact
+from sinks.privacy import MASK, mask_title, redact
 from streams.processing import process_msgaudit
 from tests.chatmsg import T0, recall, record
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from config.yamlfile import ConfigError
-from sinks.notify import RateLimit, Route, load_routing, render
+from sinks.notify import Quiet, RateLimit, Route, load_routing, render
 
 GOOD = """\
 targets:
@@ -56,6 +56,10 @@ def test_a_target_whose_url_variable_is_unset_is_disabled(tmp_path):
     (GOOD.replace("per_minute: 20", "per_minute: 0"), 2, "per_minute"),
     (GOOD.replace("    url_env: SOC_URL\n", ""), 6, "url_env"),
     ("targets: {}\n", None, "expected `targets:`"),
+    (GOOD + 'quiet_hours: {from: "22:00", to: "25:00"}\n', 12, "two different times of day"),
+    (GOOD + 'quiet_hours: {from: "22:00", to: "08:00", timezone: Mars/Olympus}\n', 12, "unknown timezone"),
+    (GOOD + "escalation: {after_minutes: 0, rota: [wanglei]}\n", 12, "after_minutes"),
+    (GOOD + "escalation: {after_minutes: 15, rota: []}\n", 12, "rota must be a non-empty list"),
 ])
 def test_a_bad_file_fails_with_file_and_line(tmp_path, text, where, message):
     with pytest.raises(ConfigError) as exc:
@@ -83,3 +87,22 @@ def test_the_rate_limit_refills_over_time():
     assert not limit.take()
     now[0] += 1.5
     assert limit.take() and not limit.take()
+
+
+def test_quiet_hours_and_the_rota_are_read_from_the_file(tmp_path):
+    text = GOOD + ('quiet_hours: {from: "22:30", to: "07:00", timezone: Asia/Urumqi}\n'
+                   "escalation: {after_minutes: 15, rota: [wanglei, lina]}\n")
+    routing = load_routing(write(tmp_path, text), ENV)
+    assert routing.quiet == Quiet(22 * 60 + 30, 7 * 60, "Asia/Urumqi")
+    assert routing.escalation.after_s == 900 and routing.escalation.rota == ("wanglei", "lina")
+    assert load_routing(write(tmp_path, GOOD), ENV).quiet is None
+
+
+def test_quiet_hours_span_midnight_in_their_own_timezone():
+    night = Quiet(22 * 60, 8 * 60, "Asia/Shanghai")
+    midnight_shanghai = 1_764_864_000  # 2025-12-05 00:00 +08:00
+    assert night.holds(midnight_shanghai) and night.holds(midnight_shanghai - 3600)   # 23:00
+    assert not night.holds(midnight_shanghai + 8 * 3600)                               # 08:00
+    assert not night.holds(midnight_shanghai - 2 * 3600 - 60)                          # 21:59
+    lunch = Quiet(12 * 60, 13 * 60, "Asia/Urumqi")  # +06:00: 12:30 there is 14:30 in Shanghai
+    assert lunch.holds(midnight_shanghai + 14 * 3600 + 1800) and not lunch.holds(midnight_shanghai + 12 * 3600 + 1800)

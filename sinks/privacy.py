@@ -2,7 +2,8 @@
 
 Chat content is personal data: a supervisor's token has no content permission (`Claims.can_read_content`),
 so the board redacts on the server, before anything is framed — a supervisor's socket and API answers
-never carry the words. A chat-content alert quotes them in three places (detectors/content/alerting.py):
+never carry the words — and so do notifications (sinks/notify.py: a group robot reaches people who may
+not read them). A chat-content alert quotes them in three places (detectors/content/alerting.py):
 
 - `highlights[*]`: `text` (the span as written) and `term` (its normalised form — a phone number, a
   WeChat id) are dropped; `source` keeps only the lexicon line (its second word is the matched form);
