@@ -28,6 +28,7 @@ import os
 import sys
 import time
 import uuid
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, AsyncIterator, Callable, Iterable
@@ -36,10 +37,12 @@ import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.partitioner import DefaultPartitioner
 
+from config.settings import load as load_settings
 from formats.deadletter import dead_letter
 from formats.records import RecordError, loads_object
 from formats.topics import DEADLETTER, HR
 from formats.topics import MSGAUDIT as TOPIC
+from metrics import loader as loader_metrics
 
 LOADER_HEADER = "paodan-loader"
 SEQ_HEADER = "paodan-seq"
@@ -435,7 +438,9 @@ class Loader:
     async def run(self, batches: AsyncIterator[list[Line]], progress: Callable[[Stats], None] | None = None) -> Stats:
         async for lines in batches:
             for i in range(0, len(lines), self.batch):
+                began, before = time.perf_counter(), dataclasses.replace(self.stats)
                 await self.load(lines[i:i + self.batch])
+                loader_metrics.batch(before, self.stats, self.corpid, self.state.seq, time.perf_counter() - began)
                 if progress:
                     progress(self.stats)
         return self.stats
@@ -471,12 +476,15 @@ async def load_archive(kafka: str, source: str, corpid: str, state_file: Path, f
         print(f"[archive] corpid {corpid}: resuming after seq {state.seq} (state {state_file}); "
               f"{len(directory.employees)} employees in the directory", file=sys.stderr, flush=True)
     updates = asyncio.ensure_future(directory.follow(kafka, hr_ends)) if use_directory and follow else None
+    # A loader that follows its source runs for good: Prometheus scrapes it like the worker.
+    serving = asyncio.ensure_future(loader_metrics.serve(load_settings())) if follow else None
     try:
         async with Loader(kafka, corpid, state, directory, decrypt, batch) as loader:
             return await loader.run(read_source(source, follow), None if quiet else progress_printer())
     finally:
-        if updates is not None:
-            updates.cancel()
+        for task in (updates, serving):
+            if task is not None:
+                task.cancel()
 
 
 def run(kafka: str, source: str, corpid: str, state_file: Path, **options) -> int:

@@ -1,15 +1,22 @@
-"""`/metrics` on the board (dashboard_ws/server.py) and on the ingest server (ingest/callback.py): each
-server's own figures beside the pipeline's (metrics.pipeline). Unauthenticated, as Prometheus scrapes:
-counts only, no chat content and no employee ids."""
+"""`/metrics` on the board (dashboard_ws/server.py) and on the ingest server (ingest/callback.py), and
+on a port of its own for the processes that serve nothing else (`serve`: the worker's detection and
+archive processes, the chat-archive loader): each one's own figures beside the pipeline's
+(metrics.pipeline). Unauthenticated, as Prometheus scrapes: counts only, no chat content and no
+employee ids."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import os
 import time
 from typing import Any
 
-from config.settings import Settings, load
+from config.settings import Settings, SettingsError, _int, load
 from metrics.exposition import CONTENT_TYPE, Registry
 from metrics.pipeline import PipelineMetrics
+
+log = logging.getLogger(__name__)
 
 
 class ServerMetrics:
@@ -75,3 +82,42 @@ def install(app, settings: Settings | None = None) -> ServerMetrics:
     app.middlewares.append(count)
     app.router.add_get("/metrics", serve)
     return metrics
+
+
+# --- a port of its own -------------------------------------------------------------------------
+
+def port_from(variable: str, default: int, offset: int = 0, env: dict[str, str] | None = None) -> int:
+    env = dict(os.environ if env is None else env)
+    try:
+        return _int(env, variable, default, 1, 65535 - 64) + offset
+    except SettingsError as exc:
+        raise SystemExit(f"metrics: {exc}") from None
+
+
+async def serve(settings: Settings, registry: Registry, port: int, what: str) -> None:
+    """Serve GET /metrics (`registry` and the pipeline's figures) on PAODAN_METRICS_HOST (default
+    127.0.0.1):`port` until cancelled; a port already taken (a second process on the host) is logged."""
+    from aiohttp import web
+
+    pipeline = PipelineMetrics(settings, registry)
+
+    async def handle(_request: web.Request) -> web.Response:
+        await pipeline.refresh()
+        return web.Response(body=registry.render(), headers={"Content-Type": CONTENT_TYPE})
+
+    app = web.Application()
+    app.router.add_get("/metrics", handle)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    host = os.environ.get("PAODAN_METRICS_HOST", "127.0.0.1")
+    try:
+        await web.TCPSite(runner, host, port).start()
+    except OSError as exc:
+        log.warning("%s metrics not served on port %d: %s", what, port, exc)
+        await runner.cleanup()
+        return
+    log.info("%s metrics on http://%s:%d/metrics", what, host, port)
+    try:
+        await asyncio.Future()
+    finally:
+        await runner.cleanup()

@@ -53,6 +53,7 @@ from formats.records import RecordError, decode_msgaudit, loads_object
 from formats.topics import MSGAUDIT
 from formats.topics import NOTICES as NOTICE_TOPIC
 from formats.topics import TEAM_DAYS as TEAM_TOPIC
+from metrics import detection as detection_metrics
 from streams import deadletter, media_agent, system_alert, tables
 from streams.app import app, settings
 from streams.directory import directory
@@ -183,7 +184,7 @@ class Batch:
             await self.dead_letter(self.message, reason)
 
     async def dead_letter(self, message, reason: str) -> None:
-        counts["dead_lettered"] += 1
+        _outcome("dead_lettered")
 
         def again():
             return deadletter.send(message, reason)
@@ -221,8 +222,8 @@ class Batch:
                 raise exc  # not any record's: nothing to skip
             error = f"result refused twice by Kafka: {type(exc).__name__}: {str(exc)[:500]}"
             log.error("%s on %s; dead-lettering the record", error, _where(message))
-            counts["poison"] += 1
-            counts["dead_lettered"] += 1
+            _outcome("poison")
+            _outcome("dead_lettered")
             await (await deadletter.send(message, error))
             body = system_alert.poison(message.topic, message.partition, message.offset, error,
                                        int(time.time() * 1000), refused=True)
@@ -326,7 +327,7 @@ async def _rekeyed(batch: Batch, message) -> bool:
     employee = _payload_employee(message)
     if not employee:
         return False
-    counts["rekeyed"] += 1
+    _outcome("rekeyed")
     await batch.send_raw(message.topic, employee.encode(), message.value)
     return True
 
@@ -352,6 +353,7 @@ def _write_order(messages: list) -> list:
 
 async def _detect(messages) -> None:
     """One batch (Kafka messages, see `_write_order`)."""
+    began = time.perf_counter()
     messages = _write_order(messages)
     batch = Batch()
     driver = Driver(current_rules(), batch)
@@ -367,6 +369,12 @@ async def _detect(messages) -> None:
     counts["batches"] += 1
     counts["records"] += len(messages)
     await batch.finish()
+    detection_metrics.batch(messages, time.perf_counter() - began)
+
+
+def _outcome(what: str) -> None:
+    counts[what] += 1
+    detection_metrics.OUTCOMES.inc(outcome=what)
 
 
 POISON = object()  # what _guarded answers for a record it dead-lettered
@@ -387,11 +395,17 @@ async def _guarded(batch: Batch, message, step):
             error = f"detection failed twice: {type(exc).__name__}: {str(exc)[:500]}"
             log.warning("detection failed on %s[%s]@%s (attempt %d): %r", message.topic, message.partition,
                         message.offset, attempt, exc)
-    counts["poison"] += 1
+    _outcome("poison")
     await batch.dead_letter(message, error)
     body = system_alert.poison(message.topic, message.partition, message.offset, error, int(time.time() * 1000))
     await batch.send(ALERT_TOPIC, body["employee_id"], body)
     return POISON
+
+
+@app.task
+async def serve_metrics() -> None:
+    """/metrics of this process (metrics/detection.py)."""
+    await detection_metrics.serve(settings)
 
 
 @app.timer(interval=60.0)

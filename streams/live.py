@@ -32,9 +32,15 @@ from formats.topics import ALERTS as TOPIC
 from formats.topics import RISK as RISK_TOPIC
 from sinks.redis_live import LiveAlerts
 from sinks.redis_risk import LiveRisk
+from metrics.archive import REDIS_RETRIES
 from sinks.retry import until_written
 
 log = logging.getLogger(__name__)
+
+
+def _written(write, what: str, **kw):
+    """sinks.retry.until_written, each failed attempt counted on /metrics."""
+    return until_written(write, what, on_error=REDIS_RETRIES.inc, **kw)
 BATCH = 500
 # What each topic's records must carry to be shown on the board.
 REQUIRED = {TOPIC: ("alert_id", "ts"), RISK_TOPIC: ("employee_id", "ts", "score")}
@@ -86,14 +92,14 @@ async def feed(s: Settings) -> None:
             updates = decode([m.value for tp, msgs in batch.items() if tp.topic == RISK_TOPIC for m in msgs],
                              RISK_TOPIC)
             if alerts:
-                await until_written(lambda: live.upsert_many(alerts), f"publish {len(alerts)} alerts to Redis",
+                await _written(lambda: live.upsert_many(alerts), f"publish {len(alerts)} alerts to Redis",
                                     max_delay=5.0)
             if updates:
-                await until_written(lambda: risk.upsert_many(updates),
+                await _written(lambda: risk.upsert_many(updates),
                                     f"publish {len(updates)} risk updates to Redis", max_delay=5.0)
             if batch:
                 reached = {f"{tp.topic}:{tp.partition}": msgs[-1].offset + 1 for tp, msgs in batch.items() if msgs}
-                if not await until_written(lambda: live.mark_applied(group, reached, written), "mark Redis's offsets",
+                if not await _written(lambda: live.mark_applied(group, reached, written), "mark Redis's offsets",
                                            max_delay=5.0):
                     raise RedisLost("Redis no longer holds the offsets this consumer marked")
                 written.update(reached)
@@ -102,7 +108,7 @@ async def feed(s: Settings) -> None:
                         if msgs and tp in catching_up and msgs[-1].offset + 1 >= catching_up[tp]:
                             del catching_up[tp]
                     if not catching_up:
-                        await until_written(lambda: live.set_resync(None), "clear the resync banner", max_delay=5.0)
+                        await _written(lambda: live.set_resync(None), "clear the resync banner", max_delay=5.0)
                         log.info("Redis resynced from Kafka")
                 try:
                     await consumer.commit()
@@ -139,7 +145,7 @@ async def _resync(consumer: AIOKafkaConsumer, live: LiveAlerts, group: str) -> t
     """Position every partition Redis is behind on at what Redis holds (see the module's docstring);
     returns ({partition: end offset to reach} for them, empty when Redis is current; Redis's marks). A
     group that never committed is new, not behind: it starts where `offset_reset` says."""
-    held = await until_written(lambda: live.applied(group), "read Redis's offsets", max_delay=5.0)
+    held = await _written(lambda: live.applied(group), "read Redis's offsets", max_delay=5.0)
     behind = {}
     for tp in consumer.assignment():
         committed = await consumer.committed(tp)
@@ -154,7 +160,7 @@ async def _resync(consumer: AIOKafkaConsumer, live: LiveAlerts, group: str) -> t
         return {}, held
     log.warning("Redis lacks what %d partitions of %s committed (lost or older data): re-reading them",
                 len(behind), group)
-    await until_written(lambda: live.set_resync({"since": int(time.time() * 1000), "partitions": len(behind)}),
+    await _written(lambda: live.set_resync({"since": int(time.time() * 1000), "partitions": len(behind)}),
                         "set the resync banner", max_delay=5.0)
     for tp, mark in behind.items():
         if mark is None:

@@ -13,16 +13,18 @@ import time
 from collections import Counter
 from pathlib import Path
 
+import aiohttp
 import orjson
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+from prometheus_client.parser import text_string_to_metric_families
 
 from ingest.archive_loader import (DEADLETTER, LOADER_HEADER, SEQ_HEADER, TOPIC, Directory, Loader, State,
                                    load_archive, scan_topic)
 from ingest.wecom_crypto import pad
-from tests.live import REPO, produce, unique
+from tests.live import REPO, free_port, produce, unique
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
 HERE = Path(__file__).resolve().parent
@@ -163,7 +165,9 @@ async def test_follow_tails_a_growing_directory(stack, tmp_path):
     folder.mkdir()
     write_lines(folder / "0001.jsonl", recs[:10])
     before = await scan_topic(stack.kafka, TOPIC, None, None)
-    proc = cli(str(folder), "--follow", "--corpid", corpid, "--state", str(tmp_path / "s.json"), "--no-directory")
+    port = free_port()
+    proc = cli(str(folder), "--follow", "--corpid", corpid, "--state", str(tmp_path / "s.json"), "--no-directory",
+               env={**os.environ, "PAODAN_METRICS_PORT": str(port)})
 
     async def wait_for(recs_so_far: list[dict]) -> list:
         deadline = time.monotonic() + 30
@@ -182,6 +186,15 @@ async def test_follow_tails_a_growing_directory(stack, tmp_path):
         write_lines(folder / "0002.jsonl", recs[20:])  # …and a newer one appears
         got = await wait_for(recs)
         assert proc.poll() is None, "--follow must keep running"
+        # A loader that follows runs for good, so Prometheus scrapes it: what it read and loaded.
+        async with aiohttp.ClientSession() as http:
+            async with http.get(f"http://127.0.0.1:{port}/metrics") as r:
+                metrics = {s.name: s for f in text_string_to_metric_families(await r.text()) for s in f.samples
+                           if not s.labels or s.labels.get("corp") == corpid}
+        assert metrics["paodan_loader_lines_total"].value == 30
+        assert metrics["paodan_loader_records_produced_total"].value == sum(expected_copies(recs).values())
+        assert metrics["paodan_loader_seq"].value == max(r["seq"] for r in recs)
+        assert metrics["paodan_loader_batch_seconds_count"].value >= 3
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(10)

@@ -77,14 +77,15 @@ async def test_the_board_serves_parsable_metrics(stack, tmp_path):
     _pipeline_ok(found)
 
 
-async def test_the_archive_process_serves_its_own_metrics(stack, tmp_path):
+async def test_the_archive_and_detection_processes_serve_their_own_metrics(stack, tmp_path):
     import asyncio
     import time
 
     from tests.live import Worker, produce, unique
 
-    port = free_port()
-    worker = Worker(tmp_path, env={"PAODAN_METRICS_PORT": str(port)}).start()
+    port, detection = free_port(), free_port()
+    worker = Worker(tmp_path, env={"PAODAN_METRICS_PORT": str(port),
+                                   "PAODAN_DETECTION_METRICS_PORT": str(detection)}).start()
     try:
         employee = unique("it_metrics_")
         await produce(stack.kafka, [("wecom.msgaudit", employee, {
@@ -105,6 +106,18 @@ async def test_the_archive_process_serves_its_own_metrics(stack, tmp_path):
         assert status == 200 and "version=0.0.4" in ctype and rows >= 1
         assert found["paodan_archive_batches_total"][0].value >= 1
         assert {s.labels["phase"] for s in found["paodan_archive_batch_seconds_count"]} >= {"insert", "commit"}
+        assert "paodan_live_redis_retries_total" in text  # the live feed runs in the first archive process
+        _pipeline_ok(found)
+
+        # The detection process: its batches timed, records counted by topic.
+        while time.monotonic() < deadline + 30:
+            status, _, text = await _get(f"http://127.0.0.1:{detection}/metrics")
+            found = samples(text)
+            if any(s.labels.get("topic") == "wecom.msgaudit" for s in found.get("paodan_detection_processed_total", [])):
+                break
+            await asyncio.sleep(0.5)
+        assert status == 200 and found["paodan_detection_batch_seconds_count"][0].value >= 1
+        assert found["paodan_detection_batch_records_count"][0].value >= 1
         _pipeline_ok(found)
     finally:
         worker.stop()
