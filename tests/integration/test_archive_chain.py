@@ -8,8 +8,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import os
+import subprocess
+import sys
 import time
 
+import orjson
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
@@ -18,7 +22,7 @@ from sinks.chain_checkpoints import load_private_key, read_file, read_topic
 from streams.archive_verify import verify
 from sinks.clickhouse import ClickHouseArchive
 from streams.archive import ArchiveConsumer
-from tests.live import produce, unique
+from tests.live import REPO, produce, unique
 
 pytestmark = pytest.mark.integration
 
@@ -53,6 +57,35 @@ async def _until(archive: ClickHouseArchive, sql: str, want: int, timeout: float
             return
         await asyncio.sleep(0.3)
     raise AssertionError(f"{sql}: {got} < {want}")
+
+
+async def _case_file_by_cli(settings, env: dict, alert_id: str, tmp_path) -> None:
+    """`paodan evidence request | approve | export | verify`, as compliance and a second admin run them."""
+    from dashboard_ws.auth import issue
+
+    def evidence(token: str | None, *args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "paodan", "evidence", *args], cwd=REPO,
+                              env={**env, **({"PAODAN_TOKEN": token} if token else {})},
+                              capture_output=True, text=True, timeout=120)
+
+    officer = issue(settings.secret, "compliance", sub=unique("wang"))
+    requested = evidence(officer, "request", "--alert", alert_id, "--reason", "劳动仲裁取证")
+    assert requested.returncode == 0, requested.stderr
+    rid = requested.stdout.strip()
+    own = evidence(officer, "approve", rid)
+    assert own.returncode == 2 and own.stderr  # the requester cannot approve their own request
+    approved = evidence(issue(settings.secret, "admin", sub=unique("li")), "approve", rid)
+    assert approved.returncode == 0 and rid in approved.stdout, approved.stderr
+    case = tmp_path / "case.zip"
+    exported = evidence(officer, "export", rid, "--out", str(case))
+    assert exported.returncode == 0 and case.stat().st_size > 0, exported.stderr
+    checked = evidence(None, "verify", str(case))
+    assert checked.returncode == 0 and "case file verifies" in checked.stdout, checked.stdout
+    body = bytearray(case.read_bytes())
+    body[len(body) // 2] ^= 0x01  # one changed byte anywhere
+    case.write_bytes(bytes(body))
+    broken = evidence(None, "verify", str(case))
+    assert broken.returncode != 0, broken.stdout
 
 
 async def test_tampering_is_found_and_named(stack, tmp_path):
@@ -107,11 +140,23 @@ async def test_tampering_is_found_and_named(stack, tmp_path):
     checkpoints = read_file(chain_settings.checkpoint_file) + from_kafka
     assert from_kafka and checkpoints
 
+    # `paodan archive verify` as an operator runs it: this archive, its key and checkpoints.
+    cli_env = {**os.environ, "PAODAN_CLICKHOUSE": arch_settings.clickhouse, "PAODAN_CHAIN_KEY": str(chain_settings.key_file),
+               "PAODAN_CHAIN_CHECKPOINTS": str(chain_settings.checkpoint_file),
+               "PAODAN_CHAIN_TOPIC": chain_settings.checkpoint_topic}
+
+    def cli(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "paodan", "archive", "verify", *args], cwd=REPO, env=cli_env,
+                              capture_output=True, text=True, timeout=120)
+
     try:
         report = verify(archive, checkpoints, public)
         assert report.ok, [f.line() for f in report.findings]
         assert report.records == len(records) and report.stale_blocks == 0
         assert report.rows_checked["messages"] == 40 and report.rows_checked["alerts"] == 1
+        intact = cli()
+        assert intact.returncode == 0 and "archive intact" in intact.stdout, intact.stdout + intact.stderr
+        await _case_file_by_cli(settings, cli_env, alert["alert_id"], tmp_path)
 
         victim = f"{employees[2]}-m4"
         await _mutate(archive, f"ALTER TABLE {db}.messages UPDATE content = '没说过' WHERE msgid = '{victim}'",
@@ -120,6 +165,11 @@ async def test_tampering_is_found_and_named(stack, tmp_path):
         assert not report.ok
         assert victim in report.first().record and report.first().what.endswith("row changed: content")
         assert len(report.findings) == 1
+        tampered = cli("--json")
+        found = orjson.loads(tampered.stdout)
+        assert tampered.returncode == 1 and not found["ok"] and victim in found["first"]["record"]
+        told = cli("--no-kafka")
+        assert told.returncode == 1 and "ARCHIVE TAMPERED" in told.stdout and victim in told.stdout
 
         gone = f"{employees[3]}-m7"
         await _mutate(archive, f"ALTER TABLE {db}.messages DELETE WHERE msgid = '{gone}'", "messages")
