@@ -1,5 +1,8 @@
 """The board's HTTP API (GET only; token as `Authorization: Bearer …` or `?token=`).
 
+`GET /api/evidence/{request_id}.zip` — an approved case file, for its requester (dashboard_ws.evidence):
+403 for anyone else or before an admin approved it, with the reason.
+
 `GET /api/alerts/{alert_id}/evidence` — what lies behind an alert, for the detail panel:
 - `messages`: the alert's evidence messages (matched spans in `highlights`, `hit: true`) and, for roles
   that may read content, the surrounding conversation of the first one;
@@ -28,6 +31,7 @@ from websockets.http11 import Response
 
 from config.settings import Settings
 from dashboard_ws.auth import Claims
+from dashboard_ws.lifecycle import ActionError
 from sinks.privacy import mask_title
 from sinks import history
 from sinks.clickhouse.connection import ClickHouseArchive
@@ -35,6 +39,7 @@ from sinks.redis_live import LiveAlerts
 
 log = logging.getLogger("paodan.board.api")
 EVIDENCE = re.compile(r"^/api/alerts/([A-Za-z0-9_.:-]{1,128})/evidence$")
+CASE_FILE = re.compile(r"^/api/evidence/([0-9a-f]{16})\.zip$")
 DAY_MS = 86_400_000
 MAX_EVIDENCE = 50
 CONTEXT = 5
@@ -60,13 +65,17 @@ def _summary(item: dict[str, Any], content: bool) -> str:
 
 
 class Api:
-    def __init__(self, settings: Settings, live: LiveAlerts):
+    def __init__(self, settings: Settings, live: LiveAlerts, case_files=None):
         self.settings = settings
         self.live = live
+        self.case_files = case_files  # dashboard_ws.evidence.BoardEvidence
         self._archive: ClickHouseArchive | None = None
         self._lock = asyncio.Lock()  # one clickhouse-driver connection, used by one thread at a time
 
     async def handle(self, claims: Claims, path: str, query: dict[str, list[str]]) -> Response:
+        case = CASE_FILE.match(path)
+        if case and self.case_files is not None:
+            return await self._case_file(claims, case.group(1))
         match = EVIDENCE.match(path)
         if not match:
             return json_response(HTTPStatus.NOT_FOUND, {"error": "not found"})
@@ -83,6 +92,18 @@ class Api:
             self._archive = None
             return json_response(HTTPStatus.SERVICE_UNAVAILABLE, {"error": "the archive is unavailable; retry shortly"})
         return json_response(HTTPStatus.OK, body)
+
+    async def _case_file(self, claims: Claims, request_id: str) -> Response:
+        try:
+            body = await self.case_files.export(claims, request_id)
+        except ActionError as exc:
+            status = {"forbidden": HTTPStatus.FORBIDDEN, "bad_request": HTTPStatus.CONFLICT}.get(
+                exc.code, HTTPStatus.SERVICE_UNAVAILABLE)
+            return json_response(status, {"error": str(exc)})
+        headers = Headers([("Content-Type", "application/zip"), ("Cache-Control", "no-store"),
+                           ("Content-Disposition", f'attachment; filename="case-{request_id}.zip"'),
+                           ("X-Content-Type-Options", "nosniff")])
+        return Response(HTTPStatus.OK.value, HTTPStatus.OK.phrase, headers, body)
 
     def _evidence(self, claims: Claims, alert: dict[str, Any]) -> dict[str, Any]:
         if self._archive is None:

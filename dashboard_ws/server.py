@@ -41,7 +41,10 @@ from config.settings import Settings, SettingsError
 from config.wecom_app import WecomApp, load_wecom_app
 from dashboard_ws.actions import Actions
 from dashboard_ws.api import Api
+from dashboard_ws.audit import Audit
 from dashboard_ws.auth import AuthError, Claims, verify
+from dashboard_ws.evidence import BoardEvidence
+from dashboard_ws.evidence import handlers as evidence_handlers
 from dashboard_ws.fanout import Fanout, Viewer
 from dashboard_ws.relay import ActionRelay
 from dashboard_ws.signin import ROLE_CHANGED_CLOSE, is_session
@@ -60,21 +63,23 @@ class Board:
         self.wecom_app = wecom if wecom is not None else load_wecom_app()
         self.fanout = Fanout(self.live, settings.redis)
         self.actions = Actions(self.live)
+        self.audit = Audit(settings)
         self.signin = self._signin() if self.wecom_app.api_enabled else None
-        self.api = Api(settings, self.live)
+        case_files = BoardEvidence(self.audit, settings.kafka)
+        self.actions.extra.update(evidence_handlers(case_files))
+        self.api = Api(settings, self.live, case_files)
         self.relay = ActionRelay(settings, self.live) if relay else None
         self.port = 0
 
     def _signin(self):
         """WeCom sign-in, sessions and the privileged list (dashboard_ws.signin), when the app is configured."""
-        from dashboard_ws.audit import Audit
         from dashboard_ws.privileges import Privileges
         from dashboard_ws.sessions import Sessions
         from dashboard_ws.signin import SignIn
         from ingest.wecom_api import WecomApi
 
         self.wecom_app.require_board_url()
-        self.audit = audit = Audit(self.settings)
+        audit = self.audit
         self.privileges = Privileges(self.live.redis, audit)
         self.wecom_api = WecomApi(self.wecom_app)
         from dashboard_ws.privileges import handlers

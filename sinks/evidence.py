@@ -129,6 +129,14 @@ def state(archive, request_id: str) -> dict[str, Any]:
             "exports": [s["ts"] for s in steps if s["action"] == "evidence_export"]}
 
 
+def recent(archive, limit: int = 50) -> list[dict[str, Any]]:
+    """The latest case-file requests, newest first, each as `state()` tells it."""
+    rows = archive.execute(f"SELECT detail FROM {archive.database}.alert_actions FINAL WHERE action = 'evidence_request' "
+                           "ORDER BY ts DESC LIMIT %(n)s", {"n": limit})
+    ids = [orjson.loads(d or "{}").get("request") for (d,) in rows]
+    return [state(archive, rid) for rid in ids if rid]
+
+
 def approve(archive, caller: Caller, request_id: str, publish: Publish | None = None) -> dict[str, Any]:
     st = state(archive, request_id)
     if caller.role != "admin":

@@ -24,6 +24,8 @@ const I18N = {
     userPrompt: "成员 userid：", rolePrompt: "角色（admin、compliance，或 none 表示取消）：",
     handovers: "离职交接", handOver: "一键转接", lastDay: "最后工作日", overdue: "已逾期", days: "天",
     noTaker: "同组无可接替成员", customersN: "位客户", startedN: "已发起", goneN: "已删除联系", noHandovers: "暂无待交接的离职员工。",
+    caseFiles: "证据包", requestCaseFile: "申请证据包…", noCaseFiles: "暂无证据包申请。", approvedBy: "批准人",
+    awaitingApproval: "待另一位管理员批准", download: "下载", caseFileRequested: "证据包申请已提交：",
     daysPrompt: "拦截多少天？", confirmPrompt: "确认通过企业微信执行：", wecomDone: "企业微信已受理：", signout: "退出",
     lift: "解除", tokens: "访问令牌", revoke: "吊销", revoked: "已吊销", expires: "到期", assignPrompt: "指派给（用户名）：", silencePrompt: "静默多少分钟？", until: "至",
     metadataOnly: "仅显示元数据：您的角色无权查看消息内容。", loading: "加载中…", noEvidence: "没有找到消息记录。",
@@ -57,6 +59,9 @@ const I18N = {
     handovers: "Resignation hand-over", handOver: "Hand over", lastDay: "last day", overdue: "overdue", days: "days",
     noTaker: "nobody in the team can take over", customersN: "customers", startedN: "started", goneN: "contact deleted",
     noHandovers: "No leavers waiting for a hand-over.",
+    caseFiles: "Case files", requestCaseFile: "Request a case file…", noCaseFiles: "No case-file requests.",
+    approvedBy: "approved by", awaitingApproval: "awaiting a second admin's approval", download: "Download",
+    caseFileRequested: "Case file requested:",
     daysPrompt: "Intercept for how many days?", confirmPrompt: "Confirm, through WeCom:", wecomDone: "WeCom accepted:",
     signout: "Sign out", lift: "Lift", tokens: "Access tokens", revoke: "Revoke",
     revoked: "revoked", expires: "expires", assignPrompt: "Assign to (user name):",
@@ -336,6 +341,8 @@ function renderDetail() {
       b("silenceEmployee", "silence", () => { const m = minutes(); return m ? { target: "employee", minutes: m } : null; }, true));
   }
   if (state.hello && state.hello.wecom) buttons.push(...wecomButtons(a));
+  if (state.hello && state.hello.role === "compliance")
+    buttons.push(b("requestCaseFile", "evidence_request", () => { const reason = prompt(t("reasonPrompt")); return reason ? { reason } : null; }, true));
   $("d-actions").replaceChildren(...buttons);
   $("d-comments").replaceChildren(...(s.comments || []).map((c) => el("li", {}, el("b", { text: c.by }), ` ${fmtTime(c.ts, viewerZone)}：`, el("span", { class: "comment-text", text: c.text }))));
   $("d-history").replaceChildren(...(s.history || []).slice().reverse().map((h) => el("li", { text: `${fmtTime(h.ts, viewerZone)} ${h.by} ${t("act")[h.action] || h.action}` })));
@@ -385,7 +392,21 @@ function renderHandovers(list) {  // leavers' customers, a suggested taker, one 
       : el("span", { class: "hint", text: h.customers.length ? ` ${t("noTaker")}` : "" })))
     : [el("li", { class: "hint", text: t("noHandovers") })]));
 }
+function renderCaseFiles(list) {  // compliance requests, a second admin approves, the requester downloads
+  const me = state.hello && state.hello.actor, tok = token();
+  $("case-files").replaceChildren(...(list.length ? list.map((c) => el("li", { "data-request": c.request_id },
+    el("b", { text: c.scope.alert || c.scope.employee }), ` · ${c.requester} · ${c.reason} · `,
+    c.approved_by ? `${t("approvedBy")} ${c.approved_by} ` : el("span", { class: "hint", text: `${t("awaitingApproval")} ` }),
+    !c.approved_by && state.hello.role === "admin" && c.requester !== me
+      ? el("button", { type: "button", "data-action": "approveCaseFile", text: t("approve"),
+        onclick: () => send("evidence_approve", null, { request_id: c.request_id }) }) : "",
+    c.approved_by && c.requester === me
+      ? el("a", { href: `/api/evidence/${c.request_id}.zip${tok ? `?token=${encodeURIComponent(tok)}` : ""}`,
+        download: `case-${c.request_id}.zip`, text: t("download") }) : ""))
+    : [el("li", { class: "hint", text: t("noCaseFiles") })]));
+}
 function wecomSummary(r) {
+  if (r.case_file) return `${t("caseFileRequested")} ${r.case_file.request_id}`;
   if (r.sent_to) return `${r.sent_to.length} ✓${r.failed.length ? ` · ${r.failed.length} ✗` : ""} — ${r.note}`;
   if (r.customers) return r.customers.map((c) => `${c.customer}: ${c.result}`).join("; ");
   if (r.rule_id) return `${r.employee} → ${fmtTime(r.until, viewerZone)}`;
@@ -526,6 +547,8 @@ function connect() {
       $("privileges-card").hidden = !(msg.wecom && msg.role === "admin" && !token());
       if (!$("privileges-card").hidden) ws.send(JSON.stringify({ type: "action", action: "list_privileges", detail: {} }));
       if (msg.wecom) ws.send(JSON.stringify({ type: "action", action: "list_handovers", detail: {} }));
+      $("case-files-card").hidden = !["compliance", "admin"].includes(msg.role);
+      if (!$("case-files-card").hidden) ws.send(JSON.stringify({ type: "action", action: "evidence_requests", detail: {} }));
       renderCounters();
     } else if (msg.type === "snapshot") {
       state.alerts = new Map(msg.alerts.map((a) => [a.alert_id, a]));
@@ -552,6 +575,9 @@ function connect() {
       if (msg.tokens) renderTokens(msg.tokens);
       if (msg.handovers) renderHandovers(msg.handovers);
       if (msg.privileges) renderPrivileges(msg);
+      if (msg.case_files) renderCaseFiles(msg.case_files);
+      if (msg.ok && msg.result && msg.result.case_file && state.ws)  // requested or approved: refresh the list
+        state.ws.send(JSON.stringify({ type: "action", action: "evidence_requests", detail: {} }));
       if (msg.ok && msg.result && msg.result.customers && state.ws)  // a hand-over began: refresh the list
         state.ws.send(JSON.stringify({ type: "action", action: "list_handovers", detail: {} }));
     } else {
