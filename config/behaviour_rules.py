@@ -169,6 +169,7 @@ class DivertedRule:
     min_orders: int = _r(2, 1, 1000)               # the customer's own orders before the steer, to judge a gap
     cancel_norm_share: float = _r(0.34, 0.0, 1.0)  # a customer who cancels more than this share: their habit
     max_watched: int = _r(60, 1, 10_000)           # steered customers watched per employee (bounded state)
+    price_window_hours: int = _r(24, 0, 720)       # a customer's price question this long before opens the story
 
 
 @dataclass(frozen=True)

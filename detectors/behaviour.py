@@ -98,6 +98,7 @@ def process(state: dict | None, event: Any, ctx: Ctx) -> Outcome:
         if kind is ChatTouch:
             followup.on_chat(state, event, ctx)
             handover.on_chat(state, event, ctx)
+            diverted.on_chat(state, event, ctx)
         elif kind is OrderEvent:
             orders.on_order(state, event, ctx)
             diverted.on_order(state, event, ctx)

@@ -12,19 +12,25 @@ employee (behaviour state, their partition):
   handover the customer refused; and, judged at each day close against the
   customer's own rhythm, no order for `gap_ratio` × their typical gap between orders (at least
   `quiet_min_days`; only for a customer with `min_orders` orders before the steer);
+- a recall of a message after the steer (`chat.recall_after_hit` about the same customer) is a fact too:
+  the employee taking back what was said;
 - an order the customer places through the employee after the steer ends the watch: they still buy.
-The first fact raises one alert for the customer that tells the story in order (steer, then each
-fact with its evidence); each further fact revises it and raises its severity (medium from a medium
-steer with one fact, one step more for a high steer and for each further fact).
+A price question the customer asked shortly before the steer (within `price_window_hours`: 「多少钱」,
+「能便宜点吗」 …, remembered per customer from the chat) opens the story: the customer asked, the
+employee pointed them elsewhere. The first fact raises one alert for the customer that tells the story
+in order (price question, steer, then each fact with its evidence); each further fact revises it and
+raises its severity (medium from a medium steer with one fact, one step more for a high steer, for a
+price question before it and for each further fact).
 """
 
 from __future__ import annotations
 
 import datetime
+import re
 
 from detectors.alert import SEVERITY_RANK
 from detectors.context import Ctx, short
-from detectors.events import ContactEvent, OrderEvent
+from detectors.events import ChatTouch, ContactEvent, OrderEvent
 from detectors.hygiene import Signal
 from detectors.windows import DAY_MS, HOUR_MS, day_window, offset_ms
 
@@ -38,6 +44,9 @@ CONTACT_FACTS = {
     "transfer_fail": ("客户拒绝转接", "the customer refused a handover"),
 }
 TRANSFER_SOURCE = "DELETE_BY_TRANSFER"  # the company's handover (contacts.py), not the employee's act
+RECALL = "chat.recall_after_hit"
+MAX_PRICE_QUESTIONS = 200  # customers whose last price question is kept per employee
+PRICE = re.compile(r"多少钱|什么价|价格|价钱|报价|怎么卖|便宜|优惠|打折|折扣|最低价|最低多少|贵了|太贵|划算")
 
 
 def _when(ts: int, tz: str) -> str:
@@ -70,6 +79,17 @@ def _remember_order(state: dict, ev: OrderEvent) -> None:
         h[3] += 1
 
 
+def on_chat(state: dict, ev: ChatTouch, ctx: Ctx) -> None:
+    """A customer's price question, kept until a steer may follow it (their last one only, bounded)."""
+    if ev.outbound or not ev.customer_id or not ev.text or not PRICE.search(ev.text):
+        return
+    asked = state.setdefault("pq", {})
+    asked.pop(ev.customer_id, None)
+    asked[ev.customer_id] = [ev.ts, ev.text[:40], ev.msgid]
+    while len(asked) > MAX_PRICE_QUESTIONS:
+        del asked[next(iter(asked))]  # the longest ago
+
+
 def on_chat_alert(state: dict, body: dict, ctx: Ctx) -> dict:
     """A chat alert's revision (a notice): watch its customer; returns the item risk.update folds."""
     item = {"id": body.get("id", ""), "rule": body.get("rule", ""), "sev": body.get("sev", "info"),
@@ -82,6 +102,11 @@ def on_chat_alert(state: dict, body: dict, ctx: Ctx) -> dict:
         return item
     watched = state.setdefault("dv", {})
     w = watched.get(customer)
+    if w is not None and item["rule"] == RECALL and "recall" not in w.get("k", ()) and _within(w, item["ts"], cfg):
+        w.setdefault("k", []).append("recall")
+        _fact(state, customer, w, item["ts"], f"员工撤回了消息（{RECALL} 告警 {item['id']}）",
+              f"the employee recalled a message ({RECALL} alert {item['id']})", ("paodan.alerts", item["id"]), ctx)
+        return item
     if w is None:
         if len(watched) >= cfg.max_watched:
             del watched[min(watched, key=lambda c: (watched[c]["t"], c))]
@@ -89,6 +114,9 @@ def on_chat_alert(state: dict, body: dict, ctx: Ctx) -> dict:
         w = watched[customer] = {"t": item["ts"], "a": [], "q": item["quote"], "m": body.get("msgid", ""),
                                  "r": item["rule"], "s": item["sev"], "h": list(h) if h else [0, 0, 0, 0],
                                  "f": []}
+        asked = state.get("pq", {}).get(customer)
+        if asked and 0 <= item["ts"] - asked[0] <= cfg.price_window_hours * HOUR_MS:
+            w["p"] = asked
     if item["id"] not in w["a"] and len(w["a"]) < MAX_ALERTS:
         w["a"].append(item["id"])
     if SEVERITY_RANK[item["sev"]] > SEVERITY_RANK[w["s"]]:
@@ -156,17 +184,21 @@ def _fact(state: dict, customer: str, w: dict, ts: int, zh: str, en: str, eviden
           ctx: Ctx) -> None:
     tz = ctx.tz
     w["f"].append([ts, zh, en, list(evidence) if evidence else None])
-    step = (1 if SEVERITY_RANK[w["s"]] >= SEVERITY_RANK["high"] else 0) + len(w["f"]) - 1
+    asked = w.get("p")
+    step = (1 if SEVERITY_RANK[w["s"]] >= SEVERITY_RANK["high"] else 0) + (1 if asked else 0) + len(w["f"]) - 1
     severity = LEVELS[min(step, len(LEVELS) - 1)]
     quote = f"「{w['q']}」" if w["q"] else ""
     steps_zh = "；".join(f"{_when(t, tz)} {z}" for t, z, _, _ in w["f"])
     steps_en = "; ".join(f"{_when(t, tz)} {e}" for t, _, e, _ in w["f"])
     aids = "、".join(w["a"])
-    explanation = (f"员工 {ctx.employee} 于 {_when(w['t'], tz)} 在会话中引导客户 {customer} 离开{quote}"
+    asked_zh = f"客户 {customer} 于 {_when(asked[0], tz)} 询价「{asked[1]}」，" if asked else ""
+    asked_en = f"Customer {customer} asked about the price at {_when(asked[0], tz)}; " if asked else ""
+    explanation = (f"{asked_zh}员工 {ctx.employee} 于 {_when(w['t'], tz)} 在会话中引导客户 {customer} 离开{quote}"
                    f"（{w['r']} 告警 {aids}），随后：{steps_zh}。"
-                   f" Employee {ctx.employee} steered customer {customer} away in chat at {_when(w['t'], tz)} "
+                   f" {asked_en}Employee {ctx.employee} steered customer {customer} away in chat at {_when(w['t'], tz)} "
                    f"({w['r']} alert {', '.join(w['a'])}), then: {steps_en}.")
-    ev = [("paodan.alerts", a) for a in w["a"]] + ([("wecom.msgaudit", w["m"])] if w["m"] else [])
+    ev = ([("wecom.msgaudit", asked[2])] if asked and asked[2] else [])
+    ev += [("paodan.alerts", a) for a in w["a"]] + ([("wecom.msgaudit", w["m"])] if w["m"] else [])
     ev += [tuple(e) for _, _, _, e in w["f"] if e]
     # One alert per employee and cooldown (hygiene), one explanation part per customer.
     ctx.signal(Signal(f"{RULE}#{customer}", severity, ts, (day_window(ctx.day(w["t"]), tz)[0], day_window(ctx.day(ts), tz)[1]),

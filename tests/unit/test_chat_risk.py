@@ -15,6 +15,7 @@ from config.yamlfile import ConfigError
 from detectors import risk
 from detectors.context import BehaviourRules
 from ingest.simulator import Employee, chat, contact, directory_record, hr, order
+from tests.integration.test_chat_risk_live import _Ids
 from streams.behaviour_memory import MemoryBehaviour
 from streams.replay import Replay
 
@@ -25,6 +26,7 @@ RULES = load_rules(CONFIG_DIR / "rules.yaml")
 RISK = BehaviourRules.of(RULES).risk
 AMY = Employee("amy", "amy", "一组", "SH-01", "boss")
 BOSS = Employee("boss", "boss", "一组", "SH-01", "", role="manager")
+_IDS = _Ids("cr")
 
 
 def _notice(aid: str, rule: str, sev: str, ts: int, customer: str = "wmc1", quote: str = "加我私人微信",
@@ -153,6 +155,39 @@ def test_a_steered_customer_cancelling_raises_one_chained_alert_citing_both(e):
     e.send(contact(AMY, "wmc1", MON + 2 * DAY + 10 * H, "del_follow_user"))
     (alert,) = e.of("chat.diverted_customer")
     assert alert["severity"] == "high" and alert["revision"] == 2 and "客户删除了员工" in alert["explanation"]
+
+
+def test_a_price_question_then_a_steer_then_a_recall_and_a_deletion_tell_one_story(e):
+    _history(e, "wmc1", [-30, -20, -10])
+    e.send(chat(_IDS, AMY, "wmc1", MON + 9 * H, False, "这款沙发最低多少钱？"))
+    e.send(chat(_IDS, AMY, "wmc1", MON + 9 * H + 60_000, True, "您好，稍等我查一下"))
+    e.notice(_notice("a1", "chat.diversion_phrase", "medium", MON + 10 * H, quote="外面下单"))
+    assert e.of("chat.diverted_customer") == []  # a question and a steer: words, no outcome yet
+    e.notice(_notice("r1", "chat.recall_after_hit", "high", MON + 10 * H + 120_000, quote="外面下单"))
+    (alert,) = e.of("chat.diverted_customer")
+    # a medium steer, one step for the price question before it, one fact: high
+    assert alert["severity"] == "high"
+    text = alert["explanation"]
+    assert text.index("询价「这款沙发最低多少钱？」") < text.index("引导客户 wmc1") < text.index("员工撤回了消息")
+    assert "asked about the price" in text
+    ids = [ev["id"] for ev in alert["evidence"]]
+    assert ids[0].startswith("simcr") and {"a1", "r1"} <= set(ids)  # the question's message first
+    e.send(contact(AMY, "wmc1", MON + DAY + 10 * H, "del_follow_user"))
+    (alert,) = e.of("chat.diverted_customer")
+    assert alert["severity"] == "critical" and alert["revision"] == 2
+    assert alert["explanation"].index("员工撤回了消息") < alert["explanation"].index("客户删除了员工")
+
+
+def test_a_price_question_long_before_the_steer_or_by_another_customer_is_no_step(e):
+    _history(e, "wmc1", [-30, -20, -10])
+    e.send(chat(_IDS, AMY, "wmc1", MON - 3 * DAY, False, "多少钱？"))      # days before
+    e.send(chat(_IDS, AMY, "wmc2", MON + 9 * H, False, "能便宜点吗"))      # another customer
+    e.send(chat(_IDS, AMY, "wmc1", MON + 9 * H, True, "这款多少钱都可以谈"))  # the employee's own words
+    e.send(order(AMY, "SO-open", "created", MON + 9 * H, "wmc1", 1200.0))
+    e.notice(_notice("a1", "chat.diversion_phrase", "medium", MON + 10 * H))
+    e.send(order(AMY, "SO-open", "cancelled", MON + DAY + 10 * H, "wmc1", 1200.0))
+    (alert,) = e.of("chat.diverted_customer")
+    assert alert["severity"] == "medium" and "询价" not in alert["explanation"]
 
 
 def test_a_customers_own_words_are_no_steer(e):
