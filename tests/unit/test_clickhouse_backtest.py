@@ -96,3 +96,50 @@ def test_backtest_matches_replay_and_estimates_precision_from_past_verdicts(arch
     assert report.rules[tp["rule"]].live >= 1  # the archived live alert is counted beside the back-test
     assert "(2/2 days)" in progress.getvalue()
     assert tp["rule"] in render(report)
+
+
+def test_backtest_reports_the_chained_chat_rules_like_replay():
+    """chat.diverted_customer needs the archive's orders and contacts beside its chats: the back-test
+    reads them all in event-time order, so it raises the chained alert exactly as replay does."""
+    from ingest.simulator import Employee, contact, directory_record, order
+    from ingest.simulator import chat as sim_chat
+    from sinks.clickhouse.rows import contact_row, order_row
+    from sinks.clickhouse.schema import CONTACT_EVENTS, ORDERS
+    from tests.integration.test_chat_risk_live import _Ids
+
+    day, hour = 86400_000, 3600_000
+    zs = Employee("zs9", "zs9", "华东一组", "SH-01", "boss9")
+    start = T0 - 40 * day
+    records = [directory_record(zs, start)]
+    for n, d in enumerate((-35, -25, -15)):  # a customer who buys about every ten days
+        records += [order(zs, f"SO9-{n}", "created", T0 + d * day, "wmCUST9", 900.0),
+                    order(zs, f"SO9-{n}", "paid", T0 + d * day + hour, "wmCUST9", 900.0)]
+    records += [order(zs, "SO9-open", "created", T0 - 2 * day, "wmCUST9", 1500.0),
+                sim_chat(_Ids("bt"), zs, "wmCUST9", T0 - 2 * day + 2 * hour, True, "加我私人微信，私下交易更便宜"),
+                order(zs, "SO9-open", "cancelled", T0 - day, "wmCUST9", 1500.0),
+                contact(zs, "wmCUST9", T0 - day + hour, "del_follow_user")]
+    rules = load_rules(load().rules_file)
+    out = io.BytesIO()
+    replay = Replay(rules, out, io.StringIO())
+    for n, (topic, key, value) in enumerate(records):
+        replay.line(f"line {n}", orjson.dumps({"topic": topic, "key": key, "value": value}))
+    expected = {orjson.loads(raw)["alert_id"]: orjson.loads(raw) for raw in out.getvalue().splitlines()}
+    chained = [a for a in expected.values() if a["rule"] == "chat.diverted_customer"]
+    assert chained and chained[0]["employee_id"] == "zs9"
+
+    with EmbeddedArchive.scratch() as a:
+        migrate(a)
+        rows = {"hr.events": (HR_EVENTS, hr_row), "crm.orders": (ORDERS, order_row),
+                "wecom.contacts": (CONTACT_EVENTS, contact_row)}
+        for topic, _, value in records:
+            if topic == "wecom.msgaudit":
+                a.insert(MESSAGES, [message_row(value, value["text"]["content"])])
+            else:
+                table, row = rows[topic]
+                a.insert(table, [row(value)])
+        report = backtest(a, rules, start, T0 + day, progress=None)
+    got = {r: res.alerts for r, res in report.rules.items() if res.alerts}
+    want: dict = {}
+    for alert in expected.values():
+        want[alert["rule"]] = want.get(alert["rule"], 0) + 1
+    assert got == want and got["chat.diverted_customer"] == 1

@@ -85,3 +85,28 @@ def test_pinyin_inside_an_address_is_no_word_of_the_employee():
     assert not [s for s in analyse(view(link), link, rules) if s.normalized == "微信" or s.at_least("medium")]
     plain = record(text="加我weixin聊", sender="zhangsan")
     assert [s for s in analyse(view(plain), plain, rules) if s.at_least("medium")]
+
+
+def test_the_alert_names_the_intent_and_its_categories_and_quotes_the_words():
+    """What a compliance officer reads (issue 14: explanations quote the words and name the categories)."""
+    import io
+
+    import orjson
+
+    from config.rules import load_rules
+    from config.settings import CONFIG_DIR
+    from ingest.simulator import Employee, chat
+    from streams.replay import Replay
+    from tests.integration.test_chat_risk_live import _Ids
+
+    amy = Employee("amy", "amy", "一组", "SH-01", "boss")
+    replay = Replay(load_rules(CONFIG_DIR / "rules.yaml"), io.BytesIO(), io.StringIO())
+    topic, key, value = chat(_Ids("intent"), amy, "wmc1", 1_764_554_400_000, True, "在我们这下单，我私下给你返点")
+    replay.line("l1", orjson.dumps({"topic": topic, "key": key, "value": value}))
+    alerts = [orjson.loads(line) for line in replay.out.getvalue().splitlines()]
+    (alert,) = [a for a in alerts if a["rule"] == "chat.diversion_phrase"]
+    assert alert["severity"] in ("medium", "high")
+    text = alert["explanation"]
+    assert "私下利益诱导" in text                          # the intent
+    assert "利益" in text and "隐瞒公司" in text            # the categories that made it
+    assert "返点" in text and "私下" in text                # the words, quoted
