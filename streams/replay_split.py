@@ -32,7 +32,7 @@ from detectors.frozen import field_names
 from streams.driver import Out
 from streams.processing import decode_behaviour
 from formats.records import RecordError
-from formats.topics import HR
+from formats.topics import HR, MSGAUDIT
 from streams.replay import Replay, lines
 
 CHUNK = 500  # lines per report from the child
@@ -73,10 +73,13 @@ class _ChatSide(Replay):
         self.error = reason
 
 
+_CHAT, _HR = MSGAUDIT.encode(), HR.encode()
+
+
 def _may_matter(raw: bytes) -> bool:
     """False for a line the child can skip unparsed: neither chat nor HR (a topic spelled with JSON
     escapes contains a backslash-u and is parsed)."""
-    return b"msgaudit" in raw or b"hr.events" in raw or b"\\u" in raw
+    return _CHAT in raw or _HR in raw or b"\\u" in raw
 
 
 def _child(replay: Replay, paths: list[str], conn) -> None:
