@@ -74,15 +74,12 @@ PRIVATE = {"_wait_next_records", "_to_message", "_read_offset", "_buffered_parti
 
 def test_no_code_outside_faustkit_touches_faust_or_aiokafka_private_parts():
     import ast
-    from pathlib import Path
 
-    root = Path(__file__).resolve().parents[2]
+    from tests.sources import parsed
+
     found = []
-    for path in sorted(root.rglob("*.py")):
-        rel = path.relative_to(root).as_posix()
-        if rel.startswith(("faustkit/", "tests/", ".venv/", ".stack/")):
-            continue
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+    for rel, tree in parsed(skip=("faustkit/",)):
+        for node in ast.walk(tree):
             # An object's own attribute of the same name (`self._client`) is not Faust's or aiokafka's.
             if (isinstance(node, ast.Attribute) and node.attr in PRIVATE
                     and not (isinstance(node.value, ast.Name) and node.value.id == "self")):

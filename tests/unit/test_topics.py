@@ -47,19 +47,16 @@ NOT_TOPICS = {("streams/rules_bundle.py", "paodan.rules"): "the bundle's `kind`,
 
 def test_code_names_topics_only_through_formats_topics():
     import ast
-    from pathlib import Path
 
-    root = Path(topics.__file__).resolve().parents[1]
+    from tests.sources import parsed
+
     names = {*topics.TOPICS, *topics.EVENT_TOPICS.values(), topics.RULES, topics.CHAIN, topics.CALLBACK_SOURCE,
              topics.NOTICES, topics.TEAM_DAYS}
     own = [*topics.internal("APP").values(), topics.media_text("APP")]  # the application id's topics
     suffixes = tuple(n[len("APP"):] for n in own)
     found = []
-    for path in sorted(root.rglob("*.py")):
-        rel = path.relative_to(root).as_posix()
-        if rel.startswith(("tests/", ".venv/", ".stack/")) or rel == "formats/topics.py":
-            continue
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+    for rel, tree in parsed(skip=("formats/topics.py",)):
+        for node in ast.walk(tree):
             if isinstance(node, ast.Constant) and isinstance(node.value, (str, bytes)):
                 text = node.value.decode("utf-8", "replace") if isinstance(node.value, bytes) else node.value
                 if (text in names or text.endswith(suffixes)) and (rel, text) not in NOT_TOPICS:
