@@ -29,7 +29,7 @@ import orjson
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 
-from formats.topics import ALERT_ACTIONS
+from formats.topics import ALERT_ACTIONS as ACTIONS_TOPIC
 from sinks.chain import block_hash, body_hash
 from sinks.chain_checkpoints import chain_name, cp_chain, public_pem, signature_ok
 from sinks.clickhouse.rows import action_row
@@ -46,7 +46,6 @@ class EvidenceError(ValueError):
 
 
 Publish = Callable[[dict[str, Any]], None]
-ACTIONS_TOPIC = ALERT_ACTIONS
 
 
 def kafka_publisher(kafka: str, topic: str = ACTIONS_TOPIC) -> Publish:
