@@ -45,7 +45,7 @@ class _ChatSide(Replay):
     content half (their contact kept for the parent), `hr.events` lines for the directory only (the
     content detectors name the employee's team and branch), everything else left to the parent."""
 
-    def __init__(self, replay: Replay) -> None:  # noqa: super-init-not-called - a copy, not a new replay
+    def __init__(self, replay: Replay) -> None:  # a copy of the replay, so no super().__init__()
         self.__dict__.update(replay.__dict__)
         self.out, self.err = io.BytesIO(), io.StringIO()
         self.took = False

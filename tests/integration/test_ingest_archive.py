@@ -19,8 +19,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
-from ingest.archive_loader import (DEADLETTER, LOADER_HEADER, SEQ_HEADER, TOPIC, Directory, Loader, State,
-                                   load_archive, scan_topic)
+from ingest.archive_loader import DEADLETTER, LOADER_HEADER, SEQ_HEADER, TOPIC, State, load_archive, scan_topic
 from ingest.wecom_crypto import pad
 from tests.live import REPO, produce, unique
 
