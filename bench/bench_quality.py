@@ -194,12 +194,12 @@ def print_report(results: list[dict], half: str) -> None:
             rules = ", ".join(f"{k}×{v}" for k, v in list(s["rules"].items())[:4])
             print(f"  {name:<18}{s['caught']:>4}/{s['planted']:<3}{s['recall']:>8.2f}{_f(s['hours_median'], 1):>9}"
                   f"{_f(s['hours_max'], 1):>8}  {rules}")
-        print(f"  innocents flagged by rule (employees / alerts): " + (", ".join(
+        print("  innocents flagged by rule (employees / alerts): " + (", ".join(
             f"{k} {v['employees']}/{v['alerts']}" for k, v in r["innocents_by_rule"].items()) or "none"))
         flagged = {t: v for t, v in r["lookalikes"].items() if v["flagged"]}
-        print(f"  look-alikes flagged: " + (", ".join(f"{t} {v['flagged']}/{v['of']}" for t, v in flagged.items())
+        print("  look-alikes flagged: " + (", ".join(f"{t} {v['flagged']}/{v['of']}" for t, v in flagged.items())
                                              or "none"))
-        print(f"  targets: " + ", ".join(f"{k} {_ok(v)}" for k, v in r["targets"].items()))
+        print("  targets: " + ", ".join(f"{k} {_ok(v)}" for k, v in r["targets"].items()))
     print()
     every = {k: all(r["targets"][k] for r in results) for k in TARGETS}
     print("targets on every profile (issue 13): " + ", ".join(

@@ -25,7 +25,8 @@ from config.chat_rules import ChatRule
 from config.lexicon import SEVERITIES, Lexicon, Term, TermGroup, load_lexicon, merge  # noqa: F401 (re-exported)
 from config.lexicon import _expect
 from config.lexicon import _keys as _unknown_keys
-from config.yamlfile import Collect, ConfigError, LineDict, line_of
+from config.yamlfile import Collect, LineDict, line_of
+from config.yamlfile import ConfigError  # noqa: F401 - re-exported: load_rules raises it
 from config.yamlfile import load as load_yaml
 
 

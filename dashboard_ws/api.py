@@ -32,6 +32,7 @@ from websockets.http11 import Response
 from config.settings import Settings
 from dashboard_ws.auth import Claims
 from dashboard_ws.lifecycle import ActionError
+from formats.topics import MSGAUDIT
 from sinks.privacy import mask_title
 from sinks import history
 from sinks.clickhouse.connection import ClickHouseArchive
@@ -119,7 +120,7 @@ class Api:
             if h.get("part", "text") != "text" or h.get("start", -1) < 0:
                 continue
             spans.setdefault(h.get("msgid") or h.get("id"), []).append({"start": h["start"], "end": h["end"]})
-        ids = [e["id"] for e in alert.get("evidence", ()) if e.get("topic") == "wecom.msgaudit"][:MAX_EVIDENCE]
+        ids = [e["id"] for e in alert.get("evidence", ()) if e.get("topic") == MSGAUDIT][:MAX_EVIDENCE]
         found = {m["msgid"]: m for m in history.messages(archive, caller, ids, content=content,
                                                          alert_id=alert["alert_id"])}
         if content and ids and ids[0] in found:

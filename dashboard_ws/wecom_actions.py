@@ -32,6 +32,7 @@ from dashboard_ws.audit import Audit
 from dashboard_ws.auth import Claims
 from dashboard_ws.handover import mark_started
 from dashboard_ws.lifecycle import ActionError, authorize
+from formats.topics import MSGAUDIT
 from sinks.privacy import mask_title
 from ingest.wecom_api import WecomApi, WecomError
 from sinks.redis_live import LiveAlerts
@@ -241,7 +242,7 @@ class WecomActions:
         alert, _, _ = await self.live.alert(alert_id) if alert_id else (None, {}, "0")
         people = await self._people()
         if alert is not None and not detail.get("customers"):
-            ids = [e["id"] for e in alert.get("evidence", ()) if e.get("topic") == "wecom.msgaudit"]
+            ids = [e["id"] for e in alert.get("evidence", ()) if e.get("topic") == MSGAUDIT]
             found = await self.audit.query(_evidence_customers, ids)
             if not found and alert.get("employee_id"):  # no archived evidence: the suspect's customers
                 found = await self._customers_of(alert["employee_id"], resigned=False)

@@ -33,6 +33,7 @@ from detectors.context import Ctx, short
 from detectors.events import ChatTouch, ContactEvent, OrderEvent
 from detectors.hygiene import Signal
 from detectors.windows import DAY_MS, HOUR_MS, day_window, offset_ms
+from formats.topics import ALERTS, CONTACTS, MSGAUDIT, ORDERS
 
 RULE = "chat.diverted_customer"
 LEVELS = ("medium", "high", "critical")
@@ -105,7 +106,7 @@ def on_chat_alert(state: dict, body: dict, ctx: Ctx) -> dict:
     if w is not None and item["rule"] == RECALL and "recall" not in w.get("k", ()) and _within(w, item["ts"], cfg):
         w.setdefault("k", []).append("recall")
         _fact(state, customer, w, item["ts"], f"员工撤回了消息（{RECALL} 告警 {item['id']}）",
-              f"the employee recalled a message ({RECALL} alert {item['id']})", ("paodan.alerts", item["id"]), ctx)
+              f"the employee recalled a message ({RECALL} alert {item['id']})", (ALERTS, item["id"]), ctx)
         return item
     if w is None:
         if len(watched) >= cfg.max_watched:
@@ -141,7 +142,7 @@ def on_order(state: dict, ev: OrderEvent, ctx: Ctx) -> None:
             if not n or cancels / n <= ctx.rules.diverted.cancel_norm_share:
                 what = "取消" if ev.event == "cancelled" else "退款"
                 _fact(state, ev.customer_id, w, ev.ts, f"订单 {ev.order_id} {what}",
-                      f"order {ev.order_id} {ev.event}", ("crm.orders", ev.evidence_id), ctx)
+                      f"order {ev.order_id} {ev.event}", (ORDERS, ev.evidence_id), ctx)
     _remember_order(state, ev)
 
 
@@ -151,7 +152,7 @@ def on_contact(state: dict, ev: ContactEvent, ctx: Ctx) -> None:
     fact = CONTACT_FACTS.get(ev.change_type)
     if w is None or fact is None or ev.source == TRANSFER_SOURCE or not _within(w, ev.ts, ctx.rules.diverted):
         return
-    _fact(state, ev.customer_id, w, ev.ts, fact[0], fact[1], ("wecom.contacts", ev.evidence_id), ctx)
+    _fact(state, ev.customer_id, w, ev.ts, fact[0], fact[1], (CONTACTS, ev.evidence_id), ctx)
 
 
 def close(state: dict, end: int, ctx: Ctx) -> None:
@@ -197,8 +198,8 @@ def _fact(state: dict, customer: str, w: dict, ts: int, zh: str, en: str, eviden
                    f"（{w['r']} 告警 {aids}），随后：{steps_zh}。"
                    f" {asked_en}Employee {ctx.employee} steered customer {customer} away in chat at {_when(w['t'], tz)} "
                    f"({w['r']} alert {', '.join(w['a'])}), then: {steps_en}.")
-    ev = ([("wecom.msgaudit", asked[2])] if asked and asked[2] else [])
-    ev += [("paodan.alerts", a) for a in w["a"]] + ([("wecom.msgaudit", w["m"])] if w["m"] else [])
+    ev = ([(MSGAUDIT, asked[2])] if asked and asked[2] else [])
+    ev += [(ALERTS, a) for a in w["a"]] + ([(MSGAUDIT, w["m"])] if w["m"] else [])
     ev += [tuple(e) for _, _, _, e in w["f"] if e]
     # One alert per employee and cooldown (hygiene), one explanation part per customer.
     ctx.signal(Signal(f"{RULE}#{customer}", severity, ts, (day_window(ctx.day(w["t"]), tz)[0], day_window(ctx.day(ts), tz)[1]),

@@ -39,6 +39,7 @@ from detectors.hygiene import Signal
 from detectors.windows import (active_days, bump, day_start, day_window, get,
                                is_working_day, working_ms_between)
 from formats.topics import MSGAUDIT as TOPIC
+from formats.topics import ORDERS
 
 MAX_PENDING = 30
 MAX_REPLIES = 40   # reply delays kept per day (the longest)
@@ -322,7 +323,7 @@ def _stalled(r: dict, group, cfg, need: int, window) -> Signal | None:
                   f"员工 {r['e']} 有 {n:g} 笔订单创建超过 {cfg.stalled_days} 天未付款、未关闭，且之后未再联系客户"
                   f"（阈值 {cfg.stalled_orders} 笔）；{label} {k} 人当天平均 {typical:.1f} 笔，本人前 {r['fk']} 个活跃日"
                   f"平均 {r.get('sb', 0):g} 笔（阈值分别为 {cfg.peer_ratio:g} 倍与 {cfg.own_ratio:g} 倍）",
-                  [("crm.orders", f"{oid}:created") for oid in r.get("sx", [])])
+                  [(ORDERS, f"{oid}:created") for oid in r.get("sx", [])])
 
 
 def _rate(r: dict, group, cfg, window) -> Signal | None:

@@ -21,6 +21,7 @@ from detectors.context import NOTICE_TOPIC, Ctx
 from detectors.events import HrEvent
 from detectors.hygiene import Signal
 from detectors.windows import DAY_MS, active_days, bump, day_start, day_window, get, total
+from formats.topics import CONTACTS, MSGAUDIT
 from formats.topics import HR as TOPIC
 
 MAX_LEAVES = 20
@@ -101,7 +102,7 @@ def _lookback(state: dict, ev: HrEvent, ctx: Ctx) -> None:
         return
     severity = "critical" if deletions else "high"
     start = day_start(today - cfg.lookback_days, ctx.tz)
-    evidence = [(TOPIC, ev.evidence_id)] + [("wecom.contacts", e) for t, e in state.get("dl", []) if t >= start]
+    evidence = [(TOPIC, ev.evidence_id)] + [(CONTACTS, e) for t, e in state.get("dl", []) if t >= start]
     ctx.signal(Signal("hr.resignation_lookback", severity, ev.ts, (start, day_start(today + 1, ctx.tz)),
                       "离职前行为回溯发现异常",
                       f"员工 {ctx.employee} 提交离职，回溯前 {cfg.lookback_days} 天（阈值按 {sens:g} 倍收紧）："
@@ -117,7 +118,7 @@ def on_leave_chat(state: dict, touch, ctx: Ctx) -> None:
     day = ctx.day(touch.ts)
     bump(state, day, "on_leave_outbound")
     if get(state, day, "on_leave_outbound") == 1 and ctx.rules.hr.enabled:
-        check_leave_sales(state, touch.ts, ("wecom.msgaudit", touch.msgid), ctx)
+        check_leave_sales(state, touch.ts, (MSGAUDIT, touch.msgid), ctx)
 
 
 def check_leave_sales(state: dict, ts: int, evidence: tuple[str, str], ctx: Ctx) -> None:

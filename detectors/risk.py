@@ -31,6 +31,7 @@ from config.behaviour_rules import RiskRule
 from detectors.alert import SEVERITY_RANK, Alert
 from detectors import drip
 from detectors.hygiene import Signal
+from formats.topics import ALERTS
 
 DAY_MS = 86_400_000
 RULE = "risk.score"
@@ -180,7 +181,7 @@ def update(state: dict, alerts: list[Alert], now: int, rule: RiskRule,
             title=f"员工风险分升至{LEVEL_TITLES.get(new_level, new_level)}风险",
             explanation=(f"风险分 {value:.1f}，达到{LEVEL_TITLES.get(new_level, new_level)}风险线 "
                          f"{rule.levels[new_level]}（半衰期 {rule.half_life_days:g} 天）；构成：{top}"),
-            evidence=[("paodan.alerts", aid) for _, aid, _ in parts[:10]], score=value)
+            evidence=[(ALERTS, aid) for _, aid, _ in parts[:10]], score=value)
     return update_msg, signal
 
 

@@ -33,6 +33,14 @@ class App(faust.App):
         await super().crash(reason)
 
 
+def raise_producer_buffer(app: faust.App, max_messages: int) -> None:
+    """Let up to `max_messages` records wait in Faust's producer buffer before Faust throttles: past
+    the limit it stops the consumer and drains the buffer a record at a time, warning each time. Faust
+    has no setting for it, only `ProducerBuffer.max_messages`, an undocumented attribute; on upgrade,
+    check that the buffer still reads it (renamed, it would be ignored silently; faustkit/UPGRADING.md)."""
+    app.producer.buffer.max_messages = max_messages
+
+
 # Long enough for a clean stop to flush logs and close the consumer, short enough for a quick restart.
 CRASH_GRACE_S = 10.0
 

@@ -107,7 +107,7 @@ def before_day(world, day: int, out: list) -> None:
 
 def play(world, d) -> bool:  # noqa: C901 - one branch per pattern reads best as a table of scripts
     """Play the salesperson's planted script for this day; False when the day is an ordinary one."""
-    from ingest.simulator import _weekday, chat, contact, directory_record, hr
+    from ingest.simulator import _weekday, chat, contact, directory_record
     e, day, p, W = d.e, d.day, d.e.pattern, world.work_day
     weekend = _weekday(world.start, day) >= 5
     A, A2 = W(11), W(12)

@@ -10,7 +10,9 @@ this company does not fire (the own-baseline ratios above what nearly every empl
 `--out` writes the rules file with those suggestions applied; it is validated like `rules validate`
 before it is written. Progress goes to stderr.
 
-The company's own channels are listed when a channel learner is installed (`channels_found`).
+The company's own channels are listed as the detectors' channel learner sees them at the end of the
+records (`channels_found`): the targets many colleagues across teams send, proposed as the company's,
+and those the rules file has confirmed or rejected.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ import tempfile
 import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 from typing import IO, Any, Iterable, Iterator
 from zoneinfo import ZoneInfo
@@ -175,14 +177,17 @@ def suggestions(norms: dict[str, Any], rules: "Rules") -> dict[tuple[str, str], 
     return out
 
 
-def channels_found(records_seen: int) -> list[dict] | None:
-    """The company's own channels proposed by the channel learner, when one is installed; else None."""
-    try:
-        from detectors import channels  # type: ignore[attr-defined]
-    except ImportError:
-        return None
-    found = getattr(channels, "calibration_report", None)
-    return found() if callable(found) else None
+def channels_found(replay, rules: "Rules") -> dict[str, dict]:
+    """The company's own channels as the replay's channel learner (streams/channel_feed.py) sees them
+    at the end of the records: target → standing, as `paodan rules channels` lists them (proposed, and
+    those the rules file has confirmed or rejected)."""
+    from detectors import channels
+    from paodan.channels_cmd import decisions
+    from streams.channel_feed import standing
+    from streams.driver import TEAM
+
+    return standing(replay.store.get(TEAM, channels.KEY, None), replay.chat_state, replay.directory,
+                    decisions(rules))
 
 
 def calibrate(records: Iterable[tuple[str, bytes]], rules: "Rules", progress: IO[str] | None = sys.stderr
@@ -223,7 +228,7 @@ def calibrate(records: Iterable[tuple[str, bytes]], rules: "Rules", progress: IO
                   for rule, r in sorted(per_rule.items())},
         "norms": norm,
         "suggested": {f"{s}.{k}": v for (s, k), v in suggestions(norm, rules).items()},
-        "channels": channels_found(replay.records),
+        "channels": channels_found(replay, rules),
     }
 
 
@@ -296,10 +301,10 @@ def render(report: dict[str, Any]) -> str:
                       f"（{row['employees']} 人 employees）")
     lines_ += ["", "建议阈值 suggested thresholds:"]
     lines_ += [f"  {k}: {v}" for k, v in report["suggested"].items()] or ["  （数据不足 not enough data）"]
-    ch = report["channels"]
-    lines_ += ["", "公司自有渠道 the company's own channels: "
-               + ("（未安装渠道学习 channel learning not installed）" if ch is None else str(len(ch)))]
-    lines_ += [f"  {c}" for c in (ch or [])]
+    from paodan.channels_cmd import rows
+
+    lines_ += ["", f"公司自有渠道 the company's own channels: {len(report['channels'])}"]
+    lines_ += rows(report["channels"]) or ["  （无 none）"]
     return "\n".join(lines_)
 
 

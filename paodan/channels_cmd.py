@@ -91,6 +91,13 @@ def _day(d: int | None) -> str:
     return time.strftime("%Y-%m-%d", time.gmtime(d * 86_400)) if d is not None else "—"
 
 
+def rows(standing: dict[str, dict]) -> list[str]:
+    """One line per target of `channels.evaluate`'s standing: proposed first, most senders first."""
+    return [f"  {STATUS_ZH[s['status']]:<18} {t:<40} 员工 {s['employees']:>4} employees  团队 "
+            f"{s['teams']:>3} teams  首次 first {_day(s['first'])}  例 e.g. {', '.join(s['examples']) or '—'}"
+            for t, s in sorted(standing.items(), key=lambda kv: (kv[1]["status"], -kv[1]["employees"], kv[0]))]
+
+
 def _set_list(text: str, key: str, values: list[str]) -> str:
     """`text` with `chat.content.<key>` set to `values` (comments and the rest of the file kept)."""
     lines = text.splitlines(keepends=True)
@@ -174,9 +181,8 @@ def cmd_channels(args, load_rules) -> int:
               f"{channels.needed(active)} 人且 ≥{channels.MIN_TEAMS} 个团队 (threshold)")
         if not standing:
             print("  （无 none）")
-        for t, s in sorted(standing.items(), key=lambda kv: (kv[1]["status"], -kv[1]["employees"], kv[0])):
-            print(f"  {STATUS_ZH[s['status']]:<18} {t:<40} 员工 {s['employees']:>4} employees  团队 "
-                  f"{s['teams']:>3} teams  首次 first {_day(s['first'])}  例 e.g. {', '.join(s['examples']) or '—'}")
+        for line in rows(standing):
+            print(line)
     if args.write:
         new = {t: channels.PROPOSED for t, s in standing.items()
                if s["status"] == channels.PROPOSED and t not in limits.proposed_channels}

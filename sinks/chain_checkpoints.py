@@ -144,13 +144,15 @@ async def read_topic(kafka: str, topic: str, timeout_s: float = 10.0) -> list[di
     """Every checkpoint the topic still holds (at least the latest of every chain)."""
     from aiokafka import AIOKafkaConsumer, TopicPartition
 
+    from faustkit.kafka import refresh_metadata
+
     consumer = AIOKafkaConsumer(bootstrap_servers=kafka, enable_auto_commit=False)
     await consumer.start()
     out: list[dict[str, Any]] = []
     try:
         parts = consumer.partitions_for_topic(topic) or set()
         if not parts:
-            await consumer._client.force_metadata_update()
+            await refresh_metadata(consumer)
             parts = consumer.partitions_for_topic(topic) or set()
         tps = [TopicPartition(topic, p) for p in parts]
         if not tps:

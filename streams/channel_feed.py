@@ -17,6 +17,8 @@ everywhere, on the chat side, in the replay's chat process when it has two), els
 
 from __future__ import annotations
 
+import copy
+
 from config.rules import Rules
 from detectors import channels
 from detectors.alert import Alert
@@ -34,3 +36,23 @@ def apply(state: dict | None, notice: dict, rules: Rules) -> tuple[dict | None, 
     lim = rules.rule("chat.content")
     return channels.learn(state, notice, lim.own_channels | lim.proposed_channels, lim.rejected_channels,
                           rules.version)
+
+
+def standing(team_state: dict | None, chat_states: dict[str, dict], directories: dict[str, dict],
+             decisions: dict[str, str]) -> dict[str, dict]:
+    """Every target's standing (detectors/channels.py `evaluate`) once the records have ended.
+
+    The learner's aggregate (`team_state`, the team-days state under `channels.KEY`) lacks the closed
+    days still waiting for colleagues and each employee's last day, which no later message closes: a
+    copy gets both, so a finished replay counts every day, as `paodan rules channels` does."""
+    state = team_state or {}
+    agg = copy.deepcopy(state.get("a", {}))
+    rows = [row for by_employee in state.get("p", {}).values() for row in by_employee.values()]
+    for employee, chat in chat_states.items():
+        ch = (chat or {}).get("ch")
+        if ch:
+            team = (directories.get(employee) or {}).get("team", "")
+            rows.append(channels.day_row(employee, team, ch[0], ch[1], ch[2]))
+    for row in sorted(rows, key=lambda r: (int(r["d"]), r["e"])):
+        channels.add_day(agg, row)
+    return channels.evaluate(agg, decisions)

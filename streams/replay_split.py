@@ -32,7 +32,7 @@ from detectors.frozen import field_names
 from streams.driver import Out
 from streams.processing import decode_behaviour
 from formats.records import RecordError
-from formats.topics import HR
+from formats.topics import HR, MSGAUDIT
 from streams.replay import Replay, lines
 
 CHUNK = 500  # lines per report from the child
@@ -45,7 +45,7 @@ class _ChatSide(Replay):
     content half (their contact kept for the parent), `hr.events` lines for the directory only (the
     content detectors name the employee's team and branch), everything else left to the parent."""
 
-    def __init__(self, replay: Replay) -> None:  # noqa: super-init-not-called - a copy, not a new replay
+    def __init__(self, replay: Replay) -> None:  # a copy of the replay, so no super().__init__()
         self.__dict__.update(replay.__dict__)
         self.out, self.err = io.BytesIO(), io.StringIO()
         self.took = False
@@ -73,10 +73,13 @@ class _ChatSide(Replay):
         self.error = reason
 
 
+_CHAT, _HR = MSGAUDIT.encode(), HR.encode()
+
+
 def _may_matter(raw: bytes) -> bool:
     """False for a line the child can skip unparsed: neither chat nor HR (a topic spelled with JSON
     escapes contains a backslash-u and is parsed)."""
-    return b"msgaudit" in raw or b"hr.events" in raw or b"\\u" in raw
+    return _CHAT in raw or _HR in raw or b"\\u" in raw
 
 
 def _child(replay: Replay, paths: list[str], conn) -> None:

@@ -59,7 +59,7 @@ def _collect_less_often() -> None:
 
 
 def run(loglevel: str = "info") -> None:
-    from faustkit.app import Worker
+    from faustkit.app import Worker, raise_producer_buffer
 
     from streams.app import app, settings
     from streams import archive, detection, directory, media_agent  # noqa: F401 - importing registers the agents
@@ -72,7 +72,7 @@ def run(loglevel: str = "info") -> None:
     # waiting, Faust stops the consumer and drains the buffer a record at a time, logging a warning
     # each time. A detection batch writes a state per employee and an owner per customer it touched
     # (hundreds) at once, so allow a few batches' worth before that throttle (and its warning) starts.
-    app.producer.buffer.max_messages = 4 * settings.batch_max
+    raise_producer_buffer(app, 4 * settings.batch_max)
     logging.getLogger(__name__).info("rules %s loaded from %s", rules.version, rules.path)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     app.exit_on_crash = True  # a crashed worker exits for its supervisor to restart it (streams/app.py)

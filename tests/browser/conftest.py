@@ -8,6 +8,7 @@ from playwright.async_api import async_playwright
 
 from sinks.redis_live import LiveAlerts
 from tests.browser.boardkit import BoardProcess, launch_chromium
+from tests.integration.wecomkit import wecom  # noqa: F401 - the WeCom stand-in fixture, one per module
 
 
 @pytest.fixture(scope="session")

@@ -12,7 +12,6 @@ from playwright.async_api import expect
 
 from tests.browser.boardkit import make_alert
 from tests.integration.wecomkit import put_directory, put_hr, wecom_board
-from tests.integration.wecomkit import wecom  # noqa: F401 - the stand-in fixture
 from tests.live import unique
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]

@@ -11,7 +11,6 @@ import pytest
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from tests.integration.wecomkit import Browser, act, audit_rows, first, put_directory, wecom_board
-from tests.integration.wecomkit import wecom  # noqa: F401 - the stand-in fixture
 from tests.live import unique
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]

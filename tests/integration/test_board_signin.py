@@ -15,7 +15,6 @@ from dashboard_ws.privileges import PRIVILEGES, SEEDED
 from sinks.redis_live import LiveAlerts
 from tests.browser.boardkit import make_alert
 from tests.integration.wecomkit import Browser, act, audit_rows, first, put_directory, wecom_board
-from tests.integration.wecomkit import wecom  # noqa: F401 - the stand-in fixture
 from tests.live import unique
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]

@@ -77,8 +77,13 @@ async def test_worker_learns_the_same_channels_as_replay_and_stops_flagging_them
     w = Worker(tmp_path, env={"PAODAN_RULES": str(path)}).start()
     notices = await Consumer(stack.kafka, f"{w.app_id}-behaviour-notices").start()
     alerts = await Consumer(stack.kafka, "paodan.alerts").start()
-    mine = lambda kv: isinstance(kv[1], dict) and str(kv[1].get("employee_id", "")).startswith(PREFIX[0])
-    ours = lambda kv: mine(kv) and kv[1].get("rules_version") == VERSION  # the session's worker reads them too
+
+    def mine(kv) -> bool:
+        return isinstance(kv[1], dict) and str(kv[1].get("employee_id", "")).startswith(PREFIX[0])
+
+    def ours(kv) -> bool:
+        return mine(kv) and kv[1].get("rules_version") == VERSION  # the session's worker reads them too
+
     try:
         for phase in phases(records):
             await produce(stack.kafka, phase)

@@ -20,7 +20,6 @@ from ingest.simulator import Employee, chat, contact, directory_record, hr
 from sinks.clickhouse.connection import ClickHouseArchive
 from tests.integration.test_chat_risk_live import DAY, H, _Ids
 from tests.integration.wecomkit import Browser, act, audit_rows, first, wecom_board
-from tests.integration.wecomkit import wecom  # noqa: F401 - the stand-in fixture
 from tests.live import produce, unique
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]

@@ -21,8 +21,7 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from prometheus_client.parser import text_string_to_metric_families
 
-from ingest.archive_loader import (DEADLETTER, LOADER_HEADER, SEQ_HEADER, TOPIC, Directory, Loader, State,
-                                   load_archive, scan_topic)
+from ingest.archive_loader import DEADLETTER, LOADER_HEADER, SEQ_HEADER, TOPIC, State, load_archive, scan_topic
 from ingest.wecom_crypto import pad
 from tests.live import REPO, free_port, produce, unique
 

@@ -23,7 +23,6 @@ from sinks.notify import Notifier, load_routing
 from sinks.redis_live import connect, state_key
 from streams import notify_feed
 from tests.browser.boardkit import REPO, make_alert
-from tests.integration.wecomkit import wecom  # noqa: F401 - the stand-in fixture
 from tests.integration.wecomkit import wecom_env
 from tests.live import Worker, free_port, produce, unique
 

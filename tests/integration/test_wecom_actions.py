@@ -22,7 +22,6 @@ from sinks.redis_live import LiveAlerts
 from tests.browser.boardkit import REPO, make_alert
 from tests.integration.wecomkit import (Browser, act, audit_rows, first, put_directory, put_hr, wecom_board,
                                         wecom_env)
-from tests.integration.wecomkit import wecom  # noqa: F401 - the stand-in fixture
 from tests.live import unique
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]

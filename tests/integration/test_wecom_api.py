@@ -7,7 +7,6 @@ import pytest
 
 from config.wecom_app import WecomApp
 from ingest.wecom_api import WecomApi, WecomError
-from tests.integration.wecomkit import wecom  # noqa: F401 - the stand-in fixture
 
 pytestmark = [pytest.mark.asyncio(loop_scope="session")]
 

@@ -21,7 +21,8 @@ from tests.wecom_standin import WecomStandIn
 
 @pytest.fixture(scope="module")
 def wecom():
-    """The WeCom stand-in for a test module (import this fixture into the module)."""
+    """The WeCom stand-in for a test module (tests/integration/conftest.py and tests/browser/conftest.py
+    offer it to theirs)."""
     standin = WecomStandIn().start()
     yield standin
     standin.stop()

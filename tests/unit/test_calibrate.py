@@ -90,3 +90,29 @@ def test_calibrate_counts_what_replay_raises_on_the_same_records():
                    if a["rule"] == rule and a["severity"] in ("medium", "high", "critical")}
         assert r["employees_flagged"] == len(flagged)
     assert report["norms"]["commission_rates"] and report["norms"]["order_amount_median"] > 0
+
+
+def test_a_mini_program_many_colleagues_across_teams_send_is_reported_as_the_companys(tmp_path):
+    from paodan import channels_cmd
+    from paodan.calibrate_cmd import render
+    from streams.replay import lines
+    from tests.unit.test_channels_cmd import company_file
+
+    data = company_file(tmp_path, senders=8)  # 8 of 20 staff in 3 teams send the same mini-program
+    rules = load_rules(RULES)
+    report = calibrate(lines([str(data)]), rules, io.StringIO())
+    assert set(report["channels"]) == {"weapp:gh_own01@app"}
+    found = report["channels"]["weapp:gh_own01@app"]
+    assert (found["status"], found["employees"], found["teams"]) == ("proposed", 8, 3)
+    # What `paodan rules channels` proposes on the same file.
+    assert report["channels"] == channels_cmd.channels.evaluate(channels_cmd.aggregate([str(data)], rules),
+                                                                channels_cmd.decisions(rules))
+    assert "weapp:gh_own01@app" in render(report)
+
+
+def test_a_mini_program_two_colleagues_send_is_not_the_companys(tmp_path):
+    from streams.replay import lines
+    from tests.unit.test_channels_cmd import company_file
+
+    data = company_file(tmp_path, senders=2)
+    assert calibrate(lines([str(data)]), load_rules(RULES), io.StringIO())["channels"] == {}

@@ -145,3 +145,28 @@ def test_every_step_is_chained_and_a_changed_step_is_found(archive):
     report = verify_archive(archive, _sign(archive, key), key.public_key())
     [finding] = report.findings
     assert finding.record.startswith("alert_actions ") and published[1]["action_id"] in finding.record
+
+
+def test_the_publisher_produces_to_the_alert_actions_topic_by_default(monkeypatch):
+    import aiokafka
+
+    from formats.topics import ALERT_ACTIONS
+
+    sent = []
+
+    class Producer:
+        def __init__(self, **kwargs) -> None:
+            pass
+
+        async def start(self) -> None:
+            pass
+
+        async def stop(self) -> None:
+            pass
+
+        async def send_and_wait(self, topic, value, key=None) -> None:
+            sent.append((topic, key))
+
+    monkeypatch.setattr(aiokafka, "AIOKafkaProducer", Producer)
+    evidence.kafka_publisher("127.0.0.1:1")({"employee_id": "zs", "action": "evidence_request"})
+    assert sent == [(ALERT_ACTIONS, b"zs")]

@@ -57,7 +57,31 @@ def test_the_producer_buffer_still_has_the_limit_the_worker_raises():
     assert "self.max_messages" in inspect.getsource(faust.transport.producer.ProducerBuffer)
 
 
-def test_aiokafka_consumers_still_fetch_all_metadata_through_their_client():
+def test_aiokafka_consumers_still_fetch_and_refresh_metadata_through_their_client():
     assert "self._client" in inspect.getsource(AIOKafkaConsumer.__init__)
     from aiokafka.client import AIOKafkaClient
     assert hasattr(AIOKafkaClient, "fetch_all_metadata")
+    assert list(inspect.signature(AIOKafkaClient.force_metadata_update).parameters) == ["self"]
+    # faustkit.kafka.refresh_metadata relies on partitions_for_topic answering from the client's cluster.
+    assert "self._client.cluster" in inspect.getsource(AIOKafkaConsumer.partitions_for_topic)
+
+
+# The private names faustkit/UPGRADING.md lists: only faustkit may touch them.
+PRIVATE = {"_wait_next_records", "_to_message", "_read_offset", "_buffered_partitions", "_add_gap",
+           "_unacked_messages", "_current_event", "_new_transport", "apply_changelog_batch", "_key_index",
+           "_db_for_partition", "max_messages", "_client", "fetch_all_metadata", "force_metadata_update"}
+
+
+def test_no_code_outside_faustkit_touches_faust_or_aiokafka_private_parts():
+    import ast
+
+    from tests.sources import parsed
+
+    found = []
+    for rel, tree in parsed(skip=("faustkit/",)):
+        for node in ast.walk(tree):
+            # An object's own attribute of the same name (`self._client`) is not Faust's or aiokafka's.
+            if (isinstance(node, ast.Attribute) and node.attr in PRIVATE
+                    and not (isinstance(node.value, ast.Name) and node.value.id == "self")):
+                found.append(f"{rel}:{node.lineno}: .{node.attr}")
+    assert not found, "go through a named function in faustkit/ (faustkit/UPGRADING.md):\n" + "\n".join(found)

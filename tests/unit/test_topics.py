@@ -39,3 +39,26 @@ def test_a_dead_letter_keeps_the_key_up_to_the_limit():
     assert dead_letter_key(None) is None
     assert dead_letter_key(b"zs") == b"zs"
     assert dead_letter_key(b"k" * (KEY_LIMIT + 5)) == b"k" * KEY_LIMIT
+
+
+# Strings that equal a topic's name yet are not one.
+NOT_TOPICS = {("streams/rules_bundle.py", "paodan.rules"): "the bundle's `kind`, a format name"}
+
+
+def test_code_names_topics_only_through_formats_topics():
+    import ast
+
+    from tests.sources import parsed
+
+    names = {*topics.TOPICS, *topics.EVENT_TOPICS.values(), topics.RULES, topics.CHAIN, topics.CALLBACK_SOURCE,
+             topics.NOTICES, topics.TEAM_DAYS}
+    own = [*topics.internal("APP").values(), topics.media_text("APP")]  # the application id's topics
+    suffixes = tuple(n[len("APP"):] for n in own)
+    found = []
+    for rel, tree in parsed(skip=("formats/topics.py",)):
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Constant) and isinstance(node.value, (str, bytes)):
+                text = node.value.decode("utf-8", "replace") if isinstance(node.value, bytes) else node.value
+                if (text in names or text.endswith(suffixes)) and (rel, text) not in NOT_TOPICS:
+                    found.append(f"{rel}:{node.lineno}: {text!r}")
+    assert not found, "import the topic's name from formats/topics.py:\n" + "\n".join(found)
