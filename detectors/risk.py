@@ -8,7 +8,10 @@ the score is made of. When the score crosses a level (low/medium/high/critical i
 a `risk.score` alert is raised for the employee's local day (crossing a higher level the same day
 updates it); when it decays below a level, crossing it again later raises a new one.
 
-Independent evidence: a rule's family is its first name part (orders, commission, followup, chat …).
+Independent evidence: a rule's family is its first name part (orders, commission, followup, chat …),
+except `chat.diverted_customer`, a family of its own: its steer is chat, its facts come from orders and
+contacts, so a steer with what then happened to the customer is the one strong story that may carry
+the score past medium, as two families do.
 While every contribution comes from one family, the score is held below the `high` line and the level
 never exceeds the strongest of those alerts' own severities (nor medium): one story told many times is
 still one story, and the alert that tells it is already on the board. Rules listed as `context_rules`
@@ -47,8 +50,13 @@ def _decayed(p: float, since: int, now: int, half_life_ms: float) -> float:
     return p * 0.5 ** (max(0, now - since) / half_life_ms)
 
 
+# A steer in chat followed by what the CRM and WeCom say happened to that customer (cancelled, deleted,
+# stopped buying): chat evidence joined to another source's, so not one more word of the chat family.
+JOINED_FAMILIES = {"chat.diverted_customer": "diverted"}
+
+
 def family(rule_name: str) -> str:
-    return rule_name.split(".", 1)[0]
+    return JOINED_FAMILIES.get(rule_name) or rule_name.split(".", 1)[0]
 
 
 CHAT = "chat"

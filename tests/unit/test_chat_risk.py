@@ -13,6 +13,7 @@ from config.rules import load_rules
 from config.settings import CONFIG_DIR
 from config.yamlfile import ConfigError
 from detectors import risk
+from detectors.alert import SEVERITY_RANK
 from detectors.context import BehaviourRules
 from ingest.simulator import Employee, chat, contact, directory_record, hr, order
 from tests.integration.test_chat_risk_live import _Ids
@@ -188,6 +189,22 @@ def test_a_price_question_long_before_the_steer_or_by_another_customer_is_no_ste
     e.send(order(AMY, "SO-open", "cancelled", MON + DAY + 10 * H, "wmc1", 1200.0))
     (alert,) = e.of("chat.diverted_customer")
     assert alert["severity"] == "medium" and "询价" not in alert["explanation"]
+
+
+def test_a_steer_with_what_then_happened_to_the_customer_carries_risk_past_medium(e):
+    """Chat alone stays low however sharp; the chained alert joins it to orders and contacts (one strong
+    story), so the score may pass medium as two families do."""
+    _history(e, "wmc1", [-30, -20, -10])
+    e.send(order(AMY, "SO-open", "created", MON + 9 * H, "wmc1", 1200.0))
+    e.notice(_notice("a1", "chat.private_contact", "high", MON + 10 * H))
+    assert e.risk["level"] == "info"
+    e.send(order(AMY, "SO-open", "cancelled", MON + DAY + 10 * H, "wmc1", 1200.0))
+    e.send(contact(AMY, "wmc1", MON + 2 * DAY + 10 * H, "del_follow_user"))
+    (chain,) = e.of("chat.diverted_customer")
+    assert chain["severity"] == "critical"
+    assert SEVERITY_RANK[e.risk["level"]] > SEVERITY_RANK["medium"]
+    assert any(a["severity"] in ("high", "critical") and "chat.diverted_customer" in a["explanation"]
+               for a in e.of("risk.score"))
 
 
 def test_a_customers_own_words_are_no_steer(e):
