@@ -1,7 +1,9 @@
 """`/metrics` of the worker's detection process (streams/detection.py) on PAODAN_DETECTION_METRICS_PORT
 (default 9463): how long each batch took from its records to its effects sent and states written, how
 big batches are, records by topic, and the records dead-lettered or found poisonous — beside the
-pipeline's figures (metrics.pipeline), which read the agent's progress from its committed offsets."""
+pipeline's figures (metrics.pipeline), which read the agent's progress from its committed offsets —
+and the media agent's (streams/media_agent.py) queues, how long the oldest image has waited, and what
+became of the images by outcome."""
 
 from __future__ import annotations
 
@@ -19,6 +21,21 @@ BATCH_RECORDS = REGISTRY.histogram("paodan_detection_batch_records", "Records pe
 RECORDS = REGISTRY.counter("paodan_detection_processed_total", "Records this detection process handled, by topic")
 OUTCOMES = REGISTRY.counter("paodan_detection_outcomes_total", "Records dead-lettered, re-keyed or found "
                             "poisonous (failed twice), by outcome")
+
+MEDIA_QUEUE = REGISTRY.gauge("paodan_media_queue", "Media jobs waiting, by queue (queued: to read and decode QR; "
+                             "ocr_queued: for OCR or speech; waiting_missing: for a file not in the store yet)")
+MEDIA_OLDEST = REGISTRY.gauge("paodan_media_oldest_wait_seconds", "How long the oldest waiting media job has waited")
+MEDIA = REGISTRY.counter("paodan_media_total", "Media records by what became of them (queued, read, sent, silent, "
+                         "cached, skipped, missing, …)")
+
+
+def media(counts: dict[str, int], depth: dict[str, int], oldest_s: float) -> None:
+    """The media agent's figures as it holds them (totals since start)."""
+    for outcome, n in counts.items():
+        MEDIA.set(n, outcome=outcome.removeprefix("media_"))
+    for queue, n in depth.items():
+        MEDIA_QUEUE.set(n, queue=queue)
+    MEDIA_OLDEST.set(oldest_s)
 
 
 def batch(messages, seconds: float) -> None:

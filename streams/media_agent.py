@@ -31,6 +31,7 @@ import orjson
 from config.media_rules import MediaRule
 from formats import topics
 from ingest.media.store import MediaStore
+from metrics import detection as detection_metrics
 from streams.app import app, settings
 from streams.media import MediaReader, media_of
 
@@ -239,6 +240,11 @@ class MediaAgent:
     def depth(self) -> dict[str, int]:
         return {"queued": len(self.jobs), "ocr_queued": len(self.ocr_jobs), "waiting_missing": self.waiting}
 
+    def oldest_wait(self) -> float:
+        """Seconds the oldest job still queued has waited since it was submitted (the agent's lag)."""
+        since = min((j.since for queue in (self.jobs, self.ocr_jobs) for j in queue), default=None)
+        return max(0.0, self.clock() - since) if since is not None else 0.0
+
 
 def _yield_cpu(niceness: int) -> None:
     """Lower this reading thread's scheduling priority (Linux nices threads one by one, and onnxruntime's
@@ -263,6 +269,11 @@ async def media_readers() -> None:
         log.info("PAODAN_MEDIA not set: chat-archive images are not read / 未配置媒体目录，不读取图片")
         return
     await agent.run()
+
+
+@app.timer(interval=5.0)
+async def media_metrics() -> None:
+    detection_metrics.media(agent.counts, agent.depth(), agent.oldest_wait())
 
 
 @app.timer(interval=60.0)

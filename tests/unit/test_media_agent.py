@@ -80,6 +80,23 @@ async def test_full_queue_skips_and_counts(tmp_path):
     assert results == [True, True, False] and agent.counts["media_queue_full"] == 1
 
 
+async def test_queue_depth_lag_and_outcomes_reach_metrics(tmp_path):
+    from metrics import detection as detection_metrics
+    from tests.integration.test_metrics import samples
+
+    cfg = MediaRule(queue=2)
+    agent, _, clock = await _agent(tmp_path, cfg)
+    for i in range(3):
+        agent.submit("zs", _image(str(i), "a" * 32), cfg)
+    clock.now += 42.0  # nobody read them yet: the oldest has waited 42 s
+    detection_metrics.media(agent.counts, agent.depth(), agent.oldest_wait())
+    found = samples(detection_metrics.REGISTRY.render().decode())
+    assert {s.labels["queue"]: s.value for s in found["paodan_media_queue"]}["queued"] == 2
+    assert found["paodan_media_oldest_wait_seconds"][0].value == 42.0
+    outcomes = {s.labels["outcome"]: s.value for s in found["paodan_media_total"]}
+    assert outcomes["queued"] == 2 and outcomes["queue_full"] == 1
+
+
 async def test_missing_is_retried_then_reported(tmp_path, monkeypatch, caplog):
     cfg = MediaRule(ocr=False, missing_retry_ms=60_000)
     monkeypatch.setattr("streams.rules_state.current_rules", lambda: type("R", (), {"rule": lambda s, n: cfg})())
