@@ -109,6 +109,7 @@ class ConversionRule:
     repeat_drop_ratio: float = _r(0.4, 0.0, 1.0)      # recent repeat rate <= baseline * ratio
     min_baseline_repeat: int = _r(3, 1, 10_000)       # repeat purchases in the baseline window, at least
     peer_ratio: float = _r(0.6, 0.0, 1.0)             # own drop ratio <= team median drop * this
+    surprise: float = _r(0.001, 0.0, 1.0)             # both together at most this likely by chance
 
 
 @dataclass(frozen=True)
