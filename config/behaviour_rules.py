@@ -73,6 +73,7 @@ class FollowupRule:
     exempt_phrases: tuple = ("好的", "谢谢", "收到", "ok", "嗯", "👌", "再见", "拜拜")
     stalled_days: int = _r(3, 1, 90)               # a created order with no payment nor chat
     stalled_orders: int = _r(3, 1, 1000)
+    stalled_surprise: float = _r(0.001, 0.0, 1.0)  # that many of the orders due would stall by chance
 
 
 @dataclass(frozen=True)
