@@ -139,6 +139,7 @@ class HrRule:
     leave_orders_min: int = _r(2, 1, 10_000)          # orders created during leave in the window
     lookback_days: int = _r(21, 1, 120)
     sensitivity: float = _r(0.5, 0.05, 1.0)          # thresholds are multiplied by this after notice
+    lookback_surprise: float = _r(0.001, 0.0, 1.0)   # customers' deletions/failed transfers: this unlikely at own rate
     handover_days: int = _r(3, 1, 90)                # a leaver's customers still unassigned this long after last_day
 
 

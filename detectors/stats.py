@@ -23,6 +23,18 @@ def binomial_tail(k: int, n: int, p: float) -> float:
     return min(1.0, total)
 
 
+def poisson_tail(k: int, lam: float) -> float:
+    """P(X ≥ k) for X ~ Poisson(lam)."""
+    if k <= 0:
+        return 1.0
+    term = math.exp(-lam)
+    below = 0.0
+    for i in range(k):
+        below += term
+        term *= lam / (i + 1)
+    return max(0.0, 1.0 - below)
+
+
 def low_share(k: float, n: float, p: float, dispersion: float = 1.0) -> float:
     """P(at most `k` of `n`) where each of the n falls on this side with chance p, the counts varying
     `dispersion` × as much as binomial ones do (normal approximation with continuity correction).
