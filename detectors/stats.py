@@ -58,6 +58,6 @@ def dispersion(rows: list[tuple[float, float, float]]) -> float:
 
 
 def both(p1: float, p2: float) -> float:
-    """Fisher's combination of two independent tail probabilities: how surprising both are together."""
-    x = -2.0 * (math.log(max(p1, 1e-300)) + math.log(max(p2, 1e-300)))
-    return math.exp(-x / 2.0) * (1.0 + x / 2.0)
+    """The chance of two independent tails happening together: a rule that needs both (many converting
+    and few buying again) is surprised by their conjunction, not by either alone."""
+    return p1 * p2

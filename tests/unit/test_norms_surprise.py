@@ -24,7 +24,7 @@ def test_the_tail_probabilities():
     assert low_share(12, 40, 0.5, dispersion=4.0) > 10 * low_share(12, 40, 0.5)
     assert dispersion([(20, 40, 0.5), (21, 40, 0.5), (19, 40, 0.5)]) == 1.0
     assert dispersion([(5, 40, 0.5), (35, 40, 0.5), (12, 40, 0.5), (30, 40, 0.5)]) > 10
-    assert both(0.01, 0.01) < 0.01 and both(0.5, 0.5) > 0.5
+    assert both(0.01, 0.02) == 0.01 * 0.02
 
 
 # --- conversion.repeat_drop -------------------------------------------------------------------------
@@ -88,3 +88,24 @@ def test_a_repeat_drop_within_the_peers_own_ups_and_downs_is_their_norm():
     amy = _conv_row("amy", 20, 15, 14, 40)  # 75 % converting against the team's 60 %: not alone telling
     assert _conv([amy] + steady) == ["amy"]
     assert _conv([amy] + swinging) == []
+
+
+
+def test_a_persisting_drop_is_also_counted_since_it_began():
+    first = 20_000
+    state = _window(5, 20, first)                     # a baseline week, then an ordinary week
+    for d in range(first + 7, first + 21):            # then two weeks at work without a repeat purchase
+        bump(state, d, "outbound", 5)
+        bump(state, d, "owned", 100)
+        bump(state, d, "new_added", 1)
+        bump(state, d, "new_bought", 1)
+    seen = [_figures(state, d) for d in range(first + 6, first + 21)]
+    assert "rs" not in seen[0]
+    nn, nb, rr, re, days = seen[-1]["rs"]             # since the window the drop was found in
+    assert days > 7 and nn >= days and re > 2 * seen[-1]["re"] and rr < 0.4 * re
+    # A week that alone could be chance (4 of 5 converting where half do; 1 repeat purchase against 6),
+    # but the same for two weeks running is not.
+    team = [_conv_row(e, 20, 10, 20, 20) for e in ("bob", "cat", "dan", "eve")]
+    week = _conv_row("amy", 5, 4, 1, 6)
+    assert _conv([week] + team) == []
+    assert _conv([dict(week, rs=[14, 14, 1, 12, 14])] + team) == ["amy"]
