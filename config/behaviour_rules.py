@@ -73,6 +73,7 @@ class FollowupRule:
     exempt_phrases: tuple = ("好的", "谢谢", "收到", "ok", "嗯", "👌", "再见", "拜拜")
     stalled_days: int = _r(3, 1, 90)               # a created order with no payment nor chat
     stalled_orders: int = _r(3, 1, 1000)
+    stalled_surprise: float = _r(0.001, 0.0, 1.0)  # that many of the orders due would stall by chance
 
 
 @dataclass(frozen=True)
@@ -109,6 +110,7 @@ class ConversionRule:
     repeat_drop_ratio: float = _r(0.4, 0.0, 1.0)      # recent repeat rate <= baseline * ratio
     min_baseline_repeat: int = _r(3, 1, 10_000)       # repeat purchases in the baseline window, at least
     peer_ratio: float = _r(0.6, 0.0, 1.0)             # own drop ratio <= team median drop * this
+    surprise: float = _r(0.001, 0.0, 1.0)             # both together at most this likely by chance
 
 
 @dataclass(frozen=True)
@@ -137,6 +139,7 @@ class HrRule:
     leave_orders_min: int = _r(2, 1, 10_000)          # orders created during leave in the window
     lookback_days: int = _r(21, 1, 120)
     sensitivity: float = _r(0.5, 0.05, 1.0)          # thresholds are multiplied by this after notice
+    lookback_surprise: float = _r(0.001, 0.0, 1.0)   # customers' deletions/failed transfers: this unlikely at own rate
     handover_days: int = _r(3, 1, 90)                # a leaver's customers still unassigned this long after last_day
 
 

@@ -36,8 +36,9 @@ from detectors.context import Ctx, short
 from detectors.events import ChatTouch
 from detectors.hr import on_leave, on_leave_chat
 from detectors.hygiene import Signal
+from detectors.stats import binomial_tail
 from detectors.windows import (active_days, bump, day_start, day_window, get,
-                               is_working_day, working_ms_between)
+                               is_working_day, total, working_ms_between)
 from formats.topics import MSGAUDIT as TOPIC
 from formats.topics import ORDERS
 
@@ -260,10 +261,27 @@ def figures(state: dict, day: int, ctx: Ctx) -> dict:
         sx = state.get("sx")
         out.update(sb=round(sum(get(state, d, "stalled") for d in base) / max(1, len(base)), 3),
                    sx=sx[1] if sx and sx[0] == day else [])
+    _stall_chances(state, day, cfg, out)
     fr = state.get("fr")
     if fr and fr[0] == day:
         out["fr"] = fr[1:]
     return out
+
+
+def _stall_chances(state: dict, day: int, cfg, out: dict) -> None:
+    """The orders whose `stalled_days` ran out at this close (`so`: created between the previous close's
+    cutoff and this one's, as in `stalled`) and the employee's usual share of orders that stalled
+    (`sp`): a busy day's orders stall in proportion, and a top seller's three are not a slow seller's."""
+    worked = active_days(state, day - 4 * cfg.stalled_days - 14, day)
+    if len(worked) < cfg.stalled_days:
+        return
+    hi = worked[-cfg.stalled_days]
+    lo = worked[-cfg.stalled_days - 1] if len(worked) > cfg.stalled_days else day - 4 * cfg.stalled_days - 14
+    out["so"] = total(state, lo, hi - 1, "orders")
+    first = day - 2 * cfg.rate_baseline_days
+    made = total(state, first, hi - 1, "orders")
+    if made:
+        out["sp"] = round(min(1.0, total(state, first, day - 1, "stalled") / made), 3)
 
 
 def shift(state: dict, base: list[int], recent: list[int]) -> float:
@@ -319,10 +337,21 @@ def _stalled(r: dict, group, cfg, need: int, window) -> Signal | None:
     typical, k, label = group.mean(r, "sn")
     if typical is None or n < cfg.peer_ratio * max(typical, 0.5) or n < cfg.own_ratio * max(r.get("sb", 0), 0.5):
         return None
+    # So many of the orders that came due stalling must also be improbable at the usual share (the
+    # employee's own or the peers', whichever is higher): a busy day's orders stall in proportion.
+    due = max(r.get("so", n), n)
+    peer_share = group.median(r, "sp")[0]
+    usual = min(0.95, max(r.get("sp", 0.0), peer_share or 0.0, 0.02))
+    chance = binomial_tail(int(n), int(due), usual)
+    if chance > cfg.stalled_surprise:
+        return None
     return Signal("followup.stalled", "medium", window[1] - 1, window, "订单创建后停止跟进",
                   f"员工 {r['e']} 有 {n:g} 笔订单创建超过 {cfg.stalled_days} 天未付款、未关闭，且之后未再联系客户"
                   f"（阈值 {cfg.stalled_orders} 笔）；{label} {k} 人当天平均 {typical:.1f} 笔，本人前 {r['fk']} 个活跃日"
-                  f"平均 {r.get('sb', 0):g} 笔（阈值分别为 {cfg.peer_ratio:g} 倍与 {cfg.own_ratio:g} 倍）",
+                  f"平均 {r.get('sb', 0):g} 笔（阈值分别为 {cfg.peer_ratio:g} 倍与 {cfg.own_ratio:g} 倍）；"
+                  f"当天到期 {due:g} 笔中停滞 {n:g} 笔，按通常停滞占比 {usual:.0%} 出现的概率 {chance:.1e}"
+                  f"（阈值 {cfg.stalled_surprise:g}） / {n:g} of the {due:g} orders due stalled, "
+                  f"chance {chance:.1e} at the usual share {usual:.0%}",
                   [(ORDERS, f"{oid}:created") for oid in r.get("sx", [])])
 
 

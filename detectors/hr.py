@@ -20,11 +20,13 @@ from detectors import handover, others
 from detectors.context import NOTICE_TOPIC, Ctx
 from detectors.events import HrEvent
 from detectors.hygiene import Signal
+from detectors.stats import poisson_tail
 from detectors.windows import DAY_MS, active_days, bump, day_start, day_window, get, total
 from formats.topics import CONTACTS, MSGAUDIT
 from formats.topics import HR as TOPIC
 
 MAX_LEAVES = 20
+CUSTOMERS_DO = ("deleted_by", "transfer_fail")  # look-back counters of what customers do, not the employee
 
 
 def on_leave(state: dict, day: int, ctx: Ctx) -> bool:
@@ -82,12 +84,20 @@ def _lookback(state: dict, ev: HrEvent, ctx: Ctx) -> None:
               ("deleted_by", c.deleted_by_customers_per_day, "被客户删除"),
               ("transfer_fail", c.transfer_fails_per_day, "转接失败"))
     findings, deletions = [], 0
+    worked = max(1, len(active_days(state, today - ctx.rules.windows.history_days, today)))
     for d in range(today - cfg.lookback_days, today + 1):
         for field, limit, what in checks:
             n = get(state, d, field)
-            if n and n >= max(1, round(limit * sens)):
-                findings.append(f"第 {d - today:+d} 天{what} {n} 次")
-                deletions += n if field == "deleted" else 0
+            if not n or n < max(1, round(limit * sens)):
+                continue
+            if field in CUSTOMERS_DO:
+                # What customers do comes at a rate that grows with the book: a day is a finding only
+                # when so many would rarely happen at the employee's own usual rate (the other days).
+                usual = (total(state, today - ctx.rules.windows.history_days, today, field) - n) / worked
+                if poisson_tail(int(n), max(usual, 1.0 / worked)) > cfg.lookback_surprise:
+                    continue
+            findings.append(f"第 {d - today:+d} 天{what} {n} 次")
+            deletions += n if field == "deleted" else 0
     # Deletions spread over several days, each below the day's line, are a pattern too: the window's
     # total against what the employee usually deletes (own rate before the window) and the day's line.
     first = today - cfg.lookback_days

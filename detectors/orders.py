@@ -33,6 +33,7 @@ from detectors.events import OrderEvent
 from detectors.followup import APPROVED, CLOSED, PAID
 from detectors.hr import check_leave_sales, on_leave_at
 from detectors.hygiene import Signal
+from detectors.stats import binomial_tail
 from detectors.windows import active_days, bump, get
 from formats.topics import ORDERS as TOPIC
 
@@ -336,7 +337,7 @@ def _spike(r: dict, group, cfg, need: int, window) -> Signal | None:
     # Missing details make a spike serious only where so many would rarely happen at the employee's
     # usual share (walk-in sales without an address are some companies' everyday).
     incomplete = r["inc"] and r["inc"] >= cfg.incomplete_share * r["n"] and \
-        _tail(int(r["inc"]), int(r["n"]), min(0.95, max(r["bi"], 0.02))) <= cfg.incomplete_surprise
+        binomial_tail(int(r["inc"]), int(r["n"]), min(0.95, max(r["bi"], 0.02))) <= cfg.incomplete_surprise
     amount_ratio = r["a"] / r["ba"] if r["ba"] else 0
     return Signal(
         "orders.volume_spike", "high" if incomplete else cfg.spike_severity, window[1] - 1, window,
@@ -347,19 +348,6 @@ def _spike(r: dict, group, cfg, need: int, window) -> Signal | None:
            if n else "同组可比人数不足，仅与个人基线比较；")
         + f"金额为基线的 {amount_ratio:.1f} 倍" + (f"；其中 {r['inc']:g} 笔客户信息不完整" if incomplete else ""),
         [(TOPIC, f"{o}:created") for o in r.get("ix", [])])
-
-
-def _tail(k: int, n: int, p: float) -> float:
-    """P(X ≥ k) for X ~ Binomial(n, p): how surprising k of n is where p is the usual share."""
-    q = 1.0 - p
-    term = q ** n  # P(X = 0)
-    total = 0.0
-    for i in range(n + 1):
-        if i >= k:
-            total += term
-        if i < n:
-            term *= (n - i) / (i + 1) * (p / q) if q else 0.0
-    return min(1.0, total)
 
 
 def _incomplete(r: dict, group, cfg, need: int, window) -> Signal | None:
@@ -374,7 +362,7 @@ def _incomplete(r: dict, group, cfg, need: int, window) -> Signal | None:
     # A few orders a day make shares noisy: the count must also be improbable at the usual share
     # (the employee's own or the peers', whichever is higher).
     usual = min(0.95, max(r["bi"], peer or 0.0, 0.02))
-    if _tail(int(r["inc"]), int(r["n"]), usual) > cfg.incomplete_surprise:
+    if binomial_tail(int(r["inc"]), int(r["n"]), usual) > cfg.incomplete_surprise:
         return None
     return Signal("orders.incomplete_details", "medium", window[1] - 1, window, "订单客户信息不完整",
                   f"员工 {r['e']} 当天 {r['n']:g} 笔订单中 {r['inc']:g} 笔（{share:.0%}）缺少客户编号、姓名、电话或地址；"

@@ -221,6 +221,18 @@ def test_stalled_orders_are_a_signal_only_where_they_are_unusual():
     assert not _evaluate([amy] + [dict(r, sn=4, sb=3) for r in rows])
 
 
+def _stalled(rows: list[dict]) -> list[str]:
+    return [e for e, sig in _evaluate(rows) if sig.rule == "followup.stalled"]
+
+
+def test_stalled_orders_are_judged_against_the_orders_that_came_due():
+    team = [dict(_replies(e, 10), so=5, sp=0.05) for e in ("bob", "cat", "dan")]
+    amy = dict(_replies("amy", 10), sn=3, sb=0.2, so=3, sp=0.05, sx=["SO-1", "SO-2", "SO-3"])
+    assert _stalled([amy] + team) == ["amy"]  # every order that came due stalled
+    # A busy day: three of the twenty orders that came due, about what stalls of her orders anyway.
+    assert _stalled([dict(amy, so=20, sp=0.1)] + team) == []
+
+
 # --- orders ---------------------------------------------------------------------------------------
 
 def test_self_approval_is_flagged_at_once(w):

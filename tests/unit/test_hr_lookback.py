@@ -29,3 +29,22 @@ def test_deletions_at_the_employees_usual_rate_are_not_a_look_back_finding():
         _deletions(w, w.amy, [d], 1, "u")
     w.send(hr(w.amy, "resignation", MON + 34 * DAY + 10 * H, last_day=MON + 48 * DAY))
     assert "hr.resignation_lookback" not in w.rules("amy")
+
+
+def _lookback(per_day: int, burst: int) -> dict:
+    w = World()
+    for d in range(0, 34):
+        w.say(w.amy, "wmk", MON + d * DAY + 10 * H, True, "您好")
+        n = burst if d == 20 else per_day
+        for i in range(n):
+            w.send(contact(w.amy, f"wmd{d}x{i}", MON + d * DAY + 15 * H + i * 600_000, "del_follow_user"))
+    w.send(hr(w.amy, "resignation", MON + 34 * DAY + 10 * H, last_day=MON + 48 * DAY))
+    return w.rules("amy")
+
+
+def test_customers_leaving_at_the_employees_usual_rate_are_no_look_back_finding():
+    # A large book: a customer deletes amy most days; one day two did.
+    assert "hr.resignation_lookback" not in _lookback(1, 2)
+    # Nobody ever deletes amy, then three customers on one day before her notice.
+    found = _lookback(0, 3)["hr.resignation_lookback"]
+    assert "第 -14 天被客户删除 3 次" in found["explanation"]
