@@ -163,6 +163,10 @@ def compare(live: dict[str, dict], want: dict[str, dict], quiet: bool = False) -
     if (lost or extra or different) and not quiet:
         print(f"  (lost {dict(Counter(lost))}, extra {dict(Counter(extra))}, different "
               f"{dict(Counter(want[i]['rule'] for i in different))})")
+        for i in different[:2]:  # how they differ: the fields, live against replay
+            fields = sorted(k for k in set(live[i]) | set(want[i]) if live[i].get(k) != want[i].get(k))
+            print(f"  ({want[i]['rule']} {i}: " + "; ".join(
+                f"{k} live {str(live[i].get(k))[:160]} replay {str(want[i].get(k))[:160]}" for k in fields) + ")")
     return len(lost), len(extra), len(different)
 
 
@@ -256,28 +260,40 @@ async def caught_up(bootstrap: str, group: str, start: dict[TopicPartition, int]
 
 
 async def settled(bootstrap: str, app_id: str, start: dict[TopicPartition, int],
-                  end: dict[TopicPartition, int], timeout: float = 900) -> float:
+                  end: dict[TopicPartition, int], timeout: float = 900, internal_s: float = 90) -> float:
     """`caught_up` on the input topics, then on the worker's internal topics (the notices and team
-    days it sends itself) until what it sent there is committed too; return when (time.monotonic())."""
+    days it sends itself) until what it sent there is committed too; return when (time.monotonic()).
+    Internal records still uncommitted `internal_s` after the inputs are printed, not waited for."""
     done = await caught_up(bootstrap, app_id, start, end, timeout)
     internal = tuple(internal_topics(app_id).values())
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    deadline = time.monotonic() + internal_s
+    while True:
         there = await ends(bootstrap, internal)
-        done = await caught_up(bootstrap, app_id, {}, there, timeout)
+        try:
+            done = await caught_up(bootstrap, app_id, {}, there, max(1.0, deadline - time.monotonic()))
+        except RuntimeError:
+            now = await group_committed(bootstrap, app_id)
+            behind = {f"{tp.topic.removeprefix(app_id + '-')}[{tp.partition}]": f"{now.get(tp)}/{off}"
+                      for tp, off in sorted(there.items()) if now.get(tp, 0) < off}
+            print(f"  ({app_id}: internal records not committed {internal_s:.0f}s after the inputs, "
+                  f"committed/end: {behind})")
+            return done
         if await ends(bootstrap, internal) == there:
             return done
-    raise RuntimeError(f"{app_id} did not settle within {timeout}s")
+
+
+async def group_committed(bootstrap: str, group: str) -> dict[TopicPartition, int]:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        return await committed(admin, group)
+    finally:
+        await admin.close()
 
 
 async def done_since(bootstrap: str, group: str, start: dict[TopicPartition, int]) -> int:
     """Records `group` committed past `start`."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        now = await committed(admin, group)
-    finally:
-        await admin.close()
+    now = await group_committed(bootstrap, group)
     return sum(max(0, now.get(tp, off) - off) for tp, off in start.items())
 
 
@@ -349,6 +365,14 @@ def log_time(line: str) -> float:
     return datetime.strptime(line[1:line.index("]")], "%Y-%m-%d %H:%M:%S,%f").timestamp()
 
 
+def restart(worker: Worker, timeout: float = 180) -> None:
+    """Start the worker again and wait until it is ready by what it logs from now on: its log keeps
+    the earlier runs' lines, which `Worker.start` alone takes for this run's readiness."""
+    after = len(worker.log())  # characters, as `wait_ready` slices the text
+    worker.start(timeout)
+    worker.wait_ready(timeout, after)
+
+
 # --- phases --------------------------------------------------------------------------------------
 
 async def phase_poison(settings, worker: Worker, alerts: Drain, args, tag: str, history: list,
@@ -393,7 +417,7 @@ async def phase_kill(settings, worker: Worker, alerts: Drain, args, tag: str, hi
     left = len(records) - await done_since(settings.kafka, worker.app_id, start)
     await producing
     end = await end_offsets(settings.kafka)
-    worker.start(timeout=180)
+    restart(worker)
     ready = time.monotonic()
     done = await settled(settings.kafka, worker.app_id, start, end)
     bodies = await alerts_until_quiet(alerts, (prefix,))
@@ -419,7 +443,7 @@ async def phase_backlog(settings, worker: Worker, alerts: Drain, args, tag: str,
     worker.stop()
     start = await end_offsets(settings.kafka)
     await produce(settings.kafka, records)
-    worker.start(timeout=180)
+    restart(worker)
     ready = time.monotonic()
     done = await settled(settings.kafka, worker.app_id, start, await end_offsets(settings.kafka))
     mine = final([b for b in await alerts_until_quiet(alerts, (prefix,)) if b["employee_id"].startswith(prefix)])
