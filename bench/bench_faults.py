@@ -1,42 +1,64 @@
-"""Fault suite (issue 19): what a poison pill, a lost Redis and a killed worker cost, and whether the
-worker's memory stays bounded — printed as figures, run on demand against the local stack.
+"""Fault suite (issue 19): what a poison pill, a killed worker, a stopped or killed ClickHouse, a frozen or
+lost Redis and a backlog cost, and whether the worker's memory stays bounded — printed as figures, run
+on demand against the local stack.
 
     .venv/bin/python -m bench.bench_faults [--records 20000] [--size 20] [--seed 7] [--rate 1000]
+                                           [--backlog 100000] [--outage-s 60] [--pause-s 30]
                                            [--passes 3] [--malformed 10000]
-                                           [--only baseline,poison,kill,backlog,redis,rss]
+                                           [--only baseline,poison,kill,clickhouse,backlog,redis-stop,redis,rss]
 
 One fresh `paodan worker` (own application id, so its own consumer groups and internal topics) on the
 stack `paodan stack up` runs (the PAODAN_* endpoints in the environment; Kafka, Redis and ClickHouse
-all real). Each phase produces a simulated company of its own (ingest/simulator.py, a unique id
-prefix), produced at `--rate` records/s as a live stream would come, and `paodan replay` of the same
+all real). The ClickHouse and Redis faults act only on the processes that stack started (their pid
+files), stopping or killing them and starting them again with the stack's own `up`. Each company phase
+produces a simulated company of its own (ingest/simulator.py, a unique id prefix), at `--rate`
+records/s as a live stream would come (the backlog all at once), and `paodan replay` of the same
 records the worker was given so far (the companies share branches, so their peers), in-process, is
-what the worker should end with (each alert id's last revision). Content alerts (`chat.*`) are also
-counted apart: each depends on one employee's chat alone, so a difference there is the fault's, not
-the arrival order's. One outbound text in 60 is made a diversion line so that there are some.
+what the worker should end with (each alert id's last revision). Content alerts (`chat.*` but
+`chat.diverted_customer`) are also counted apart: each depends on one employee's chat alone, so a
+difference there is the fault's, not the arrival order's. One outbound text in 60 is made a
+diversion line so that there are some.
+
+Every company phase prints: alerts lost / extra / different against replay (target 0 / 0 / 0);
+(alert id, revision) pairs published with two bodies (target 0) and published more than once
+(harmless redelivery: sinks keep one); ClickHouse rows against the rows the records make
+(`streams.archive.Batch`), per table (target: exact). Catch-up is measured from the moment the fault
+ends — the worker killed or started, ClickHouse answering again, Redis let go on — until what it
+concerns is done.
 
 0. baseline — the company without any fault: what the worker's arrival order alone makes differ from
    replay (issue 19 item 3), so the phases below can be read against it.
 1. poison — the company's records with a poison pill in the middle (a keyless chat record whose sender
-   id is 600 kB: re-keying it makes a record over the producer's request limit). Printed: alerts
-   lost / extra / different against replay (target 0 / 0 / 0), the `system.poison_record` alert, and
-   how long the worker spent on the pill (its two attempts and the dead letter, from its log).
-2. kill — a second company, the worker killed with SIGKILL (its archive processes with it) once
-   about half of the records are committed, then started again. Printed: alerts lost / extra /
-   different against replay; (alert id, revision) pairs published with two bodies (target 0) and
-   published more than once (harmless redelivery: sinks keep one); ClickHouse rows against the rows
-   the records make (`streams.archive.Batch`), per table (target: exact); seconds to catch up after
-   the restart.
-3. backlog — a third company produced while the worker is stopped, then the worker started: alerts
-   lost / extra / different against replay when it starts on a backlog (target 0 / 0 / 0), and the
-   seconds it takes to catch up.
-4. redis — Redis killed with SIGKILL and brought back without its data (the append-only file and
+   id is 600 kB: re-keying it makes a record over the producer's request limit); also the
+   `system.poison_record` alert and how long the worker spent on the pill (its two attempts and the
+   dead letter, from its log).
+2. kill — a company, the worker killed with SIGKILL (its archive processes with it) once a third and
+   again once two thirds of the records are committed, started again each time while the records keep
+   coming: records uncommitted at each kill, seconds until it was ready again after each, and seconds
+   from the second kill until the worker committed everything.
+3. clickhouse — two companies; once a quarter of each is committed ClickHouse is (a) stopped cleanly
+   (SIGTERM) and (b) killed with SIGKILL, and started again `--outage-s` later: detection must go on
+   without it (alerts against replay), the archive must end exact, and the seconds from ClickHouse
+   answering again until the archive's group committed everything.
+4. backlog — `--backlog` records of a company (as many employees as it takes to span the days a
+   `--records` company spans) produced while the worker is stopped, then the worker started: seconds
+   until it is ready and until it committed everything, counted from its start.
+5. redis-stop — a company; once a quarter of it is committed Redis is frozen with SIGSTOP for
+   `--pause-s`, then SIGCONT: how many of the alerts the worker published `paodan:alert:*` holds in
+   the end (against the worker's own, so that what it raised differently from replay, counted
+   apart, does not count twice), and the seconds after SIGCONT until it held them all.
+6. redis — Redis killed with SIGKILL and brought back without its data (the append-only file and
    snapshot removed): how many of the phases' alerts `paodan:alert:*` holds before, and again after
-   how many seconds (the live feed re-reads `paodan.alerts`).
-5. rss — `--passes` rounds of `--malformed` malformed records (every kind the decoders reject,
+   how many seconds from the kill (the live feed re-reads `paodan.alerts`).
+7. rss — `--passes` rounds of `--malformed` malformed records (every kind the decoders reject,
    spread over the four input topics), each followed by the next days of one company (the same
    employees throughout): the worker's resident memory (its process, and with its archive
-   processes) after start-up and after each pass. Bounded when it levels off instead of growing pass
-   after pass (state pruning, nothing kept per rejected record).
+   processes) before the first pass and after each, then before → after. Bounded when it levels off
+   instead of growing pass after pass (state pruning, nothing kept per rejected record).
+
+At the end one table sums the phases up against the targets: phase | lost | extra | different |
+archive rows vs made | catch-up s | RSS MB before → after the phase (the worker's process; with its
+archive processes; after a restart the new process's).
 """
 
 from __future__ import annotations
@@ -150,10 +172,14 @@ def final(bodies: list[dict]) -> dict[str, dict]:
     return last
 
 
+BEHAVIOUR_CHAT = {"chat.diverted_customer"}  # named chat.*, raised by the behaviour engine
+
+
 def chat(alerts: dict[str, dict]) -> dict[str, dict]:
     """The content alerts: each depends on one employee's chat only (one partition, in order), so any
-    difference from replay is the fault's, not the arrival order's."""
-    return {i: a for i, a in alerts.items() if a["rule"].startswith("chat.")}
+    difference from replay is the fault's, not the arrival order's. `chat.diverted_customer` is not
+    one: it follows the customer's orders and contacts after the words (detectors/diverted.py)."""
+    return {i: a for i, a in alerts.items() if a["rule"].startswith("chat.") and a["rule"] not in BEHAVIOUR_CHAT}
 
 
 def compare(live: dict[str, dict], want: dict[str, dict], quiet: bool = False) -> tuple[int, int, int]:
@@ -163,6 +189,10 @@ def compare(live: dict[str, dict], want: dict[str, dict], quiet: bool = False) -
     if (lost or extra or different) and not quiet:
         print(f"  (lost {dict(Counter(lost))}, extra {dict(Counter(extra))}, different "
               f"{dict(Counter(want[i]['rule'] for i in different))})")
+        for i in different[:2]:  # how they differ: the fields, live against replay
+            fields = sorted(k for k in set(live[i]) | set(want[i]) if live[i].get(k) != want[i].get(k))
+            print(f"  ({want[i]['rule']} {i}: " + "; ".join(
+                f"{k} live {str(live[i].get(k))[:160]} replay {str(want[i].get(k))[:160]}" for k in fields) + ")")
     return len(lost), len(extra), len(different)
 
 
@@ -256,28 +286,40 @@ async def caught_up(bootstrap: str, group: str, start: dict[TopicPartition, int]
 
 
 async def settled(bootstrap: str, app_id: str, start: dict[TopicPartition, int],
-                  end: dict[TopicPartition, int], timeout: float = 900) -> float:
+                  end: dict[TopicPartition, int], timeout: float = 900, internal_s: float = 90) -> float:
     """`caught_up` on the input topics, then on the worker's internal topics (the notices and team
-    days it sends itself) until what it sent there is committed too; return when (time.monotonic())."""
+    days it sends itself) until what it sent there is committed too; return when (time.monotonic()).
+    Internal records still uncommitted `internal_s` after the inputs are printed, not waited for."""
     done = await caught_up(bootstrap, app_id, start, end, timeout)
     internal = tuple(internal_topics(app_id).values())
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    deadline = time.monotonic() + internal_s
+    while True:
         there = await ends(bootstrap, internal)
-        done = await caught_up(bootstrap, app_id, {}, there, timeout)
+        try:
+            done = await caught_up(bootstrap, app_id, {}, there, max(1.0, deadline - time.monotonic()))
+        except RuntimeError:
+            now = await group_committed(bootstrap, app_id)
+            behind = {f"{tp.topic.removeprefix(app_id + '-')}[{tp.partition}]": f"{now.get(tp)}/{off}"
+                      for tp, off in sorted(there.items()) if now.get(tp, 0) < off}
+            print(f"  ({app_id}: internal records not committed {internal_s:.0f}s after the inputs, "
+                  f"committed/end: {behind})")
+            return done
         if await ends(bootstrap, internal) == there:
             return done
-    raise RuntimeError(f"{app_id} did not settle within {timeout}s")
+
+
+async def group_committed(bootstrap: str, group: str) -> dict[TopicPartition, int]:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        return await committed(admin, group)
+    finally:
+        await admin.close()
 
 
 async def done_since(bootstrap: str, group: str, start: dict[TopicPartition, int]) -> int:
     """Records `group` committed past `start`."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        now = await committed(admin, group)
-    finally:
-        await admin.close()
+    now = await group_committed(bootstrap, group)
     return sum(max(0, now.get(tp, off) - off) for tp, off in start.items())
 
 
@@ -351,6 +393,69 @@ def log_time(line: str) -> float:
 
 # --- phases --------------------------------------------------------------------------------------
 
+def restart(worker: Worker, timeout: float = 180) -> None:
+    """Start the worker again and wait until it is ready by what it logs from now on: its log keeps
+    the earlier runs' lines, which `Worker.start` alone takes for this run's readiness."""
+    after = len(worker.log())  # characters, as `wait_ready` slices the text
+    worker.start(timeout)
+    worker.wait_ready(timeout, after)
+
+
+async def committed_past(settings, worker: Worker, start: dict, count: int, producing: asyncio.Task) -> int:
+    """Wait until the worker committed `count` records past `start` while `producing` runs (raising
+    what it raised, if it failed); return how many it had."""
+    while (done := await done_since(settings.kafka, worker.app_id, start)) < count:
+        if producing.done():
+            producing.result()
+        await asyncio.sleep(0.2)
+    return done
+
+
+async def outcome(settings, worker: Worker, alerts: Drain, prefix: str, valid: list, want: dict[str, dict],
+                  start: dict) -> dict:
+    """What the worker made of a company's records `valid` (all produced, the worker running): when it
+    settled, its alerts against replay's `want`, (id, revision) pairs with two bodies and published
+    twice, and the archive's rows against the rows the records make, per table."""
+    done = await settled(settings.kafka, worker.app_id, start, await end_offsets(settings.kafka))
+    bodies = await alerts_until_quiet(alerts, (prefix,))
+    mine = [b for b in bodies if b["employee_id"].startswith(prefix)]
+    live = final(mine)
+    lost, extra, different = compare(live, want)
+    two_bodies, repeated = repeats(mine)
+    await archive_caught_up(settings, worker.app_id, start)
+    await asyncio.sleep(2 * settings.sink_flush_s + 1)
+    return {"records": len(valid), "expected": len(want), "raised": len(live), "lost": lost, "extra": extra,
+            "different": different, "chat": compare(chat(live), chat(want), quiet=True),
+            "chat_expected": len(chat(want)), "two_bodies": two_bodies, "repeated": repeated,
+            "rows": archived(settings, prefix), "made": archive_rows(valid), "settled": done, "bodies": bodies,
+            "ids": set(live)}
+
+
+async def phase_kill(settings, worker: Worker, alerts: Drain, args, tag: str, history: list) -> dict:
+    """A company produced at `--rate`, the worker killed with SIGKILL (its archive processes with it)
+    once a third and again once two thirds of the records are committed, started again each time."""
+    prefix = f"fk{tag}-"
+    records = company(args.seed + 1, args.size, args.records, prefix)
+    history += records
+    want = expected_alerts(history, prefix)
+    start = await end_offsets(settings.kafka)
+    producing = asyncio.create_task(produce(settings.kafka, records, rate=args.rate))
+    restart_s, left = [], []
+    for third in (1, 2):
+        done = await committed_past(settings, worker, start, len(records) * third // 3, producing)
+        worker.stop(signal.SIGKILL)
+        killed = time.monotonic()
+        left.append(len(records) - done)
+        starting = asyncio.create_task(asyncio.to_thread(restart, worker))  # the records keep coming
+        if third == 2:  # watched from the kill on: the worker may be done before all of it is ready
+            await producing
+            back = asyncio.create_task(settled(settings.kafka, worker.app_id, start, await end_offsets(settings.kafka)))
+        await starting
+        restart_s.append(time.monotonic() - killed)
+    r = await outcome(settings, worker, alerts, prefix, records, want, start)
+    return r | {"restart_s": restart_s, "catch_up_s": await back - killed, "left": left}
+
+
 async def phase_poison(settings, worker: Worker, alerts: Drain, args, tag: str, history: list,
                        pill: bool = True) -> dict:
     """A company's records, with a poison pill in the middle (`pill`) or without (the baseline)."""
@@ -363,105 +468,168 @@ async def phase_poison(settings, worker: Worker, alerts: Drain, args, tag: str, 
     start = await end_offsets(settings.kafka)
     began = time.monotonic()
     await produce(settings.kafka, records, rate=args.rate, stamped=args.stamped)
-    done = await settled(settings.kafka, worker.app_id, start, await end_offsets(settings.kafka))
-    bodies = await alerts_until_quiet(alerts, (prefix,))
-    mine = [b for b in bodies if b["employee_id"].startswith(prefix)]
-    system = [b for b in bodies if b["rule"] == "system.poison_record" and MSGAUDIT in b["evidence"][0]["topic"]]
+    r = await outcome(settings, worker, alerts, prefix, valid, want, start)
+    system = [b for b in r["bodies"] if b["rule"] == "system.poison_record" and MSGAUDIT in b["evidence"][0]["topic"]]
     lines = worker.log().splitlines()
     first = next((log_time(ln) for ln in lines if "(attempt 1)" in ln and MSGAUDIT in ln), None)
     lettered = [log_time(ln) for ln in lines if "dead-lettered wecom.msgaudit" in ln and "detection failed twice" in ln]
-    lost, extra, different = compare(final(mine), want)
-    return {"records": len(records), "expected": len(want), "raised": len(final(mine)), "lost": lost, "extra": extra,
-            "different": different, "chat": compare(chat(final(mine)), chat(want), quiet=True), "chat_expected": len(chat(want)),
-            "system_alerts": len(system), "seconds": done - began,
-            "skip_s": (lettered[-1] - first) if first and lettered else None, "ids": set(final(mine))}
-
-
-async def phase_kill(settings, worker: Worker, alerts: Drain, args, tag: str, history: list) -> dict:
-    prefix = f"fk{tag}-"
-    records = company(args.seed + 1, args.size, args.records, prefix)
-    history += records
-    want = expected_alerts(history, prefix)
-    start = await end_offsets(settings.kafka)
-    producing = asyncio.create_task(produce(settings.kafka, records, rate=args.rate))
-    while await done_since(settings.kafka, worker.app_id, start) < len(records) // 2:
-        if producing.done():
-            producing.result()  # raises if producing failed
-        await asyncio.sleep(0.2)
-    worker.stop(signal.SIGKILL)
-    killed = time.monotonic()
-    left = len(records) - await done_since(settings.kafka, worker.app_id, start)
-    await producing
-    end = await end_offsets(settings.kafka)
-    worker.start(timeout=180)
-    ready = time.monotonic()
-    done = await settled(settings.kafka, worker.app_id, start, end)
-    bodies = await alerts_until_quiet(alerts, (prefix,))
-    mine = [b for b in bodies if b["employee_id"].startswith(prefix)]
-    lost, extra, different = compare(final(mine), want)
-    content = compare(chat(final(mine)), chat(want), quiet=True)
-    two_bodies, repeated = repeats(mine)
-    await archive_caught_up(settings, worker.app_id, start)
-    await asyncio.sleep(2 * settings.sink_flush_s + 1)
-    rows, made = archived(settings, prefix), archive_rows(records)
-    return {"records": len(records), "expected": len(want), "raised": len(final(mine)), "lost": lost, "extra": extra,
-            "different": different, "chat": content, "chat_expected": len(chat(want)), "two_bodies": two_bodies, "repeated": repeated, "rows": rows, "made": made,
-            "restart_s": ready - killed, "catch_up_s": done - ready, "left": left, "ids": set(final(mine))}
+    return r | {"records": len(records), "system_alerts": len(system), "seconds": r["settled"] - began,
+                "skip_s": (lettered[-1] - first) if first and lettered else None}
 
 
 async def phase_backlog(settings, worker: Worker, alerts: Drain, args, tag: str, history: list) -> dict:
-    """A company's records produced while the worker is stopped, all at once: the worker starts on a
-    backlog, its fetches bringing some partitions far ahead of others."""
+    """`--backlog` records of a company produced while the worker is stopped, all at once: the worker
+    starts on a backlog, its fetches bringing some partitions far ahead of others. The company has as
+    many more employees as it takes for them to span the days a `--records` company spans."""
     prefix = f"fl{tag}-"
-    records = company(args.seed + 2, args.size, args.records, prefix)
+    size = max(args.size, args.size * args.backlog // args.records)
+    records = company(args.seed + 2, size, args.backlog, prefix)
     history += records
     want = expected_alerts(history, prefix)
     worker.stop()
     start = await end_offsets(settings.kafka)
     await produce(settings.kafka, records)
-    worker.start(timeout=180)
+    began = time.monotonic()  # watched from the start on: the worker may be done before all of it is ready
+    back = asyncio.create_task(settled(settings.kafka, worker.app_id, start, await end_offsets(settings.kafka)))
+    await asyncio.to_thread(restart, worker)
     ready = time.monotonic()
-    done = await settled(settings.kafka, worker.app_id, start, await end_offsets(settings.kafka))
-    mine = final([b for b in await alerts_until_quiet(alerts, (prefix,)) if b["employee_id"].startswith(prefix)])
-    lost, extra, different = compare(mine, want)
-    return {"records": len(records), "expected": len(want), "lost": lost, "extra": extra, "different": different,
-            "chat": compare(chat(mine), chat(want), quiet=True), "chat_expected": len(chat(want)),
-            "catch_up_s": done - ready, "ids": set(mine)}
+    r = await outcome(settings, worker, alerts, prefix, records, want, start)
+    return r | {"employees": size, "start_s": ready - began, "catch_up_s": await back - began}
+
+
+async def stop_service(settings, name: str, sig: int) -> float | None:
+    """Stop the stack's `name` (the process `paodan stack up` started: none other) with `sig` and wait
+    until it is gone; return when (time.monotonic()), or None when this stack did not start it."""
+    from paodan.stack.manager import services
+
+    svc = services(settings)[name]
+    pid = svc.our_pid()
+    if pid is None:
+        return None
+    os.kill(pid, sig)
+    deadline = time.monotonic() + 60
+    while svc.our_pid() is not None:
+        try:
+            os.waitpid(pid, os.WNOHANG)  # restarted by this process (`up` below): reap it
+        except ChildProcessError:
+            pass
+        if time.monotonic() > deadline:
+            os.kill(pid, signal.SIGKILL)
+        await asyncio.sleep(0.1)
+    return time.monotonic()
+
+
+async def start_services(settings) -> float:
+    """`paodan stack up`: start what is not running; return when all answer (time.monotonic())."""
+    from paodan.stack.manager import up
+
+    await asyncio.to_thread(up, settings)
+    return time.monotonic()
+
+
+async def held(settings, ids) -> set[str]:
+    """Which of these alert ids `paodan:alert:*` holds."""
+    from sinks.redis_live import LiveAlerts, alert_key
+
+    live = LiveAlerts(settings.redis)
+    try:
+        return {i for i in ids if await live.redis.exists(alert_key(i))}
+    finally:
+        await live.close()
+
+
+async def held_again(settings, ids, target: int, since: float, timeout: float = 180) -> tuple[int, float | None]:
+    """Poll until `paodan:alert:*` holds `target` of `ids`: (how many it holds, seconds after `since`
+    it got there, or None if it did not within `timeout`)."""
+    now = 0
+    while time.monotonic() - since < timeout:
+        now = len(await held(settings, ids))
+        if now >= target:
+            return now, time.monotonic() - since
+        await asyncio.sleep(0.5)
+    return now, None
+
+
+async def phase_clickhouse(settings, worker: Worker, alerts: Drain, args, tag: str, history: list,
+                           sig: int) -> dict:
+    """A company produced at `--rate`; once a quarter of it is committed ClickHouse is stopped with
+    `sig` (SIGTERM: a clean stop, SIGKILL) and started again `--outage-s` later."""
+    n = 3 if sig == signal.SIGTERM else 4
+    prefix = f"fc{n}{tag}-"
+    records = company(args.seed + n, args.size, args.records, prefix)
+    history += records
+    want = expected_alerts(history, prefix)
+    start = await end_offsets(settings.kafka)
+    producing = asyncio.create_task(produce(settings.kafka, records, rate=args.rate))
+    await committed_past(settings, worker, start, len(records) // 4, producing)
+    stopped = await stop_service(settings, "clickhouse", sig)
+    if stopped is None:
+        producing.cancel()
+        return {"skipped": "ClickHouse was not started by `paodan stack up` here"}
+    await asyncio.sleep(max(0.0, args.outage_s - (time.monotonic() - stopped)))
+    back = await start_services(settings)
+    await producing
+    await archive_caught_up(settings, worker.app_id, start, timeout=900)
+    archived_at = time.monotonic()
+    r = await outcome(settings, worker, alerts, prefix, records, want, start)
+    return r | {"outage_s": back - stopped, "catch_up_s": archived_at - back}
+
+
+async def phase_redis_stop(settings, worker: Worker, alerts: Drain, args, tag: str, history: list) -> dict:
+    """A company produced at `--rate`; once a quarter of it is committed Redis is frozen (SIGSTOP) for
+    `--pause-s`, then let go on (SIGCONT)."""
+    from paodan.stack.manager import services
+
+    prefix = f"fs{tag}-"
+    records = company(args.seed + 5, args.size, args.records, prefix)
+    history += records
+    want = expected_alerts(history, prefix)
+    pid = services(settings)["redis"].our_pid()
+    if pid is None:
+        return {"skipped": "Redis was not started by `paodan stack up` here"}
+    start = await end_offsets(settings.kafka)
+    producing = asyncio.create_task(produce(settings.kafka, records, rate=args.rate))
+    await committed_past(settings, worker, start, len(records) // 4, producing)
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        await asyncio.sleep(args.pause_s)
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    resumed = time.monotonic()
+    timeline: list[tuple[float, set[str]]] = []  # (seconds after SIGCONT, which expected alerts it held)
+
+    async def watch() -> None:
+        while True:
+            timeline.append((time.monotonic() - resumed, await held(settings, want)))
+            await asyncio.sleep(0.5)
+
+    watching = asyncio.create_task(watch())
+    await producing
+    r = await outcome(settings, worker, alerts, prefix, records, want, start)
+    # Against what the worker published: an alert it did not raise (vs replay, counted above) is not
+    # Redis's to hold.
+    holds, _ = await held_again(settings, r["ids"], len(r["ids"]), time.monotonic(), timeout=60)
+    watching.cancel()
+    published = r["ids"] & set(want)
+    catch_up = next((t for t, ids in timeline if published <= ids), None)
+    if catch_up is None and holds == len(r["ids"]):
+        catch_up = time.monotonic() - resumed
+    return r | {"held": holds, "published": len(r["ids"]), "catch_up_s": catch_up}
 
 
 async def phase_redis(settings, ids: set[str]) -> dict:
-    from paodan.stack.manager import services, up
-    from sinks.redis_live import LiveAlerts, alert_key
+    from paodan.stack.manager import services
 
-    async def held() -> int:
-        live = LiveAlerts(settings.redis)
-        try:
-            return sum([1 for i in ids if await live.redis.exists(alert_key(i))])
-        finally:
-            await live.close()
-
-    before = await held()
-    svc = services(settings)["redis"]
-    pid = svc.our_pid()
-    if pid is None:
+    before = len(await held(settings, ids))
+    killed = await stop_service(settings, "redis", signal.SIGKILL)
+    if killed is None:
         return {"skipped": "Redis was not started by `paodan stack up` here"}
-    os.kill(pid, signal.SIGKILL)
-    while svc.our_pid() is not None:
-        await asyncio.sleep(0.1)
-    for f in svc.data_dir.rglob("*"):
+    for f in services(settings)["redis"].data_dir.rglob("*"):
         if f.is_file():
             f.unlink()  # back without its data, as after a lost volume
-    killed = time.monotonic()
-    await asyncio.to_thread(up, settings)
-    back = time.monotonic()
-    after = 0
-    while time.monotonic() - killed < 180:
-        after = await held()
-        if after >= before:
-            break
-        await asyncio.sleep(0.5)
-    return {"held_before": before, "held_after": after, "restart_s": back - killed,
-            "restored_s": time.monotonic() - killed}
+    back = await start_services(settings)
+    after, restored = await held_again(settings, ids, before, killed)
+    return {"held_before": before, "held_after": after, "restart_s": back - killed, "restored_s": restored}
 
 
 async def phase_rss(settings, worker: Worker, alerts: Drain, args, tag: str) -> list[tuple[str, tuple[float, float]]]:
@@ -470,7 +638,7 @@ async def phase_rss(settings, worker: Worker, alerts: Drain, args, tag: str) -> 
     prefix = f"fr{tag}-"
     step = args.records // 2
     days = company(args.seed + 1, args.size, step * args.passes, prefix)
-    figures = [("after start-up", rss_mb(worker.proc.pid))]
+    figures = [("before the first pass", rss_mb(worker.proc.pid))]
     for n in range(1, args.passes + 1):
         records = malformed(args.malformed, f"{prefix}{n}-") + days[(n - 1) * step:n * step]
         start = await end_offsets(settings.kafka)
@@ -481,14 +649,58 @@ async def phase_rss(settings, worker: Worker, alerts: Drain, args, tag: str) -> 
     return figures
 
 
+def print_archive(r: dict) -> None:
+    for table in sorted(set(r["made"]) | set(r["rows"])):
+        made, rows = r["made"].get(table, 0), r["rows"].get(table, 0)
+        print(f"  archive {table:<15} {rows:>7,} rows of {made:>7,} {'exact' if rows == made else 'NOT EXACT'}")
+
+
+def archive_verdict(r: dict) -> str:
+    """`exact (rows)` when every table holds the rows the records make, else the tables that do not."""
+    tables = sorted(set(r["made"]) | set(r["rows"]))
+    off = [f"{t} {r['rows'].get(t, 0):,}/{r['made'].get(t, 0):,}" for t in tables
+           if r["rows"].get(t, 0) != r["made"].get(t, 0)]
+    return "NOT EXACT " + ", ".join(off) if off else f"exact ({sum(r['made'].values()):,})"
+
+
 def content(r: dict) -> str:
     return "content alerts lost/extra/different %d/%d/%d (of %d)" % (*r["chat"], r["chat_expected"])
+
+
+def alerts_line(r: dict) -> str:
+    return (f"alerts lost/extra/different vs replay {r['lost']}/{r['extra']}/{r['different']} (of {r['expected']} "
+            f"expected, {r['raised']} raised); {content(r)}; (id, revision) with two bodies {r['two_bodies']}, "
+            f"published twice {r['repeated']} (redelivered, same body)")
+
+
+PHASES = ("baseline", "poison", "kill", "clickhouse", "backlog", "redis-stop", "redis", "rss")
+COLUMNS = ("phase", "lost", "extra", "different", "archive rows vs made", "catch-up s",
+           "RSS MB before→after (worker; with archive)", "also")
+TARGETS = ("target", "0", "0", "0", "exact", "", "levels off", "")
+
+
+def summary_row(phase: str, r: dict | None, rss: tuple, catch_up: float | None = None, also: str = "") -> tuple:
+    """One line of the summary: `r` a company phase's figures (None: a phase without a company)."""
+    (b_main, b_all), (a_main, a_all) = rss
+    figures = ("", "", "", "") if r is None else (str(r["lost"]), str(r["extra"]), str(r["different"]),
+                                                   archive_verdict(r))
+    return (phase, *figures, "" if catch_up is None else f"{catch_up:.1f}",
+            f"{b_main:.0f}→{a_main:.0f}; {b_all:.0f}→{a_all:.0f}", also)
+
+
+def print_table(rows: list[tuple]) -> None:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(COLUMNS))]
+    for n, row in enumerate(rows):
+        print(" | ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
+        if n == 0:
+            print("-+-".join("-" * w for w in widths))
 
 
 async def run(args) -> None:
     settings = load()
     tag = uuid.uuid4().hex[:6]
-    only = set(args.only.split(",")) if args.only else {"baseline", "poison", "kill", "backlog", "redis", "rss"}
+    only = set(args.only.split(",")) if args.only else set(PHASES)
+    summary = [COLUMNS, TARGETS]
     with tempfile.TemporaryDirectory() as tmp:
         app_id = f"paodan-faults-{tag}"
         Path(args.keep or tmp).mkdir(parents=True, exist_ok=True)
@@ -497,55 +709,99 @@ async def run(args) -> None:
         await position_groups(settings.kafka, app_id)
         alerts = await Drain(settings.kafka, ALERTS).start()
         worker.start(timeout=180)
+
+        async def measured(coro):
+            """The phase's result, and the worker's RSS before and after it (after a restart: the new
+            process's)."""
+            before = rss_mb(worker.proc.pid)
+            result = await coro
+            return result, (before, rss_mb(worker.proc.pid))
+
         try:
             print(f"worker {app_id} ready; RSS %.0f MB, %.0f MB with its archive processes" % rss_mb(worker.proc.pid))
             ids: set[str] = set()
             history: list = []  # every valid record the worker was given, in order: replay's input
+            def report(phase: str, r: dict, rss: tuple, headline: str, tail: str = "",
+                       catch_up: float | None = None, also: str = "") -> None:
+                """A company phase's figures: printed, and its line of the summary."""
+                ids.update(r.pop("ids"))
+                print(f"\n{headline}: {alerts_line(r)}{tail}")
+                print_archive(r)
+                summary.append(summary_row(phase, r, rss, catch_up, "; ".join(
+                    x for x in (f"two bodies {r['two_bodies']}", also) if x)))
+
             if "baseline" in only:
-                r = await phase_poison(settings, worker, alerts, args, tag, history, pill=False)
-                ids |= r.pop("ids")
-                print(f"\nbaseline, no fault, {r['records']:,} records at {args.rate:,.0f}/s: alerts lost/extra/"
-                      f"different vs replay {r['lost']}/{r['extra']}/{r['different']} (of {r['expected']} expected) — "
-                      f"what arrival order alone costs (issue 19 item 3); {content(r)}")
+                r, rss = await measured(phase_poison(settings, worker, alerts, args, tag, history, pill=False))
+                report("baseline (no fault)", r, rss, f"baseline, no fault, {r['records']:,} records at "
+                       f"{args.rate:,.0f}/s", " — what arrival order alone costs (issue 19 item 3)",
+                       also="arrival order alone")
             if "poison" in only:
-                r = await phase_poison(settings, worker, alerts, args, tag, history)
-                ids |= r.pop("ids")
-                print(f"\npoison pill in {r['records']:,} records: alerts lost/extra/different vs replay "
-                      f"{r['lost']}/{r['extra']}/{r['different']} (of {r['expected']} expected, {r['raised']} raised); "
-                      f"{content(r)}; system.poison_record alerts {r['system_alerts']}; the pill cost "
-                      f"{1000 * r['skip_s']:.0f} ms (two attempts and the dead letter); all records in {r['seconds']:.1f}s"
-                      if r["skip_s"] is not None else f"\npoison: {r}")
+                r, rss = await measured(phase_poison(settings, worker, alerts, args, tag, history))
+                pill = f"{1000 * r['skip_s']:.0f} ms" if r["skip_s"] is not None else "? (not in the log)"
+                report("poison pill", r, rss, f"poison pill in {r['records']:,} records",
+                       f"; system.poison_record alerts {r['system_alerts']}; the pill cost {pill} (two attempts "
+                       f"and the dead letter); all records in {r['seconds']:.1f}s", also=f"pill {pill}")
             if "kill" in only:
-                r = await phase_kill(settings, worker, alerts, args, tag, history)
-                ids |= r.pop("ids")
-                print(f"\nworker kill -9 at half of {r['records']:,} records: alerts lost/extra/different vs replay "
-                      f"{r['lost']}/{r['extra']}/{r['different']} (of {r['expected']} expected); {content(r)}; "
-                      f"(id, revision) with two bodies {r['two_bodies']}, published twice {r['repeated']} "
-                      f"(redelivered, same body); {r['left']:,} records uncommitted at the kill; ready again "
-                      f"{r['restart_s']:.1f}s after it, caught up {r['catch_up_s']:.1f}s later")
-                for table in sorted(set(r["made"]) | set(r["rows"])):
-                    made, rows = r["made"].get(table, 0), r["rows"].get(table, 0)
-                    print(f"  archive {table:<15} {rows:>7,} rows of {made:>7,} {'exact' if rows == made else 'NOT EXACT'}")
+                r, rss = await measured(phase_kill(settings, worker, alerts, args, tag, history))
+                restarts = " and ".join(f"{x:.1f}s" for x in r["restart_s"])
+                report("worker kill -9 ×2", r, rss, f"worker kill -9 at a third and at two thirds of "
+                       f"{r['records']:,} records", f"; records uncommitted at the kills "
+                       f"{' and '.join(f'{n:,}' for n in r['left'])}; ready again {restarts} after each, caught "
+                       f"up {r['catch_up_s']:.1f}s after the second kill", r["catch_up_s"], f"restarts {restarts}")
+            if "clickhouse" in only:
+                for sig, how in ((signal.SIGTERM, "stopped"), (signal.SIGKILL, "killed -9")):
+                    r, rss = await measured(phase_clickhouse(settings, worker, alerts, args, tag, history, sig))
+                    if "skipped" in r:
+                        print(f"\nClickHouse {how}: {r['skipped']}")
+                        continue
+                    report(f"ClickHouse {how} {r['outage_s']:.0f}s", r, rss, f"ClickHouse {how} for "
+                           f"{r['outage_s']:.0f}s while {r['records']:,} records came at {args.rate:,.0f}/s",
+                           f"; the archive caught up {r['catch_up_s']:.1f}s after ClickHouse was back",
+                           r["catch_up_s"])
             if "backlog" in only:
-                r = await phase_backlog(settings, worker, alerts, args, tag, history)
-                ids |= r.pop("ids")
-                print(f"\nbacklog of {r['records']:,} records at the worker's start: alerts lost/extra/different vs "
-                      f"replay {r['lost']}/{r['extra']}/{r['different']} (of {r['expected']} expected); {content(r)}; "
-                      f"caught up in {r['catch_up_s']:.1f}s")
+                r, rss = await measured(phase_backlog(settings, worker, alerts, args, tag, history))
+                report(f"backlog {r['records']:,}", r, rss, f"backlog of {r['records']:,} records "
+                       f"({r['employees']} employees) at the worker's start", f"; ready {r['start_s']:.1f}s after "
+                       f"its start, caught up {r['catch_up_s']:.1f}s after it", r["catch_up_s"],
+                       f"ready {r['start_s']:.1f}s")
+            if "redis-stop" in only:
+                r, rss = await measured(phase_redis_stop(settings, worker, alerts, args, tag, history))
+                if "skipped" in r:
+                    print(f"\nRedis SIGSTOP: {r['skipped']}")
+                else:
+                    again = "not yet" if r["catch_up_s"] is None else f"{r['catch_up_s']:.1f}s after SIGCONT"
+                    report(f"Redis SIGSTOP {args.pause_s:.0f}s", r, rss, f"Redis frozen (SIGSTOP) for "
+                           f"{args.pause_s:.0f}s while {r['records']:,} records came", f"; paodan:alert:* holds "
+                           f"{r['held']} of the {r['published']} alerts the worker published, all of them {again}",
+                           r["catch_up_s"], f"held {r['held']}/{r['published']} published")
             if "redis" in only:
-                r = await phase_redis(settings, ids)
-                print(f"\nRedis kill -9, back without data: {r}" if "skipped" in r else
-                      f"\nRedis kill -9, back without its data: alerts held {r['held_before']} before, "
-                      f"{r['held_after']} after; Redis up again in {r['restart_s']:.1f}s, alerts restored "
-                      f"{r['restored_s']:.1f}s after the kill")
+                r, rss = await measured(phase_redis(settings, ids))
+                if "skipped" in r:
+                    print(f"\nRedis kill -9, back without data: {r['skipped']}")
+                else:
+                    again = "not within 180s" if r["restored_s"] is None else f"{r['restored_s']:.1f}s after the kill"
+                    print(f"\nRedis kill -9, back without its data: alerts held {r['held_before']} before, "
+                          f"{r['held_after']} after; Redis up again in {r['restart_s']:.1f}s, alerts restored {again}")
+                    summary.append(summary_row("Redis kill -9, no data", None, rss, r["restored_s"],
+                                               f"held {r['held_after']}/{r['held_before']}"))
             if "rss" in only:
                 print("\nworker RSS under sustained bad input:")
-                for what, (main, total) in await phase_rss(settings, worker, alerts, args, tag):
+                figures = await phase_rss(settings, worker, alerts, args, tag)
+                for what, (main, total) in figures:
                     print(f"  {what:<55} worker {main:5.0f} MB, with archive processes {total:5.0f} MB")
+                (b_main, b_all), (a_main, a_all) = figures[0][1], figures[-1][1]
+                print(f"  before → after: worker {b_main:.0f} → {a_main:.0f} MB, with archive processes "
+                      f"{b_all:.0f} → {a_all:.0f} MB")
+                summary.append(summary_row(f"malformed {args.malformed:,} ×{args.passes}", None,
+                                           (figures[0][1], figures[-1][1]),
+                                           also=" ".join(f"{m:.0f}" for _, (m, _) in figures) + " MB by pass"))
         finally:
             await alerts.stop()
             worker.stop()
             await delete_app_topics(settings.kafka, app_id)
+    print("\nsummary (alerts against `paodan replay` of the same records; catch-up: seconds from the worker, "
+          "ClickHouse or Redis being back until done):")
+    print_table(summary)
 
 
 def main() -> None:
@@ -556,7 +812,10 @@ def main() -> None:
     p.add_argument("--rate", type=float, default=1_000, help="records/s produced (a live stream, not a backlog)")
     p.add_argument("--passes", type=int, default=3)
     p.add_argument("--malformed", type=int, default=10_000)
-    p.add_argument("--only", help="comma-separated phases: baseline,poison,kill,backlog,redis,rss")
+    p.add_argument("--backlog", type=int, default=100_000, help="records of the backlog phase's company")
+    p.add_argument("--outage-s", type=float, default=60, help="seconds ClickHouse stays down")
+    p.add_argument("--pause-s", type=float, default=30, help="seconds Redis stays frozen (SIGSTOP)")
+    p.add_argument("--only", help="comma-separated phases: " + ",".join(PHASES))
     p.add_argument("--keep", help="keep the worker's log and data in this directory")
     p.add_argument("--stamped", action="store_true",
                    help="give the records of the baseline and poison phases Kafka timestamps in their order")
