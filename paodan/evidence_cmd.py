@@ -50,7 +50,12 @@ def cmd_evidence(args, settings_of) -> int:
                 checkpoints += asyncio.run(read_topic(settings.kafka, chain.checkpoint_topic))
             except Exception as exc:  # the file's checkpoints still prove what they can
                 print(f"checkpoint topic not read ({type(exc).__name__}: {exc})", file=sys.stderr)
-            body = evidence.export(archive, caller, args.request_id, load_private_key(chain), checkpoints, publish)
+            from config.rules import load_rules
+            from streams.media import case_file_media
+
+            media = case_file_media(load_rules(settings.rules_file).rule("media"))  # PAODAN_MEDIA, when set
+            body = evidence.export(archive, caller, args.request_id, load_private_key(chain), checkpoints, publish,
+                                   media)
             Path(args.out).write_bytes(body)
             print(f"{args.out}: {len(body):,} bytes")
     except (PermissionDenied, evidence.EvidenceError) as exc:

@@ -9,7 +9,8 @@ next step see it before the archive has caught up; both are the same row, stored
 
 The zip holds `report.html` (zh-CN, readable), `data.json` (the alert and its triage, the employee's
 timeline of chats, contact changes, orders and HR events over the period, each chat record's bytes as
-archived), `proofs.json` (for each chat record, the hash-chain block holding it and the chain's signed
+archived, and for images and voice what was read from them), `media/<md5>` (each image or voice file,
+where the exporter can read the media store), `proofs.json` (for each chat record, the hash-chain block holding it and the chain's signed
 checkpoints, sinks/chain.py) and `manifest.json` (SHA-256 of every other file, the request, the public
 key) with `manifest.sig` (Ed25519 over manifest.json). `verify` recomputes all of it: any changed byte
 fails.
@@ -184,6 +185,9 @@ def _report(st: dict[str, Any], data: dict[str, Any]) -> str:
         when = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(item["ts"] / 1000))
         if item["kind"] == "message":
             text = f"{e(d['sender'])} → {e(','.join(d['tolist']))}：{e(d.get('content') or '<' + d['msgtype'] + '>')}"
+            said = data.get("media", {}).get(item["id"])
+            if said:
+                text += f"<br>〔{e(said['kind'])} {e(said['md5sum'])}〕{e(said['text'] or '（未读出文字 / nothing read）')}"
         else:
             text = e(" ".join(f"{k}={v}" for k, v in d.items() if v not in ("", None)))
         rows.append(f"<tr><td>{when}</td><td>{e(item['kind'])}</td><td>{text}</td></tr>")
@@ -200,9 +204,36 @@ def _report(st: dict[str, Any], data: dict[str, Any]) -> str:
             "<code>paodan evidence verify</code>.</p></html>")
 
 
+# What a case file holds of an image or voice record: (the file's bytes or None, what it says) — given by
+# the caller that can read the media store (streams.media.case_file_media), None where there is none.
+ReadMedia = Callable[[dict[str, Any]], tuple[bytes | None, str]]
+
+
+def _media(raws: dict[str, str], read: ReadMedia | None) -> tuple[dict[str, dict[str, Any]], dict[str, bytes]]:
+    """Per chat record that is an image or voice: its kind, md5, the words read from it and its file in
+    the zip (`media/<md5>`); the files."""
+    found: dict[str, dict[str, Any]] = {}
+    files: dict[str, bytes] = {}
+    if read is None:
+        return found, files
+    for msgid, raw in raws.items():
+        record = orjson.loads(raw) if raw else {}
+        kind = record.get("msgtype")
+        if kind not in ("image", "voice") or not isinstance(record.get(kind), dict):
+            continue
+        md5 = str(record[kind].get("md5sum") or "").lower()
+        data, text = read(record)
+        name = f"media/{md5}" if data is not None and md5 else None
+        if name:
+            files[name] = data
+        found[msgid] = {"kind": kind, "md5sum": md5, "text": text, "file": name}
+    return found, files
+
+
 def export(archive, caller: Caller, request_id: str, signer, checkpoints: list[dict[str, Any]],
-           publish: Publish | None = None) -> bytes:
-    """The case file's zip bytes (audited)."""
+           publish: Publish | None = None, media: ReadMedia | None = None) -> bytes:
+    """The case file's zip bytes (audited). With `media`, each image and voice record's file and the
+    words read from it (QR codes, OCR text, a transcript) go in too, covered by the manifest."""
     st = state(archive, request_id)
     if caller.actor != st["requester"]:
         raise PermissionDenied("only the requester exports the case file")
@@ -215,10 +246,12 @@ def export(archive, caller: Caller, request_id: str, signer, checkpoints: list[d
                                 {"m": tuple(msgids)})) if msgids else {}
     alert_ids = sorted({i["id"] for i in items if i["kind"] == "alert"} | ({scope["alert"]} - {""}))
     triage = read_actions(archive, alert_ids)
+    read, media_files = _media(raws, media)
     data = {"request": st, "timeline": items, "alerts": [i["data"] for i in items if i["kind"] == "alert"],
-            "triage": triage, "raw": {m: raws.get(m, "") for m in msgids}}
+            "triage": triage, "raw": {m: raws.get(m, "") for m in msgids}, "media": read}
     files = {"report.html": _report(st, data).encode(), "data.json": orjson.dumps(data, option=orjson.OPT_INDENT_2),
-             "proofs.json": orjson.dumps(_proofs(archive, msgids, checkpoints), option=orjson.OPT_INDENT_2)}
+             "proofs.json": orjson.dumps(_proofs(archive, msgids, checkpoints), option=orjson.OPT_INDENT_2),
+             **media_files}
     manifest = orjson.dumps({"request": st, "created_at": int(time.time() * 1000), "exported_by": caller.actor,
                              "files": {n: hashlib.sha256(b).hexdigest() for n, b in files.items()},
                              "public_key": public_pem(signer.public_key()).decode()}, option=orjson.OPT_INDENT_2)
@@ -251,14 +284,17 @@ def verify(zip_bytes: bytes, public_key=None) -> list[str]:
         key.verify(sig, manifest_bytes)
     except InvalidSignature:
         problems.append("manifest.json: signature does not verify")
-    for name in FILES:
+    listed = manifest.get("files") or {}
+    for name in sorted(set(FILES) | set(listed)):  # the three, and every media file the manifest names
         try:
             body = z.read(name)
         except KeyError:
             problems.append(f"{name}: missing")
             continue
-        if hashlib.sha256(body).hexdigest() != manifest["files"].get(name):
+        if hashlib.sha256(body).hexdigest() != listed.get(name):
             problems.append(f"{name}: SHA-256 differs from the manifest")
+    for name in sorted(set(z.namelist()) - set(listed) - {"manifest.json", "manifest.sig"}):
+        problems.append(f"{name}: not in the manifest")
     if problems:
         return problems
     data, proofs = orjson.loads(z.read("data.json")), orjson.loads(z.read("proofs.json"))

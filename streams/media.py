@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sys
 import threading
-from typing import Any
+from typing import Any, Callable
 
 from config.media_rules import MediaRule
 from detectors.content.media import image_as_text_record, image_text, qr_findings, voice_text
@@ -146,3 +146,20 @@ class MediaReader:
         for reason in filter(None, reasons):
             self.problems += 1
             print(f"[media] {record.get('msgid')} {md5}: {reason}", file=sys.stderr)
+
+
+def case_file_media(rules_media: MediaRule | None = None) -> Callable[[dict[str, Any]], tuple[bytes | None, str]] | None:
+    """What an evidence case file holds of an image or voice record (sinks/evidence.py): the file's bytes
+    from PAODAN_MEDIA and the words read from it, as detection reads them; None without a media store."""
+    store = MediaStore.from_env()
+    if store is None:
+        return None
+    reader = MediaReader(store, rules_media)
+
+    def read(record: dict[str, Any]) -> tuple[bytes | None, str]:
+        kind, md5 = media_of(record) or ("", "")
+        got = reader.read(md5, kind)
+        said = reader.as_text_record(record) if got.data is not None else None
+        return got.data, (said or {}).get("text", {}).get("content", "")
+
+    return read

@@ -170,3 +170,49 @@ def test_the_publisher_produces_to_the_alert_actions_topic_by_default(monkeypatc
     monkeypatch.setattr(aiokafka, "AIOKafkaProducer", Producer)
     evidence.kafka_publisher("127.0.0.1:1")({"employee_id": "zs", "action": "evidence_request"})
     assert sent == [(ALERT_ACTIONS, b"zs")]
+
+
+def test_images_go_in_with_what_they_say_and_are_covered_by_the_manifest(tmp_path, monkeypatch):
+    """An image in the period: its file from the media store and the words read from it (here a personal
+    WeChat QR code, read by zxing-cpp as detection reads it) go into the case file."""
+    pytest.importorskip("zxingcpp")
+    import hashlib
+
+    from config.rules import load_rules
+    from config.settings import CONFIG_DIR
+    from streams.media import case_file_media
+    from tests.unit.test_media_qr import _qr_png
+
+    png = _qr_png("https://u.wechat.com/EJ4kW2ggAbCdEfGh")
+    md5 = hashlib.md5(png).hexdigest()
+    (tmp_path / md5).write_bytes(png)
+    monkeypatch.setenv("PAODAN_MEDIA", str(tmp_path))
+    image = {"msgid": "img1", "action": "send", "from": "zs", "tolist": ["wmC1"], "roomid": "",
+             "msgtime": NOW + 2500, "msgtype": "image",
+             "image": {"md5sum": md5, "filesize": len(png), "sdkfileid": "f1"}, "corpid": "ww1", "seq": 9}
+    key = Ed25519PrivateKey.generate()
+    with EmbeddedArchive.scratch() as a:
+        migrate(a)
+        alert = {"alert_id": "al2", "rule": "chat.private_contact", "severity": "high", "score": 80.0,
+                 "employee_id": "zs", "team": "t1", "branch": "", "ts": NOW + 2500,
+                 "window": {"start": NOW, "end": NOW + 5000}, "title": "发送个人微信二维码", "explanation": "…",
+                 "evidence": [{"topic": "wecom.msgaudit", "id": "img1"}], "rules_version": "v", "detected_at": NOW,
+                 "revision": 1}
+        write_batch(a, Batch.of([("wecom.msgaudit", b"zs", orjson.dumps(image)),
+                                 ("paodan.alerts", b"zs", orjson.dumps(alert))]), Chainer())
+        rid = evidence.request(a, COMPLIANCE, "二维码引流", alert_id="al2")
+        evidence.approve(a, ADMIN, rid)
+        media = case_file_media(load_rules(CONFIG_DIR / "rules.yaml").rule("media"))
+        body = evidence.export(a, COMPLIANCE, rid, key, _sign(a, key), media=media)
+    assert evidence.verify(body, key.public_key()) == []
+    z = zipfile.ZipFile(io.BytesIO(body))
+    assert z.read(f"media/{md5}") == png
+    said = orjson.loads(z.read("data.json"))["media"]["img1"]
+    assert said["kind"] == "image" and said["file"] == f"media/{md5}" and "个人微信" in said["text"]
+    assert "u.wechat.com" in z.read("report.html").decode()
+    swapped = _rezip(body, f"media/{md5}", lambda b: b[:-1] + b"\x00")
+    assert evidence.verify(swapped, key.public_key()) == [f"media/{md5}: SHA-256 differs from the manifest"]
+    added = io.BytesIO(body)
+    with zipfile.ZipFile(added, "a") as extra:
+        extra.writestr("media/planted", b"not from the archive")
+    assert evidence.verify(added.getvalue(), key.public_key()) == ["media/planted: not in the manifest"]
