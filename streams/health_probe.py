@@ -7,6 +7,7 @@ the resulting `system.*` alerts to `paodan.alerts` like any other alert (board, 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 
@@ -211,7 +212,7 @@ async def run(settings: Settings, alerts_topic: str = topics.ALERTS, probe: Prob
                 log.warning("pipeline health check failed (%s: %s); next in %.0fs", type(exc).__name__, exc,
                             cfg.every_s)
             await asyncio.sleep(cfg.every_s)
-    finally:
-        if started:
-            await probe.stop()
-            await producer.stop()
+    finally:  # whatever got started (a cancel may come in the middle of starting)
+        for stop in (probe.stop, producer.stop):
+            with contextlib.suppress(Exception):
+                await stop()
