@@ -546,9 +546,11 @@ class ArchiveConsumer:
             if self._blocks.rows:
                 with contextlib.suppress(Exception):
                     await asyncio.wait_for(self._flush(consumer), 10)
-            await consumer.stop()
-            await self._stop_checkpoints()
-            self._reset()
+            try:
+                await consumer.stop()
+            finally:  # the checkpoint publisher's producer too, even when stopping the consumer failed
+                await self._stop_checkpoints()
+                self._reset()
 
     async def _start_checkpoints(self) -> None:
         if self._chain_settings.enabled and self._publisher is None:
