@@ -291,7 +291,9 @@ def _highlights(content: str, terms: list[str]) -> list[dict[str, Any]]:
 
 def search(archive: Archive, caller: Caller, query: str, since_ms: int | None = None,
            until_ms: int | None = None, employee_id: str | None = None, limit: int = 100) -> dict[str, Any]:
-    """Archived chat messages containing every term of `query`, newest first, with highlight spans.
+    """Archived chat messages containing every term of `query`, newest first, with highlight spans —
+    and images and voice whose read words contain them (`media_texts`; such a hit has `media: true` and
+    the words read as its `content`).
 
     Matching runs on `content_norm` (the text as the live matcher sees it), so 「加 我 微-信」 is found by
     「加我微信」."""
@@ -324,12 +326,21 @@ def search(archive: Archive, caller: Caller, query: str, since_ms: int | None = 
         found.update(dict.fromkeys(i for (i,) in newest))
         hi, span = lo - 1, span * 4
     ids = tuple(found)[:limit]
-    if not ids:
-        return {"query": query, "terms": terms, "hits": []}
     rows = archive.execute(f"SELECT {MESSAGE_FIELDS} FROM {db}.messages WHERE msg_date BETWEEN %(d0)s AND "
                            "%(d1)s AND msgid IN %(ids)s ORDER BY msgtime DESC LIMIT 1 BY msgid",
-                           {**params, **_dates(since, until), "ids": ids})
+                           {**params, **_dates(since, until), "ids": ids}) if ids else []
     hits = [{**m, "highlights": _highlights(m["content"], terms)} for m in map(_message, rows)]
+    # What images and voice said (media_texts: QR codes, OCR text, transcripts), as words of their message.
+    media_where = [w.replace("content_norm", "text_norm") for w in where]
+    said = archive.execute(f"SELECT msgid, msgtime, sender, tolist, kind, text FROM {db}.media_texts FINAL "
+                           f"WHERE {' AND '.join(media_where)} ORDER BY msgtime DESC LIMIT %(n)s",
+                           {**params, **_dates(since, until), "n": int(limit)})
+    hits += [{"msgid": m, "ts": int(t), "action": "send", "sender": who, "tolist": list(to), "roomid": "",
+              "msgtype": kind, "content": text, "media": True, "highlights": _highlights(text, terms)}
+             for m, t, who, to, kind, text in said]
+    hits = sorted(hits, key=lambda h: -h["ts"])[:limit]
+    if not hits:
+        return {"query": query, "terms": terms, "hits": []}
     if hits:
         audit_view(archive, caller, "search", {p for h in hits for p in _parties(h)}, [h["msgid"] for h in hits],
                    {"query": query, "employee_id": employee_id or "", "since": since, "until": until})

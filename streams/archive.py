@@ -51,9 +51,11 @@ from config.settings import Settings
 from metrics import archive as archive_metrics
 from sinks import chain
 from sinks.clickhouse import ClickHouseArchive, alert_state
-from sinks.clickhouse.rows import action_row, contact_row, hr_row, message_row, order_row, rejected_row
-from sinks.clickhouse.schema import (ARCHIVE_CHAIN, CONTACT_EVENTS, HR_EVENTS, MESSAGES, ORDERS, REJECTED_RECORDS,
-                                     Table, apply_retention)
+from formats.topics import media_text
+from sinks.clickhouse.rows import (action_row, contact_row, hr_row, media_text_row, message_row, order_row,
+                                   rejected_row)
+from sinks.clickhouse.schema import (ARCHIVE_CHAIN, CONTACT_EVENTS, HR_EVENTS, MEDIA_TEXTS, MESSAGES, ORDERS,
+                                     REJECTED_RECORDS, Table, apply_retention)
 from sinks.clickhouse.writer import ensure_schema_once, write_alert_changes
 from sinks.retry import until_written
 from streams import live, notify_feed, topics
@@ -138,6 +140,10 @@ EVENT_TABLES: dict[str, tuple[Table, Callable[[Records], tuple[list[tuple], Reje
 ALERTS_TOPIC = topics.alerts.get_topic_name()
 ACTIONS_TOPIC = topics.alert_actions.get_topic_name()
 ARCHIVED_TOPICS = (*EVENT_TABLES, ALERTS_TOPIC, ACTIONS_TOPIC)
+# What the media agent read from images and voice (`{app_id}-media-text`, streams/media_agent.py), archived
+# under this name: derived from chat records the chain already holds, so not chained itself.
+MEDIA_TEXT = "media-text"
+_media_rows = _rows_of(lambda rec, stamp, raw: media_text_row(rec, stamp))
 
 
 def _json_object(value: bytes | None) -> dict[str, Any] | None:
@@ -185,6 +191,13 @@ class Batch:
         """Records of one topic, in their order (from `first_offset` of `partition`)."""
         self.size += len(records)
         chained = CHAIN.enabled and bool(records)
+        if topic == MEDIA_TEXT:
+            rows, refused = _media_rows(records)
+            self.rows.setdefault(MEDIA_TEXTS, []).extend(rows)
+            if refused:
+                log.warning("%d media-text records without a message id, a text or a time were not archived",
+                            len(refused))
+            return
         if topic in EVENT_TABLES:
             table, rows_of = EVENT_TABLES[topic]
             began = time.perf_counter()
@@ -387,7 +400,7 @@ class ArchiveConsumer:
         private copy of a stream); by default every archived topic as itself."""
         self.settings = settings
         self.group = group or f"{settings.app_id}-archive"
-        self.topics = topics or {t: t for t in ARCHIVED_TOPICS}
+        self.topics = topics or {**{t: t for t in ARCHIVED_TOPICS}, media_text(settings.app_id): MEDIA_TEXT}
         self._archive: ClickHouseArchive | None = None
         self.batches = 0
         self._writes: deque[float] = deque(maxlen=8)  # how long the last writes took (s)

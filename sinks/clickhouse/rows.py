@@ -123,6 +123,20 @@ def message_row(rec: dict[str, Any], content: str, ingested_at: datetime | int |
     )
 
 
+def media_text_row(rec: dict[str, Any], ingested_at: datetime | int | None = None) -> tuple | None:
+    """One `media_texts` row from a media-text record (detectors/content/media.image_as_text_record: the
+    image or voice message as text, its `media` saying which file and how it was read)."""
+    msgid, media = rec.get("msgid"), rec.get("media")
+    text = (rec.get("text") or {}).get("content") if isinstance(rec.get("text"), dict) else None
+    ms = _ms(rec.get("msgtime"))
+    if type(msgid) is not str or not msgid or not isinstance(media, dict) or not isinstance(text, str) or ms is None:
+        return None
+    tolist = [_s(t) for t in rec.get("tolist") or []] if isinstance(rec.get("tolist"), list) else []
+    seconds = min(ms, MAX_MS) // 1000
+    return (msgid, _s(media.get("kind")), _s(media.get("md5sum")), _s(rec.get("from")), tolist, ms,
+            _date_of_day(seconds // 86400), text, norm(text), ingested_at or now())
+
+
 def contact_row(rec: dict[str, Any], ingested_at: datetime | int | None = None,
                 raw: bytes | None = None) -> tuple | None:
     """One `contact_events` row (CONTRACT §3; WeCom's CreateTime is seconds)."""

@@ -223,7 +223,21 @@ REJECTED_RECORDS = Table(
     order_by="(topic, part, offset)", since=5,
 )
 
-TABLES = (MESSAGES, ALERTS, CONTACT_EVENTS, ORDERS, HR_EVENTS, ALERT_ACTIONS, ARCHIVE_CHAIN, REJECTED_RECORDS)
+# 6: what the chat archive's images and voice say, as the media agent read them (streams/media_agent.py:
+# QR codes and their class, OCR text, a transcript): one row per image or voice message, keyed by the
+# message's own msgid, so history search and case files find the words. Derived from a chained record
+# (the message itself, in `messages`), so not chained itself.
+MEDIA_TEXTS = Table(
+    "media_texts",
+    _cols(("msgid", "String", 6), ("kind", "String", 6, LC), ("md5sum", "String", 6), ("sender", "String", 6),
+          ("tolist", "Array(String)", 6), ("msgtime", "UInt64", 6), ("msg_date", "Date", 6), ("text", "String", 6),
+          ("text_norm", "String", 6), ("ingested_at", "DateTime", 6)),
+    engine="ReplacingMergeTree(ingested_at)", partition_by="toYYYYMM(msg_date)", order_by="(msg_date, msgid)",
+    since=6, retention_date="msg_date",
+)
+
+TABLES = (MESSAGES, ALERTS, CONTACT_EVENTS, ORDERS, HR_EVENTS, ALERT_ACTIONS, ARCHIVE_CHAIN, REJECTED_RECORDS,
+          MEDIA_TEXTS)
 TABLES_BY_NAME = {t.name: t for t in TABLES}
 
 # The migrations applied to this database (not itself migrated: its shape never changes).
@@ -260,6 +274,7 @@ MIGRATIONS = (
     Migration(3, "contact events, orders, HR events and the alert audit trail"),
     Migration(4, "the archive's hash chain (tamper evidence)"),
     Migration(5, "rejected records kept apart from the valid rows"),
+    Migration(6, "what chat images and voice say (QR codes, OCR text, transcripts)"),
 )
 LATEST = MIGRATIONS[-1].version
 

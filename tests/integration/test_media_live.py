@@ -106,6 +106,17 @@ async def test_personal_wechat_qr_alerts_live_as_in_replay_and_missing_blocks_no
     log = worker.log()
     assert missing_id in log and "not in the store yet" in log  # reported, not raised
     assert worker.proc.poll() is None
+    # What the image said is archived beside the message, for search and case files.
+    from sinks.clickhouse.connection import ClickHouseArchive
+
+    archive, said = ClickHouseArchive.from_settings(settings), []
+    for _ in range(60):
+        said = archive.execute(f"SELECT kind, md5sum, sender, text FROM {archive.database}.media_texts FINAL "
+                               "WHERE msgid = %(m)s", {"m": image_id})
+        if said:
+            break
+        await asyncio.sleep(0.5)
+    assert said and said[0][:3] == ("image", md5, qr_emp) and "u.wechat.com/EFxLivePersonal" in said[0][3]
 
 
 async def test_a_file_written_late_is_read_on_a_later_look(media_worker, settings, tmp_path):

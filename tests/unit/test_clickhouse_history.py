@@ -140,6 +140,28 @@ def test_search_normalises_like_the_live_matcher_and_highlights_the_original(arc
     assert audited == {("zs", "search"), ("ls", "search")}
 
 
+def test_search_finds_what_an_image_said_as_the_archive_stored_it(archive):
+    """The media agent's text record of an image (a QR code and OCR'd words) goes to `media_texts` through
+    the archive consumer's own batch, and search finds the image message by those words."""
+    from detectors.content.media import image_as_text_record
+    from streams.archive import MEDIA_TEXT, Batch, write_batch
+
+    image = {"msgid": "img-7", "action": "send", "from": "zs", "tolist": ["wmC1"], "roomid": "",
+             "msgtime": T0 + 90 * MIN, "msgtype": "image", "image": {"md5sum": "ab" * 16, "filesize": 1},
+             "corpid": "ww1", "seq": 7}
+    said = image_as_text_record(image, "图片二维码：个人微信二维码 https://u.wechat.com/x\n图片文字：加 我 微-信 领券")
+    batch = Batch.of([(MEDIA_TEXT, b"zs", orjson.dumps(said)), (MEDIA_TEXT, b"zs", b"{not json")])
+    write_batch(archive, batch)
+    stored = archive.execute(f"SELECT msgid, kind, md5sum, sender FROM {archive.database}.media_texts")
+    assert stored == [("img-7", "image", "ab" * 16, "zs")]  # the malformed one is not a row
+    hits = search(archive, COMPLIANCE, "加我 微信", T0 - 3600_000, T0 + 3 * 3600_000)["hits"]
+    assert [h["msgid"] for h in hits] == ["img-7", "m5", "m3"]  # newest first, the image among the chats
+    assert hits[0]["media"] and hits[0]["msgtype"] == "image"
+    assert "加 我" in [s["text"] for s in hits[0]["highlights"]]  # the words as the image showed them
+    assert search(archive, COMPLIANCE, "加我", T0 - 3600_000, T0 + 3 * 3600_000, employee_id="ls")["hits"][0][
+        "msgid"] != "img-7"
+
+
 def test_search_pages_newest_first_across_the_period(archive):
     # The same phrase on five days of a 30-day period: the newest `limit` come back, newest first,
     # whether they sit on the last day or weeks before it.
