@@ -8,8 +8,9 @@
 
 Every step is audited and chained exactly as from the command line: each goes to `paodan.alert_actions`
 first (a step that cannot be chained is not taken) and then to the archive. The export signs with the
-deployment's chain key (config.chain), so the board must run where that key is readable; images and voice
-go in where it can read the media store (PAODAN_MEDIA).
+deployment's chain key (config.chain), so the board must run where that key is readable. Images and voice
+files are left out here (reading them is the media reader's, in streams/, which the board does not import):
+`paodan evidence export` on a host with the media store puts them in.
 """
 
 from __future__ import annotations
@@ -31,10 +32,9 @@ def caller(claims: Claims) -> Caller:
 
 
 class BoardEvidence:
-    def __init__(self, audit: Audit, kafka: str, rules_file):
+    def __init__(self, audit: Audit, kafka: str):
         self.audit = audit
         self.kafka = kafka
-        self.rules_file = rules_file
         self.publish = evidence.kafka_publisher(kafka)
 
     async def _step(self, fn, *args):
@@ -66,12 +66,9 @@ class BoardEvidence:
     async def export(self, claims: Claims, request_id: str) -> bytes:
         """The case file's bytes for its requester (the caller turns ActionError into an HTTP status)."""
         from config.chain import load_chain
-        from config.rules import load_rules
         from sinks.chain_checkpoints import load_private_key, read_file, read_topic
-        from streams.media import case_file_media
 
         chain = load_chain()
-        media = case_file_media(load_rules(self.rules_file).rule("media"))  # PAODAN_MEDIA, when set
 
         def run(archive) -> bytes:
             checkpoints = read_file(chain.checkpoint_file)
@@ -80,7 +77,7 @@ class BoardEvidence:
             except Exception:  # noqa: BLE001 - the file's checkpoints still prove what they can
                 pass
             return evidence.export(archive, caller(claims), request_id, load_private_key(chain, create=False),
-                                   checkpoints, self.publish, media)
+                                   checkpoints, self.publish)
 
         return await self._step(run)
 

@@ -65,7 +65,7 @@ class Board:
         self.actions = Actions(self.live)
         self.audit = Audit(settings)
         self.signin = self._signin() if self.wecom_app.api_enabled else None
-        case_files = BoardEvidence(self.audit, settings.kafka, settings.rules_file)
+        case_files = BoardEvidence(self.audit, settings.kafka)
         self.actions.extra.update(evidence_handlers(case_files))
         self.api = Api(settings, self.live, case_files)
         self.relay = ActionRelay(settings, self.live) if relay else None
