@@ -79,12 +79,14 @@ def on_paid(state: dict, ev: OrderEvent, ctx: Ctx) -> None:
     if ev.commission is not None and ev.amount > 0 and ev.commission > 0 and skus and cfg.peer_norm:
         # The claimed rate, judged against the colleagues' at the day's close (evaluate), with the
         # month-to-date volume it was paid at: monthly tiers pay more further into the month.
+        # Kept per day: a payment of the next day may arrive before this day closes.
         claims = state.get("cr")
-        if not claims or claims[0] != day:
-            claims = state["cr"] = [day, []]
-        if len(claims[1]) < 30:
-            claims[1].append([ev.store_id or "", skus, round(ev.commission / ev.amount, 5), ev.order_id,
-                              before_n, before_a])
+        if not isinstance(claims, dict):
+            claims = state["cr"] = {}
+        row = claims.setdefault(str(day), [])
+        if len(row) < 30:
+            row.append([ev.store_id or "", skus, round(ev.commission / ev.amount, 5), ev.order_id,
+                        before_n, before_a])
     if cfg.use_policy and ev.commission is not None and ev.amount > 0:
         rate, source = policy_rate(ev, cfg)
         expected = ev.amount * rate
@@ -208,10 +210,15 @@ MAX_RECENT = 40    # judged claims kept per employee
 def figures(state: dict, day: int, ctx: Ctx) -> dict:
     """The day's claimed rates for the branch: [[store, skus, rate, order_id, month_n, month_amount], …]."""
     claims = state.get("cr")
-    if claims and claims[0] == day:
+    if not isinstance(claims, dict):
+        state.pop("cr", None)  # kept before claims were kept per day
+        return {}
+    row = claims.pop(str(day), None)
+    for old in [d for d in claims if int(d) < day - 3]:
+        del claims[old]
+    if not claims:
         del state["cr"]
-        return {"cr": claims[1]}
-    return {}
+    return {"cr": row} if row else {}
 
 
 def _bound(st: dict, employee: str, claim: list, min_colleagues: int) -> tuple[float, str, int] | None:

@@ -168,3 +168,19 @@ def test_sitting_counts_the_longest_run_of_close_entries():
     assert sitting([0, 10 * m, 20 * m, 200 * m], 30 * m) == 3
     assert sitting([0, 100 * m, 200 * m], 30 * m) == 1
     assert sitting([], 30 * m) == 0
+
+
+def test_a_claim_is_kept_for_its_day_when_the_next_day_is_paid_before_it_closes():
+    # The day closes some minutes after midnight: a payment just after midnight arrives first. The
+    # previous day's claim must still reach the branch at that day's close.
+    from types import SimpleNamespace
+
+    from detectors.events import OrderEvent
+
+    ctx = SimpleNamespace(rules=RULES, day=lambda ts: ts // 86_400_000, signal=lambda sig: None, employee="a")
+    state: dict = {}
+    for oid, ts in (("SO-1", 5 * 86_400_000 + 20 * 3_600_000), ("SO-2", 6 * 86_400_000 + 60_000)):
+        commission.on_paid(state, OrderEvent(oid, "paid", ts, "a", "", 1000.0, "S1", False, "", 50.0, ("A-1",)), ctx)
+    assert [c[3] for c in commission.figures(state, 5, ctx)["cr"]] == ["SO-1"]
+    assert [c[3] for c in commission.figures(state, 6, ctx)["cr"]] == ["SO-2"]
+    assert "cr" not in state
