@@ -28,6 +28,7 @@ import orjson
 
 from dashboard_ws.auth import Claims
 from dashboard_ws.handover import STARTED_PREFIX
+from dashboard_ws.wecom_actions import status_words
 from formats.topics import HR
 from ingest.wecom_api import WecomError
 from sinks.redis_live import OUTBOX
@@ -49,14 +50,13 @@ class TransferFollower:
         self.actions = actions  # dashboard_ws.wecom_actions.WecomActions: its API, Redis, audit, directory
         self.clock = clock
 
-    async def _begun(self) -> dict[tuple[str, str], dict[str, int]]:
-        """(leaver, taker) → {customer: ms the transfer began} for every hand-over begun here."""
-        begun: dict[tuple[str, str], dict[str, int]] = defaultdict(dict)
+    async def _begun(self) -> dict[tuple[str, str], set[str]]:
+        """(leaver, taker) → the customers whose hand-over began here."""
+        begun: dict[tuple[str, str], set[str]] = defaultdict(set)
         async for key in self.actions.redis.scan_iter(match=STARTED_PREFIX + "*", count=500):
             leaver = key.decode()[len(STARTED_PREFIX):]
             for customer, raw in (await self.actions.redis.hgetall(key)).items():
-                entry = orjson.loads(raw)
-                begun[(leaver, entry["to"])][customer.decode()] = int(entry.get("ts") or 0)
+                begun[(leaver, orjson.loads(raw)["to"])].add(customer.decode())
         return begun
 
     async def follow(self) -> list[dict[str, Any]]:
@@ -82,10 +82,8 @@ class TransferFollower:
 
     async def _settle(self, leaver: str, taker: str, customer: str, status: int, resigned: bool,
                       takeover_ms: int) -> dict[str, Any]:
-        from dashboard_ws.wecom_actions import TRANSFER_STATUS
-
         outcome = {"from": leaver, "to": taker, "customer": customer, "status": status,
-                   "result": " / ".join(TRANSFER_STATUS.get(status, ("未知", "unknown")))}
+                   "result": status_words(status)}
         redis = self.actions.redis
         if status == TAKEN_OVER:
             record = assignment(customer, leaver, taker, takeover_ms or int(self.clock() * 1000), resigned)

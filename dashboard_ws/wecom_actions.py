@@ -49,6 +49,11 @@ TRANSFER_STATUS = {1: ("接替完毕", "taken over"), 2: ("等待接替", "waiti
 EXTERNAL_PREFIXES = ("wo", "wm")
 
 
+def status_words(status: Any) -> str:
+    """A `transfer_result` status in words, zh-CN / English."""
+    return " / ".join(TRANSFER_STATUS.get(status, ("未知", "unknown")))
+
+
 def idempotency_key(action: str, *parts: Any) -> str:
     """A key derived from what the action does, for callers that bring none (the CLI)."""
     return action + ":" + hashlib.sha256(orjson.dumps(parts)).hexdigest()[:32]
@@ -338,7 +343,7 @@ class WecomActions:
         return {"from": handover, "to": takeover, "resigned": resigned,
                 "customers": [{"customer": r.get("external_userid"), "status": r.get("status"),
                                "takeover_time": r.get("takeover_time") or 0,
-                               "result": " / ".join(TRANSFER_STATUS.get(r.get("status"), ("未知", "unknown")))}
+                               "result": status_words(r.get("status"))}
                               for r in rows]}
 
 

@@ -30,6 +30,7 @@ import orjson
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 
+from detectors.content.media import media_of
 from formats.topics import ALERT_ACTIONS as ACTIONS_TOPIC
 from sinks.chain import block_hash, body_hash
 from sinks.chain_checkpoints import chain_name, cp_chain, public_pem, signature_ok
@@ -218,10 +219,9 @@ def _media(raws: dict[str, str], read: ReadMedia | None) -> tuple[dict[str, dict
         return found, files
     for msgid, raw in raws.items():
         record = orjson.loads(raw) if raw else {}
-        kind = record.get("msgtype")
-        if kind not in ("image", "voice") or not isinstance(record.get(kind), dict):
+        kind, md5 = media_of(record) or ("", "")
+        if not kind:
             continue
-        md5 = str(record[kind].get("md5sum") or "").lower()
         data, text = read(record)
         name = f"media/{md5}" if data is not None and md5 else None
         if name:

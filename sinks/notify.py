@@ -17,8 +17,8 @@ Configured by a YAML file (`PAODAN_NOTIFY`, default `config/notify.yaml`; no fil
     quiet_hours: {from: "22:00", to: "08:00", timezone: Asia/Shanghai}   # optional
     escalation: {after_minutes: 15, rota: [wanglei, lina, zhaoqiang]}   # optional; needs PAODAN_WECOM_*
 
-`paodan notify` (streams/notify_feed.py) feeds `Notifier.offer()` from `paodan.alerts` as a consumer
-group of its own, so notifications flow with no board open. Each alert is notified once per severity
+streams/notify_feed.py, in the worker's first archive process, feeds `Notifier.offer()` from
+`paodan.alerts` as a consumer group of its own, so notifications flow with no board open. Each alert is notified once per severity
 across all notifier processes (`SET NX` in Redis), never while its rule or employee is silenced, and
 never with chat content (a group robot reaches people who may not read it: the alert is redacted as
 for a supervisor, sinks/privacy.py). Over a target's rate the alerts are counted and summed up in one
@@ -97,6 +97,7 @@ class Quiet:
 class Escalation:
     after_s: float
     rota: tuple[str, ...]
+    line: int | None = None  # where the routing file sets it (for errors found later)
 
 
 @dataclass(frozen=True)
@@ -192,7 +193,7 @@ def _escalation(path: Path | str, doc: dict) -> Escalation | None:
     rota = spec.get("rota")
     if not isinstance(rota, list) or not rota or not all(isinstance(u, str) and u for u in rota):
         raise ConfigError(path, line, "escalation.rota must be a non-empty list of WeCom userids, in order")
-    return Escalation(float(after) * 60, tuple(rota))
+    return Escalation(float(after) * 60, tuple(rota), line)
 
 
 class RateLimit:
@@ -236,7 +237,7 @@ def summary(target: Target, suppressed: int, quiet: bool = False) -> dict[str, A
     return {"msgtype": "text", "text": {"content": text}}
 
 
-def escalation_card(alert: dict[str, Any], step: int, after_s: float, board_url: str) -> tuple[str, str]:
+def escalation_card(alert: dict[str, Any], step: int, after_s: float) -> tuple[str, str]:
     """(title, description) of the app message that escalates an unanswered critical alert."""
     waited = f"{round(after_s * (step + 1) / 60, 2):g}"
     title = f"【升级】{alert['title']}"[:128]
@@ -273,12 +274,12 @@ class Notifier:
             from config.wecom_app import load_wecom_app
             from ingest.wecom_api import WecomApi
 
-            app = load_wecom_app()
+            app, line = load_wecom_app(), routing.escalation.line
             if not app.api_enabled:
-                raise ConfigError(path, line_of(load(path), "escalation"), "escalation sends WeCom app messages: "
+                raise ConfigError(path, line, "escalation sends WeCom app messages: "
                                   "set PAODAN_WECOM_CORPID, PAODAN_WECOM_AGENTID and PAODAN_WECOM_SECRET")
             if not os.environ.get("PAODAN_BOARD_URL"):
-                raise ConfigError(path, line_of(load(path), "escalation"), "escalation links to the board: set "
+                raise ConfigError(path, line, "escalation links to the board: set "
                                   "PAODAN_BOARD_URL (the board's address as WeCom opens it)")
             wecom = WecomApi(app)
         return cls(routing, settings.redis, os.environ.get("PAODAN_BOARD_URL", ""), wecom=wecom)
@@ -371,14 +372,15 @@ class Notifier:
             if not self.recipients.setdefault(who, RateLimit(APP_PER_MINUTE)).take():
                 entry["due"] = now + 2.0  # this recipient's minute is used up: a little later
                 continue
-            if await self.redis.set(f"paodan:escalated:{alert_id}:{entry['step']}", 1, nx=True, ex=NOTIFIED_TTL_S):
+            key = f"paodan:escalated:{alert_id}:{entry['step']}"
+            if await self.redis.set(key, 1, nx=True, ex=NOTIFIED_TTL_S):
                 from ingest.wecom_api import WecomError
 
-                title, description = escalation_card(entry["alert"], entry["step"], esc.after_s, self.board_url)
+                title, description = escalation_card(entry["alert"], entry["step"], esc.after_s)
                 try:
                     await self.wecom.send_text_card([who], title, description, self.board_url)
                 except WecomError as exc:
-                    await self.redis.delete(f"paodan:escalated:{alert_id}:{entry['step']}")
+                    await self.redis.delete(key)
                     log.warning("escalating %s to %s failed: %s", alert_id, who, exc.plain)
                     entry["due"] = now + 30.0
                     continue

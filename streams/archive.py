@@ -469,11 +469,7 @@ class ArchiveConsumer:
     async def _positioned(self, consumer: AIOKafkaConsumer, timeout: float = 60.0) -> None:
         """Wait for the group's assignment and resolve every position, then say so in the log (tests and
         operators wait for "archive consumer ready": records produced after it are archived)."""
-        deadline = time.monotonic() + timeout
-        while not consumer.assignment() and time.monotonic() < deadline:
-            await asyncio.sleep(0.1)
-        for tp in consumer.assignment():
-            await consumer.position(tp)
+        await live.positioned(consumer, timeout)
         log.info("archive consumer ready (group %s, %d partitions) → %s", self.group,
                  len(consumer.assignment()), self.settings.clickhouse.split("@")[-1])
 

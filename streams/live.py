@@ -61,6 +61,16 @@ def decode(values: list[bytes], topic: str = TOPIC) -> list[dict]:
     return out
 
 
+async def positioned(consumer: AIOKafkaConsumer, timeout: float = 60.0) -> None:
+    """Wait (up to `timeout`) for a group consumer's assignment and resolve every position, so that
+    records produced after this returns are the consumer's (what its "ready" log line promises)."""
+    deadline = time.monotonic() + timeout
+    while not consumer.assignment() and time.monotonic() < deadline:
+        await asyncio.sleep(0.1)
+    for tp in consumer.assignment():
+        await consumer.position(tp)
+
+
 async def feed(s: Settings) -> None:
     consumer = AIOKafkaConsumer(TOPIC, RISK_TOPIC, bootstrap_servers=s.kafka, group_id=f"{s.app_id}-live",
                                 enable_auto_commit=False, auto_offset_reset=s.offset_reset,
@@ -69,11 +79,7 @@ async def feed(s: Settings) -> None:
     live, risk = LiveAlerts(s.redis), LiveRisk(s.redis)
     await consumer.start()
     try:
-        deadline = time.monotonic() + 60
-        while not consumer.assignment() and time.monotonic() < deadline:
-            await asyncio.sleep(0.1)
-        for tp in consumer.assignment():
-            await consumer.position(tp)
+        await positioned(consumer)
         group = f"{s.app_id}-live"
         catching_up, held = await _resync(consumer, live, group)
         log.info("live alerts consumer ready (group %s-live, %d partitions) → Redis", s.app_id,

@@ -13,17 +13,9 @@ import threading
 from typing import Any, Callable
 
 from config.media_rules import MediaRule
-from detectors.content.media import image_as_text_record, image_text, qr_findings, voice_text
+from detectors.content.media import image_as_text_record, image_text, media_of, qr_findings, voice_text
 from ingest.media.qr import decode_qr
 from ingest.media.store import MediaRead, MediaStore
-
-
-def media_of(record: dict[str, Any]) -> tuple[str, str] | None:
-    """(kind, md5sum) of an image or voice record's file; None for any other record."""
-    kind = record.get("msgtype")
-    if kind not in ("image", "voice") or not isinstance(record.get(kind), dict):
-        return None
-    return kind, str(record[kind].get("md5sum") or "").lower()
 
 
 def image_md5(record: dict[str, Any]) -> str | None:
@@ -124,14 +116,18 @@ class MediaReader:
     def as_text_record(self, record: dict[str, Any]) -> dict[str, Any] | None:
         """Replay's path: read, QR and OCR in turn. None when the image says nothing (or could not be read:
         the problem is printed to stderr and counted)."""
+        return self.said(record)[1]
+
+    def said(self, record: dict[str, Any]) -> tuple[bytes | None, dict[str, Any] | None]:
+        """An image or voice record's file (None when not read) and its text record (as_text_record)."""
         kind, md5 = media_of(record) or (None, None)
         if kind is None or not self.config.enabled or (kind == "voice" and not self.hears):
-            return None
+            return None, None
         got = self.read(md5, kind)
         if kind == "voice":
             transcript, reason = self.voice(md5, got.data) if got.data is not None else ("", got.reason)
             self._report(record, md5, [reason])
-            return self.voice_record(record, transcript)
+            return got.data, self.voice_record(record, transcript)
         findings, ocr_text, reasons = [], "", [got.reason]
         if got.data is not None:
             findings, qr_reason = self.qr(md5, got.data)
@@ -140,7 +136,7 @@ class MediaReader:
                 ocr_text, ocr_reason = self.ocr(md5, got.data)
                 reasons.append(ocr_reason)
         self._report(record, md5, reasons)
-        return self.text_record(record, findings, ocr_text)
+        return got.data, self.text_record(record, findings, ocr_text)
 
     def _report(self, record: dict[str, Any], md5: str, reasons: list[str | None]) -> None:
         for reason in filter(None, reasons):
@@ -157,9 +153,7 @@ def case_file_media(rules_media: MediaRule | None = None) -> Callable[[dict[str,
     reader = MediaReader(store, rules_media)
 
     def read(record: dict[str, Any]) -> tuple[bytes | None, str]:
-        kind, md5 = media_of(record) or ("", "")
-        got = reader.read(md5, kind)
-        said = reader.as_text_record(record) if got.data is not None else None
-        return got.data, (said or {}).get("text", {}).get("content", "")
+        data, said = reader.said(record)
+        return data, (said or {}).get("text", {}).get("content", "")
 
     return read

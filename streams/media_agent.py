@@ -29,11 +29,12 @@ from typing import Any, Callable
 import orjson
 
 from config.media_rules import MediaRule
+from detectors.content.media import media_of
 from formats import topics
 from ingest.media.store import MediaStore
 from metrics import detection as detection_metrics
 from streams.app import app, settings
-from streams.media import MediaReader, media_of
+from streams.media import MediaReader
 
 log = logging.getLogger(__name__)
 TOPIC = topics.media_text(settings.app_id)

@@ -20,6 +20,7 @@ from aiokafka.errors import KafkaError
 from config.settings import Settings
 from formats.topics import ALERTS
 from sinks.notify import Notifier
+from streams.live import positioned
 
 log = logging.getLogger(__name__)
 
@@ -47,10 +48,7 @@ async def _consume(settings: Settings, notifier: Notifier, ready: asyncio.Event 
                                 auto_offset_reset="latest", enable_auto_commit=True)
     await consumer.start()
     try:
-        while not consumer.assignment():
-            await asyncio.sleep(0.1)
-        for tp in consumer.assignment():
-            await consumer.position(tp)
+        await positioned(consumer)
         log.info("notify consumer ready (group %s-notify, %d partitions)", settings.app_id,
                  len(consumer.assignment()))
         if ready is not None:

@@ -73,6 +73,14 @@ def voice_text(transcript: str) -> str:
     return f"语音转写：{transcript.strip()}" if transcript.strip() else ""
 
 
+def media_of(record: dict) -> tuple[str, str] | None:
+    """(kind, md5sum) of an image or voice record's file; None for any other record."""
+    kind = record.get("msgtype")
+    if kind not in ("image", "voice") or not isinstance(record.get(kind), dict):
+        return None
+    return kind, str(record[kind].get("md5sum") or "").lower()
+
+
 def image_as_text_record(record: dict, ocr_text: str, kind: str = "image") -> dict:
     """A copy of an image (or voice) record that the content pipeline reads as a text message; the evidence
     keeps the record's msgid and md5sum and says the words were read from the media."""
